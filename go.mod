@@ -1,0 +1,3 @@
+module github.com/pluton-go/pluton
+
+go 1.26
