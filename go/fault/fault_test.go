@@ -1,0 +1,45 @@
+package fault
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMessage(t *testing.T) {
+	tests := []struct {
+		fault *Fault
+		pre   string
+		long  bool
+		want  string
+	}{
+		{New(ServiceNotFound, "nosuch.thing.0.raw"), "", true,
+			"pluton::Fault=-30 (serviceNotFound:ServiceKey is not in lookupMap) 'nosuch.thing.0.raw'"},
+		{New(ServiceNotFound, "nosuch.thing.0.raw"), "plSend", false,
+			"plSend pluton::Fault=-30 'nosuch.thing.0.raw'"},
+		{New(111, "sleep time negative"), "", true, "pluton::Fault=111 'sleep time negative'"},
+		{Wrap(ConnectFailed, "", syscall.ECONNREFUSED), "", true,
+			"pluton::Fault=-16 (connectFailed:connect() failed) errno=connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.fault.Message(tt.pre, tt.long))
+		})
+	}
+}
+
+func TestErrorsAs(t *testing.T) {
+	err := fmt.Errorf("calling: %w", Wrap(ConnectFailed, "x", syscall.ENOENT))
+	var f *Fault
+	require.True(t, errors.As(err, &f))
+	assert.Equal(t, ConnectFailed, f.Code)
+	assert.True(t, errors.Is(err, syscall.ENOENT))
+	assert.True(t, f.Code.IsSystem())
+	assert.False(t, Code(111).IsSystem())
+	assert.Equal(t, "", Code(111).Name())
+	assert.Equal(t, "-19:service timeout (serviceTimeout)", New(ServiceTimeout, "service timeout").Error())
+}

@@ -1,0 +1,32 @@
+package protocol
+
+import "fmt"
+
+// SyntaxError reports input that is not a well-formed netstring (the
+// original's "parse error"). Offset counts bytes from the start of the packet.
+type SyntaxError struct {
+	Offset int64
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("netstring parse error at byte %d: %s", e.Offset, e.Msg)
+}
+
+// DecodeError reports well-formed netstrings that do not make a valid packet
+// (wrong first type, duplicate or out-of-range type, truncated packet,
+// malformed context).
+type DecodeError struct {
+	Msg string
+}
+
+func (e *DecodeError) Error() string { return "packet decode error: " + e.Msg }
+
+// The messages of the original, used verbatim in faults.
+const (
+	msgLeadingNotDigit = "leading netString character not a digit"
+	msgTooLong         = "netString length value greater than 999999999"
+	msgBadType         = "invalid netString type (not isprint())"
+	msgBadTerminator   = "incorrect netString terminator - comma or \\n expected"
+	msgUnexpectedEOF   = "unexpected EOF in packet"
+)

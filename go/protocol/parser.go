@@ -1,0 +1,304 @@
+package protocol
+
+import (
+	"fmt"
+)
+
+// smallField is the largest payload kept in the parser's shared arena; larger
+// payloads get a buffer of their own that is filled in place and doubles as
+// data arrives (firstBig bytes at first), so copying stays linear.
+const (
+	smallField = 4096
+	firstBig   = 1 << 20
+)
+
+type parseState uint8
+
+const (
+	stLength parseState = iota
+	stType
+	stPayload
+	stTerminator
+)
+
+// field locates one netstring payload: in the arena (big == nil) or in big.
+type field struct {
+	off, n int
+	big    []byte
+}
+
+// Parser is a push parser for one kind of packet ('Q' requests or 'A'
+// responses). Feed it bytes in chunks of any size; it reports when a packet
+// is complete and how many bytes of the chunk belonged to it.
+//
+// The zero Parser is not usable; create one with NewRequestParser or
+// NewResponseParser.
+type Parser struct {
+	want    byte
+	state   parseState
+	length  int
+	digits  int
+	typ     byte
+	offset  int64 // bytes consumed in this packet
+	first   bool  // the packet-type netstring has been seen
+	cur     field // payload being filled
+	filled  int
+	seen    [2]uint64 // type bytes < 128 seen in this packet
+	fields  [123]field
+	arena   []byte
+	started bool
+}
+
+// NewRequestParser returns a Parser for request packets.
+func NewRequestParser() *Parser { return &Parser{want: TypeRequest} }
+
+// NewResponseParser returns a Parser for response packets.
+func NewResponseParser() *Parser { return &Parser{want: TypeResponse} }
+
+// Reset discards any partial packet.
+func (p *Parser) Reset() {
+	p.state, p.length, p.digits, p.typ, p.offset = stLength, 0, 0, 0, 0
+	p.first, p.filled, p.started = false, 0, false
+	p.seen = [2]uint64{}
+	p.arena = p.arena[:0]
+	p.cur = field{}
+	for i := range p.fields {
+		p.fields[i] = field{}
+	}
+}
+
+// Started reports whether any byte of the current packet has been consumed.
+// EOF when Started is false is a clean end of input.
+func (p *Parser) Started() bool { return p.started }
+
+// Feed consumes bytes from b. It returns the number of bytes used and done
+// == true when they completed a packet, in which case the bytes after n
+// belong to the next packet and Request or Response may be called. It returns
+// a *SyntaxError or *DecodeError for malformed input; the parser must then be
+// Reset before reuse.
+func (p *Parser) Feed(b []byte) (n int, done bool, err error) {
+	if p.state == stLength && p.digits == 0 && !p.started && len(b) > 0 {
+		p.startPacket()
+	}
+	for n < len(b) {
+		switch p.state {
+		case stLength:
+			c := b[n]
+			if c < '0' || c > '9' {
+				if p.digits == 0 {
+					return n, false, p.syntax(msgLeadingNotDigit)
+				}
+				p.state = stType
+				continue
+			}
+			p.length = p.length*10 + int(c-'0')
+			p.digits++
+			if p.length > MaxLength {
+				return n, false, p.syntax(msgTooLong)
+			}
+			n++
+			p.offset++
+		case stType:
+			c := b[n]
+			if c < 0x20 || c > 0x7e {
+				return n, false, p.syntax(msgBadType)
+			}
+			p.typ = c
+			n++
+			p.offset++
+			p.beginPayload()
+		case stPayload:
+			if p.cur.big != nil {
+				k := copy(p.growBig(), b[n:])
+				p.filled += k
+				n += k
+				p.offset += int64(k)
+			} else {
+				k := min(p.length-p.filled, len(b)-n)
+				p.arena = append(p.arena, b[n:n+k]...)
+				p.filled += k
+				n += k
+				p.offset += int64(k)
+			}
+			if p.filled == p.length {
+				p.state = stTerminator
+			}
+		case stTerminator:
+			c := b[n]
+			if c != ',' && c != '\n' {
+				return n, false, p.syntax(msgBadTerminator)
+			}
+			n++
+			p.offset++
+			if err := p.endNetstring(); err != nil {
+				return n, false, err
+			}
+			if p.typ == TypeEnd {
+				p.state = stLength
+				p.started = false
+				return n, true, nil
+			}
+		}
+	}
+	return n, false, nil
+}
+
+// Direct returns the unfilled part of the payload buffer when the parser is
+// in the middle of a large payload, so a reader can fill it in place and then
+// call Advance; otherwise it returns nil.
+func (p *Parser) Direct() []byte {
+	if p.state == stPayload && p.cur.big != nil && p.filled < p.length {
+		return p.growBig()
+	}
+	return nil
+}
+
+// growBig returns the free part of the large payload buffer, doubling the
+// buffer (never past the declared length) when it is full. Memory therefore
+// follows the bytes that really arrive, not a length a peer merely declares.
+func (p *Parser) growBig() []byte {
+	if p.filled == len(p.cur.big) {
+		nb := make([]byte, min(2*len(p.cur.big), p.length))
+		copy(nb, p.cur.big[:p.filled])
+		p.cur.big = nb
+	}
+	return p.cur.big[p.filled:]
+}
+
+// Advance records that k bytes were written into the slice returned by Direct.
+func (p *Parser) Advance(k int) {
+	p.filled += k
+	p.offset += int64(k)
+	if p.filled == p.length {
+		p.state = stTerminator
+	}
+}
+
+func (p *Parser) startPacket() {
+	p.started = true
+	p.first = false
+	p.offset = 0
+	p.seen = [2]uint64{}
+	p.arena = p.arena[:0]
+	for i := range p.fields {
+		p.fields[i] = field{}
+	}
+}
+
+func (p *Parser) beginPayload() {
+	p.filled = 0
+	if p.length > smallField {
+		p.cur = field{big: make([]byte, min(p.length, firstBig)), n: p.length}
+	} else {
+		p.cur = field{off: len(p.arena), n: p.length}
+	}
+	if p.length == 0 {
+		p.state = stTerminator
+	} else {
+		p.state = stPayload
+	}
+}
+
+func (p *Parser) endNetstring() error {
+	t := p.typ
+	p.state, p.length, p.digits = stLength, 0, 0
+	if !p.first {
+		if t != p.want {
+			return &DecodeError{Msg: fmt.Sprintf("Unexpected netString type. Wanted: %s, but got: '%c' (%s)",
+				TypeName(p.want), t, TypeName(t))}
+		}
+		p.first = true
+		return nil
+	}
+	if t >= 123 {
+		return &DecodeError{Msg: fmt.Sprintf("Out-of-range netString type: '%c'", t)}
+	}
+	word, bit := t/64, uint64(1)<<(t%64)
+	if p.seen[word]&bit != 0 {
+		return &DecodeError{Msg: fmt.Sprintf("Duplicate netString type of '%c'", t)}
+	}
+	p.seen[word] |= bit
+	p.fields[t] = p.cur
+	return nil
+}
+
+func (p *Parser) syntax(msg string) error {
+	return &SyntaxError{Offset: p.offset, Msg: msg}
+}
+
+func (p *Parser) has(t byte) bool { return p.seen[t/64]&(uint64(1)<<(t%64)) != 0 }
+
+func (p *Parser) bytes(t byte) []byte {
+	if !p.has(t) {
+		return nil
+	}
+	f := p.fields[t]
+	if f.big != nil {
+		return f.big
+	}
+	if f.n == 0 {
+		return nil
+	}
+	return p.arena[f.off : f.off+f.n : f.off+f.n]
+}
+
+func (p *Parser) str(t byte) string { return string(p.bytes(t)) }
+
+func (p *Parser) num(t byte) int64 { return ParseNumber(p.bytes(t)) }
+
+// Request fills r from the packet just completed by Feed.
+func (p *Parser) Request(r *Request) {
+	*r = Request{
+		ID:             p.num(TypeRequestID),
+		ClientName:     p.str(TypeClientName),
+		ServiceKey:     p.str(TypeServiceKey),
+		TimeoutMS:      p.num(TypeTimeout),
+		NoWait:         p.has(TypeNoWait),
+		NoRemote:       p.has(TypeNoRemote),
+		NoRetry:        p.has(TypeNoRetry),
+		KeepAffinity:   p.has(TypeKeepAffinity),
+		NeedAffinity:   p.has(TypeNeedAffinity),
+		FileDescriptor: p.has(TypeFileDescriptor),
+		Context:        p.bytes(TypeContext),
+		Data:           p.bytes(TypeRequestData),
+	}
+}
+
+// Response fills r from the packet just completed by Feed.
+func (p *Parser) Response(r *Response) {
+	*r = Response{
+		ID:          p.num(TypeRequestID),
+		ClientName:  p.str(TypeClientName),
+		ServiceName: p.str(TypeServiceName),
+		FaultCode:   p.num(TypeFaultCode),
+		FaultText:   p.str(TypeFaultText),
+		Data:        p.bytes(TypeResponseData),
+	}
+}
+
+// ParseNumber reads a decimal number as C's strtol does: leading blanks, an
+// optional sign, then digits up to the first non-digit. It returns 0 when
+// there are no digits and saturates instead of overflowing.
+func ParseNumber(b []byte) int64 {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r' || b[i] == '\v' || b[i] == '\f') {
+		i++
+	}
+	neg := false
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
+	}
+	var v int64
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		if v > (1<<62)/10 {
+			v = 1 << 62
+			continue
+		}
+		v = v*10 + int64(b[i]-'0')
+	}
+	if neg {
+		return -v
+	}
+	return v
+}
