@@ -1,0 +1,318 @@
+package Pluton::Packet;
+
+use strict;
+use warnings;
+
+our $VERSION = '0.1.0';
+
+use constant MAX_LENGTH => 999_999_999;
+use constant END_PACKET => "0z\n";
+
+# The original's netStringType names (used in decoder error texts).
+our %TYPE_NAME = (
+    Q => 'requestPT',               A => 'responsePT',
+    L => 'remoteLoginPT',           M => 'loginResponsePT',
+    a => 'clientIDNT',              b => 'requestIDNT',
+    c => 'serviceKeyNT',            e => 'attributeNoWaitNT',
+    f => 'attributeNoRemoteNT',     g => 'attributeNoRetryNT',
+    h => 'attributeKeepAffinityNT', i => 'attributeNeedAffinityNT',
+    j => 'contextNT',               k => 'requestDataNT',
+    l => 'timeoutMSNT',             m => 'fileDescriptorNT',
+    p => 'faultCodeNT',             q => 'responseDataNT',
+    r => 'faultTextNT',             s => 'serviceIDNT',
+    t => 'credentialsNT',           u => 'allowedNT',
+    z => 'endPacketNT',
+);
+
+sub type_name {
+    my $t = shift;
+    return exists $TYPE_NAME{$t} ? $TYPE_NAME{$t} : '?unknownPT?';
+}
+
+# One netstring: <length><type><payload>,
+sub netstring {
+    my ($type, $payload) = @_;
+    $payload = '' unless defined $payload;
+    return length($payload) . $type . $payload . ',';
+}
+
+# strtol(…, 10) semantics: optional space and sign, digits, junk ignored.
+sub number {
+    my $s = shift;
+    return 0 unless defined $s && $s =~ /^[ \t\n\r\f\v]*([+-]?)([0-9]+)/;
+    my ($sign, $digits) = ($1, $2);
+    $digits =~ s/^0+(?=.)//;
+    my $max = '9223372036854775807';
+    if (length($digits) > length($max) || (length($digits) == length($max) && $digits gt $max)) {
+        return $sign eq '-' ? -9223372036854775807 - 1 : 9223372036854775807;
+    }
+    return $sign eq '-' ? -$digits : 0 + $digits;
+}
+
+# Context: nested pairs <n>k<key>,<n>v<value>,
+sub encode_context {
+    my @pairs = @_;
+    my $out = '';
+    while (@pairs) {
+        my ($k, $v) = splice @pairs, 0, 2;
+        $out .= netstring('k', $k) . netstring('v', $v);
+    }
+    return $out;
+}
+
+# Returns a hash ref; dies with a text (no trailing newline) on a bad context.
+sub decode_context {
+    my $payload = shift;
+    my %ctx;
+    my $pos = 0;
+    my $len = length $payload;
+    my $want = 'k';
+    my $key;
+    while ($pos < $len) {
+        my ($st, $type, $value, $next) = parse_netstring(\$payload, $pos);
+        if ($st eq 'more') {
+            die "Incomplete Context netString\n";
+        }
+        if ($st eq 'error') {
+            die "$type\n";
+        }
+        if ($type ne $want) {
+            die "Unexpected Context type. Wanted: '$want', but got: '$type'\n";
+        }
+        if ($want eq 'k') {
+            $key  = $value;
+            $want = 'v';
+        }
+        else {
+            $ctx{$key} = $value;
+            $want = 'k';
+        }
+        $pos = $next;
+    }
+    die "Unexpected end of Context. Wanted: 'v' for key '$key'\n" if $want eq 'v';
+    return \%ctx;
+}
+
+# parse_netstring(\$buf, $pos) ->
+#   ('ok', $type, $payload, $next_pos) | ('more') | ('error', $text)
+sub parse_netstring {
+    my ($bufref, $pos) = @_;
+    my $blen = length $$bufref;
+    return ('more') if $pos >= $blen;
+    my $c = substr($$bufref, $pos, 1);
+    return ('error', 'leading netString character not a digit') if $c !~ /[0-9]/;
+    my $n = 0;
+    my $p = $pos;
+    while ($p < $blen) {
+        $c = substr($$bufref, $p, 1);
+        last if $c !~ /[0-9]/;
+        $n = $n * 10 + $c;
+        return ('error', 'netString length value greater than 999999999') if $n > MAX_LENGTH;
+        $p++;
+    }
+    return ('more') if $p >= $blen;
+    my $type = substr($$bufref, $p, 1);
+    my $o = ord $type;
+    return ('error', 'invalid netString type (not isprint())') if $o < 0x20 || $o > 0x7e;
+    $p++;
+    return ('more') if $blen < $p + $n + 1;
+    my $term = substr($$bufref, $p + $n, 1);
+    return ('error', "incorrect netString terminator - comma or \\n expected")
+        if $term ne ',' && $term ne "\n";
+    return ('ok', $type, substr($$bufref, $p, $n), $p + $n + 1);
+}
+
+sub encode_request {
+    my %r = @_;
+    my $out = netstring('Q')
+        . netstring('b', defined $r{id} ? $r{id} : 0);
+    $out .= netstring('a', $r{client_name}) if defined $r{client_name} && length $r{client_name};
+    $out .= netstring('c', defined $r{service_key} ? $r{service_key} : '');
+    $out .= netstring('l', defined $r{timeout_ms} ? $r{timeout_ms} : 0);
+    $out .= netstring('e') if $r{no_wait};
+    $out .= netstring('f') if $r{no_remote};
+    $out .= netstring('g') if $r{no_retry};
+    $out .= netstring('h') if $r{keep_affinity};
+    $out .= netstring('i') if $r{need_affinity};
+    if (defined $r{context}) {
+        my $ctx = ref $r{context} eq 'ARRAY' ? encode_context(@{ $r{context} })
+                : ref $r{context} eq 'HASH'  ? encode_context(map { ($_, $r{context}{$_}) } sort keys %{ $r{context} })
+                :                              $r{context};
+        $out .= netstring('j', $ctx) if length $ctx;
+    }
+    $out .= netstring('m') if $r{file_descriptor};
+    $out .= netstring('k', $r{data}) if defined $r{data} && length $r{data};
+    return $out . END_PACKET;
+}
+
+sub encode_response {
+    my %r = @_;
+    my $out = netstring('A')
+        . netstring('b', defined $r{id} ? $r{id} : 0);
+    $out .= netstring('a', $r{client_name})  if defined $r{client_name}  && length $r{client_name};
+    $out .= netstring('s', $r{service_name}) if defined $r{service_name} && length $r{service_name};
+    if ($r{fault_code}) {
+        $out .= netstring('p', $r{fault_code});
+        $out .= netstring('r', $r{fault_text}) if defined $r{fault_text} && length $r{fault_text};
+    }
+    $out .= netstring('q', $r{data}) if defined $r{data} && length $r{data};
+    return $out . END_PACKET;
+}
+
+# Turns a decoded field map into a friendlier request hash.
+sub request_fields {
+    my $f = shift;
+    return {
+        id            => number($f->{b}),
+        client_name   => defined $f->{a} ? $f->{a} : '',
+        service_key   => defined $f->{c} ? $f->{c} : '',
+        timeout_ms    => number($f->{l}),
+        no_wait       => exists $f->{e} ? 1 : 0,
+        no_remote     => exists $f->{f} ? 1 : 0,
+        no_retry      => exists $f->{g} ? 1 : 0,
+        keep_affinity => exists $f->{h} ? 1 : 0,
+        need_affinity => exists $f->{i} ? 1 : 0,
+        context       => $f->{j},
+        data          => defined $f->{k} ? $f->{k} : '',
+    };
+}
+
+sub response_fields {
+    my $f = shift;
+    return {
+        id           => number($f->{b}),
+        client_name  => defined $f->{a} ? $f->{a} : '',
+        service_name => defined $f->{s} ? $f->{s} : '',
+        fault_code   => number($f->{p}),
+        fault_text   => defined $f->{r} ? $f->{r} : '',
+        data         => defined $f->{q} ? $f->{q} : '',
+    };
+}
+
+# Decode one complete packet from a string; returns the field hash ref, or dies
+# with the error text. $expect is 'Q' or 'A'.
+sub decode {
+    my ($bytes, $expect) = @_;
+    my $d = Pluton::Packet::Decoder->new($expect);
+    $d->add($bytes);
+    my ($pkt, $err) = $d->next;
+    die "$err->{text}\n" if $err;
+    if (!$pkt) {
+        my $e = $d->eof;
+        die "$e->{text}\n";
+    }
+    return $pkt->{fields};
+}
+
+package Pluton::Packet::Decoder;
+
+use strict;
+use warnings;
+
+# Incremental decoder: add() bytes, then next() returns
+#   ($packet)         a complete packet { type => 'Q', fields => {...}, raw => ... }
+#   (undef, $error)   { kind => 'netstring'|'packet', text => ... }
+#   ()                more bytes needed
+sub new {
+    my ($class, $expect, %opt) = @_;
+    my $self = bless {
+        expect   => $expect,
+        buf      => '',
+        pos      => 0,
+        fields   => undef,
+        keep_raw => $opt{keep_raw} ? 1 : 0,
+        error    => undef,
+    }, $class;
+    return $self;
+}
+
+sub add {
+    my $self = shift;
+    $self->{buf} .= $_[0];
+    return;
+}
+
+sub buffer_ref { \$_[0]{buf} }
+
+sub pending { length($_[0]{buf}) }
+
+# True if some bytes of a packet have been seen and the packet is unfinished.
+sub in_packet { length($_[0]{buf}) > 0 }
+
+sub next {
+    my $self = shift;
+    return (undef, $self->{error}) if $self->{error};
+    my $bufref = \$self->{buf};
+    while (1) {
+        my ($st, $type, $payload, $next) = Pluton::Packet::parse_netstring($bufref, $self->{pos});
+        return () if $st eq 'more';
+        if ($st eq 'error') {
+            return (undef, $self->{error} = { kind => 'netstring', text => $type });
+        }
+        if (!$self->{fields}) {
+            if ($type ne $self->{expect}) {
+                return (undef, $self->{error} = { kind => 'packet', text =>
+                    "Unexpected netString type. Wanted: "
+                    . Pluton::Packet::type_name($self->{expect})
+                    . ", but got: '$type' (" . Pluton::Packet::type_name($type) . ")" });
+            }
+            $self->{fields} = { $type => $payload };
+        }
+        else {
+            if (ord($type) >= 123) {
+                return (undef, $self->{error} = { kind => 'packet',
+                    text => "Out-of-range netString type: '$type'" });
+            }
+            if (exists $self->{fields}{$type}) {
+                return (undef, $self->{error} = { kind => 'packet',
+                    text => "Duplicate netString type of '$type'" });
+            }
+            $self->{fields}{$type} = $payload;
+        }
+        $self->{pos} = $next;
+        if ($type eq 'z') {
+            my %pkt = (type => $self->{expect}, fields => $self->{fields});
+            $pkt{raw} = substr($$bufref, 0, $next) if $self->{keep_raw};
+            substr($$bufref, 0, $next, '');
+            $self->{pos}    = 0;
+            $self->{fields} = undef;
+            return (\%pkt);
+        }
+    }
+}
+
+# At end of input: undef if clean (nothing pending), else the error.
+sub eof {
+    my $self = shift;
+    return $self->{error} if $self->{error};
+    return undef unless length $self->{buf};
+    return $self->{error} = { kind => 'eof', text => 'unexpected EOF in packet' };
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+Pluton::Packet - netstring packets of the Pluton wire protocol
+
+=head1 SYNOPSIS
+
+    use Pluton::Packet;
+    my $bytes = Pluton::Packet::encode_request(
+        id => 100, client_name => 'plSend:26446', service_key => 'system.echo.0.raw',
+        timeout_ms => 4000, context => [ 'echo.sleepMS' => 5 ], data => 'Hello');
+
+    my $d = Pluton::Packet::Decoder->new('A');
+    $d->add($bytes_from_socket);
+    my ($pkt, $err) = $d->next;    # () when more bytes are needed
+
+=head1 DESCRIPTION
+
+A packet is a run of netstrings C<< <length><type><payload>, >> starting with
+C<0Q,> (request) or C<0A,> (response) and ending with C<0z\n>. See
+F<docs/protocol.md> section 1 for the fields and the decoder rules, which this
+module implements with the same error texts.
+
+=cut

@@ -1,0 +1,118 @@
+package Pluton::ServiceKey;
+
+use strict;
+use warnings;
+
+use Pluton::Fault;
+
+our $VERSION = '0.1.0';
+
+our @SERIALIZATIONS = qw(COBOL HTML JMS JSON NETSTRING PHP SOAP XML raw);
+
+# The original's serializationType char codes.
+our %SERIALIZATION_CODE = (
+    COBOL => 'c', HTML => 'h', JMS => 'm', JSON => 'j', NETSTRING => 'n',
+    PHP   => 'p', SOAP => 's', XML => 'x', raw  => 'r',
+);
+
+# check($key, client => 1) returns the error text, or undef if the key is good.
+# With client => 0 (config file names) an empty Function (a wildcard) is allowed.
+sub check {
+    my ($class, $key, %opt) = @_;
+    my $client = exists $opt{client} ? $opt{client} : 1;
+    return 'Service Key is undefined' unless defined $key;
+    my @t = split /\./, $key, -1;
+    return 'need four dot-separated tokens'      if @t < 4;
+    return 'more than four dot-separated tokens' if @t > 4;
+    return "Service Key contains '/'"            if index($key, '/') >= 0;
+    return 'Service Key contains a NUL byte'     if index($key, "\0") >= 0;
+    my ($app, $func, $ver, $ser) = @t;
+    return 'Application Name length is not in the range 1-32 characters'
+        if length($app) < 1 || length($app) > 32;
+    return 'Service Function is zero length' if $client && length($func) == 0;
+    return 'Service Function length is greater than 32 characters' if length($func) > 32;
+    return 'Service Version length is not in the range 1-6 characters'
+        if length($ver) < 1 || length($ver) > 6;
+    return 'Service Version is not a positive integer' if $ver =~ /[^0-9]/;
+    return 'Service Version has an ambiguous leading zero' if $ver =~ /^0./;
+    return 'Service serialization is zero length' if length($ser) == 0;
+    return "Service serialization type is unrecognized: '$ser'"
+        unless exists $SERIALIZATION_CODE{$ser};
+    return undef;
+}
+
+# parse($key, client => 1): a Pluton::ServiceKey, or dies with a
+# Pluton::Fault serviceKeyBad (-31).
+sub parse {
+    my ($class, $key, %opt) = @_;
+    if (defined(my $err = $class->check($key, %opt))) {
+        Pluton::Fault->throw(Pluton::Fault::serviceKeyBad(), $err);
+    }
+    my ($app, $func, $ver, $ser) = split /\./, $key, -1;
+    return bless {
+        key => $key, application => $app, function => $func,
+        version => 0 + $ver, serialization => $ser,
+    }, $class;
+}
+
+sub new { my $class = shift; return $class->parse(@_) }
+
+sub is_valid {
+    my ($class, $key, %opt) = @_;
+    return !defined $class->check($key, %opt);
+}
+
+sub key                { $_[0]{key} }
+sub as_string          { $_[0]{key} }
+sub application        { $_[0]{application} }
+sub function           { $_[0]{function} }
+sub version            { $_[0]{version} }
+sub serialization      { $_[0]{serialization} }
+sub serialization_code { $SERIALIZATION_CODE{ $_[0]{serialization} } }
+sub is_wildcard        { length($_[0]{function}) == 0 }
+
+# The key with an empty function: App..Ver.Ser
+sub wildcard_key {
+    my $self = shift;
+    return join '.', $self->{application}, '', $self->{version}, $self->{serialization};
+}
+
+# The search key of the lookup map: App.Ser.Ver[.Func]
+sub search_key {
+    my $self = shift;
+    my $s = join '.', $self->{application}, $self->{serialization}, $self->{version};
+    $s .= ".$self->{function}" if length $self->{function};
+    return $s;
+}
+
+sub socket_name          { $_[0]{key} . '.socket' }
+sub wildcard_socket_name { $_[0]->wildcard_key . '.socket' }
+
+1;
+
+__END__
+
+=head1 NAME
+
+Pluton::ServiceKey - parse and check Pluton service keys
+
+=head1 SYNOPSIS
+
+    use Pluton::ServiceKey;
+    my $sk = Pluton::ServiceKey->parse('system.echo.0.raw');   # dies with a Pluton::Fault (-31)
+    $sk->application;    # system
+    $sk->function;       # echo
+    $sk->version;        # 0
+    $sk->serialization;  # raw
+    my $err = Pluton::ServiceKey->check('a.b.01.raw');  # 'Service Version has an ambiguous leading zero'
+
+=head1 DESCRIPTION
+
+A service key is C<Application.Function.Version.Serialization>: exactly four
+dot-separated parts. Application is 1-32 bytes, Function 1-32 bytes (empty
+only for a wildcard config file name, C<< client => 0 >>), Version 1-6
+decimal digits without a leading zero unless it is exactly C<0>, and
+Serialization one of C<COBOL HTML JMS JSON NETSTRING PHP SOAP XML raw>. A C</>
+or a NUL byte anywhere is rejected, because a key becomes a file name.
+
+=cut

@@ -1,0 +1,30 @@
+"""Go repositories that Bazel's own tools need, declared as go_repository.
+
+go_rules_dependencies() and gazelle_dependencies() would declare some of these
+as http_archive from GitHub; declaring them first (through the Go module proxy)
+keeps the build offline. A repository already declared by go_deps.bzl (from
+go.mod) wins.
+"""
+
+load("@bazel_gazelle//:deps.bzl", "go_repository")
+
+def _maybe(name, **kwargs):
+    if name not in native.existing_rules():
+        go_repository(name = name, **kwargs)
+
+def pluton_tool_dependencies():
+    """Declares the Go repositories the gazelle binary needs."""
+
+    # v0.1.12 is the last x/tools with go/vcs, which gazelle v0.27.0 imports.
+    _maybe(
+        name = "org_golang_x_tools",
+        importpath = "golang.org/x/tools",
+        sum = "h1:VveCTK38A2rkS8ZqFY25HIDFscX5X9OoEhJd3quQmXU=",
+        version = "v0.1.12",
+    )
+    _maybe(
+        name = "org_golang_x_xerrors",
+        importpath = "golang.org/x/xerrors",
+        sum = "h1:go1bK/D/BFZV2I8cIQd1NKEZ+0owSTG1fDTci4IqFcE=",
+        version = "v0.0.0-20200804184101-5ec99f83aff1",
+    )
