@@ -18,6 +18,10 @@ def pluton_tool_dependencies():
     # v0.1.12 is the last x/tools with go/vcs, which gazelle v0.27.0 imports.
     _maybe(
         name = "org_golang_x_tools",
+        build_directives = [
+            # Not resolved offline unless x/sys is in the repository config.
+            "gazelle:resolve go golang.org/x/sys/execabs @org_golang_x_sys//execabs",
+        ],
         importpath = "golang.org/x/tools",
         sum = "h1:VveCTK38A2rkS8ZqFY25HIDFscX5X9OoEhJd3quQmXU=",
         version = "v0.1.12",
@@ -27,4 +31,12 @@ def pluton_tool_dependencies():
         importpath = "golang.org/x/xerrors",
         sum = "h1:go1bK/D/BFZV2I8cIQd1NKEZ+0owSTG1fDTci4IqFcE=",
         version = "v0.0.0-20200804184101-5ec99f83aff1",
+    )
+
+    # x/tools/go/vcs imports golang.org/x/sys/execabs.
+    _maybe(
+        name = "org_golang_x_sys",
+        importpath = "golang.org/x/sys",
+        sum = "h1:PuvuRMeLWqsf/ZdT1UUZz0syhioyv1mzuFZsXs4fvhw=",
+        version = "v0.0.0-20220913175220-63ea55921009",
     )

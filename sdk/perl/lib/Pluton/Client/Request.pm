@@ -1,0 +1,217 @@
+package Pluton::Client::Request;
+
+use strict;
+use warnings;
+
+use Carp ();
+use Pluton::Fault;
+
+our $VERSION = '0.1.0';
+
+our @ATTRIBUTES = qw(no_wait no_remote no_retry keep_affinity need_affinity);
+my %IS_ATTRIBUTE = map { $_ => 1 } @ATTRIBUTES;
+
+# new($key, $data, %opt) or new(key => ..., data => ..., %opt)
+# %opt: context => { k => v } or [ k => v, ... ], no_wait, no_remote, no_retry,
+#       keep_affinity, need_affinity, handle
+sub new {
+    my $class = shift;
+    my %o;
+    if (@_ % 2) {
+        my $key = shift;
+        %o = (@_, key => $key);
+    }
+    elsif (@_ >= 2 && !_is_option($_[0])) {
+        my ($key, $data) = splice @_, 0, 2;
+        %o = (@_, key => $key, data => $data);
+    }
+    else {
+        %o = @_;
+    }
+    my $self = bless {}, $class;
+    $self->_clear;
+    $self->{key}    = $o{key};
+    $self->{data}   = defined $o{data} ? $o{data} : '';
+    $self->{handle} = $o{handle};
+    for my $a (@ATTRIBUTES) {
+        $self->{attr}{$a} = $o{$a} ? 1 : 0;
+    }
+    if (my $c = $o{context}) {
+        my @pairs = ref $c eq 'HASH'  ? (map { ($_, $c->{$_}) } sort keys %$c)
+                  : ref $c eq 'ARRAY' ? @$c
+                  : Carp::croak('context must be a hash or array reference');
+        while (@pairs) {
+            my ($k, $v) = splice @pairs, 0, 2;
+            $self->set_context($k, $v);
+        }
+    }
+    return $self;
+}
+
+sub _is_option {
+    my $k = shift;
+    return defined $k && !ref $k
+        && ($k eq 'key' || $k eq 'data' || $k eq 'context' || $k eq 'handle' || $IS_ATTRIBUTE{$k});
+}
+
+sub _clear {
+    my $self = shift;
+    $self->{context}     = [];
+    $self->{bad_context} = undef;
+    $self->{response}    = '';
+    $self->{service_name} = '';
+    $self->{fault}       = Pluton::Fault->new(Pluton::Fault::requestNotAdded(), 'request not added');
+    $self->{in_progress} = 0;
+    $self->{attr}        = { map { $_ => 0 } @ATTRIBUTES };
+}
+
+# reset: clears everything, closes an affinity connection.
+sub reset {
+    my $self = shift;
+    if ($self->{client} && $self->{in_progress}) {
+        $self->{client}->_abandon($self);
+    }
+    $self->_close_affinity;
+    $self->_close_socket;
+    my $handle = $self->{handle};
+    %$self = ();
+    $self->_clear;
+    $self->{data} = '';
+    return $self;
+}
+
+sub key { $_[0]{key} }
+sub set_key { $_[0]{key} = $_[1]; $_[0] }
+
+sub data { $_[0]{data} }
+sub request_data { $_[0]{data} }
+sub set_request_data {
+    my ($self, $d) = @_;
+    $self->{data} = defined $d ? $d : '';
+    return $self;
+}
+
+sub handle     { $_[0]{handle} }
+sub set_handle { $_[0]{handle} = $_[1]; $_[0] }
+*client_handle     = \&handle;
+*set_client_handle = \&set_handle;
+
+# set_context($key, $value): false for keys in the reserved 'pluton.' namespace
+# (the request's fault becomes contextReservedNamespace, -23).
+sub set_context {
+    my ($self, $k, $v) = @_;
+    $k = '' unless defined $k;
+    $v = '' unless defined $v;
+    if (index($k, 'pluton.') == 0) {
+        $self->{bad_context} = $k;
+        $self->{fault} = Pluton::Fault->new(Pluton::Fault::contextReservedNamespace(),
+            "Context Key uses reserved prefix of 'pluton.'");
+        return 0;
+    }
+    push @{ $self->{context} }, $k, $v;
+    return 1;
+}
+
+# The context pairs as set, in order.
+sub context_pairs { @{ $_[0]{context} } }
+
+sub context {
+    my ($self, $k) = @_;
+    my @p = @{ $self->{context} };
+    my $v;
+    while (@p) {
+        my ($pk, $pv) = splice @p, 0, 2;
+        $v = $pv if $pk eq $k;
+    }
+    return $v;
+}
+
+sub set_attribute {
+    my ($self, $a, $on) = @_;
+    Carp::croak("unknown attribute '$a'") unless $IS_ATTRIBUTE{$a};
+    $self->{attr}{$a} = (@_ > 2 ? ($on ? 1 : 0) : 1);
+    return $self;
+}
+sub clear_attribute { $_[0]->set_attribute($_[1], 0) }
+sub attribute {
+    my ($self, $a) = @_;
+    Carp::croak("unknown attribute '$a'") unless $IS_ATTRIBUTE{$a};
+    return $self->{attr}{$a};
+}
+
+for my $a (@ATTRIBUTES) {
+    no strict 'refs';
+    *{"Pluton::Client::Request::$a"} = sub {
+        my $self = shift;
+        $self->{attr}{$a} = $_[0] ? 1 : 0 if @_;
+        return $self->{attr}{$a};
+    };
+}
+
+sub in_progress  { $_[0]{in_progress} }
+sub has_fault    { $_[0]{fault}->code != 0 ? 1 : 0 }
+sub fault        { $_[0]{fault} }
+sub fault_code   { $_[0]{fault}->code }
+sub fault_text   { $_[0]{fault}->text }
+sub service_name { $_[0]{service_name} }
+
+# The response data ('' on a fault).
+sub response      { $_[0]{response} }
+sub response_data { $_[0]{response} }
+
+# True while an affinity connection is held by this request.
+sub has_affinity { $_[0]{affinity_sock} ? 1 : 0 }
+
+sub _close_socket {
+    my $self = shift;
+    if ($self->{sock} && (!$self->{affinity_sock} || $self->{sock} != $self->{affinity_sock})) {
+        close($self->{sock});
+    }
+    $self->{sock} = undef;
+}
+
+sub _close_affinity {
+    my $self = shift;
+    if ($self->{affinity_sock}) {
+        close($self->{affinity_sock});
+        $self->{sock} = undef if $self->{sock} && $self->{sock} == $self->{affinity_sock};
+        $self->{affinity_sock} = undef;
+    }
+}
+
+sub DESTROY {
+    my $self = shift;
+    local ($@, $!);
+    $self->_close_affinity;
+    $self->_close_socket;
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+Pluton::Client::Request - one request (and its response) of a Pluton client
+
+=head1 SYNOPSIS
+
+    my $r = Pluton::Client::Request->new('system.echo.0.raw', 'Hello',
+        context => { 'echo.sleepMS' => 5 }, no_retry => 1);
+    $client->add_request($r) or die $r->fault;
+    $client->wait_one($r);
+    print $r->has_fault ? $r->fault->message : $r->response;
+
+=head1 DESCRIPTION
+
+Attributes (named booleans): C<no_wait> (complete once a service instance has
+read the request; no response), C<no_remote>, C<no_retry>,
+C<keep_affinity> (keep the connection for the next use of this object;
+requires C<no_retry>, forbids C<no_wait>) and C<need_affinity> (fail with
+C<noAffinity> unless this object holds an affinity connection).
+
+A new request has the fault C<requestNotAdded> (-3); while in flight
+C<requestInProgress> (-5); when done, C<noFault> or the fault of the
+exchange (a service fault, or a system fault such as C<serviceTimeout>).
+
+=cut

@@ -1,0 +1,211 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Pluton;
+
+/**
+ * Netstring and packet encoding (docs/protocol.md section 1).
+ *
+ * A netstring is `<decimal length><type byte><payload><terminator>`; a
+ * packet is a run of netstrings from `0Q,`/`0A,` to `0z\n`.
+ */
+final class Packet
+{
+    public const REQUEST = 'Q';
+    public const RESPONSE = 'A';
+    public const REQUEST_ID = 'b';
+    public const CLIENT_NAME = 'a';
+    public const SERVICE_KEY = 'c';
+    public const TIMEOUT_MS = 'l';
+    public const NO_WAIT = 'e';
+    public const NO_REMOTE = 'f';
+    public const NO_RETRY = 'g';
+    public const KEEP_AFFINITY = 'h';
+    public const NEED_AFFINITY = 'i';
+    public const CONTEXT = 'j';
+    public const FILE_DESCRIPTOR = 'm';
+    public const REQUEST_DATA = 'k';
+    public const SERVICE_NAME = 's';
+    public const FAULT_CODE = 'p';
+    public const FAULT_TEXT = 'r';
+    public const RESPONSE_DATA = 'q';
+    public const END = 'z';
+
+    /** Names used in decoder messages. */
+    private const NAMES = [
+        'Q' => 'requestPT', 'A' => 'responsePT', 'L' => 'remoteLoginPT', 'M' => 'loginResponsePT',
+        'a' => 'clientIDNT', 'b' => 'requestIDNT', 'c' => 'serviceKeyNT', 'e' => 'attributeNoWaitNT',
+        'f' => 'attributeNoRemoteNT', 'g' => 'attributeNoRetryNT', 'h' => 'attributeKeepAffinityNT',
+        'i' => 'attributeNeedAffinityNT', 'j' => 'contextNT', 'k' => 'requestDataNT',
+        'l' => 'timeoutMSNT', 'm' => 'fileDescriptorNT', 'p' => 'faultCodeNT', 'q' => 'responseDataNT',
+        'r' => 'faultTextNT', 's' => 'serviceIDNT', 't' => 'credentialsNT', 'u' => 'allowedNT',
+        'z' => 'endPacketNT',
+    ];
+
+    public const END_PACKET = "0z\n";
+
+    public static function typeName(string $type): string
+    {
+        return self::NAMES[$type] ?? '?unknownPT?';
+    }
+
+    /** One netstring with a `,` terminator. */
+    public static function netString(string $type, string $payload = ''): string
+    {
+        return strlen($payload) . $type . $payload . ',';
+    }
+
+    /**
+     * A request packet in the emission order `Q b [a] c l [e] [f] [g] [h] [i] [j] [m] [k] z`.
+     *
+     * @param string[] $flags the attribute types present (e, f, g, h, i)
+     */
+    public static function encodeRequest(
+        int $requestId,
+        string $clientName,
+        string $serviceKey,
+        int $timeoutMs,
+        array $flags,
+        string $context,
+        string $data
+    ): string {
+        $p = '0Q,' . self::netString('b', (string) $requestId);
+        if ($clientName !== '') {
+            $p .= self::netString('a', $clientName);
+        }
+        $p .= self::netString('c', $serviceKey) . self::netString('l', (string) $timeoutMs);
+        foreach (['e', 'f', 'g', 'h', 'i'] as $t) {
+            if (in_array($t, $flags, true)) {
+                $p .= '0' . $t . ',';
+            }
+        }
+        if ($context !== '') {
+            $p .= self::netString('j', $context);
+        }
+        if ($data !== '') {
+            $p .= self::netString('k', $data);
+        }
+        return $p . self::END_PACKET;
+    }
+
+    /** A response packet in the emission order `A b [a] [s] [p [r]] [q] z`. */
+    public static function encodeResponse(
+        string $requestId,
+        string $clientName,
+        string $serviceName,
+        int $faultCode,
+        string $faultText,
+        string $data
+    ): string {
+        $p = '0A,' . self::netString('b', $requestId);
+        if ($clientName !== '') {
+            $p .= self::netString('a', $clientName);
+        }
+        if ($serviceName !== '') {
+            $p .= self::netString('s', $serviceName);
+        }
+        if ($faultCode !== 0) {
+            $p .= self::netString('p', (string) $faultCode);
+            if ($faultText !== '') {
+                $p .= self::netString('r', $faultText);
+            }
+        }
+        if ($data !== '') {
+            $p .= self::netString('q', $data);
+        }
+        return $p . self::END_PACKET;
+    }
+
+    /** One context pair, appended to the `j` payload. */
+    public static function contextPair(string $key, string $value): string
+    {
+        return self::netString('k', $key) . self::netString('v', $value);
+    }
+
+    /**
+     * Decodes a context payload into key => value (the last value of a key wins).
+     *
+     * @return array<string,string>
+     * @throws ProtocolError
+     */
+    public static function decodeContext(string $payload): array
+    {
+        $out = [];
+        $pos = 0;
+        $len = strlen($payload);
+        while ($pos < $len) {
+            $key = self::parseOne($payload, $pos, 'k');
+            if ($pos >= $len) {
+                throw new ProtocolError("Unexpected Context type. Wanted: 'v', but got: EOF", false);
+            }
+            $out[$key] = self::parseOne($payload, $pos, 'v');
+        }
+        return $out;
+    }
+
+    private static function parseOne(string $buf, int &$pos, string $wanted): string
+    {
+        $ns = self::parseNetString($buf, $pos);
+        if ($ns === null) {
+            throw new ProtocolError('Incomplete context netString', true);
+        }
+        [$type, $payload, $next] = $ns;
+        if ($type !== $wanted) {
+            throw new ProtocolError("Unexpected Context type. Wanted: '$wanted', but got: '$type'", false);
+        }
+        $pos = $next;
+        return $payload;
+    }
+
+    /**
+     * Parses the netstring starting at $pos.
+     *
+     * @return array{0:string,1:string,2:int}|null [type, payload, next position], or null when more
+     *         bytes are needed
+     * @throws ProtocolError
+     */
+    public static function parseNetString(string $buf, int $pos): ?array
+    {
+        $len = strlen($buf);
+        if ($pos >= $len) {
+            return null;
+        }
+        $c = $buf[$pos];
+        if ($c < '0' || $c > '9') {
+            throw new ProtocolError('leading netString character not a digit', true);
+        }
+        $n = 0;
+        $i = $pos;
+        while ($i < $len && $buf[$i] >= '0' && $buf[$i] <= '9') {
+            $n = $n * 10 + (ord($buf[$i]) - 48);
+            if ($n > 999999999) {
+                throw new ProtocolError('netString length value greater than 999999999', true);
+            }
+            $i++;
+        }
+        if ($i >= $len) {
+            return null;
+        }
+        $type = $buf[$i];
+        $o = ord($type);
+        if ($o < 0x20 || $o > 0x7E) {
+            throw new ProtocolError('invalid netString type (not isprint())', true);
+        }
+        $start = $i + 1;
+        if ($len < $start + $n + 1) {
+            return null;
+        }
+        $t = $buf[$start + $n];
+        if ($t !== ',' && $t !== "\n") {
+            throw new ProtocolError('incorrect netString terminator - comma or \n expected', true);
+        }
+        return [$type, $n === 0 ? '' : substr($buf, $start, $n), $start + $n + 1];
+    }
+
+    /** strtol(..., 10): optional blanks and sign, digits, junk ignored; no digits reads as 0. */
+    public static function number(string $s): int
+    {
+        return preg_match('/^[ \t\n\r\v\f]*([+-]?[0-9]+)/', $s, $m) === 1 ? (int) $m[1] : 0;
+    }
+}

@@ -1,0 +1,89 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Pluton;
+
+/**
+ * An incremental packet decoder (docs/protocol.md section 1.2).
+ *
+ * feed() appends bytes; next() returns the next complete packet as
+ * type => payload, or null when more bytes are needed. Bytes after a `z`
+ * stay buffered for the next packet.
+ */
+final class PacketDecoder
+{
+    private string $buf = '';
+    private int $pos = 0;
+    /** @var array<string,string> */
+    private array $fields = [];
+    private string $lastRaw = '';
+
+    /**
+     * @param string $wanted  the packet type expected first: Packet::REQUEST or Packet::RESPONSE
+     * @param bool   $keepRaw keep each packet's raw bytes for lastRaw() (packet tracing)
+     */
+    public function __construct(private string $wanted, private bool $keepRaw = false)
+    {
+    }
+
+    public function feed(string $bytes): void
+    {
+        $this->buf .= $bytes;
+    }
+
+    /** True when bytes of an unfinished packet are buffered. */
+    public function hasPartial(): bool
+    {
+        return $this->buf !== '';
+    }
+
+    /** The raw bytes of the packet next() returned last, when keepRaw is set. */
+    public function lastRaw(): string
+    {
+        return $this->lastRaw;
+    }
+
+    /**
+     * @return array<string,string>|null
+     * @throws ProtocolError
+     */
+    public function next(): ?array
+    {
+        $at = $this->pos;
+        while (true) {
+            $ns = Packet::parseNetString($this->buf, $at);
+            if ($ns === null) {
+                return null;
+            }
+            [$type, $payload, $next] = $ns;
+            if ($this->fields === []) {
+                if ($type !== $this->wanted) {
+                    throw new ProtocolError(
+                        'Unexpected netString type. Wanted: ' . Packet::typeName($this->wanted)
+                        . ", but got: '" . $type . "' (" . Packet::typeName($type) . ')',
+                        false
+                    );
+                }
+            } elseif (ord($type) >= 123) {
+                throw new ProtocolError("Out-of-range netString type: '" . $type . "'", false);
+            } elseif (isset($this->fields[$type])) {
+                throw new ProtocolError("Duplicate netString type of '" . $type . "'", false);
+            }
+            $this->fields[$type] = $payload;
+            $at = $next;
+            if ($type === Packet::END) {
+                $packet = $this->fields;
+                if ($this->keepRaw) {
+                    $this->lastRaw = substr($this->buf, 0, $next);
+                }
+                $this->fields = [];
+                $this->buf = (string) substr($this->buf, $next);
+                $this->pos = 0;
+                return $packet;
+            }
+            // Only whole netstrings are consumed; pos stays at the first unparsed one.
+            $this->pos = $at;
+        }
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install everything the project needs on a fresh Debian 12 machine of this
+# kind, from the registries it reaches: apt packages (PHP, PHPUnit, Bazel and
+# its rule packages, the peers for benchmarks), Go modules, pytest.
+# Idempotent: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(php-cli phpunit strace lsof)
+if [[ "${PLUTON_BENCH:-}" == 1 ]]; then
+  apt_packages+=(php8.2-fpm gunicorn)
+fi
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ -f tools/bazel/install.sh ]]; then
+  bash tools/bazel/install.sh
+fi
+
+command -v go >/dev/null || { echo "setup: go is not installed (expected /usr/local/go)"; exit 1; }
+go mod download
+
+python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install -q pytest
+echo "setup: done"
