@@ -57,7 +57,7 @@ echo
 echo "== 2,000 requests, 8 in parallel, to each service (plPing)"
 for key in system.echo.0.raw python.echo.0.raw php.echo.0.raw perl.echo.0.raw; do
   printf '  %-18s ' "$key"
-  "$bin/plPing" -q -c 250 -p 8 -i 0 -s 100 "$key" 2>&1 | tail -n 1
+  "$bin/plPing" -c 250 -p 8 -i 0 -s 100 "$key" 2>&1 | tail -n 1
 done
 
 echo
