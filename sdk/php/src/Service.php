@@ -201,8 +201,8 @@ class Service
                 }
             }
             if ($this->conn !== null) {
-                // Affinity: the next request comes on the same connection.
-                $this->stats?->setState(StatsSegment::STATE_AFFINITY);
+                // Affinity (state 3 since the last response): the next request comes on the
+                // same connection.
                 $w = $this->waitReadable($this->conn, (float) $this->affinityTimeout);
                 if ($w === self::SIGNAL) {
                     return $this->stop($this->shutdownRequest());
@@ -308,9 +308,6 @@ class Service
             }
         }
         $this->in = $this->out = $this->wakeRead = $this->wakeWrite = null;
-        if ($this->wakeRead === null && function_exists('pcntl_signal')) {
-            pcntl_signal(SIGTERM, SIG_DFL);
-        }
     }
 
     /** The client's service key of the current request, e.g. `system.echo.0.raw`. */

@@ -73,7 +73,6 @@ sub reset {
     }
     $self->_close_affinity;
     $self->_close_socket;
-    my $handle = $self->{handle};
     %$self = ();
     $self->_clear;
     $self->{data} = '';
