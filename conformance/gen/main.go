@@ -1,0 +1,197 @@
+// Command gen writes the conformance vectors: for every case a file of
+// request packets (<name>.in), the expected response packets (<name>.out)
+// and an entry in cases.json. Expected responses come from a model of the
+// testee behaviour specified in conformance/README.md.
+//
+// Usage: go run ./conformance/gen [-dir conformance/vectors]
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pluton-go/pluton/conformance/vectors"
+	"github.com/pluton-go/pluton/go/protocol"
+)
+
+func main() {
+	dir := flag.String("dir", "conformance/vectors", "directory to write the vectors into")
+	flag.Parse()
+	cases, files := build()
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(*dir, name), data, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	manifest, err := json.MarshalIndent(cases, "", "  ")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*dir, "cases.json"), append(manifest, '\n'), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("gen: wrote %d cases to %s\n", len(cases), *dir)
+}
+
+// request is one request of a case, as the testee's model sees it.
+type request struct {
+	key     string
+	client  string
+	context [][2]string
+	data    []byte
+	raw     string // a hand-written packet; overrides the fields above when set
+}
+
+func (r request) packet() []byte {
+	if r.raw != "" {
+		return []byte(r.raw)
+	}
+	var ctx []byte
+	for _, kv := range r.context {
+		ctx = protocol.AppendContext(ctx, kv[0], kv[1])
+	}
+	return protocol.AppendRequest(nil, &protocol.Request{ID: 100, ClientName: r.client, ServiceKey: r.key,
+		TimeoutMS: 4000, Context: ctx, Data: r.data})
+}
+
+// respond models the testee: it returns the response packet for a well-formed request.
+func respond(pkt []byte) []byte {
+	var req protocol.Request
+	if err := protocol.NewRequestDecoder(bytes.NewReader(pkt)).ReadRequest(&req); err != nil {
+		log.Fatalf("gen: model cannot decode its own request %q: %v", pkt, err)
+	}
+	resp := protocol.Response{ID: req.ID, ClientName: req.ClientName, ServiceName: vectors.ServiceName}
+	parts := strings.Split(req.ServiceKey, ".")
+	ctx, ctxErr := protocol.ContextMap(req.Context)
+	fault := func(code int64, text string) { resp.FaultCode, resp.FaultText = code, text }
+	lookup := func(k string) (string, bool) {
+		v, ok := ctx[k]
+		return v, ok
+	}
+	switch fn := parts[1]; {
+	case ctxErr != nil && fn != "echo" && fn != "key" && fn != "client":
+		fault(22, ctxErr.(*protocol.DecodeError).Msg)
+	case fn == "echo" || fn == "sleep":
+		resp.Data = req.Data
+	case fn == "fault":
+		code, _ := lookup("fault.code")
+		text, _ := lookup("fault.text")
+		fault(protocol.ParseNumber([]byte(code)), text)
+	case fn == "context":
+		var b bytes.Buffer
+		for _, k := range strings.Split(strings.TrimRight(string(req.Data), "\n"), "\n") {
+			if v, ok := lookup(k); ok {
+				fmt.Fprintf(&b, "%s=%s\n", k, v)
+			} else {
+				fmt.Fprintf(&b, "%s!\n", k)
+			}
+		}
+		resp.Data = b.Bytes()
+	case fn == "key":
+		resp.Data = []byte(strings.Join(append(parts, req.ServiceKey), "\n"))
+	case fn == "client":
+		resp.Data = []byte(req.ClientName)
+	default:
+		fault(2, "unknown function "+fn)
+	}
+	return protocol.AppendResponse(nil, &resp)
+}
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/256)
+	}
+	return b
+}
+
+const t80 = "0Q,3b100,12aplPing:26666,17csystem.echo.0.raw,4l5000,0z"
+
+func build() ([]vectors.Case, map[string][]byte) {
+	echo := func(data []byte) request {
+		return request{key: "conformance.echo.0.raw", client: "plSend:26446", data: data}
+	}
+	allBytes := bytes.Repeat(pattern(256), 4)
+	for i := range 256 {
+		allBytes[i] = byte(i)
+	}
+	valid := []struct {
+		name, desc string
+		reqs       []request
+		pltest     bool
+	}{
+		{"echo_hello", "echo of 5 bytes", []request{echo([]byte("Hello"))}, true},
+		{"echo_empty", "echo of 0 bytes: no k, no q netstring", []request{echo(nil)}, true},
+		{"echo_one_byte", "echo of 1 byte", []request{echo([]byte("x"))}, true},
+		{"echo_binary", "every byte value, including NUL, comma and newline", []request{echo(allBytes)}, true},
+		{"echo_4097", "echo across a 4 KiB boundary", []request{echo(pattern(4097))}, true},
+		{"echo_65537", "echo across a 64 KiB boundary", []request{echo(pattern(65537))}, true},
+		{"echo_1mib_plus_1", "echo of 1 MiB + 1", []request{echo(pattern(1<<20 + 1))}, true},
+		{"captured_request", "the captured plSend request of reference §3.4", []request{{raw: "0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,20j12kecho.sleepMS,1v5,,5kHello,0z\n"}}, false},
+		{"attributes_ignored", "noRemote, noRetry, needAffinity, fd flag and unknown types do not change the echo", []request{{raw: "0Q,3b100,10amyApp:4242,17csystem.echo.0.raw,4l4000,0f,0g,0i,22j12kecho.sleepMS,3v500,,0m,3Yabc,4kping,0z\n"}}, false},
+		{"field_order_and_terminators", "fields in another order, newline terminators, leading zeros in lengths", []request{{raw: "0Q\n05kHello\n17csystem.echo.0.raw,03b100,012aplSend:26446\n0z\n"}}, false},
+		{"back_to_back", "three packets on one input", []request{echo([]byte("one")), echo(nil), {key: "conformance.key.0.raw", client: "c:1"}}, false},
+		{"fault", "fault code and text from the context", []request{{key: "conformance.fault.0.raw", client: "plSend:26448", context: [][2]string{{"fault.code", "111"}, {"fault.text", "sleep time negative"}}}}, true},
+		{"fault_no_text", "a fault without text sends no r netstring", []request{{key: "conformance.fault.0.raw", context: [][2]string{{"fault.code", "4242"}}}}, true},
+		{"context_pairs", "every pair, an empty value, a repeated key (last wins), separators in values, a missing key", []request{{key: "conformance.context.0.raw", client: "a:1",
+			context: [][2]string{{"alpha", "1"}, {"beta", "two words"}, {"empty", ""}, {"alpha", "3"}, {"sep", "a,b\nc:d"}},
+			data:    []byte("alpha\nbeta\nempty\nsep\nmissing\n")}}, true},
+		{"context_bad", "a malformed context: fault 22 with the decoder's message", []request{{raw: "0Q,3b100,25cconformance.context.0.raw,4l4000,8j1xa,1v1,,1ka,0z\n"}}, false},
+		{"key_parts", "the four parts of the key and the key", []request{{key: "conformance.key.7.JSON", client: "k:9"}}, true},
+		{"key_all_serializations", "every serialization name", []request{
+			{key: "a.key.0.COBOL"}, {key: "a.key.0.HTML"}, {key: "a.key.0.JMS"}, {key: "a.key.0.JSON"},
+			{key: "a.key.0.NETSTRING"}, {key: "a.key.0.PHP"}, {key: "a.key.0.SOAP"}, {key: "a.key.0.XML"}, {key: "a.key.999999.raw"}}, false},
+		{"client_name", "the client name is echoed in a and readable", []request{{key: "conformance.client.0.raw", client: "myApp:4242"}}, false},
+		{"client_name_absent", "no client name: no a netstring, empty name", []request{{key: "conformance.client.0.raw"}}, true},
+		{"unknown_function", "fault 2 for a function the testee does not know", []request{{key: "conformance.nosuch.0.raw", client: "x:1"}}, true},
+	}
+
+	var cases []vectors.Case
+	files := map[string][]byte{}
+	for _, v := range valid {
+		var in, out []byte
+		for _, r := range v.reqs {
+			p := r.packet()
+			in = append(in, p...)
+			out = append(out, respond(p)...)
+		}
+		c := vectors.Case{Name: v.name, Description: v.desc, Expect: vectors.ExpectOK}
+		c.PlTest = v.pltest
+		cases = append(cases, withFiles(c, in, out, files))
+	}
+
+	good := string(echo([]byte("Hi")).packet())
+	malformed := []struct{ name, desc, in, out, stderr string }{
+		{"bad_end_0zX", "reference §3.4: ends 0zX", t80 + "X", "", "incorrect netString terminator"},
+		{"first_type_G", "reference §3.4: first type 0G,", "0G," + t80[3:] + "\n", "", "Wanted: requestPT, but got: 'G'"},
+		{"response_as_request", "a response packet sent to a service", "0A,3b100,0z\n", "", "Wanted: requestPT, but got: 'A'"},
+		{"missing_Q", "no packet-type netstring", "3b100,17csystem.echo.0.raw,0z\n", "", "Wanted: requestPT, but got: 'b'"},
+		{"bad_length", "reference §3.4: length 3b1x00,", "0Q,3b1x00,17csystem.echo.0.raw,0z\n", "", "incorrect netString terminator"},
+		{"duplicate_type", "reference §3.4: 4l5000, twice", "0Q,3b100,17csystem.echo.0.raw,4l5000,4l5000,0z\n", "", "Duplicate netString type of 'l'"},
+		{"twelve_digit_length", "reference §3.4: a 12-digit length", "0Q,123456789012k,0z\n", "", "greater than 999999999"},
+		{"length_overflow", "length 1,000,000,000", "0Q,1000000000k,0z\n", "", "greater than 999999999"},
+		{"tab_type", "reference §3.4: a TAB as type", "0Q,3\tabc,0z\n", "", "not isprint()"},
+		{"non_digit_start", "reference §3.4: starts xQ,", "xQ,0z\n", "", "leading netString character not a digit"},
+		{"out_of_range_type", "a type above z", "0Q,0{,0z\n", "", "Out-of-range netString type"},
+		{"truncated_packet", "EOF inside a packet", "0Q,3b100,17csystem.echo.0.raw,4l40", "", "unexpected EOF in packet"},
+		{"truncated_payload", "EOF inside a payload", "0Q,3b100,17csystem.echo.0.raw,100kabc", "", "unexpected EOF in packet"},
+		{"extra_after_z", "a good packet then bytes that are no packet", good + "junk", string(respond([]byte(good))), "leading netString character not a digit"},
+	}
+	for _, m := range malformed {
+		c := vectors.Case{Name: m.name, Description: m.desc, Expect: vectors.ExpectError, Stderr: m.stderr}
+		cases = append(cases, withFiles(c, []byte(m.in), []byte(m.out), files))
+	}
+	return cases, files
+}
+
+func withFiles(c vectors.Case, in, out []byte, files map[string][]byte) vectors.Case {
+	c.In, c.Out = c.Name+".in", c.Name+".out"
+	files[c.In], files[c.Out] = in, out
+	return c
+}
