@@ -7,8 +7,10 @@
 package fault
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 )
 
 // Code is a Pluton fault code.
@@ -202,6 +204,8 @@ func (f *Fault) Unwrap() error { return f.Err }
 //
 //	[<pre> ]pluton::Fault=<code>[ (<name>:<english>)][ errno=<n>:<strerror>][ '<text>']
 //
+// The errno part appears when the cause is a syscall.Errno.
+//
 // The parenthesised description appears only in the long format.
 func (f *Fault) Message(pre string, long bool) string {
 	var b strings.Builder
@@ -213,8 +217,9 @@ func (f *Fault) Message(pre string, long bool) string {
 	if long && f.Code.Name() != "" {
 		fmt.Fprintf(&b, " (%s:%s)", f.Code.Name(), f.Code.English())
 	}
-	if f.Err != nil {
-		fmt.Fprintf(&b, " errno=%s", f.Err.Error())
+	var errno syscall.Errno
+	if errors.As(f.Err, &errno) {
+		fmt.Fprintf(&b, " errno=%d:%s", int(errno), errno.Error())
 	}
 	if f.Text != "" {
 		fmt.Fprintf(&b, " '%s'", f.Text)

@@ -23,7 +23,9 @@ func TestMessage(t *testing.T) {
 			"plSend pluton::Fault=-30 'nosuch.thing.0.raw'"},
 		{New(111, "sleep time negative"), "", true, "pluton::Fault=111 'sleep time negative'"},
 		{Wrap(ConnectFailed, "", syscall.ECONNREFUSED), "", true,
-			"pluton::Fault=-16 (connectFailed:connect() failed) errno=connection refused"},
+			"pluton::Fault=-16 (connectFailed:connect() failed) errno=111:connection refused"},
+		{Wrap(RequestDecodeFailed, "bad packet", errors.New("not an errno")), "", false,
+			"pluton::Fault=-57 'bad packet'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

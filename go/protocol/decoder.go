@@ -45,6 +45,14 @@ func (d *Decoder) ReadResponse(resp *Response) error {
 	return nil
 }
 
+// Reset discards any buffered input and partial packet and makes the
+// Decoder read from r.
+func (d *Decoder) Reset(r io.Reader) {
+	d.r = r
+	d.start, d.end = 0, 0
+	d.p.Reset()
+}
+
 // Buffered returns the bytes read from the reader but not yet consumed.
 func (d *Decoder) Buffered() []byte { return d.buf[d.start:d.end] }
 
@@ -85,7 +93,7 @@ func (d *Decoder) eof(err error) error {
 			return io.EOF
 		}
 		d.p.Reset()
-		return &DecodeError{Msg: msgUnexpectedEOF}
+		return &DecodeError{Msg: msgUnexpectedEOF, Err: io.ErrUnexpectedEOF}
 	}
 	return err
 }

@@ -18,9 +18,18 @@ func (e *SyntaxError) Error() string {
 // malformed context).
 type DecodeError struct {
 	Msg string
+	Err error // io.ErrUnexpectedEOF for a packet cut short; nil otherwise
 }
 
 func (e *DecodeError) Error() string { return "packet decode error: " + e.Msg }
+
+// Unwrap returns io.ErrUnexpectedEOF for a truncated packet, so that
+// errors.Is(err, io.ErrUnexpectedEOF) tells truncation from other errors.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// MsgUnexpectedEOF is the message of the DecodeError for input that ends
+// inside a packet.
+const MsgUnexpectedEOF = msgUnexpectedEOF
 
 // The messages of the original, used verbatim in faults.
 const (

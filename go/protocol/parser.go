@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"math/bits"
 )
 
 // smallField is the largest payload kept in the parser's shared arena; larger
@@ -59,12 +60,21 @@ func NewResponseParser() *Parser { return &Parser{want: TypeResponse} }
 func (p *Parser) Reset() {
 	p.state, p.length, p.digits, p.typ, p.offset = stLength, 0, 0, 0, 0
 	p.first, p.filled, p.started = false, 0, false
+	p.clearFields()
+	p.cur = field{}
+}
+
+// clearFields forgets the fields of the last packet, touching only the
+// entries it set.
+func (p *Parser) clearFields() {
+	for w, set := range p.seen {
+		for set != 0 {
+			p.fields[w*64+bits.TrailingZeros64(set)] = field{}
+			set &= set - 1
+		}
+	}
 	p.seen = [2]uint64{}
 	p.arena = p.arena[:0]
-	p.cur = field{}
-	for i := range p.fields {
-		p.fields[i] = field{}
-	}
 }
 
 // Started reports whether any byte of the current packet has been consumed.
@@ -178,11 +188,7 @@ func (p *Parser) startPacket() {
 	p.started = true
 	p.first = false
 	p.offset = 0
-	p.seen = [2]uint64{}
-	p.arena = p.arena[:0]
-	for i := range p.fields {
-		p.fields[i] = field{}
-	}
+	p.clearFields()
 }
 
 func (p *Parser) beginPayload() {

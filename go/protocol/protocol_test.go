@@ -119,6 +119,7 @@ func TestDecoderRules(t *testing.T) {
 			case tt.decode != "":
 				require.True(t, errors.As(err, &de), "got %v", err)
 				assert.Equal(t, tt.decode, de.Msg)
+				assert.Equal(t, tt.decode == MsgUnexpectedEOF, errors.Is(err, io.ErrUnexpectedEOF))
 			default:
 				assert.NoError(t, err)
 			}
