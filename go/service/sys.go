@@ -1,0 +1,157 @@
+package service
+
+import (
+	"errors"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// errTimeout reports that a read on an affinity connection timed out.
+var errTimeout = errors.New("read timed out")
+
+// accept waits for the next connection on the listening socket fd. It passes
+// no address buffer, so the call allocates nothing.
+func accept(fd int) (int, error) {
+	for {
+		nfd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+		switch errno {
+		case 0:
+			return int(nfd), nil
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		case unix.EAGAIN:
+			// A non-blocking listener (the manager sets fd 3 blocking, but a
+			// debugger may not): wait until a connection is pending.
+			if err := waitFD(fd, unix.POLLIN, -1); err != nil {
+				return -1, err
+			}
+			continue
+		}
+		return -1, errno
+	}
+}
+
+// readFD reads into b. It returns 0, nil at end of input, errTimeout when
+// the descriptor's receive timeout expired, and waits with poll(2) on a
+// non-blocking descriptor.
+func readFD(fd int, b []byte, timed bool) (int, error) {
+	for {
+		n, err := unix.Read(fd, b)
+		switch err {
+		case nil:
+			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if timed {
+				return 0, errTimeout
+			}
+			if err := waitFD(fd, unix.POLLIN, -1); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		return 0, err
+	}
+}
+
+// writevFD writes every byte of bufs with writev(2), going on after partial
+// writes. iov is scratch space of at least len(bufs) entries.
+func writevFD(fd int, bufs [][]byte, iov []unix.Iovec) error {
+	for {
+		n := 0
+		for _, b := range bufs {
+			if len(b) == 0 {
+				continue
+			}
+			iov[n].Base = unsafe.SliceData(b)
+			iov[n].SetLen(len(b))
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+		r, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n))
+		switch errno {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if err := waitFD(fd, unix.POLLOUT, -1); err != nil {
+				return err
+			}
+			continue
+		default:
+			return errno
+		}
+		// Drop what was written and go on with the rest.
+		w := int(r)
+		for i := range bufs {
+			k := min(w, len(bufs[i]))
+			bufs[i] = bufs[i][k:]
+			w -= k
+		}
+	}
+}
+
+// waitFD waits with poll(2) until fd is ready for events; ms < 0 waits forever.
+func waitFD(fd int, events int16, ms int) error {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	for {
+		_, err := unix.Poll(fds, ms)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// setReadTimeout sets SO_RCVTIMEO on a connection; d <= 0 clears it.
+func setReadTimeout(fd int, d time.Duration) error {
+	var tv unix.Timeval
+	if d > 0 {
+		tv = unix.NsecToTimeval(max(d.Nanoseconds(), int64(time.Millisecond)))
+	}
+	return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+}
+
+// closeFD closes fd, ignoring EINTR as Linux does not retry a close.
+func closeFD(fd int) {
+	if fd >= 0 {
+		_ = unix.Close(fd)
+	}
+}
+
+// raiseBuffers sets a socket's send and receive buffers to at least size
+// bytes, halving the request until the kernel accepts it and never lowering
+// a buffer (as the original did for fd 3).
+func raiseBuffers(fd, size int) {
+	for _, opt := range []int{unix.SO_SNDBUF, unix.SO_RCVBUF} {
+		cur, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, opt)
+		if err != nil {
+			continue
+		}
+		for want := size; want > cur; want /= 2 {
+			if unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, want) == nil {
+				break
+			}
+		}
+	}
+}
+
+// fdWriter writes to a raw descriptor (the report pipe on fd 5).
+type fdWriter int
+
+func (w fdWriter) Write(b []byte) (int, error) {
+	for {
+		n, err := unix.Write(int(w), b)
+		if err == unix.EINTR {
+			continue
+		}
+		if n < 0 {
+			n = 0
+		}
+		return n, err
+	}
+}
