@@ -1,0 +1,650 @@
+// Package manager is plutonManager: it scans the configuration directory,
+// runs one pool.Service per service key, reloads on SIGHUP/SIGINT, writes
+// the lookup map, logs, serves the status API and shuts everything down in
+// order.
+//
+// All mutable state belongs to one event loop goroutine (Run). Other
+// goroutines (instance waiters, report readers, the connection watcher, the
+// status server) hand it work with post.
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pluton-go/pluton/go/manager/config"
+	"github.com/pluton-go/pluton/go/manager/logging"
+	"github.com/pluton-go/pluton/go/manager/lookup"
+	"github.com/pluton-go/pluton/go/manager/metrics"
+	"github.com/pluton-go/pluton/go/manager/pool"
+	"github.com/pluton-go/pluton/go/manager/process"
+	"github.com/pluton-go/pluton/go/manager/sockdiag"
+	"github.com/pluton-go/pluton/go/manager/status"
+	"github.com/pluton-go/pluton/go/servicekey"
+	"github.com/pluton-go/pluton/go/stats"
+	"github.com/pluton-go/pluton/go/version"
+)
+
+// LockName is the lock file in the rendezvous directory: an exclusive flock
+// on it keeps a second manager off the same directory; it holds the pid.
+const LockName = "plutonManager.lock"
+
+// Options are the command-line settings.
+type Options struct {
+	ConfigDir     string           // -C
+	RendezvousDir string           // -R
+	LookupMap     string           // -L
+	StatusAddr    string           // -c: loopback host:port or a Unix socket path; empty: none
+	Logging       logging.Category // -l
+	StatsInterval time.Duration    // -s
+	EmergencyExit time.Duration    // -e
+	Stdout        io.Writer        // the log
+	Stderr        io.Writer        // FATAL and emergency lines are repeated here
+	Signals       chan os.Signal   // nil: the process's signals
+	Ready         func(*Manager)   // called once the manager is ready (tests)
+}
+
+// DefaultOptions returns the defaults of the command line.
+func DefaultOptions() Options {
+	return Options{ConfigDir: ".", RendezvousDir: ".", LookupMap: "./lookup.map",
+		StatsInterval: 600 * time.Second, EmergencyExit: 30 * time.Second, Stdout: os.Stdout, Stderr: os.Stderr}
+}
+
+// Manager is one running plutonManager.
+type Manager struct {
+	opts     Options
+	log      *logging.Logger
+	env      *pool.Env
+	metrics  *metrics.Metrics
+	diag     *sockdiag.Conn
+	posts    chan func()
+	started  time.Time
+	services map[string]*pool.Service
+	zombies  []*pool.Service
+	counters pool.Counters
+	lockFile *os.File
+	statusSv *status.Server
+
+	shuttingDown bool
+	nextStats    time.Time
+	maxServices  int
+}
+
+type fatalError struct{ msg string }
+
+func (e *fatalError) Error() string { return e.msg }
+
+func fatalf(format string, args ...any) error { return &fatalError{fmt.Sprintf(format, args...)} }
+
+// Run runs a manager until it is told to stop, and returns the exit code.
+func Run(opts Options) int {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	m := &Manager{opts: opts, log: logging.New(opts.Stdout, opts.Logging), posts: make(chan func(), 4096),
+		services: make(map[string]*pool.Service), started: time.Now()}
+	if err := m.init(); err != nil {
+		var fe *fatalError
+		msg := err.Error()
+		if !errors.As(err, &fe) {
+			msg = "Cannot start: " + msg
+		}
+		m.log.Printf("FATAL: %s", msg)
+		fmt.Fprintf(opts.Stderr, "FATAL: %s\n", msg)
+		return 1
+	}
+	return m.loop()
+}
+
+func (m *Manager) init() error {
+	o := &m.opts
+	m.log.Printf("Option: Configuration Directory=%s", o.ConfigDir)
+	m.log.Printf("Option: LookupMap Path=%s", o.LookupMap)
+	m.log.Printf("Option: Rendezvous Directory=%s", o.RendezvousDir)
+	if o.Logging != 0 {
+		m.log.Printf("Option: logging=%s", o.Logging)
+	}
+	if o.StatusAddr != "" {
+		m.log.Printf("Option: Status Address=%s", o.StatusAddr)
+	}
+	m.log.Printf("Option: Stats Interval=%ds", int(o.StatsInterval/time.Second))
+	m.log.Printf("Option: Emergency Exit Delay=%ds", int(o.EmergencyExit/time.Second))
+
+	if err := checkDir(o.RendezvousDir, "Rendezvous", unix.R_OK|unix.W_OK|unix.X_OK); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(o.RendezvousDir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return fatalf("Rendezvous directory %s: %v", o.RendezvousDir, err)
+	}
+	if abs != o.RendezvousDir {
+		m.log.Printf("Manager Rendezvous realpath: %s", abs)
+	}
+	o.RendezvousDir = abs
+	if err := checkDir(o.ConfigDir, "Configuration", unix.R_OK|unix.X_OK); err != nil {
+		return err
+	}
+	if err := checkDir(filepath.Dir(o.LookupMap), "LookupMap", unix.W_OK|unix.X_OK); err != nil {
+		return err
+	}
+	if err := m.lock(); err != nil {
+		return err
+	}
+	if o.StatusAddr != "" && !strings.Contains(o.StatusAddr, "/") {
+		if _, err := status.LoopbackAddress(o.StatusAddr); errors.Is(err, status.ErrNotLoopback) {
+			return fatalf("Status address %s refused: %v", o.StatusAddr, err)
+		}
+	}
+
+	signal.Ignore(syscall.SIGPIPE) // also inherited, ignored, by every instance
+	if m.opts.Signals == nil {
+		m.opts.Signals = make(chan os.Signal, 16)
+		signal.Notify(m.opts.Signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
+	}
+
+	m.metrics = metrics.New()
+	if m.diag, err = sockdiag.Open(); err != nil {
+		m.log.Printf("Warning: %v: backlog measured by poll (0 or 1)", err)
+		m.diag = nil
+	}
+	watcher, err := pool.NewWatcher(m.post)
+	if err != nil {
+		return fatalf("epoll: %v", err)
+	}
+	m.env = &pool.Env{Log: m.log, Forker: process.NewForker(), Metrics: m.metrics, Watcher: watcher, Post: m.post,
+		Rand: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))), RendezvousDir: o.RendezvousDir,
+		Counters: &m.counters, BaseEnv: pool.BaseEnvironment()}
+
+	if o.StatusAddr != "" {
+		l, err := status.Listen(o.StatusAddr)
+		if err != nil {
+			m.log.Printf("Warning: Cannot open Status Address: %v", err)
+		} else {
+			m.statusSv = status.Serve(l, status.Handler(m, m.metrics.Registry))
+			m.log.Printf("Manager Status: listening on %s", addrString(l.Addr()))
+		}
+	}
+
+	if err := m.scan(time.Now(), time.Time{}, true); err != nil {
+		return fatalf("Cannot continue without a configuration")
+	}
+	m.log.Printf("Manager ready: Version %s", version.Version)
+	return nil
+}
+
+func addrString(a net.Addr) string {
+	if a.Network() == "unix" {
+		return a.String()
+	}
+	return a.Network() + " " + a.String()
+}
+
+// checkDir checks that dir is a directory with the access bits mode.
+func checkDir(dir, what string, mode uint32) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fatalf("%s directory %s: %v", what, dir, unwrapPath(err))
+	}
+	if !fi.IsDir() {
+		return fatalf("%s directory %s: not a directory", what, dir)
+	}
+	if err := unix.Access(dir, mode); err != nil {
+		return fatalf("%s directory %s: %v", what, dir, err)
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// lock takes the rendezvous directory's lock file, or names the manager
+// holding it.
+func (m *Manager) lock() error {
+	path := filepath.Join(m.opts.RendezvousDir, LockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fatalf("Cannot open lock file %s: %v", path, unwrapPath(err))
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		b, _ := io.ReadAll(io.LimitReader(f, 64))
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return fatalf("Another plutonManager (pid %s) is using Rendezvous directory %s",
+				strings.TrimSpace(string(b)), m.opts.RendezvousDir)
+		}
+		return fatalf("Cannot lock %s: %v", path, err)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	m.lockFile = f
+	return nil
+}
+
+// post hands fn to the event loop.
+func (m *Manager) post(fn func()) { m.posts <- fn }
+
+// do runs fn on the event loop and waits for it.
+func (m *Manager) do(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	select {
+	case m.posts <- func() { fn(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Manager) loop() int {
+	if m.opts.Ready != nil {
+		m.opts.Ready(m)
+	}
+	ticker := time.NewTicker(pool.SampleInterval)
+	defer ticker.Stop()
+	m.tick(time.Now())
+	for {
+		select {
+		case sig := <-m.opts.Signals:
+			m.signal(sig.(syscall.Signal))
+		case fn := <-m.posts:
+			fn()
+		case now := <-ticker.C:
+			m.tick(now)
+		}
+		if m.shuttingDown && len(m.zombies) == 0 && len(m.services) == 0 {
+			return m.exit()
+		}
+	}
+}
+
+func (m *Manager) signal(sig syscall.Signal) {
+	now := time.Now()
+	switch sig {
+	case syscall.SIGHUP:
+		if !m.shuttingDown {
+			m.log.Printf("Manager Signal: Configuration Reload")
+			_ = m.scan(now, now, false)
+		}
+	case syscall.SIGINT:
+		if !m.shuttingDown {
+			m.log.Printf("Manager Signal: Configuration Reload (all)")
+			_ = m.scan(now, time.Time{}, false)
+		}
+	default:
+		if !m.shuttingDown {
+			m.shutdown(now, "Caught "+sigName(sig))
+		}
+	}
+}
+
+func sigName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGUSR1:
+		return "SIGUSR1"
+	case syscall.SIGUSR2:
+		return "SIGUSR2"
+	}
+	return sig.String()
+}
+
+// drainFor bounds how long a stopping service waits for its backlog.
+func (m *Manager) drainFor(cfg *config.Service) time.Duration {
+	return min(cfg.UnresponsiveTimeout, m.opts.EmergencyExit/2)
+}
+
+// scan reads the configuration directory and applies it: new services are
+// started, changed ones replaced, removed ones stopped. A service file is
+// unchanged (retained) when its inode, size and mtime are those loaded and
+// its mtime is before reloadTime (zero: reload everything).
+func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
+	dir := m.opts.ConfigDir
+	m.log.Logf(logging.ServiceConfig, "Config Scan Start: %s", dir)
+	res, err := config.Scan(dir)
+	if err != nil {
+		m.log.Printf("Config Error: Cannot open service directory %s: %v", dir, unwrapPath(err))
+		if !initial {
+			m.shutdown(now, "Configuration directory unreadable")
+		}
+		return err
+	}
+	for _, ig := range res.Ignored {
+		if strings.HasPrefix(ig.Reason, "Ignoring file") {
+			m.log.Logf(logging.ServiceConfig, "Config Warning: %s", ig.Reason)
+		} else {
+			m.log.Printf("Config Warning: %s", ig.Reason)
+		}
+	}
+	broken := make(map[string]bool)
+	for _, e := range res.Errors {
+		m.log.Printf("Config Error: %v", e)
+		var ce *config.Error
+		if errors.As(e, &ce) && ce.File != "" {
+			broken[filepath.Base(ce.File)] = true
+		}
+	}
+	var nNew, nRetained, nReplaced, nRemoved int
+	seen := make(map[string]bool)
+	mapChanged := initial
+	for _, cfg := range res.Services {
+		key := cfg.Key.String()
+		seen[key] = true
+		old := m.services[key]
+		if old != nil && sameFile(old.Cfg.ID, cfg.ID) && cfg.ID.ModTime.Before(reloadTime) {
+			nRetained++
+			continue
+		}
+		for _, w := range cfg.Warnings {
+			m.log.Logf(logging.ServiceConfig, "Config Warning: %s: %s", key, w)
+		}
+		if old != nil {
+			m.log.Logf(logging.ServiceConfig, "Config Loading changed: %s", key)
+		} else {
+			m.log.Logf(logging.ServiceConfig, "Config Loading new: %s", key)
+		}
+		svc, err := pool.New(cfg, m.env, now)
+		if err != nil {
+			m.log.Printf("Service Error: %s Initialize failed: %v", key, err)
+			if old != nil {
+				nRetained++
+			}
+			continue
+		}
+		if old != nil {
+			old.Shutdown(now, "config changed", false, m.drainFor(old.Cfg))
+			m.zombies = append(m.zombies, old)
+			nReplaced++
+		} else {
+			nNew++
+			mapChanged = true
+		}
+		m.services[key] = svc
+		svc.Prestart(now)
+	}
+	for _, key := range sortedKeys(m.services) {
+		if seen[key] {
+			continue
+		}
+		old := m.services[key]
+		if broken[key] {
+			m.log.Printf("Config Warning: %s: configuration no longer loads; the running service is kept", key)
+			nRetained++
+			continue
+		}
+		m.log.Logf(logging.ServiceConfig, "Config Removing: %s", key)
+		old.Shutdown(now, "config deleted", true, m.drainFor(old.Cfg))
+		m.zombies = append(m.zombies, old)
+		delete(m.services, key)
+		nRemoved++
+		mapChanged = true
+	}
+	m.maxServices = max(m.maxServices, len(m.services))
+	m.log.Logf(logging.ServiceConfig, "Config Scan Complete: New=%d Retained=%d Replaced=%d Removed=%d",
+		nNew, nRetained, nReplaced, nRemoved)
+	if mapChanged {
+		keys := make([]servicekey.Key, 0, len(m.services))
+		for _, s := range m.services {
+			keys = append(keys, s.Cfg.Key)
+		}
+		if err := lookup.Write(m.opts.LookupMap, m.opts.RendezvousDir, keys); err != nil {
+			m.log.Printf("Config Error: Cannot rebuild LookupMap: %v", err)
+			if !initial {
+				m.shutdown(now, "Cannot rebuild LookupMap")
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func sameFile(a, b config.FileID) bool {
+	return a.Dev == b.Dev && a.Ino == b.Ino && a.Size == b.Size && a.ModTime.Equal(b.ModTime)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// tick samples every service's backlog and lets each act on it.
+func (m *Manager) tick(now time.Time) {
+	all := m.all()
+	var queues map[uint64]uint32
+	known := false
+	if m.diag != nil && len(all) > 0 {
+		want := make(map[uint64]bool, len(all))
+		for _, s := range all {
+			want[s.SocketInode()] = true
+		}
+		var err error
+		if queues, err = m.diag.ListenQueues(want); err == nil {
+			known = true
+		}
+	}
+	for _, s := range all {
+		q := 0
+		if known {
+			q = int(queues[s.SocketInode()])
+		}
+		s.Sample(now, q, known)
+	}
+	m.reapZombies()
+	procs := 0
+	for _, s := range m.all() {
+		procs += s.Live()
+	}
+	m.counters.MaxProcs = max(m.counters.MaxProcs, procs)
+	m.metrics.Services.Set(float64(len(m.services)))
+	m.metrics.Processes.Set(float64(procs))
+	if !m.shuttingDown && !now.Before(m.nextStats) {
+		m.nextStats = now.Add(m.opts.StatsInterval)
+		m.periodic(now)
+	}
+}
+
+func (m *Manager) all() []*pool.Service {
+	out := make([]*pool.Service, 0, len(m.services)+len(m.zombies))
+	for _, k := range sortedKeys(m.services) {
+		out = append(out, m.services[k])
+	}
+	return append(out, m.zombies...)
+}
+
+func (m *Manager) reapZombies() {
+	kept := m.zombies[:0]
+	for _, z := range m.zombies {
+		if !z.Finished() {
+			kept = append(kept, z)
+			continue
+		}
+		if _, ok := m.services[z.Key]; !ok {
+			m.metrics.Forget(z.Key)
+		}
+	}
+	clear(m.zombies[len(kept):])
+	m.zombies = kept
+}
+
+// shutdown stops every service; the loop exits once all are finished.
+func (m *Manager) shutdown(now time.Time, reason string) {
+	m.shuttingDown = true
+	m.log.Printf("Manager shutdown: %s", reason)
+	for _, key := range sortedKeys(m.services) {
+		s := m.services[key]
+		s.Shutdown(now, reason, true, m.drainFor(s.Cfg))
+		m.zombies = append(m.zombies, s)
+		delete(m.services, key)
+	}
+	delay := m.opts.EmergencyExit
+	m.log.Printf("Manager orderly shutdown limit: %d", int(delay/time.Second))
+	stdout, stderr := m.opts.Stdout, m.opts.Stderr
+	time.AfterFunc(delay, func() {
+		const msg = "--\nEmergency Exit Delay limit reached\n"
+		_, _ = io.WriteString(stdout, msg)
+		_, _ = io.WriteString(stderr, msg)
+		os.Exit(2) // every instance gets SIGKILL from Pdeathsig
+	})
+	m.reapZombies()
+}
+
+func (m *Manager) exit() int {
+	if m.statusSv != nil {
+		_ = m.statusSv.Close()
+	}
+	procs := 0
+	for _, s := range m.all() {
+		procs += s.Live()
+	}
+	m.log.Printf("Final Objects: Map=0 Services=%d Process=%d Children=%d Zombies=%d",
+		len(m.services), procs, m.counters.Children, len(m.zombies))
+	m.log.Printf("Manager exiting: Version %s", version.Version)
+	return 0
+}
+
+// periodic writes the Uptime/Stats/Rates lines and resets the interval counts.
+func (m *Manager) periodic(now time.Time) {
+	up := now.Sub(m.started)
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	pctCPU := 0.0
+	if up > 0 {
+		pctCPU = float64(cpu) * 100 / float64(up)
+	}
+	procs := 0
+	for _, s := range m.all() {
+		procs += s.Live()
+	}
+	m.log.Printf("Uptime: %s CPU=%.2f%% Mem=%dMB Objects: Services=%d Process=%d Max (%d/%d)",
+		pool.Duration(up), pctCPU, ru.Maxrss/1024, len(m.services), procs, m.maxServices, m.counters.MaxProcs)
+	if len(m.zombies) > 0 || m.counters.Children != procs {
+		m.log.Printf("Zombies: Services=%d Children=%d", len(m.zombies), m.counters.Children-procs)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Stats: Processes=%d Children=%d", procs, m.counters.Children)
+	for r := stats.ServiceShutdown; r <= stats.AcceptFailed; r++ {
+		if n := m.counters.Exits[r]; n > 0 {
+			fmt.Fprintf(&b, " %s=%d", r.Name(), n)
+		}
+	}
+	m.log.Printf("%s", b.String())
+	if m.counters.Started > 0 || m.counters.Requests > 0 {
+		m.log.Printf("Rates: Processes=%d Requests=%d", m.counters.Started, m.counters.Requests)
+	}
+	m.counters.Started, m.counters.Requests = 0, 0
+	clear(m.counters.Exits[:])
+}
+
+// Services implements status.Controller.
+func (m *Manager) Services(ctx context.Context) ([]pool.ServiceStatus, error) {
+	var out []pool.ServiceStatus
+	err := m.do(ctx, func() {
+		now := time.Now()
+		for _, s := range m.all() {
+			out = append(out, s.Status(now))
+		}
+	})
+	return out, err
+}
+
+// Processes implements status.Controller.
+func (m *Manager) Processes(ctx context.Context) ([]pool.ProcessStatus, error) {
+	var out []pool.ProcessStatus
+	err := m.do(ctx, func() {
+		now := time.Now()
+		for _, s := range m.all() {
+			out = append(out, s.Processes(now)...)
+		}
+	})
+	return out, err
+}
+
+// Stats implements status.Controller.
+func (m *Manager) Stats(ctx context.Context) (status.Stats, error) {
+	var st status.Stats
+	err := m.do(ctx, func() {
+		now := time.Now()
+		var ru unix.Rusage
+		_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+		up := now.Sub(m.started)
+		procs := 0
+		for _, s := range m.all() {
+			procs += s.Live()
+		}
+		st = status.Stats{Version: version.Version, PID: os.Getpid(), UptimeSeconds: up.Seconds(),
+			CPUPercent: float64(ru.Utime.Nano()+ru.Stime.Nano()) * 100 / float64(max(up, 1)), MaxRSSMB: ru.Maxrss / 1024,
+			Services: len(m.services), Processes: procs, Children: m.counters.Children, ZombieServices: len(m.zombies),
+			MaxProcesses: m.counters.MaxProcs, IntervalStarted: m.counters.Started, IntervalReqs: m.counters.Requests,
+			IntervalExits: map[string]int{}, ShuttingDown: m.shuttingDown}
+		for r := stats.ServiceShutdown; r <= stats.AcceptFailed; r++ {
+			if n := m.counters.Exits[r]; n > 0 {
+				st.IntervalExits[r.Name()] = n
+			}
+		}
+	})
+	return st, err
+}
+
+// Control implements status.Controller: hold, halt or resume a service.
+func (m *Manager) Control(ctx context.Context, key, action string) (pool.ServiceStatus, error) {
+	var st pool.ServiceStatus
+	found := false
+	err := m.do(ctx, func() {
+		s := m.services[key]
+		if s == nil {
+			return
+		}
+		found = true
+		now := time.Now()
+		switch action {
+		case "hold":
+			s.Hold()
+			m.log.Printf("Service Control: %s held", key)
+		case "halt":
+			m.log.Printf("Service Control: %s halted", key)
+			s.Halt(now)
+		case "resume":
+			m.log.Printf("Service Control: %s resumed", key)
+			s.Resume(now)
+		}
+		st = s.Status(now)
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("%s: %w", key, status.ErrNotFound)
+	}
+	return st, err
+}

@@ -1,0 +1,383 @@
+package pool
+
+import (
+	"math"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pluton-go/pluton/go/manager/logging"
+	"github.com/pluton-go/pluton/go/manager/sockdiag"
+	"github.com/pluton-go/pluton/go/stats"
+)
+
+// Sample is called by the manager every SampleInterval with the number of
+// connections waiting in the service's accept queue. known is false when
+// the kernel could not tell (no sock_diag); the socket is then polled and a
+// pending connection counts as a backlog of one, as in the original.
+func (s *Service) Sample(now time.Time, backlog int, known bool) {
+	if !known && s.lfd >= 0 {
+		backlog = 0
+		if sockdiag.Readable(uintptr(s.lfd)) {
+			backlog = 1
+		}
+	}
+	s.prevBacklog, s.backlog, s.backlogKnown = s.backlog, backlog, known
+	if backlog > 0 {
+		s.backlogRun++
+		s.lastBacklog = now
+	} else {
+		s.backlogRun = 0
+	}
+	if s.phase != Finished {
+		s.sampleInstances(now)
+	}
+	s.step(now)
+}
+
+// sampleInstances reads every slot: readiness, busy time, requests,
+// unresponsive instances and instances close to their maximum-requests.
+func (s *Service) sampleInstances(now time.Time) {
+	dt := now.Sub(s.lastSample)
+	first := s.lastSample.IsZero()
+	s.lastSample = now
+	s.busy, s.idle, s.starting = 0, 0, 0
+	nowMicros := uint64(now.UnixMicro())
+	var busyMicros float64
+	counted := 0
+	for _, in := range s.inst {
+		if in == nil || in.exited {
+			continue
+		}
+		st := s.seg.Slot(in.Slot).Read()
+		in.last = st
+		if in.Ready.IsZero() {
+			if st.State == stats.StateStarting && now.Sub(in.Started) < startingGrace {
+				s.starting++
+				continue
+			}
+			in.Ready = now
+			if st.State != stats.StateStarting {
+				s.noteStartup(now.Sub(in.Started))
+			}
+		}
+		total := st.BusyMicros
+		switch st.State {
+		case stats.StateBusy:
+			s.busy++
+			s.lastActivity = now
+			if st.SinceMicros > 0 && nowMicros > st.SinceMicros {
+				total += nowMicros - st.SinceMicros
+			}
+		case stats.StateIdle:
+			s.idle++
+		}
+		if total > in.prevBusy {
+			busyMicros += float64(total - in.prevBusy)
+		}
+		in.prevBusy = total
+		counted++
+		if st.Requests != in.prevRequests {
+			if st.Requests > in.prevRequests && dt > 0 {
+				r := float64(st.Requests-in.prevRequests) / dt.Seconds()
+				in.rate = 0.5*in.rate + 0.5*r
+			}
+			in.prevRequests = st.Requests
+			s.lastActivity = now
+		} else {
+			in.rate *= 0.5
+		}
+		s.checkUnresponsive(in, st, now)
+		s.checkRetirement(in, st, now)
+	}
+	if first || dt <= 0 {
+		return
+	}
+	o := 0.0
+	if counted > 0 {
+		o = math.Min(1, busyMicros/1e6/(dt.Seconds()*float64(counted)))
+	}
+	s.occFast += math.Min(1, float64(dt)/float64(occupancyFastTau)) * (o - s.occFast)
+	s.occSlow += math.Min(1, float64(dt)/float64(occupancySlowTau)) * (o - s.occSlow)
+}
+
+func (s *Service) noteStartup(d time.Duration) {
+	if s.startupAvg == 0 {
+		s.startupAvg = d
+	} else {
+		s.startupAvg = (7*s.startupAvg + 3*d) / 10
+	}
+}
+
+// checkUnresponsive stops an instance busy with one request for longer
+// than unresponsive-timeout: SIGTERM, then SIGKILL after a short grace.
+func (s *Service) checkUnresponsive(in *Instance, st stats.SlotStats, now time.Time) {
+	if st.State != stats.StateBusy || st.SinceMicros == 0 || in.lastSignal == syscall.SIGKILL {
+		return
+	}
+	busyFor := now.Sub(time.UnixMicro(int64(st.SinceMicros)))
+	if busyFor <= s.Cfg.UnresponsiveTimeout || (!in.killAt.IsZero() && !in.killAt.After(now.Add(unresponsiveGrace))) {
+		return
+	}
+	s.env.Log.Printf("Process Warning: %s unresponsive: busy for %s (unresponsive-timeout %ds)",
+		in.LogID, busyFor.Round(time.Millisecond), int(s.Cfg.UnresponsiveTimeout/time.Second))
+	if in.stopReason == stats.NoReason {
+		in.stopReason = stats.Unresponsive
+		s.seg.Slot(in.Slot).SetShutdownRequest(stats.Unresponsive)
+	}
+	s.stop(in, now, stats.Unresponsive, unresponsiveGrace)
+}
+
+// checkRetirement starts the replacement of an instance about to reach its
+// maximum-requests, early enough that the replacement is ready when it
+// leaves (make before break): when the requests left are fewer than the
+// instance's recent rate times twice the measured start-up time (plus two
+// samples, at most maxRetireLead), and the instance has served at least half
+// of its limit.
+func (s *Service) checkRetirement(in *Instance, st stats.SlotStats, now time.Time) {
+	if in.MaxRequests == 0 || !in.serving() || s.phase != Running {
+		return
+	}
+	left := float64(in.MaxRequests) - float64(st.Requests)
+	lead := min(2*s.startupAvg+2*SampleInterval, maxRetireLead)
+	if left > float64(in.MaxRequests)/2 || left > 2+in.rate*lead.Seconds() || !s.startAllowed(now) {
+		return
+	}
+	in.retiring = true
+	if s.start(now) != nil {
+		in.retiring = false
+	}
+}
+
+// step does what the service's phase calls for; it runs after every sample
+// and every exit.
+func (s *Service) step(now time.Time) {
+	if s.phase == Finished {
+		return
+	}
+	for _, in := range s.inst {
+		if in != nil && !in.exited {
+			s.escalate(in, now)
+		}
+	}
+	switch s.phase {
+	case Running:
+		s.calibrate(now)
+		s.arm()
+	case Draining:
+		if s.backlog == 0 || s.servingCount() == 0 || !now.Before(s.drainUntil) {
+			if s.backlog > 0 && s.live > 0 {
+				s.env.Log.Logf(logging.ProcessExit, "Service Warning: %s Residual backlog at shutdown=%d", s.Key, s.backlog)
+			}
+			s.stopAll(now, stats.ServiceShutdown)
+			s.phase = Stopping
+		}
+	}
+	if s.phase == Stopping {
+		if s.live == 0 {
+			s.finish()
+		} else if now.Sub(s.lastExitLog) >= exitLogInterval {
+			s.lastExitLog = now
+			s.env.Log.Logf(logging.ServiceExit, "Service Exit: %s: waiting on %d", s.Key, s.live)
+		}
+	}
+	s.updateGauges()
+}
+
+func (s *Service) stopAll(now time.Time, reason stats.ExitReason) {
+	for _, in := range s.inst {
+		if in != nil && !in.exited {
+			s.stop(in, now, reason, s.Cfg.UnresponsiveTimeout)
+		}
+	}
+}
+
+func (s *Service) servingCount() int {
+	n := 0
+	for _, in := range s.inst {
+		if in != nil && !in.exited && in.serving() {
+			n++
+		}
+	}
+	return n
+}
+
+// calibrate sizes the pool; docs/manager.md describes the rules.
+func (s *Service) calibrate(now time.Time) {
+	if s.halted {
+		s.stopAll(now, stats.ServiceShutdown)
+		if s.live == 0 {
+			s.rejectPending()
+		}
+		return
+	}
+	if now.Before(s.backoffUntil) {
+		if s.live == 0 {
+			s.rejectPending() // fail fast rather than time out
+		}
+		return
+	}
+	if s.held {
+		return
+	}
+	serving := s.servingCount()
+	q := s.backlog
+	minimum, maximum := s.Cfg.MinimumProcesses, len(s.inst)
+	if serving == 0 && q > 0 {
+		s.used = true
+		s.lastUp = now
+		s.startN(now, max(1, min(minimum, q)))
+		return
+	}
+	if (s.Cfg.PrestartProcesses || s.used) && serving < minimum && now.Sub(s.lastFloor) >= floorInterval {
+		s.lastFloor = now
+		s.startN(now, minimum-serving)
+		return
+	}
+	if s.backlogRun >= backlogSamples && q > s.starting && s.live < maximum {
+		n := min(q-s.starting, maximum-s.live, maxBurst)
+		s.env.Log.Logf(logging.Calibrate, "Calibrate Up: %s apc=%d currO=%d prevO=%d currLQ=%d prevLQ=%d shortfall=%d",
+			s.Key, serving, pct(s.occFast), pct(s.occSlow), q, s.prevBacklog, n)
+		s.lastUp = now
+		s.startN(now, n)
+		return
+	}
+	target := float64(s.Cfg.OccupancyPercent) / 100
+	if q == 0 && serving > 0 && s.starting == 0 && s.occFast > target && s.live < maximum &&
+		now.Sub(s.lastUp) >= upCooldown {
+		n := int(math.Ceil(float64(serving)*s.occFast/target)) - serving
+		n = min(max(n, 1), maximum-s.live)
+		s.env.Log.Logf(logging.Calibrate, "Calibrate Up: %s apc=%d currO=%d prevO=%d currLQ=%d prevLQ=%d shortfall=%d",
+			s.Key, serving, pct(s.occFast), pct(s.occSlow), q, s.prevBacklog, n)
+		s.lastUp = now
+		s.startN(now, n)
+		return
+	}
+	if serving > minimum && now.Sub(s.lastActivity) >= s.Cfg.IdleTimeout {
+		n := serving - minimum
+		s.env.Log.Logf(logging.Calibrate, "Calibrate Idle: %s apc=%d idle=%s stopping=%d",
+			s.Key, serving, Duration(now.Sub(s.lastActivity)), n)
+		s.stopVictims(now, n, stats.IdleTimeout)
+		s.lastDown = now
+		return
+	}
+	if serving > max(minimum, 1) && s.starting == 0 && now.Sub(s.lastBacklog) >= downAfterBacklog &&
+		now.Sub(s.lastUp) >= downAfterUp && now.Sub(s.lastDown) >= downCooldown {
+		f := float64(serving) / float64(serving-1)
+		p1, p2 := s.occFast*f, s.occSlow*f
+		if limit := target - 0.05; p1 < limit && p2 < limit {
+			s.env.Log.Logf(logging.Calibrate, "Calibrate Down: %s apc=%d currO=%d prevO=%d propCO=%d propPO=%d",
+				s.Key, serving, pct(s.occFast), pct(s.occSlow), pct(p1), pct(p2))
+			s.stopVictims(now, 1, stats.ExcessProcesses)
+			s.lastDown = now
+		}
+	}
+}
+
+func pct(f float64) int { return int(math.Round(f * 100)) }
+
+func (s *Service) startN(now time.Time, n int) {
+	for range n {
+		if s.start(now) != nil {
+			return
+		}
+	}
+}
+
+// stopVictims stops n serving instances, preferring idle ones, then the
+// oldest (the first started, the most likely to have grown).
+func (s *Service) stopVictims(now time.Time, n int, reason stats.ExitReason) {
+	for ; n > 0; n-- {
+		var victim *Instance
+		for _, in := range s.inst {
+			if in == nil || in.exited || !in.serving() {
+				continue
+			}
+			if victim == nil {
+				victim = in
+				continue
+			}
+			vIdle, iIdle := victim.last.State == stats.StateIdle, in.last.State == stats.StateIdle
+			if (iIdle && !vIdle) || (iIdle == vIdle && in.Started.Before(victim.Started)) {
+				victim = in
+			}
+		}
+		if victim == nil {
+			return
+		}
+		s.stop(victim, now, reason, s.Cfg.UnresponsiveTimeout)
+	}
+}
+
+// rejectPending accepts and closes the connections waiting on a service
+// that cannot serve them now (backed off or halted, with no instance left),
+// so that clients fail at once instead of timing out. It runs only while no
+// instance shares the socket, so accept cannot block.
+func (s *Service) rejectPending() {
+	if s.lfd < 0 || s.live != 0 {
+		return
+	}
+	for range 1000 {
+		if !sockdiag.Readable(uintptr(s.lfd)) {
+			return
+		}
+		fd, _, err := unix.Accept4(s.lfd, unix.SOCK_CLOEXEC)
+		if err != nil {
+			return
+		}
+		unix.Close(fd)
+		s.env.Metrics.Rejected.WithLabelValues(s.Key).Inc()
+	}
+}
+
+// arm asks the watcher for an immediate wake-up when a connection arrives
+// while the service has no instance.
+func (s *Service) arm() {
+	// A held service leaves connections queued: watching would wake the
+	// loop again at once. Every other state empties the queue or starts.
+	if s.armed || s.live != 0 || s.phase != Running || s.held || s.lfd < 0 || s.env.Watcher == nil {
+		return
+	}
+	if s.env.Watcher.Arm(s.lfd, s.onPending) == nil {
+		s.armed = true
+	}
+}
+
+func (s *Service) disarm() {
+	if s.env.Watcher != nil && s.lfd >= 0 && s.phase != Running {
+		s.env.Watcher.Remove(s.lfd)
+	}
+	s.armed = false
+}
+
+// onPending runs when the watcher saw a connection on an idle socket.
+func (s *Service) onPending() {
+	s.armed = false
+	if s.phase != Running || s.live != 0 || s.lfd < 0 {
+		return
+	}
+	now := time.Now()
+	if sockdiag.Readable(uintptr(s.lfd)) && s.backlog == 0 {
+		s.backlog = 1
+	}
+	s.step(now)
+}
+
+func (s *Service) updateGauges() {
+	m, k := s.env.Metrics, s.Key
+	m.Instances.WithLabelValues(k).Set(float64(s.live))
+	m.Busy.WithLabelValues(k).Set(float64(s.busy))
+	m.Occupancy.WithLabelValues(k).Set(s.occFast)
+	m.Backlog.WithLabelValues(k).Set(float64(s.backlog))
+	m.Backoff.WithLabelValues(k).Set(b2f(time.Now().Before(s.backoffUntil)))
+	m.Held.WithLabelValues(k).Set(b2f(s.held))
+	m.Halted.WithLabelValues(k).Set(b2f(s.halted))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,252 @@
+package pool
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/pluton-go/pluton/go/manager/logging"
+	"github.com/pluton-go/pluton/go/manager/process"
+	"github.com/pluton-go/pluton/go/stats"
+)
+
+// Instance is one running service process.
+type Instance struct {
+	Slot        int
+	Proc        *process.Process
+	LogID       string // <SK>/<slot>-<pid>
+	Started     time.Time
+	Ready       time.Time // when its slot first left state "starting"
+	MaxRequests uint32
+
+	stopReason stats.ExitReason // the first reason the manager gave
+	termAt     time.Time        // SIGTERM sent
+	killAt     time.Time        // SIGKILL due
+	leftAt     time.Time        // "One child left behind" due
+	leftLogged bool
+	lastSignal syscall.Signal
+	retiring   bool // a replacement was started ahead of its maximum-requests exit
+	exited     bool
+
+	prevRequests uint64
+	prevBusy     uint64 // busy µs including the request in progress, at the last sample
+	rate         float64
+	last         stats.SlotStats
+	usage        usage
+}
+
+// stopping reports whether the manager has asked the instance to stop.
+func (i *Instance) stopping() bool { return i.stopReason != stats.NoReason || !i.termAt.IsZero() }
+
+// serving reports whether the instance counts toward the pool's size.
+func (i *Instance) serving() bool { return !i.stopping() && !i.retiring }
+
+// startAllowed says whether a new instance may start now, and why not.
+func (s *Service) startAllowed(now time.Time) bool {
+	return s.phase == Running && !s.held && !s.halted && !now.Before(s.backoffUntil) && !now.Before(s.throttleUntil) &&
+		s.live < len(s.inst)
+}
+
+// start forks one instance into a free slot.
+func (s *Service) start(now time.Time) error {
+	if !s.startAllowed(now) {
+		return fmt.Errorf("start not allowed")
+	}
+	slot := -1
+	for i, in := range s.inst {
+		if in == nil {
+			slot = i
+			break
+		}
+	}
+	sl := s.seg.Slot(slot)
+	sl.Reset()
+	maxReq := uint32(s.Cfg.InstanceMaximumRequests(s.env.Rand))
+	sl.SetManagerFields(maxReq, stats.NoReason)
+	key, log := s.Key, s.env.Log
+	spec := &process.Spec{
+		Path: s.argv[0], Argv: s.argv, Dir: s.Cfg.Cd, Env: s.instanceEnv(slot),
+		Files:  []*os.File{s.listener, s.segFile, s.repW},
+		Limits: s.limits, Credential: s.credential,
+		Line: func(pid int, line string) {
+			log.Logf(logging.ProcessLog, "Log: %s/%d-%d %s", key, slot, pid, line)
+		},
+	}
+	p, err := s.env.Forker.Start(spec)
+	if err != nil {
+		sl.Reset()
+		s.env.Log.Printf("Service Error: %s Start failed: %v", s.Key, err)
+		s.setBackoff(now, "Cannot start: "+err.Error())
+		return err
+	}
+	sl.SetPID(uint32(p.Pid))
+	in := &Instance{Slot: slot, Proc: p, Started: now, MaxRequests: maxReq,
+		LogID: fmt.Sprintf("%s/%d-%d", s.Key, slot, p.Pid)}
+	s.inst[slot] = in
+	s.live++
+	s.starting++
+	c := s.env.Counters
+	c.Children++
+	c.Started++
+	s.env.Metrics.Starts.WithLabelValues(s.Key).Inc()
+	s.env.Log.Logf(logging.ProcessStart, "Process Start: %s (%d of %d)", in.LogID, s.live, len(s.inst))
+	s.disarm()
+	go func() {
+		<-p.Done()
+		s.env.Post(func() { s.onExit(in) })
+	}()
+	return nil
+}
+
+// stop asks an instance to stop: the reason goes to its slot, then SIGTERM;
+// SIGKILL follows after grace. The first reason given sticks.
+func (s *Service) stop(in *Instance, now time.Time, reason stats.ExitReason, grace time.Duration) {
+	if in.exited {
+		return
+	}
+	if in.stopReason == stats.NoReason {
+		in.stopReason = reason
+		s.seg.Slot(in.Slot).SetShutdownRequest(reason)
+	}
+	if in.termAt.IsZero() {
+		in.termAt = now
+		in.lastSignal = syscall.SIGTERM
+		if err := in.Proc.Signal(syscall.SIGTERM); err != nil {
+			s.env.Log.Printf("Process Warning: %s SIGTERM failed: %v (May have exited quickly though)", in.LogID, err)
+		}
+	}
+	if due := now.Add(grace); in.killAt.IsZero() || due.Before(in.killAt) {
+		in.killAt = due
+	}
+}
+
+// escalate sends SIGKILL to instances past their grace period.
+func (s *Service) escalate(in *Instance, now time.Time) {
+	if in.killAt.IsZero() || now.Before(in.killAt) {
+		return
+	}
+	if in.lastSignal != syscall.SIGKILL {
+		in.lastSignal = syscall.SIGKILL
+		in.leftAt = now.Add(killWait)
+		adjective := "intransigent"
+		if in.stopReason == stats.Unresponsive {
+			adjective = "unresponsive"
+		}
+		s.env.Log.Printf("Process Warning: %s SIGKILL sent to %s child", in.LogID, adjective)
+		_ = in.Proc.Signal(syscall.SIGKILL)
+		return
+	}
+	if !in.leftLogged && now.After(in.leftAt) {
+		in.leftLogged = true
+		s.env.Log.Printf("Process Error: %s One child left behind", in.LogID)
+	}
+}
+
+// onExit accounts for a reaped instance.
+func (s *Service) onExit(in *Instance) {
+	now := time.Now()
+	in.exited = true
+	st, err := in.Proc.State()
+	sl := s.seg.Slot(in.Slot)
+	final := sl.Read()
+	reason := final.ExitReason
+	if reason == stats.NoReason {
+		reason = in.stopReason
+	}
+	c := s.env.Counters
+	c.Children--
+	var e process.Exit
+	if err != nil || st == nil {
+		e = process.Exit{Reasons: "wait failed", Reason: reason}
+	} else {
+		early := !in.stopping() && final.Requests == 0 && in.usage.reqs == 0 && now.Sub(in.Started) < earlyExit
+		e = process.Describe(st, in.lastSignal, reason, early)
+	}
+	if e.Normal {
+		s.env.Log.Logf(logging.ProcessExit, "Child Exit: normal %s %s", in.LogID, e.Reasons)
+	} else {
+		s.env.Log.Printf("Child Exit: abnormal %s %s", in.LogID, e.Reasons)
+	}
+	if st != nil && (in.usage.reqs > 0 || final.Requests > 0) {
+		s.env.Log.Logf(logging.ProcessUsage, "Usage: %s", in.usage.line(in.LogID, now.Sub(in.Started), st))
+	}
+	s.env.Log.Logf(logging.ProcessExit, "Process Exit: %s", in.LogID)
+	c.Exits[min(int(e.Reason), len(c.Exits)-1)]++
+	label := e.Reason.Name()
+	if e.Reason == stats.NoReason {
+		label = "exit"
+		if !e.Normal {
+			label = "abnormal"
+		}
+	}
+	s.env.Metrics.Exits.WithLabelValues(s.Key, label).Inc()
+	sl.Reset()
+	s.inst[in.Slot] = nil
+	s.live--
+	if e.Backoff != "" && s.phase == Running {
+		s.setBackoff(now, e.Backoff)
+	}
+	if s.phase == Running && reason == stats.MaxRequests && !in.retiring {
+		_ = s.start(now) // the replacement, at once
+	}
+	s.step(now)
+}
+
+func (s *Service) setBackoff(now time.Time, why string) {
+	if s.phase != Running {
+		return
+	}
+	d := s.Cfg.ExecFailureBackoff
+	if d <= 0 {
+		s.env.Log.Printf("Service Warning: %s: prefer to backoff restarts due to: %s", s.Key, why)
+		s.throttleUntil = now.Add(restartThrottle) // no fork loop at full speed
+		return
+	}
+	s.env.Log.Printf("Service Warning: %s: backoff restarts for %ds: %s", s.Key, int(d/time.Second), why)
+	s.backoffUntil = now.Add(d)
+	s.backoffReason = why
+}
+
+// onReport accounts for one report record.
+func (s *Service) onReport(rec stats.Record, perr error) {
+	if perr != nil {
+		s.env.Log.Printf("Service Warning: %s: Unrecognized reporting event: %v", s.Key, perr)
+		return
+	}
+	var in *Instance
+	if int(rec.Slot) < len(s.inst) && s.inst[rec.Slot] != nil && s.inst[rec.Slot].Proc.Pid == int(rec.PID) {
+		in = s.inst[rec.Slot]
+	} else {
+		for _, x := range s.inst {
+			if x != nil && x.Proc.Pid == int(rec.PID) {
+				in = x
+				break
+			}
+		}
+	}
+	if in == nil && len(rec.Entries) > 0 {
+		s.env.Log.Printf("Service Warning: %s: Reporting Event from unknown pid %d ignored", s.Key, rec.PID)
+	}
+	m := s.env.Metrics
+	for _, e := range rec.Entries {
+		s.requests++
+		s.env.Counters.Requests++
+		outcome := "ok"
+		switch e.Outcome {
+		case stats.ReadError:
+			outcome = "readError"
+		case stats.WriteError:
+			outcome = "writeError"
+		case stats.Faulted:
+			outcome = "fault"
+			s.faults++
+			m.Faults.WithLabelValues(s.Key).Inc()
+		}
+		m.Requests.WithLabelValues(s.Key, outcome).Inc()
+		m.Duration.WithLabelValues(s.Key).Observe(float64(e.DurationMicros) / 1e6)
+		if in != nil {
+			in.usage.add(e)
+		}
+	}
+}

@@ -1,0 +1,419 @@
+// Package pool runs the instances of one service: it owns the service's
+// rendezvous socket, stats segment and report pipe, starts and stops
+// instances, and sizes the pool from the accept-queue backlog, the busy
+// share (occupancy) and idleness.
+//
+// A Service is not safe for concurrent use: the manager calls every method
+// from its one event loop goroutine, and goroutines that wait for something
+// (an exit, a report, a pending connection) hand the event to that loop with
+// Env.Post.
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pluton-go/pluton/go/manager/config"
+	"github.com/pluton-go/pluton/go/manager/logging"
+	"github.com/pluton-go/pluton/go/manager/metrics"
+	"github.com/pluton-go/pluton/go/manager/process"
+	"github.com/pluton-go/pluton/go/manager/sockdiag"
+	"github.com/pluton-go/pluton/go/stats"
+)
+
+// Env is what the services of one manager share.
+type Env struct {
+	Log           *logging.Logger
+	Forker        *process.Forker
+	Metrics       *metrics.Metrics
+	Watcher       *Watcher
+	Post          func(func()) // runs a function on the manager's loop
+	Rand          *rand.Rand
+	RendezvousDir string
+	Counters      *Counters
+	BaseEnv       []string // the environment of every instance, plutonSlot added
+}
+
+// Counters are the manager-wide numbers of the periodic Stats lines.
+type Counters struct {
+	Children int                         // instances forked and not yet reaped
+	Started  int                         // instances started in this interval
+	Requests int                         // requests reported in this interval
+	Exits    [stats.AcceptFailed + 1]int // instances ended in this interval, by reason
+	MaxProcs int                         // the most instances alive at once
+}
+
+// Phase is where a service is in its life.
+type Phase int
+
+// The phases of a service.
+const (
+	Running  Phase = iota // serving
+	Draining              // shutting down: waiting for the backlog to be served
+	Stopping              // shutting down: waiting for the instances to exit
+	Finished              // every file closed
+)
+
+func (p Phase) String() string {
+	return [...]string{"running", "draining", "stopping", "finished"}[p]
+}
+
+// Tuning of the pool control; docs/manager.md explains each.
+const (
+	SampleInterval    = 100 * time.Millisecond // how often the manager samples every service
+	backlogSamples    = 2                      // consecutive samples with a backlog before scaling up
+	maxBurst          = 8                      // most instances started for one sample
+	startingGrace     = 2 * time.Second        // an instance still "starting" after this counts as ready
+	occupancyFastTau  = 3 * time.Second
+	occupancySlowTau  = 10 * time.Second
+	upCooldown        = time.Second            // between two occupancy-driven scale-ups
+	downAfterUp       = 5 * time.Second        // no scale-down this soon after a scale-up
+	downAfterBacklog  = 3 * time.Second        // no scale-down this soon after a backlog was seen
+	downCooldown      = 2 * time.Second        // between two scale-downs
+	floorInterval     = time.Second            // between two restarts to reach minimum-processes
+	unresponsiveGrace = time.Second            // SIGTERM to SIGKILL for an unresponsive instance
+	killWait          = 5 * time.Second        // after SIGKILL, before "One child left behind"
+	earlyExit         = time.Second            // a clean exit this soon, with no request, backs off
+	maxRetireLead     = time.Second            // the longest lead of a make-before-break replacement
+	restartThrottle   = 250 * time.Millisecond // no start this soon after a failure, even with no backoff
+	exitLogInterval   = 5 * time.Second
+)
+
+// Service is one loaded service configuration and its instances.
+type Service struct {
+	Cfg        *config.Service
+	Key        string
+	SocketPath string
+	MmapPath   string
+	Loaded     time.Time
+
+	env        *Env
+	listener   *os.File
+	lfd        int
+	sockIno    uint64 // the socket's own inode (sock_diag key)
+	pathIno    uint64 // the inode of the socket's file name
+	segFile    *os.File
+	seg        stats.Segment
+	segIno     uint64
+	repR, repW *os.File
+	credential *syscall.Credential
+	limits     process.Limits
+	argv       []string
+
+	inst  []*Instance // by slot; nil = free
+	live  int
+	phase Phase
+
+	shutdownReason string
+	drainUntil     time.Time
+	lastExitLog    time.Time
+
+	held, halted  bool
+	backoffUntil  time.Time
+	backoffReason string
+	throttleUntil time.Time // no start before (exec-failure-backoff 0 after a failure)
+	used          bool      // a connection has come (lazy start): keep minimum-processes from now on
+	lastFloor     time.Time
+
+	// sampling and calibration
+	backlog, prevBacklog int
+	backlogKnown         bool
+	backlogRun           int
+	lastBacklog          time.Time
+	lastSample           time.Time
+	occFast, occSlow     float64
+	lastUp, lastDown     time.Time
+	lastActivity         time.Time
+	startupAvg           time.Duration
+	busy, idle, starting int
+	armed                bool
+	requests, faults     uint64 // reported, all instances ever
+}
+
+// New initializes a service from its configuration: the socket is built at
+// <SK>.socket.tmp and renamed over <SK>.socket (atomic: a reload never
+// leaves a moment without a socket), the stats segment likewise, and the
+// report pipe is created. It starts no instance (see Prestart).
+func New(cfg *config.Service, env *Env, now time.Time) (s *Service, err error) {
+	key := cfg.Key.String()
+	if len(cfg.Argv) == 0 {
+		return nil, errors.New("no exec command")
+	}
+	s = &Service{Cfg: cfg, Key: key, env: env, Loaded: now, lastActivity: now, lfd: -1,
+		SocketPath: filepath.Join(env.RendezvousDir, key+".socket"),
+		MmapPath:   filepath.Join(env.RendezvousDir, key+".mmap"),
+		inst:       make([]*Instance, cfg.MaximumProcesses), argv: cfg.Argv}
+	defer func() {
+		if err != nil {
+			s.closeFiles()
+			_ = os.Remove(s.MmapPath + ".tmp")
+			_ = os.Remove(s.SocketPath + ".tmp")
+			if s.repR != nil {
+				s.repR.Close()
+			}
+		}
+	}()
+	if err = s.resolveCredential(); err != nil {
+		return nil, err
+	}
+	if cfg.UlimitCPUMilliseconds > 0 && cfg.MaximumRequests > 0 {
+		s.limits.CPUSeconds = uint64(max(1, cfg.UlimitCPUMilliseconds*int64(cfg.MaximumRequests)/1000))
+	}
+	if cfg.UlimitDataMemoryMB > 0 {
+		s.limits.DataBytes = uint64(cfg.UlimitDataMemoryMB) * 1024 * 1024
+	}
+	if cfg.UlimitOpenFiles > 0 {
+		s.limits.OpenFiles = uint64(cfg.UlimitOpenFiles)
+	}
+	if s.repR, s.repW, err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("report pipe: %w", err)
+	}
+	if err = s.createSegment(); err != nil {
+		return nil, err
+	}
+	if err = s.createSocket(); err != nil {
+		return nil, err
+	}
+	// Both are complete: put them in place, the socket last.
+	if err = os.Rename(s.MmapPath+".tmp", s.MmapPath); err != nil {
+		return nil, fmt.Errorf("stats segment: %w", err)
+	}
+	if err = os.Rename(s.SocketPath+".tmp", s.SocketPath); err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	go s.readReports(s.repR)
+	s.updateGauges()
+	return s, nil
+}
+
+func (s *Service) resolveCredential() error {
+	if s.Cfg.User == "" && s.Cfg.Group == "" {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		s.env.Log.Printf("Service Warning: %s: user/group ignored: the manager is not running as root", s.Key)
+		return nil
+	}
+	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), Groups: []uint32{}}
+	if s.Cfg.User != "" {
+		u, err := user.Lookup(s.Cfg.User)
+		if err != nil {
+			return fmt.Errorf("user %s: %w", s.Cfg.User, err)
+		}
+		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+	}
+	if s.Cfg.Group != "" {
+		g, err := user.LookupGroup(s.Cfg.Group)
+		if err != nil {
+			return fmt.Errorf("group %s: %w", s.Cfg.Group, err)
+		}
+		gid, _ := strconv.ParseUint(g.Gid, 10, 32)
+		cred.Gid = uint32(gid)
+	}
+	s.credential = cred
+	return nil
+}
+
+func (s *Service) createSegment() error {
+	tmp := s.MmapPath + ".tmp"
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("stats segment: %w", err)
+	}
+	s.segFile = f
+	size := stats.SegmentSize(s.Cfg.MaximumProcesses)
+	if err := f.Truncate(int64(size)); err != nil {
+		return fmt.Errorf("stats segment: %w", err)
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("stats segment: mmap: %w", err)
+	}
+	s.seg = stats.InitSegment(b, s.Cfg.MaximumProcesses, uint32(s.Cfg.AffinityTimeout/time.Second))
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err == nil {
+		s.segIno = st.Ino
+	}
+	return nil
+}
+
+func (s *Service) createSocket() error {
+	tmp := s.SocketPath + ".tmp"
+	if len(tmp) >= len(unix.RawSockaddrUnix{}.Path) {
+		return fmt.Errorf("socket path %s: %w (the rendezvous path is too long)", tmp, unix.ENAMETOOLONG)
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	s.lfd = fd
+	s.listener = os.NewFile(uintptr(fd), s.SocketPath) // blocking: the instances share it as fd 3
+	_ = unix.Unlink(tmp)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: tmp}); err != nil {
+		return fmt.Errorf("bind %s: %w", tmp, err)
+	}
+	fail := func(what string, err error) error {
+		_ = unix.Unlink(tmp)
+		return fmt.Errorf("%s %s: %w", what, tmp, err)
+	}
+	if err := unix.Listen(fd, 128+3*s.Cfg.MaximumProcesses); err != nil {
+		return fail("listen", err)
+	}
+	if err := os.Chmod(tmp, 0o666); err != nil {
+		return fail("chmod", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(tmp, &st); err != nil {
+		return fail("stat", err)
+	}
+	s.pathIno = st.Ino
+	if s.sockIno, err = sockdiag.Inode(uintptr(fd)); err != nil {
+		return fail("fstat", err)
+	}
+	return nil
+}
+
+// readReports reads the report pipe until every write end is closed.
+func (s *Service) readReports(r *os.File) {
+	defer r.Close()
+	buf := make([]byte, stats.RecordSize)
+	for {
+		n, err := io.ReadFull(r, buf)
+		if err != nil {
+			if n > 0 {
+				s.env.Post(func() {
+					s.env.Log.Printf("Service Warning: %s: Unexpected byte count from Reporting Channel: %d", s.Key, n)
+				})
+			}
+			return
+		}
+		rec, perr := stats.ParseRecord(buf)
+		s.env.Post(func() { s.onReport(rec, perr) })
+	}
+}
+
+// SocketInode returns the listening socket's inode, the sock_diag key.
+func (s *Service) SocketInode() uint64 { return s.sockIno }
+
+// ListenFD returns the listening socket's descriptor, -1 once closed.
+func (s *Service) ListenFD() int { return s.lfd }
+
+// Phase returns where the service is in its life.
+func (s *Service) Phase() Phase { return s.phase }
+
+// Live returns the number of instances alive (stopping ones included).
+func (s *Service) Live() int { return s.live }
+
+// Prestart starts minimum-processes instances when prestart-processes is
+// set, then logs Service Ready.
+func (s *Service) Prestart(now time.Time) {
+	if s.Cfg.PrestartProcesses {
+		started := 0
+		for range s.Cfg.MinimumProcesses {
+			if s.start(now) != nil {
+				break
+			}
+			started++
+		}
+		if started < s.Cfg.MinimumProcesses {
+			s.env.Log.Printf("Service Warning: %s: Could not start minimumProcesses of %d only started %d",
+				s.Key, s.Cfg.MinimumProcesses, started)
+		}
+		s.lastFloor = now
+	}
+	s.env.Log.Logf(logging.ServiceStart, "Service Ready: %s", s.Key)
+	s.arm()
+}
+
+// Shutdown begins stopping the service: reason is logged ("config changed",
+// "config deleted", or the manager's quit message). With unlink, the socket
+// name is removed at once (if still ours), so that new clients fail fast
+// while the instances serve what is already queued. drain bounds that wait.
+func (s *Service) Shutdown(now time.Time, reason string, unlink bool, drain time.Duration) {
+	if s.phase != Running {
+		return
+	}
+	s.env.Log.Printf("Service Shutdown: %s %s", s.Key, reason)
+	s.shutdownReason = reason
+	s.phase = Draining
+	s.drainUntil = now.Add(drain)
+	s.lastExitLog = now
+	if unlink {
+		s.unlinkIfOurs(s.SocketPath, s.pathIno)
+	}
+	s.disarm()
+	s.step(now)
+}
+
+// Finished reports whether the service has stopped and closed its files.
+func (s *Service) Finished() bool { return s.phase == Finished }
+
+func (s *Service) finish() {
+	s.phase = Finished
+	s.disarm()
+	s.unlinkIfOurs(s.SocketPath, s.pathIno)
+	s.unlinkIfOurs(s.MmapPath, s.segIno)
+	s.closeFiles()
+	s.env.Log.Logf(logging.ServiceExit, "Service Exit: %s", s.Key)
+}
+
+func (s *Service) closeFiles() {
+	if s.listener != nil {
+		s.listener.Close()
+		s.listener, s.lfd = nil, -1
+	}
+	if s.seg != nil {
+		_ = unix.Munmap(s.seg)
+		s.seg = nil
+	}
+	if s.segFile != nil {
+		s.segFile.Close()
+		s.segFile = nil
+	}
+	if s.repW != nil {
+		s.repW.Close() // the reader sees EOF once the last instance is gone
+		s.repW = nil
+	}
+}
+
+// unlinkIfOurs removes path if it is still the file this service created
+// (a newer service of the same key may have renamed its own over it).
+func (s *Service) unlinkIfOurs(path string, ino uint64) {
+	var st unix.Stat_t
+	if ino != 0 && unix.Lstat(path, &st) == nil && st.Ino == ino {
+		_ = unix.Unlink(path)
+	}
+}
+
+func (s *Service) instanceEnv(slot int) []string {
+	env := make([]string, 0, len(s.env.BaseEnv)+1)
+	env = append(env, s.env.BaseEnv...)
+	return append(env, "plutonSlot="+strconv.Itoa(slot))
+}
+
+// BaseEnvironment returns the manager's environment without the variables
+// the manager sets for each instance.
+func BaseEnvironment() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "plutonSlot=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}

@@ -1,0 +1,109 @@
+package pool
+
+import (
+	"time"
+
+	"github.com/pluton-go/pluton/go/stats"
+)
+
+// BackoffStatus describes a service whose restarts are backed off.
+type BackoffStatus struct {
+	Reason           string  `json:"reason"`
+	RemainingSeconds float64 `json:"remainingSeconds"`
+}
+
+// ServiceStatus is a snapshot of one service, as GET /services returns it.
+type ServiceStatus struct {
+	Key              string         `json:"key"`
+	Config           string         `json:"config"`
+	Socket           string         `json:"socket"`
+	Phase            string         `json:"phase"`
+	Instances        int            `json:"instances"`
+	Serving          int            `json:"serving"`
+	Busy             int            `json:"busy"`
+	Idle             int            `json:"idle"`
+	Starting         int            `json:"starting"`
+	Spare            int            `json:"spare"`
+	MinimumProcesses int            `json:"minimumProcesses"`
+	MaximumProcesses int            `json:"maximumProcesses"`
+	Occupancy        float64        `json:"occupancy"`
+	OccupancySlow    float64        `json:"occupancySlow"`
+	OccupancyTarget  float64        `json:"occupancyTarget"`
+	Backlog          int            `json:"backlog"`
+	Backoff          *BackoffStatus `json:"backoff"`
+	Held             bool           `json:"held"`
+	Halted           bool           `json:"halted"`
+	Requests         uint64         `json:"requests"`
+	Faults           uint64         `json:"faults"`
+	Loaded           time.Time      `json:"loaded"`
+}
+
+// ProcessStatus is a snapshot of one instance, as GET /processes returns it.
+type ProcessStatus struct {
+	LogID         string    `json:"logID"`
+	Service       string    `json:"service"`
+	Slot          int       `json:"slot"`
+	PID           int       `json:"pid"`
+	UptimeSeconds float64   `json:"uptimeSeconds"`
+	State         string    `json:"state"`
+	LastActive    time.Time `json:"lastActive"`
+	Requests      uint64    `json:"requests"`
+	Responses     uint64    `json:"responses"`
+	Faults        uint64    `json:"faults"`
+	BusySeconds   float64   `json:"busySeconds"`
+	MaxRequests   uint32    `json:"maximumRequests"`
+	Stopping      string    `json:"stopping,omitempty"`
+	Retiring      bool      `json:"retiring,omitempty"`
+}
+
+// Status returns a snapshot of the service.
+func (s *Service) Status(now time.Time) ServiceStatus {
+	st := ServiceStatus{Key: s.Key, Config: s.Cfg.Path, Socket: s.SocketPath, Phase: s.phase.String(),
+		Instances: s.live, Serving: s.servingCount(), Busy: s.busy, Idle: s.idle, Starting: s.starting,
+		Spare: len(s.inst) - s.live, MinimumProcesses: s.Cfg.MinimumProcesses, MaximumProcesses: len(s.inst),
+		Occupancy: s.occFast, OccupancySlow: s.occSlow, OccupancyTarget: float64(s.Cfg.OccupancyPercent) / 100,
+		Backlog: s.backlog, Held: s.held, Halted: s.halted, Requests: s.requests, Faults: s.faults, Loaded: s.Loaded}
+	if now.Before(s.backoffUntil) {
+		st.Backoff = &BackoffStatus{Reason: s.backoffReason, RemainingSeconds: s.backoffUntil.Sub(now).Seconds()}
+	}
+	return st
+}
+
+// Processes returns a snapshot of every live instance.
+func (s *Service) Processes(now time.Time) []ProcessStatus {
+	var out []ProcessStatus
+	for _, in := range s.inst {
+		if in == nil || in.exited {
+			continue
+		}
+		st := s.seg.Slot(in.Slot).Read()
+		p := ProcessStatus{LogID: in.LogID, Service: s.Key, Slot: in.Slot, PID: in.Proc.Pid,
+			UptimeSeconds: now.Sub(in.Started).Seconds(), State: st.State.String(),
+			Requests: st.Requests, Responses: st.Responses, Faults: st.Faults,
+			BusySeconds: float64(st.BusyMicros) / 1e6, MaxRequests: in.MaxRequests, Retiring: in.retiring}
+		if st.SinceMicros > 0 {
+			p.LastActive = time.UnixMicro(int64(st.SinceMicros)).UTC()
+		}
+		if in.stopReason != stats.NoReason {
+			p.Stopping = in.stopReason.String()
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Hold stops the service from starting instances; those running go on.
+func (s *Service) Hold() { s.held = true; s.updateGauges() }
+
+// Halt stops every instance and starts none; waiting clients are turned
+// away at once.
+func (s *Service) Halt(now time.Time) {
+	s.halted = true
+	s.step(now)
+}
+
+// Resume ends a hold or halt.
+func (s *Service) Resume(now time.Time) {
+	s.held, s.halted = false, false
+	s.step(now)
+}

@@ -1,0 +1,227 @@
+// Package process starts service instances and watches them: it forks from a
+// single locked OS thread (so that Pdeathsig, which fires when the forking
+// thread exits, fires only when the manager dies), applies resource limits,
+// turns the instance's stderr into log lines, reaps it and describes how it
+// ended.
+package process
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Limits are the resource limits of one instance; zero means no limit. Each
+// hard limit is the soft limit plus one, as in the original.
+type Limits struct {
+	CPUSeconds uint64 // RLIMIT_CPU
+	DataBytes  uint64 // RLIMIT_DATA
+	OpenFiles  uint64 // RLIMIT_NOFILE
+}
+
+// Spec says how to start one instance.
+type Spec struct {
+	Path       string   // the program; execv semantics: no PATH search, relative to Dir
+	Argv       []string // argv, Argv[0] included
+	Dir        string   // working directory; empty: the manager's
+	Env        []string // the whole environment
+	Files      []*os.File
+	Limits     Limits
+	Credential *syscall.Credential // nil: the manager's user
+	// Line receives every line the instance writes to stderr, already
+	// collapsed: a run of identical lines becomes the first line plus
+	// "previous message repeated N times". It is called from the stderr
+	// reader goroutine.
+	Line func(pid int, line string)
+}
+
+// MaxLine is the longest stderr line delivered whole; longer lines are split.
+const MaxLine = 4096
+
+// stderrDrain is how long a reaped instance's stderr may stay open (held by
+// a grandchild) before the manager stops reading it.
+const stderrDrain = 250 * time.Millisecond
+
+// Forker starts processes from one goroutine locked to its OS thread for the
+// life of the program. Pdeathsig (SIGKILL) then fires for every instance as
+// soon as the manager process dies, even by kill -9.
+type Forker struct {
+	reqs chan forkReq
+}
+
+type forkReq struct {
+	spec  *Spec
+	files []*os.File
+	reply chan forkReply
+}
+
+type forkReply struct {
+	p   *os.Process
+	err error
+}
+
+// NewForker starts the forking goroutine. It never exits.
+func NewForker() *Forker {
+	f := &Forker{reqs: make(chan forkReq)}
+	started := make(chan struct{})
+	go f.loop(started)
+	<-started
+	return f
+}
+
+func (f *Forker) loop(started chan struct{}) {
+	runtime.LockOSThread() // never unlocked: this thread is every child's parent
+	close(started)
+	for r := range f.reqs {
+		r.reply <- f.fork(r)
+	}
+	select {} // never let the thread exit
+}
+
+func (f *Forker) fork(r forkReq) forkReply {
+	s := r.spec
+	sys := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: s.Credential}
+	p, err := os.StartProcess(s.Path, s.Argv, &os.ProcAttr{Dir: s.Dir, Env: s.Env, Files: r.files, Sys: sys})
+	if err != nil {
+		return forkReply{err: err}
+	}
+	if err := setLimits(p.Pid, s.Limits); err != nil {
+		_ = p.Kill()
+		_, _ = p.Wait()
+		return forkReply{err: err}
+	}
+	return forkReply{p: p}
+}
+
+// setLimits applies the limits to the new process. The child has just
+// exec'd; the window before the limits apply is the start of its runtime.
+func setLimits(pid int, l Limits) error {
+	set := func(res int, v uint64, name string) error {
+		if v == 0 {
+			return nil
+		}
+		lim := unix.Rlimit{Cur: v, Max: v + 1}
+		if err := unix.Prlimit(pid, res, &lim, nil); err != nil {
+			return fmt.Errorf("setrlimit %s: %w", name, err)
+		}
+		return nil
+	}
+	return errors.Join(set(unix.RLIMIT_CPU, l.CPUSeconds, "CPU"), set(unix.RLIMIT_DATA, l.DataBytes, "DATA"),
+		set(unix.RLIMIT_NOFILE, l.OpenFiles, "NOFILE"))
+}
+
+// Process is one started instance.
+type Process struct {
+	Pid     int
+	Started time.Time
+
+	p          *os.Process
+	stderr     *os.File
+	stderrDone chan struct{}
+	done       chan struct{}
+	state      *os.ProcessState
+	waitErr    error
+}
+
+// Start starts an instance: fd 0 and 1 are /dev/null, fd 2 a pipe read by
+// the manager, fds 3... are spec.Files.
+func (f *Forker) Start(spec *Spec) (*Process, error) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	files := append([]*os.File{devnull, devnull, w}, spec.Files...)
+	reply := make(chan forkReply, 1)
+	f.reqs <- forkReq{spec: spec, files: files, reply: reply}
+	rep := <-reply
+	w.Close()
+	if rep.err != nil {
+		r.Close()
+		return nil, rep.err
+	}
+	p := &Process{Pid: rep.p.Pid, Started: time.Now(), p: rep.p, stderr: r,
+		stderrDone: make(chan struct{}), done: make(chan struct{})}
+	go p.readStderr(func(s string) {
+		if spec.Line != nil {
+			spec.Line(p.Pid, s)
+		}
+	})
+	go p.wait()
+	return p, nil
+}
+
+// Signal sends sig to the instance. After the instance has been reaped it
+// returns os.ErrProcessDone and signals nothing (no pid reuse race).
+func (p *Process) Signal(sig syscall.Signal) error { return p.p.Signal(sig) }
+
+// Done is closed when the instance has been reaped and its stderr read.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// State returns how the instance ended; valid after Done is closed.
+func (p *Process) State() (*os.ProcessState, error) { return p.state, p.waitErr }
+
+func (p *Process) wait() {
+	p.state, p.waitErr = p.p.Wait()
+	select {
+	case <-p.stderrDone:
+	case <-time.After(stderrDrain):
+		_ = p.stderr.SetReadDeadline(time.Now()) // a grandchild keeps stderr open
+		<-p.stderrDone
+	}
+	p.stderr.Close()
+	close(p.done)
+}
+
+func (p *Process) readStderr(emit func(string)) {
+	defer close(p.stderrDone)
+	if emit == nil {
+		emit = func(string) {}
+	}
+	br := bufio.NewReaderSize(p.stderr, MaxLine)
+	var last []byte
+	repeats := 0
+	flush := func() {
+		if repeats > 0 {
+			emit(fmt.Sprintf("previous message repeated %d times", repeats))
+			repeats = 0
+		}
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			full := line[len(line)-1] == '\n'
+			text := bytes.TrimRight(line, "\r\n")
+			switch {
+			case !full && err != nil && err != bufio.ErrBufferFull:
+				flush() // a partial last line
+				emit(string(text) + "<<")
+			case last != nil && bytes.Equal(text, last):
+				repeats++
+			default:
+				flush()
+				emit(string(text))
+				last = append(last[:0], text...)
+			}
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			flush()
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) {
+				emit("stderr read error: " + err.Error())
+			}
+			return
+		}
+	}
+}
