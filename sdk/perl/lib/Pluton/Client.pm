@@ -4,7 +4,9 @@ use strict;
 use warnings;
 
 use Socket qw(PF_UNIX SOCK_STREAM pack_sockaddr_un MSG_NOSIGNAL);
-use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK F_GETFD F_SETFD FD_CLOEXEC);
+use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
+use POSIX ();
+use Carp ();
 use IO::Select;
 use Scalar::Util qw(refaddr);
 use Time::HiRes ();
@@ -26,6 +28,9 @@ use constant {
     LAST_ID            => 10_000_000,
     READ_SIZE          => 65536,
     WRITE_SIZE         => 262144,
+    CONNECT_BACKOFF_MIN => 0.0002,
+    CONNECT_BACKOFF_MAX => 0.02,
+    REFUSED_PAUSE       => 0.01,
 };
 
 # One request id counter per process.
@@ -51,7 +56,6 @@ sub new {
         outstanding => {},      # refaddr => request
         order       => [],      # refaddrs in add order
         completed   => [],      # completed, not yet handed back by wait_any
-        deadline    => undef,
         debug       => $o{debug} || $ENV{plutonClientDebug} ? 1 : 0,
     }, $class;
     return $self;
@@ -81,86 +85,140 @@ sub _debug {
 
 # ------------------------------------------------------------ lookup
 
-# initialize([$lookup]): finds the rendezvous directory. The first success wins.
+# initialize([$lookup]): finds the rendezvous directory (a lookup map's
+# 'rendezvous' line, or the directory given). The first success wins.
 sub initialize {
     my ($self, $path) = @_;
     return 1 if defined $self->{rendezvous};
     $path = $self->{lookup} unless defined $path && length $path;
     $path = $ENV{plutonLookupMap} unless defined $path && length $path;
     $path = DEFAULT_LOOKUP unless defined $path && length $path;
-    if (-d $path) {
-        $self->{rendezvous} = $path;
-        return 1;
-    }
+    my $dir = $self->_read_lookup($path) // return 0;
+    $self->{rendezvous} = $dir;
+    $self->{map_path}   = -d $path ? undef : $path;
+    return 1;
+}
+
+sub _read_lookup {
+    my ($self, $path) = @_;
+    return $path if -d $path;
     my $fh;
-    open($fh, '<', $path)
-        or return $self->_fail(Pluton::Fault::openForMmapFailed(), $path, errno => 0 + $!);
+    if (!open($fh, '<', $path)) {
+        $self->_fail(Pluton::Fault::openForMmapFailed(), $path, errno => 0 + $!);
+        return undef;
+    }
     my $dir;
     while (my $line = <$fh>) {
-        chomp $line;
         if ($line =~ /^rendezvous\s+(.+?)\s*$/) {
             $dir = $1;
             last;
         }
     }
     close $fh;
-    return $self->_fail(Pluton::Fault::mapInitializationFailed(), "no rendezvous line in '$path'")
-        unless defined $dir;
+    if (!defined $dir) {
+        $self->_fail(Pluton::Fault::mapInitializationFailed(), "no rendezvous line in '$path'");
+        return undef;
+    }
     $dir = File::Spec->rel2abs($dir, dirname($path)) unless File::Spec->file_name_is_absolute($dir);
+    return $dir;
+}
+
+# After a serviceNotFound: the manager may have been restarted with another
+# rendezvous directory. True if the lookup map now names a different one.
+sub _refresh {
+    my $self = shift;
+    return 0 unless defined $self->{map_path};
+    local $self->{fault};
+    my $dir = $self->_read_lookup($self->{map_path});
+    return 0 if !defined $dir || $dir eq $self->{rendezvous};
     $self->{rendezvous} = $dir;
     return 1;
 }
 
 sub rendezvous { $_[0]{rendezvous} }
 
+# ------------------------------------------------------------ connecting
+
 sub _open_socket {
     my ($self, $req) = @_;
     my $sock;
     if (!socket($sock, PF_UNIX, SOCK_STREAM, 0)) {
-        $req->{fault} = Pluton::Fault->new(Pluton::Fault::openSocketFailed(), 'socket()', errno => 0 + $!);
+        $req->{fault} = Pluton::Fault->new(Pluton::Fault::openSocketFailed(), $req->{key}, errno => 0 + $!);
         return undef;
     }
     binmode $sock;
     my $fl = fcntl($sock, F_GETFL, 0);
     fcntl($sock, F_SETFL, $fl | O_NONBLOCK);
-    my $fd = fcntl($sock, F_GETFD, 0);
-    fcntl($sock, F_SETFD, $fd | FD_CLOEXEC);
     return $sock;
 }
 
-# Connects $req->{path}; on ENOENT, tries $req->{wildcard_path} (if given).
-# Returns 1, or 0 with the request's fault set.
-sub _connect {
-    my ($self, $req, @paths) = @_;
-    my $key = $req->{key};
-    for my $path (@paths) {
-        my $sock = $self->_open_socket($req) or return 0;
-        my $addr = eval { pack_sockaddr_un($path) };
-        if (!defined $addr || length($path) > 107) {
-            close $sock;
-            $req->{fault} = Pluton::Fault->new(Pluton::Fault::connectFailed(), "$path: path too long");
-            return 0;
-        }
-        if (connect($sock, $addr) || $!{EINPROGRESS}) {
-            $req->{sock} = $sock;
-            $req->{path} = $path;
-            $self->_debug("connected $key to $path");
-            return 1;
-        }
-        my $errno = 0 + $!;
-        close $sock;
-        next if $!{ENOENT};
-        $req->{fault} = Pluton::Fault->new(Pluton::Fault::connectFailed(), $path, errno => $errno);
-        return 0;
+# One connect attempt to $path. Returns 'ok', 'enoent', 'again' (a full
+# backlog), 'refused', or 'error' (the request's fault is set).
+sub _connect_path {
+    my ($self, $req, $path) = @_;
+    if (length($path) > 107) {
+        local $! = POSIX::ENAMETOOLONG();
+        $req->{fault} = Pluton::Fault->new(Pluton::Fault::connectFailed(), $path, errno => 0 + $!);
+        return 'error';
     }
-    $req->{fault} = Pluton::Fault->new(Pluton::Fault::serviceNotFound(), $key);
-    return 0;
+    my $sock = $self->_open_socket($req) or return 'error';
+    if (connect($sock, pack_sockaddr_un($path)) || $!{EINPROGRESS}) {
+        $req->{sock} = $sock;
+        $req->{path} = $path;
+        return 'ok';
+    }
+    my $errno = 0 + $!;
+    close $sock;
+    local $! = $errno;
+    return 'enoent' if $!{ENOENT};
+    $req->{fault} = Pluton::Fault->new(Pluton::Fault::connectFailed(), $path, errno => $errno);
+    return 'again'   if $!{EAGAIN};
+    return 'refused' if $!{ECONNREFUSED};
+    return 'error';
+}
+
+# Connects the request: the exact socket, else the wildcard. Returns 'ok',
+# 'wait' (try again at $req->{connect_at}), or 'error' (fault set).
+sub _connect {
+    my ($self, $req) = @_;
+    my @paths = defined $req->{path} ? ($req->{path}) : @{ $req->{paths} };
+    for my $path (@paths) {
+        my $r = $self->_connect_path($req, $path);
+        next if $r eq 'enoent';
+        return $r if $r eq 'ok' || $r eq 'error';
+        my $now = Time::HiRes::time();
+        if ($r eq 'again' && $now < $req->{deadline}) {
+            # a full listen backlog: wait as a blocking connect would
+            $req->{path}    = $path;
+            $req->{backoff} = $req->{backoff} ? min2($req->{backoff} * 2, CONNECT_BACKOFF_MAX) : CONNECT_BACKOFF_MIN;
+            $req->{connect_at} = $now + $req->{backoff};
+            return 'wait';
+        }
+        if ($r eq 'refused' && $self->_retry_allowed($req) && $req->{deadline} - $now > REFUSED_PAUSE) {
+            $req->{path} = $path;
+            $req->{tries}++;
+            $req->{connect_at} = $now + REFUSED_PAUSE;
+            return 'wait';
+        }
+        return 'error';
+    }
+    $req->{fault} = Pluton::Fault->new(Pluton::Fault::serviceNotFound(), $req->{key});
+    return 'error';
+}
+
+sub min2 { $_[0] < $_[1] ? $_[0] : $_[1] }
+
+sub _retry_allowed {
+    my ($self, $req) = @_;
+    my $a = $req->{attr};
+    return $req->{tries} < MAX_TRIES && !$a->{no_retry} && !$a->{need_affinity};
 }
 
 # ------------------------------------------------------------ adding
 
-# add_request($request) or add_request($key, $request). Connects; returns 1, or
-# 0 with the fault on both the request and the client.
+# add_request($request) or add_request($key, $request). Checks the request and
+# starts connecting; returns 1, or 0 with the fault on both the request and the
+# client. The request's timeout (its timeout_ms, else the client's) starts now.
 sub add_request {
     my $self = shift;
     my $req  = pop;
@@ -169,8 +227,7 @@ sub add_request {
         unless ref $req && $req->isa('Pluton::Client::Request');
     $req->{key} = $key if defined $key;
     $self->{fault} = undef;
-    my $f = $self->_add($req);
-    if (!$f) {
+    if (!$self->_add($req)) {
         $self->{fault} = $req->{fault};
         return 0;
     }
@@ -185,12 +242,12 @@ sub _reject {
 
 sub _add {
     my ($self, $req) = @_;
+    return _reject($req, Pluton::Fault::requestAlreadyAdded(), 'request already added')
+        if $req->{in_progress};
     if (!$self->initialize) {
         $req->{fault} = $self->{fault};
         return 0;
     }
-    return _reject($req, Pluton::Fault::requestAlreadyAdded(), 'request already added')
-        if $req->{in_progress};
     my $a = $req->{attr};
     return _reject($req, Pluton::Fault::contextReservedNamespace(),
         "Context Key uses reserved prefix of 'pluton.'") if defined $req->{bad_context};
@@ -198,45 +255,51 @@ sub _add {
         if $a->{keep_affinity} && $a->{no_wait};
     return _reject($req, Pluton::Fault::needNoRetry(), 'keepAffinity requires noRetry')
         if $a->{keep_affinity} && !$a->{no_retry};
+    return _reject($req, Pluton::Fault::noAffinity(), 'needAffinity without an affinity connection')
+        if $a->{need_affinity} && !$req->{affinity_sock};
     my $key = $req->{key};
-    if ($a->{need_affinity}) {
-        return _reject($req, Pluton::Fault::noAffinity(), 'needAffinity without an affinity connection')
-            unless $req->{affinity_sock};
-    }
-    else {
+    my $sk;
+    if (!$a->{need_affinity}) {
         my $err = Pluton::ServiceKey->check($key, client => 1);
         return _reject($req, Pluton::Fault::serviceKeyBad(), $err) if defined $err;
+        $sk = Pluton::ServiceKey->parse($key);
     }
-    $req->{response}     = '';
-    $req->{service_name} = '';
-    $req->{decoder}      = undef;
-    $req->{got}          = 0;
-    $req->{wpos}         = 0;
-    $req->{tries}        = 1;
-    if ($req->{affinity_sock}) {
-        $req->{sock} = $req->{affinity_sock};
-    }
-    else {
-        my $sk = Pluton::ServiceKey->parse($key);
-        my $r  = $self->{rendezvous};
-        $self->_connect($req, "$r/" . $sk->socket_name, "$r/" . $sk->wildcard_socket_name)
-            or return 0;
-    }
+    my $timeout = defined $req->{timeout_ms} ? $req->{timeout_ms} : $self->{timeout_ms};
+    my $now = Time::HiRes::time();
+    @$req{qw(response service_name decoder got wpos tries backoff connect_at path sock)}
+        = ('', '', undef, 0, 0, 1, 0, undef, undef, undef);
+    $req->{deadline}    = $now + $timeout / 1000;
     $req->{id}          = _next_id();
     $req->{client_name} = $self->client_name;
     $req->{packet} = Pluton::Packet::encode_request(
         id => $req->{id}, client_name => $req->{client_name}, service_key => $key,
-        timeout_ms => $self->{timeout_ms},
+        timeout_ms => $timeout,
         (map { ($_ => $a->{$_}) } @Pluton::Client::Request::ATTRIBUTES),
         context => $req->{context}, data => $req->{data},
     );
-    $req->{state}       = 'writing';
+    if ($req->{affinity_sock}) {
+        $req->{sock}  = $req->{affinity_sock};
+        $req->{state} = 'writing';
+    }
+    else {
+        my $r = $self->{rendezvous};
+        $req->{paths} = [ "$r/" . $sk->socket_name, "$r/" . $sk->wildcard_socket_name ];
+        my $c = $self->_connect($req);
+        if ($c eq 'error' && $req->{fault}->code == Pluton::Fault::serviceNotFound() && $self->_refresh) {
+            $r = $self->{rendezvous};
+            $req->{paths} = [ "$r/" . $sk->socket_name, "$r/" . $sk->wildcard_socket_name ];
+            $c = $self->_connect($req);
+        }
+        return 0 if $c eq 'error';
+        $req->{state} = $c eq 'ok' ? 'writing' : 'connecting';
+    }
     $req->{in_progress} = 1;
     $req->{client}      = $self;
     Scalar::Util::weaken($req->{client});
     $req->{fault} = Pluton::Fault->new(Pluton::Fault::requestInProgress(), 'request in progress');
     $self->{outstanding}{ refaddr $req } = $req;
     push @{ $self->{order} }, refaddr $req;
+    $self->_debug("added $key id $req->{id}");
     return 1;
 }
 
@@ -251,8 +314,8 @@ sub _complete {
     $req->{state} = 'done';
     $req->{packet} = undef;
     $req->{decoder} = undef;
-    if ($req->{fault}->code < 0 || !$req->{attr}{keep_affinity}) {
-        # a system fault, or no affinity wanted: the connection ends
+    if ($req->{fault}->code < 0 || !$req->{attr}{keep_affinity} || !$req->{sock}) {
+        # no affinity wanted, or a system fault: the connection ends
         $req->_close_affinity;
         $req->_close_socket;
     }
@@ -264,7 +327,7 @@ sub _complete {
     delete $self->{outstanding}{$ra};
     @{ $self->{order} } = grep { $_ != $ra } @{ $self->{order} };
     push @{ $self->{completed} }, $req;
-    $self->{deadline} = undef unless %{ $self->{outstanding} };
+    $self->_debug("completed $req->{key} id $req->{id}: " . $req->{fault}->code);
 }
 
 sub _abandon {
@@ -274,28 +337,25 @@ sub _abandon {
     @{ $self->{order} } = grep { $_ != $ra } @{ $self->{order} };
     @{ $self->{completed} } = grep { refaddr($_) != $ra } @{ $self->{completed} };
     $req->{in_progress} = 0;
-    $self->{deadline} = undef unless %{ $self->{outstanding} };
 }
 
-# A failure that may be retried once on a new connection to the same path.
+# A failure of the exchange; $retry says whether a fresh connection may do
+# better (nothing usable came back). Retried once unless noRetry/needAffinity.
 sub _failed {
-    my ($self, $req, $code, $text, $errno) = @_;
-    my $a = $req->{attr};
-    if ($req->{tries} < MAX_TRIES && !$a->{no_retry} && !$a->{need_affinity} && $req->{path}) {
-        $self->_debug("retrying $req->{key} after fault $code ($text)");
+    my ($self, $req, $retry, $code, $text, $errno) = @_;
+    my $fault = Pluton::Fault->new($code, $text, ($errno ? (errno => $errno) : ()));
+    if ($retry && $self->_retry_allowed($req) && Time::HiRes::time() < $req->{deadline}) {
+        $self->_debug("retrying $req->{key} id $req->{id} after fault $code ($text)");
         $req->_close_affinity;
         $req->_close_socket;
         $req->{tries}++;
-        $req->{wpos} = 0;
-        $req->{got}  = 0;
-        $req->{decoder} = undef;
-        $req->{state} = 'writing';
-        if (!$self->_connect($req, $req->{path})) {
-            $self->_complete($req);
-        }
+        @$req{qw(wpos got decoder backoff)} = (0, 0, undef, 0);
+        my $c = $self->_connect($req);
+        return $self->_complete($req) if $c eq 'error';
+        $req->{state} = $c eq 'ok' ? 'writing' : 'connecting';
         return;
     }
-    $self->_complete($req, Pluton::Fault->new($code, $text, ($errno ? (errno => $errno) : ())));
+    $self->_complete($req, $fault);
 }
 
 sub _step_write {
@@ -305,43 +365,42 @@ sub _step_write {
         my $n = send($req->{sock}, substr($req->{packet}, $req->{wpos}, WRITE_SIZE), MSG_NOSIGNAL);
         if (!defined $n) {
             return if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR};
-            return $self->_failed($req, Pluton::Fault::socketWriteFailed(), 'write failed', 0 + $!);
+            return $self->_failed($req, 1, Pluton::Fault::socketWriteFailed(), $req->{key}, 0 + $!);
         }
         $req->{wpos} += $n;
     }
-    $req->{state} = 'reading';
-    $req->{fault} = Pluton::Fault->new(0);
+    $req->{state}   = 'reading';
+    $req->{fault}   = Pluton::Fault->new(0);
     $req->{decoder} = Pluton::Packet::Decoder->new('A');
 }
 
 sub _step_read {
     my ($self, $req) = @_;
+    my $dec = $req->{decoder};
     while (1) {
-        my $buf = '';
-        my $n = sysread($req->{sock}, $buf, READ_SIZE);
+        my $n = $dec->fill($req->{sock}, READ_SIZE);
         if (!defined $n) {
             return if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR};
-            return $self->_failed($req, Pluton::Fault::socketReadFailed(), 'read failed', 0 + $!);
+            return $self->_failed($req, !$req->{got}, Pluton::Fault::socketReadFailed(), $req->{key}, 0 + $!);
         }
         if ($n == 0) {
             if ($req->{attr}{no_wait} && !$req->{got}) {
+                # noWait: the service took the request and closed
                 $req->{response} = '';
                 return $self->_complete($req, Pluton::Fault->new(0));
             }
-            return $self->_failed($req, Pluton::Fault::incompleteResponse(),
+            return $self->_failed($req, !$req->{got}, Pluton::Fault::incompleteResponse(),
                 'Socket closed with incomplete response');
         }
         $req->{got} += $n;
-        $req->{decoder}->add($buf);
-        my ($pkt, $err) = $req->{decoder}->next;
-        if ($err) {
-            return $self->_failed($req, Pluton::Fault::responsePacketFormatError(), $err->{text});
-        }
+        my ($pkt, $err) = $dec->next;
+        return $self->_failed($req, 1, Pluton::Fault::responsePacketFormatError(), $err->{text}) if $err;
         next unless $pkt;
         my $f = Pluton::Packet::response_fields($pkt->{fields});
         if ($f->{id} != $req->{id} || $f->{client_name} ne $req->{client_name}) {
-            return $self->_failed($req, Pluton::Fault::responsePacketFormatError(),
-                "response routing mismatch: id $f->{id} client '$f->{client_name}'");
+            return $self->_failed($req, 1, Pluton::Fault::responsePacketFormatError(),
+                "response routing mismatch: got id $f->{id} for \"$f->{client_name}\", "
+                . "want id $req->{id} for \"$req->{client_name}\"");
         }
         $req->{service_name} = $f->{service_name};
         if ($f->{fault_code}) {
@@ -353,45 +412,42 @@ sub _step_read {
     }
 }
 
-sub _timeout_all {
-    my $self = shift;
-    for my $ra (@{ $self->{order} }) {
-        my $req = $self->{outstanding}{$ra} or next;
-        $self->_complete($req, Pluton::Fault->new(Pluton::Fault::serviceTimeout(), 'service timeout'));
-    }
-}
-
-# Runs the engine until $done->() is true. Returns 1 (done), 0 (timeout).
+# Runs every outstanding request of this client until $done->() is true or
+# nothing is outstanding. Each request ends by its own deadline.
 sub _run {
     my ($self, $done) = @_;
     while (1) {
-        return 1 if $done->();
-        return 1 unless %{ $self->{outstanding} };
-        $self->{deadline} = Time::HiRes::time() + $self->{timeout_ms} / 1000
-            unless defined $self->{deadline};
-        # opportunistic writes, without waiting for select
-        for my $ra (@{ $self->{order} }) {
-            my $req = $self->{outstanding}{$ra} or next;
-            $self->_step_write($req) if $req->{state} eq 'writing' && $req->{wpos} == 0;
-        }
-        return 1 if $done->();
-        return 1 unless %{ $self->{outstanding} };
-        my $left = $self->{deadline} - Time::HiRes::time();
-        if ($left <= 0) {
-            $self->_timeout_all;
-            $self->{deadline} = undef;
-            return 0;
-        }
+        return if $done->() || !%{ $self->{outstanding} };
+        my $now = Time::HiRes::time();
+        my $wake;
         my $rsel = IO::Select->new;
         my $wsel = IO::Select->new;
         my %by_fd;
-        for my $ra (@{ $self->{order} }) {
+        for my $ra (my @copy = @{ $self->{order} }) {
             my $req = $self->{outstanding}{$ra} or next;
-            my $fd = fileno $req->{sock};
-            $by_fd{$fd} = $req;
+            if ($now >= $req->{deadline}) {
+                $self->_complete($req, Pluton::Fault->new(Pluton::Fault::serviceTimeout(), 'service timeout'));
+                next;
+            }
+            if ($req->{state} eq 'connecting' && $now >= $req->{connect_at}) {
+                my $c = $self->_connect($req);
+                if ($c eq 'error') { $self->_complete($req); next }
+                $req->{state} = 'writing' if $c eq 'ok';
+            }
+            # the first write goes out without waiting for select
+            $self->_step_write($req) if $req->{state} eq 'writing' && $req->{wpos} == 0;
+            next unless $req->{in_progress};
+            my $t = $req->{deadline};
+            $t = $req->{connect_at} if $req->{state} eq 'connecting' && $req->{connect_at} < $t;
+            $wake = $t if !defined $wake || $t < $wake;
+            next if $req->{state} eq 'connecting';
+            $by_fd{ fileno $req->{sock} } = $req;
             if ($req->{state} eq 'writing') { $wsel->add($req->{sock}) }
             else                            { $rsel->add($req->{sock}) }
         }
+        return if $done->() || !%{ $self->{outstanding} };
+        my $left = $wake - Time::HiRes::time();
+        $left = 0 if $left < 0;
         my ($rready, $wready) = IO::Select->select($rsel, $wsel, undef, $left);
         for my $fh (@{ $wready || [] }) {
             my $req = $by_fd{ fileno $fh } or next;
@@ -404,58 +460,63 @@ sub _run {
     }
 }
 
-# wait_all: until nothing of this client is outstanding. Returns the number of
-# requests completed (>0), or 0 on timeout (all outstanding get serviceTimeout).
+# wait_all: runs until nothing of this client is outstanding. Returns the
+# number of requests completed (with or without a fault; a request that timed
+# out has the fault serviceTimeout).
 sub wait_all {
     my $self = shift;
-    my $ok = $self->_run(sub { !%{ $self->{outstanding} } });
+    $self->_run(sub { 0 });
     my $n = @{ $self->{completed} };
     $self->{completed} = [];
-    return $ok ? $n : 0;
+    return $n;
 }
 
-# wait_sent: until every outstanding request has been written. 1, or 0 on
-# timeout or when nothing is outstanding.
+# wait_sent: until every outstanding request has been written (or has
+# completed). 1, or 0 when nothing is outstanding.
 sub wait_sent {
     my $self = shift;
     return 0 unless %{ $self->{outstanding} };
-    return $self->_run(sub {
-        !grep { $_->{state} eq 'writing' } values %{ $self->{outstanding} };
+    $self->_run(sub {
+        !grep { $_->{state} eq 'writing' || $_->{state} eq 'connecting' } values %{ $self->{outstanding} };
     });
+    return 1;
 }
 
-# wait_any: one completed request (possibly a timed-out one), or undef.
+# wait_any: one completed request (perhaps one that timed out), or undef when
+# nothing is outstanding or completed.
 sub wait_any {
     my $self = shift;
-    return shift @{ $self->{completed} } if @{ $self->{completed} };
-    return undef unless %{ $self->{outstanding} };
-    $self->_run(sub { @{ $self->{completed} } > 0 });
+    $self->_run(sub { @{ $self->{completed} } > 0 }) unless @{ $self->{completed} };
     return shift @{ $self->{completed} };
 }
 
-# wait_one($req): 1 when it completed, 0 on timeout or if it was never added.
+# wait_one($req): runs until $req completes. 1 when it completed (check its
+# fault), 0 if it timed out or was never added (fault requestNotAdded on the
+# client).
 sub wait_one {
     my ($self, $req) = @_;
     my $ra = refaddr $req;
-    my $in = grep { refaddr($_) == $ra } @{ $self->{completed} };
-    if (!$in && !$self->{outstanding}{$ra}) {
+    if (!$self->{outstanding}{$ra} && !grep { refaddr($_) == $ra } @{ $self->{completed} }) {
         return $self->_fail(Pluton::Fault::requestNotAdded(), 'request not added to this client');
     }
-    my $ok = $self->_run(sub { !$req->{in_progress} });
+    $self->_run(sub { !$req->{in_progress} });
     @{ $self->{completed} } = grep { refaddr($_) != $ra } @{ $self->{completed} };
-    return $ok && $req->fault->code != Pluton::Fault::serviceTimeout() ? 1 : 0;
+    return $req->fault->code == Pluton::Fault::serviceTimeout() ? 0 : 1;
 }
 
-*execute_and_wait_all  = \&wait_all;
-*execute_and_wait_any  = \&wait_any;
-*execute_and_wait_one  = \&wait_one;
-*execute_and_wait_sent = \&wait_sent;
+sub execute_and_wait_all  { goto &wait_all }
+sub execute_and_wait_any  { goto &wait_any }
+sub execute_and_wait_one  { goto &wait_one }
+sub execute_and_wait_sent { goto &wait_sent }
 
-# run(@requests): adds them all and runs them together; returns the requests.
+# run(@requests): adds them all, runs them together until all complete;
+# returns the requests (check each one's fault and response).
 sub run {
     my ($self, @reqs) = @_;
     my @added = grep { $self->add_request($_) } @reqs;
-    $self->wait_all if @added;
+    my %mine = map { refaddr($_) => 1 } @added;
+    $self->_run(sub { !grep { $_->{in_progress} } @added });
+    @{ $self->{completed} } = grep { !$mine{ refaddr $_ } } @{ $self->{completed} };
     return @reqs;
 }
 
@@ -470,17 +531,16 @@ sub reset {
     $self->{outstanding} = {};
     $self->{order}       = [];
     $self->{completed}   = [];
-    $self->{deadline}    = undef;
 }
 
 # call($key, $data, context => {...}, no_wait => 1, timeout_ms => ...):
 # the response data; dies with a Pluton::Fault.
 sub call {
     my ($self, $key, $data, %opt) = @_;
-    my $timeout = delete $opt{timeout_ms};
     my $req = Pluton::Client::Request->new(key => $key, data => $data, %opt);
-    local $self->{timeout_ms} = int($timeout) if defined $timeout && !%{ $self->{outstanding} };
-    $self->add_request($req) or die $req->fault;
+    if (!$self->add_request($req)) {
+        die $req->fault;
+    }
     $self->wait_one($req);
     if ($req->has_fault) {
         $self->{fault} = $req->fault;
@@ -512,6 +572,7 @@ Pluton::Client - call Pluton services from Perl
     # parallel requests
     my @r = map { Pluton::Client::Request->new('system.echo.0.raw', "req $_") } 1 .. 3;
     $client->run(@r);    # or add_request each, then wait_all / wait_any / wait_one
+    # each request may have its own timeout_ms; the client's is the default
     print $_->has_fault ? $_->fault->message : $_->response, "\n" for @r;
 
 =head1 DESCRIPTION
@@ -522,11 +583,14 @@ C<rendezvous> line names the rendezvous directory, or that directory
 itself. A key resolves to F<< <R>/<key>.socket >>, else the wildcard
 F<< <R>/<App>..<Ver>.<Ser>.socket >>, else the fault C<serviceNotFound>.
 
-All requests of a client share one clock of C<timeout_ms>, started by the
-first wait after the client had nothing outstanding; when it expires every
-outstanding request completes with C<serviceTimeout> (-19). Failed writes,
-failed reads, incomplete or bad responses are retried once on a new
-connection unless C<no_retry> or C<need_affinity> is set.
+Each request has its own deadline: its C<timeout_ms>, else the client's,
+counted from C<add_request>; a request still unfinished then completes with
+C<serviceTimeout> (-19, "service timeout") while the others go on. Requests
+run together on non-blocking sockets with L<IO::Select>, whichever wait is
+called. A failed write, a read error or close before any response byte, and
+a bad or misrouted response are retried once on a new connection to the same
+socket unless C<no_retry> or C<need_affinity> is set; a full listen backlog
+is waited out until the deadline, as a blocking connect would.
 
 =head1 METHODS
 

@@ -60,37 +60,51 @@ sub encode_context {
     return $out;
 }
 
-# Returns a hash ref; dies with a text (no trailing newline) on a bad context.
+# decode_context($payload): a hash ref (the last value of a repeated key wins);
+# dies with the decoder's message (no trailing newline) for a malformed context.
 sub decode_context {
-    my $payload = shift;
     my %ctx;
-    my $pos = 0;
-    my $len = length $payload;
-    my $want = 'k';
-    my $key;
-    while ($pos < $len) {
-        my ($st, $type, $value, $next) = parse_netstring(\$payload, $pos);
-        if ($st eq 'more') {
-            die "Incomplete Context netString\n";
-        }
-        if ($st eq 'error') {
-            die "$type\n";
-        }
-        if ($type ne $want) {
-            die "Unexpected Context type. Wanted: '$want', but got: '$type'\n";
-        }
-        if ($want eq 'k') {
-            $key  = $value;
-            $want = 'v';
-        }
-        else {
-            $ctx{$key} = $value;
-            $want = 'k';
-        }
-        $pos = $next;
+    for (my @pairs = context_pairs($_[0]); @pairs;) {
+        my ($k, $v) = splice @pairs, 0, 2;
+        $ctx{$k} = $v;
     }
-    die "Unexpected end of Context. Wanted: 'v' for key '$key'\n" if $want eq 'v';
     return \%ctx;
+}
+
+# context_pairs($payload): the key/value pairs in order; dies as decode_context.
+sub context_pairs {
+    my $payload = shift;
+    my @pairs;
+    my $pos = 0;
+    while ($pos < length $payload) {
+        my $key = _context_netstring(\$payload, \$pos, 'k');
+        my $value = _context_netstring(\$payload, \$pos, 'v');
+        push @pairs, $key, $value;
+    }
+    return @pairs;
+}
+
+sub _context_netstring {
+    my ($bufref, $posref, $want) = @_;
+    my $len = length $$bufref;
+    my $i = $$posref;
+    my $n = 0;
+    while ($i < $len && substr($$bufref, $i, 1) =~ /[0-9]/) {
+        $n = $n * 10 + substr($$bufref, $i, 1);
+        die "Service Error: Context netString length value greater than 999999999\n" if $n > MAX_LENGTH;
+        $i++;
+    }
+    die "Service Error: Context leading netString character not a digit\n" if $i == $$posref;
+    die "Service Error: Context truncated\n" if $i == $len;
+    my $type = substr($$bufref, $i, 1);
+    die "Service Error: Unexpected Context type. Wanted: '$want', but got: '$type'\n" if $type ne $want;
+    $i++;
+    die "Service Error: Context truncated\n" if $len - $i < $n + 1;
+    my $term = substr($$bufref, $i + $n, 1);
+    die "Service Error: Context incorrect netString terminator - comma or \\n expected\n"
+        if $term ne ',' && $term ne "\n";
+    $$posref = $i + $n + 1;
+    return substr($$bufref, $i, $n);
 }
 
 # parse_netstring(\$buf, $pos) ->
@@ -232,7 +246,29 @@ sub add {
     return;
 }
 
-sub buffer_ref { \$_[0]{buf} }
+# want: how many more bytes complete the netstring being read (at least 1).
+sub want {
+    my $self = shift;
+    my $b = \$self->{buf};
+    pos($$b) = $self->{pos};
+    my $need = 1;
+    if ($$b =~ /\G([0-9]{1,10})[^0-9]/gc) {
+        # <digits><type><payload><terminator>
+        $need = $self->{pos} + length($1) + 1 + $1 + 1 - length($$b);
+        $need = 1 if $need < 1;
+    }
+    pos($$b) = undef;
+    return $need;
+}
+
+# fill($fh, $size): one sysread of at least $size bytes (more when a known
+# payload needs more) appended straight to the buffer. Returns sysread's result.
+sub fill {
+    my ($self, $fh, $size) = @_;
+    my $need = $self->want;
+    $size = $need if $need > $size;
+    return sysread($fh, $self->{buf}, $size, length $self->{buf});
+}
 
 sub pending { length($_[0]{buf}) }
 
@@ -286,7 +322,7 @@ sub eof {
     my $self = shift;
     return $self->{error} if $self->{error};
     return undef unless length $self->{buf};
-    return $self->{error} = { kind => 'eof', text => 'unexpected EOF in packet' };
+    return $self->{error} = { kind => 'packet', text => 'unexpected EOF in packet' };
 }
 
 1;

@@ -3,7 +3,7 @@ package Pluton::Service;
 use strict;
 use warnings;
 
-use Socket qw(SOL_SOCKET SO_ACCEPTCONN SOCK_STREAM PF_UNIX pack_sockaddr_un MSG_NOSIGNAL);
+use Socket qw(SOL_SOCKET SO_ACCEPTCONN SOCK_STREAM PF_UNIX pack_sockaddr_un);
 use POSIX ();
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK S_ISSOCK S_ISREG S_ISFIFO);
 use Time::HiRes ();
@@ -21,11 +21,23 @@ use constant {
     MODE_STANDALONE => 'standalone',
     READ_SIZE       => 65536,
     DEFAULT_AFFINITY_TIMEOUT => 60,
-    IDLE_POLL       => 1.0,
 };
 
-# Set by the SIGTERM handler (one per process: there is one service per process).
+# The SIGTERM handler (manager mode) sets $STOP. While the service waits
+# (idle in accept, or on an affinity connection) $WAIT_FD holds the fd it
+# waits on, and the handler closes it: a signal that comes just before the
+# blocking call then makes the call fail at once instead of blocking, and a
+# signal during the call interrupts it (EINTR, no SA_RESTART).
 our $STOP = 0;
+our $WAIT_FD;
+
+sub _on_term {
+    $STOP = 1;
+    if (defined $WAIT_FD) {
+        POSIX::close($WAIT_FD);
+        $WAIT_FD = undef;
+    }
+}
 
 sub new {
     my $class = shift;
@@ -38,6 +50,7 @@ sub new {
         fault        => undef,
         mode         => undef,
         requests     => 0,
+        served       => 0,
         responses    => 0,
         faults       => 0,
         busy_us      => 0,
@@ -97,11 +110,12 @@ sub _manager_fds {
 
 sub _install_signals {
     my $self = shift;
-    $SIG{PIPE} = 'IGNORE';
     $STOP = 0;
-    my $act = POSIX::SigAction->new(sub { $STOP = 1 }, POSIX::SigSet->new, 0);    # no SA_RESTART
+    my $act = POSIX::SigAction->new(\&_on_term, POSIX::SigSet->new, 0);    # flags 0: no SA_RESTART
     $act->safe(1);
-    POSIX::sigaction(POSIX::SIGTERM(), $act);
+    POSIX::sigaction(POSIX::SIGTERM(), $act)
+        or print STDERR "Pluton::Service: cannot install the SIGTERM handler: $!\n";
+    $self->{signals} = 1;
 }
 
 sub initialize {
@@ -128,6 +142,7 @@ sub initialize {
             print STDERR "Pluton::Service: running without stats: $why\n";
         }
         $self->{report} = Pluton::Stats::Report->new(5, $slot);
+        $SIG{PIPE} = 'IGNORE';    # as the manager's children: a gone client is EPIPE
         $self->_install_signals;
         if ($self->{stats}) {
             $self->{stats}->write_pid($$);
@@ -137,20 +152,22 @@ sub initialize {
     elsif (defined $ENV{plutonAcceptSocket} && length $ENV{plutonAcceptSocket}) {
         $self->{mode} = MODE_ACCEPT;
         my $path = $ENV{plutonAcceptSocket};
-        if (!unlink($path) && !$!{ENOENT}) {
-            return $self->_fail(Pluton::Fault::unlinkFailed(), $path, errno => 0 + $!);
-        }
+        my $failed = sub {
+            my ($step) = @_;
+            return $self->_fail(Pluton::Fault::openAcceptSocketFailed(), "$step $path", errno => 0 + $!);
+        };
+        unlink($path) or $!{ENOENT} or return $failed->('unlink');
         my $l;
-        socket($l, PF_UNIX, SOCK_STREAM, 0)
-            or return $self->_fail(Pluton::Fault::openAcceptSocketFailed(), $path, errno => 0 + $!);
+        socket($l, PF_UNIX, SOCK_STREAM, 0) or return $failed->('socket');
         my $addr = eval { pack_sockaddr_un($path) };
-        return $self->_fail(Pluton::Fault::bindFailed(), "$path: path too long") unless defined $addr;
-        bind($l, $addr)
-            or return $self->_fail(Pluton::Fault::bindFailed(), $path, errno => 0 + $!);
-        listen($l, 20)
-            or return $self->_fail(Pluton::Fault::listenFailed(), $path, errno => 0 + $!);
+        if (!defined $addr || length($path) > 107) {
+            $! = POSIX::ENAMETOOLONG();
+            return $failed->('bind');
+        }
+        bind($l, $addr)  or return $failed->('bind');
+        listen($l, 20)   or return $failed->('listen');
         $self->{listen} = $l;
-        $self->_install_signals;
+        $SIG{PIPE} = 'IGNORE';
     }
     else {
         $self->{mode} = MODE_STANDALONE;
@@ -170,21 +187,19 @@ sub initialize {
 
 sub _now { Time::HiRes::time() }
 
-sub _clear_request {
-    my $self = shift;
-    $self->{req} = undef;
-}
-
 sub get_request {
     my $self = shift;
     return $self->_fail(Pluton::Fault::notInitialized(), 'getRequest before initialize')
         unless $self->{initialized};
-    return $self->_fail(Pluton::Fault::getRequestNotNext(), 'a response is still owed')
+    return $self->_fail(Pluton::Fault::getRequestNotNext(), 'getRequest called before the previous request was answered')
         if $self->{owed};
-    $self->_clear_request;
+    $self->{req} = undef;
     return 0 if $self->{stopped} || $self->{terminated};
     $self->{fault} = undef;
-    return $self->{mode} eq MODE_STANDALONE ? $self->_get_standalone : $self->_get_socket;
+    my $ok = $self->{mode} eq MODE_STANDALONE ? $self->_get_standalone : $self->_get_socket;
+    return 0 unless $ok;
+    $self->{served}++;
+    return 1;
 }
 
 sub _stop {
@@ -200,7 +215,9 @@ sub _shutdown_reason {
     return $r || Pluton::Stats::EXIT_SERVICE_SHUTDOWN;
 }
 
-# SIGTERM while idle (in accept) or waiting on an affinity connection.
+# SIGTERM while idle in accept or waiting on an affinity connection: the
+# final report, state stopping, exit 0 (or a false get_request with
+# exit_on_stop => 0).
 sub _stop_idle {
     my $self = shift;
     $self->_close_conn;
@@ -227,121 +244,121 @@ sub _set_state {
     $self->{stats}->write_state($state, Pluton::Stats::now_us()) if $self->{stats};
 }
 
+# A request starts: busy, since = now, requests + 1 (one write).
 sub _go_busy {
     my $self = shift;
     $self->{requests}++;
     $self->{busy_start} = _now();
     $self->{state} = Pluton::Stats::STATE_BUSY;
-    $self->{stats}->write_busy(Pluton::Stats::now_us(), $self->{requests}) if $self->{stats};
+    $self->{stats}->write_busy(int($self->{busy_start} * 1_000_000), $self->{requests}) if $self->{stats};
 }
 
-sub _done_stats {
-    my ($self, $state) = @_;
+# A request is finished: counters, busy time, state (one write), report entry.
+sub _done {
+    my ($self, $outcome, $rq_bytes, $rs_bytes, $function) = @_;
     my $now = _now();
-    $self->{busy_us} += int(($now - $self->{busy_start}) * 1_000_000) if defined $self->{busy_start};
+    my $dur = defined $self->{busy_start} ? int(($now - $self->{busy_start}) * 1_000_000) : 0;
+    $dur = 0 if $dur < 0;
+    $self->{busy_us} += $dur;
     $self->{busy_start} = undef;
+    $self->{responses}++ if $outcome == Pluton::Stats::OUTCOME_OK;
+    $self->{faults}++    if $outcome == Pluton::Stats::OUTCOME_FAULT;
+    my $state = $self->{conn} ? Pluton::Stats::STATE_AFFINITY : Pluton::Stats::STATE_IDLE;
     $self->{state} = $state;
     $self->{stats}->write_done($state, int($now * 1_000_000), $self->{requests},
         $self->{responses}, $self->{faults}, $self->{busy_us}) if $self->{stats};
+    $self->{report}->add($outcome, $dur, $rq_bytes, $rs_bytes, $function) if $self->{report};
 }
 
-sub _report {
-    my ($self, $outcome, $dur_us, $rq, $rs, $func) = @_;
-    $self->{report}->add($outcome, $dur_us, $rq, $rs, $func) if $self->{report};
-}
-
-# Waits for a connection on the listening socket. Returns the connection, or
-# undef (fault set, or stopping).
+# Waits in accept. Returns the connection, or undef (stopping or failed).
 sub _accept {
     my $self = shift;
     my $l = $self->{listen};
     while (1) {
-        return $self->_stop_idle if $STOP;
-        my $timeout = IDLE_POLL;
-        if ($self->{report}) {
-            $self->{report}->flush_if_due;
-            my $d = $self->{report}->due_in;
-            $timeout = $d if defined $d && $d < $timeout;
-            $timeout = 0.001 if $timeout < 0.001;
+        $self->{report}->flush_if_due if $self->{report};
+        $WAIT_FD = fileno($l) if $self->{signals};
+        if ($STOP && $self->{signals}) {
+            $WAIT_FD = undef;
+            return $self->_stop_idle;
         }
-        my $rin = '';
-        vec($rin, fileno($l), 1) = 1;
-        my $n = select(my $rout = $rin, undef, undef, $timeout);
-        if ($n < 0) {
-            next if $!{EINTR};
-            return $self->_accept_failed;
-        }
-        next if $n == 0;
-        return $self->_stop_idle if $STOP;
         my $conn;
-        if (!accept($conn, $l)) {
-            next if $!{EINTR} || $!{EAGAIN} || $!{ECONNABORTED} || $!{EWOULDBLOCK};
-            return $self->_accept_failed;
+        my $ok = accept($conn, $l);
+        my $errno = 0 + $!;
+        $WAIT_FD = undef;
+        if ($ok) {
+            binmode $conn;
+            return $conn;
         }
-        binmode $conn;
-        return $conn;
+        return $self->_stop_idle if $STOP && $self->{signals};
+        local $! = $errno;
+        next if $!{EINTR} || $!{ECONNABORTED} || $!{EAGAIN};
+        $self->_fail(Pluton::Fault::acceptFailed(), 'accept on the service socket', errno => $errno);
+        $self->_stop($self->{mode} eq MODE_MANAGER ? Pluton::Stats::EXIT_ACCEPT_FAILED : undef);
+        return undef;
     }
 }
 
-sub _accept_failed {
+# Waits for the first bytes of the next request on the affinity connection,
+# at most the affinity timeout. 1: bytes arrived; 0: timeout or client close;
+# 'stop': SIGTERM.
+sub _affinity_wait {
     my $self = shift;
-    $self->_fail(Pluton::Fault::acceptFailed(), 'accept() failed', errno => 0 + $!);
-    $self->_stop(Pluton::Stats::EXIT_ACCEPT_FAILED) if $self->{mode} eq MODE_MANAGER;
-    $self->{stopped} = 1;
-    return undef;
+    my $conn = $self->{conn};
+    my $dec  = $self->{conn_decoder};
+    $self->{report}->flush_if_due if $self->{report};
+    my $deadline = _now() + $self->{affinity_timeout};
+    while (1) {
+        $WAIT_FD = fileno($conn) if $self->{signals};
+        if ($STOP && $self->{signals}) {
+            $WAIT_FD = undef;
+            return 'stop';
+        }
+        my $left = $deadline - _now();
+        if ($left <= 0) {
+            $WAIT_FD = undef;
+            return 0;
+        }
+        my $rin = '';
+        vec($rin, fileno($conn), 1) = 1;
+        my $n = select(my $rout = $rin, undef, undef, $left);
+        my $errno = 0 + $!;
+        $WAIT_FD = undef;
+        return 'stop' if $STOP && $self->{signals};
+        if ($n < 0) {
+            local $! = $errno;
+            next if $!{EINTR};
+            return 0;
+        }
+        next if $n == 0;
+        my $r = $dec->fill($conn, READ_SIZE);
+        if (!defined $r) {
+            next if $!{EINTR} || $!{EAGAIN};
+            return 0;
+        }
+        return $r > 0 ? 1 : 0;
+    }
 }
 
-# Reads one packet from $conn. $timeout (seconds) applies to affinity waits;
-# $busy says whether the busy state has been entered already.
-# Returns ('ok', $pkt) | ('idle') (closed or timed out before any byte) |
-# ('stop') (SIGTERM before any byte) | ('error', $code, $text).
-sub _read_packet {
-    my ($self, $conn, $timeout, $busy) = @_;
-    my $dec = $self->{conn_decoder} ||= Pluton::Packet::Decoder->new('Q', keep_raw => $self->{trace});
-    my $got = $dec->pending > 0;
-    if ($got && !$busy) { $self->_go_busy; $busy = 1 }
-    my $deadline = defined $timeout ? _now() + $timeout : undef;
+# Reads the rest of a request packet. Returns ('ok', $packet) | ('eof') (the
+# client sent nothing) | ('error', $code, $text).
+sub _read_request {
+    my ($self, $fh, $dec) = @_;
     while (1) {
         my ($pkt, $err) = $dec->next;
         return ('ok', $pkt) if $pkt;
-        return ('error', _decode_fault($err), $err->{text}) if $err;
-        if (defined $deadline) {
-            return ('stop') if $STOP && !$got;
-            my $left = $deadline - _now();
-            if ($left <= 0) {
-                return $got ? ('error', Pluton::Fault::socketReadFailed(), 'affinity read timeout') : ('idle');
-            }
-            my $rin = '';
-            vec($rin, fileno($conn), 1) = 1;
-            my $n = select(my $rout = $rin, undef, undef, $left);
-            if ($n < 0) {
-                next if $!{EINTR};
-                return ('error', Pluton::Fault::socketReadFailed(), "select: $!");
-            }
-            next if $n == 0;
-        }
-        my $buf = '';
-        my $r = sysread($conn, $buf, READ_SIZE);
+        return ('error', Pluton::Fault::requestNetStringParseError(), $err->{text})
+            if $err && $err->{kind} eq 'netstring';
+        return ('error', Pluton::Fault::requestDecodeFailed(), $err->{text}) if $err;
+        my $r = $dec->fill($fh, READ_SIZE);
         if (!defined $r) {
             next if $!{EINTR} || $!{EAGAIN};
-            return ('idle') if !$got && !$busy;
-            return ('error', Pluton::Fault::socketReadFailed(), "read: $!");
+            return ('error', Pluton::Fault::socketReadFailed(), "reading a request: $!");
         }
         if ($r == 0) {
-            return ('idle') if !$got && !$busy;
-            return ('error', Pluton::Fault::unexpectedEOF(), $got ? 'unexpected EOF in packet' : 'client closed without a request');
+            my $e = $dec->eof or return ('eof');
+            return ('error', Pluton::Fault::requestDecodeFailed(), $e->{text});
         }
-        if (!$busy) { $self->_go_busy; $busy = 1 }
-        $got = 1;
-        $dec->add($buf);
     }
-}
-
-sub _decode_fault {
-    my $err = shift;
-    return $err->{kind} eq 'netstring' ? Pluton::Fault::requestNetStringParseError()
-         : $err->{kind} eq 'eof'       ? Pluton::Fault::unexpectedEOF()
-         :                               Pluton::Fault::requestDecodeFailed();
 }
 
 sub _get_socket {
@@ -349,85 +366,59 @@ sub _get_socket {
     my $manager = $self->{mode} eq MODE_MANAGER;
     while (1) {
         return $self->_stop(Pluton::Stats::EXIT_LOST_IO) if $self->{lost_io};
-        if ($STOP) {
+        if ($STOP && $self->{signals}) {
             $self->_close_conn;
             return $self->_stop($self->_shutdown_reason);
         }
-        my ($st, @r);
-        if ($self->{conn}) {
-            ($st, @r) = $self->_read_packet($self->{conn}, $self->{affinity_timeout}, 0);
-            if ($st eq 'idle') {
+        my $fresh = !$self->{conn};
+        if ($fresh) {
+            if ($manager && $self->{stats}) {
+                my $max = $self->{stats}->maximum_requests;
+                return $self->_stop(Pluton::Stats::EXIT_MAX_REQUESTS) if $max && $self->{served} >= $max;
+            }
+            my $conn = $self->_accept or return 0;
+            $self->{conn} = $conn;
+            $self->{conn_decoder} = Pluton::Packet::Decoder->new('Q', keep_raw => $self->{trace});
+        }
+        elsif (!$self->{conn_decoder}->pending) {
+            my $w = $self->_affinity_wait;
+            return $self->_stop_idle if $w eq 'stop';
+            if (!$w) {
                 $self->_close_conn;
                 $self->_set_state(Pluton::Stats::STATE_IDLE);
                 next;
             }
-            return $self->_stop_idle if $st eq 'stop';
         }
-        else {
-            if ($manager && $self->{stats}) {
-                my $max = $self->{stats}->maximum_requests;
-                return $self->_stop(Pluton::Stats::EXIT_MAX_REQUESTS)
-                    if $max && $self->{requests} >= $max;
-            }
-            my $conn = $self->_accept or return 0;
-            $self->{conn} = $conn;
-            $self->{conn_decoder} = undef;
-            $self->_go_busy;
-            ($st, @r) = $self->_read_packet($conn, undef, 1);
-            $st = 'error' if $st ne 'ok';
-            @r = (Pluton::Fault::unexpectedEOF(), 'client closed without a request') if $st eq 'error' && !@r;
-        }
+        $self->_go_busy;
+        my ($st, $code, $text) = $self->_read_request($self->{conn}, $self->{conn_decoder});
         if ($st eq 'ok') {
-            $self->_set_request($r[0]);
+            $self->_set_request($code);
             return 1;
         }
-        # a client error: one readError entry, close, and back to accept
-        my $dur = defined $self->{busy_start} ? int((_now() - $self->{busy_start}) * 1_000_000) : 0;
         $self->_close_conn;
-        $self->_done_stats(Pluton::Stats::STATE_IDLE);
-        $self->_report(Pluton::Stats::OUTCOME_READ_ERROR, $dur, 0, 0, '');
-        next if $manager;
-        $self->_fail($r[0], $r[1]) unless $r[1] eq 'client closed without a request';
+        if ($manager) {
+            # client errors are hidden: one readError entry, back to accept
+            $self->_done(Pluton::Stats::OUTCOME_READ_ERROR, 0, 0, '');
+            next;
+        }
+        $self->{busy_start} = undef;
+        return $self->_stop if $st eq 'eof' && $fresh;    # as the original: a client that sends nothing
+        $self->_fail($code || Pluton::Fault::requestDecodeFailed(), $text || 'unexpected EOF in packet');
         return $self->_stop;
     }
 }
 
 sub _get_standalone {
     my $self = shift;
-    my $dec = $self->{decoder};
-    my $got = $dec->pending > 0;
     $self->{busy_start} = _now();
-    while (1) {
-        my ($pkt, $err) = $dec->next;
-        if ($pkt) {
-            $self->{requests}++;
-            $self->_set_request($pkt);
-            return 1;
-        }
-        if ($err) {
-            $self->_fail(_decode_fault($err), $err->{text});
-            return $self->_stop;
-        }
-        my $buf = '';
-        my $r = sysread($self->{in}, $buf, READ_SIZE);
-        if (!defined $r) {
-            next if $!{EINTR};
-            if ($!{EAGAIN}) {
-                my $rin = '';
-                vec($rin, fileno($self->{in}), 1) = 1;
-                select(my $rout = $rin, undef, undef, undef);
-                next;
-            }
-            $self->_fail(Pluton::Fault::socketReadFailed(), "read fd 3: $!", errno => 0 + $!);
-            return $self->_stop;
-        }
-        if ($r == 0) {
-            my $e = $dec->eof;
-            $self->_fail(Pluton::Fault::unexpectedEOF(), $e->{text}) if $e;
-            return $self->_stop;
-        }
-        $dec->add($buf);
+    my ($st, $code, $text) = $self->_read_request($self->{in}, $self->{decoder});
+    if ($st eq 'ok') {
+        $self->{requests}++;
+        $self->_set_request($code);
+        return 1;
     }
+    $self->_fail($code, $text) if $st eq 'error';
+    return $self->_stop;
 }
 
 sub _set_request {
@@ -478,26 +469,15 @@ sub send_fault {
     return $self->_finish($code, $text, '');
 }
 
+# Writes all of $bytes; returns 0, or the errno of the failed write.
 sub _write_all {
-    my ($self, $fh, $bytes, $is_socket) = @_;
+    my ($self, $fh, $bytes) = @_;
     my $off = 0;
     my $len = length $bytes;
     while ($off < $len) {
-        my $n;
-        if ($is_socket) {
-            $n = send($fh, substr($bytes, $off, 1 << 20), MSG_NOSIGNAL);
-        }
-        else {
-            $n = syswrite($fh, $bytes, $len - $off, $off);
-        }
+        my $n = syswrite($fh, $bytes, $len - $off, $off);
         if (!defined $n) {
             next if $!{EINTR};
-            if ($!{EAGAIN}) {
-                my $win = '';
-                vec($win, fileno($fh), 1) = 1;
-                select(undef, my $wout = $win, undef, undef);
-                next;
-            }
             return 0 + $!;
         }
         $off += $n;
@@ -509,58 +489,56 @@ sub _finish {
     my ($self, $code, $text, $data) = @_;
     my $req = $self->{req};
     $self->{owed} = 0;
-    my $standalone = $self->{mode} eq MODE_STANDALONE;
     my $outcome = $code ? Pluton::Stats::OUTCOME_FAULT : Pluton::Stats::OUTCOME_OK;
-    my $ok = 1;
-    my $epipe = 0;
-
-    if (!$req->{no_wait}) {
-        my $pkt = Pluton::Packet::encode_response(
-            id => $req->{id}, client_name => $req->{client_name},
-            service_name => $self->{service_id},
-            fault_code => $code, fault_text => $text, data => $data,
-        );
-        my $errno;
-        if ($standalone) {
-            if (!$self->{out}) {
-                open(my $out, '>&=', 4) or do { $errno = 0 + $! };
-                if ($out) { binmode $out; $self->{out} = $out }
-            }
-            $errno = $self->_write_all($self->{out}, $pkt, 0) if $self->{out};
-        }
-        elsif ($self->{conn}) {
-            $errno = $self->_write_all($self->{conn}, $pkt, 1);
-        }
-        $self->_trace('PktOut', $pkt) if $self->{trace};
-        if ($errno) {
-            local $! = $errno;
-            if ($!{EPIPE} || $!{ECONNRESET}) {
-                $epipe = 1;    # the client has gone: counts as success
-            }
-            else {
-                $ok = 0;
-                $self->{lost_io} = 1;
-                $outcome = Pluton::Stats::OUTCOME_WRITE_ERROR;
-                $self->_fail(Pluton::Fault::socketWriteFailed(), 'response write failed', errno => $errno);
-            }
-        }
+    $data = '' if $code;
+    if ($req->{no_wait}) {
+        # the connection was closed when the request was read (stand-alone
+        # mode writes nothing): only the statistics remain
+        $self->_done($outcome, length $req->{data}, 0, $req->{function});
+        return 1;
     }
-    if ($ok) {
-        if ($code) { $self->{faults}++ } else { $self->{responses}++ }
+    my $pkt = Pluton::Packet::encode_response(
+        id => $req->{id}, client_name => $req->{client_name},
+        service_name => $self->{service_id},
+        fault_code => $code, fault_text => $text, data => $data,
+    );
+    $self->_trace('PktOut', $pkt) if $self->{trace};
+    my $errno;
+    if ($self->{mode} eq MODE_STANDALONE) {
+        if (!$self->{out} && defined _fd_mode(4) && open(my $out, '>&=', 4)) {
+            binmode $out;
+            $self->{out} = $out;
+        }
+        if (!$self->{out}) {
+            $self->_fail(Pluton::Fault::socketWriteFailed(), 'fd 4 is not open for stand-alone responses');
+            $self->{lost_io} = 1;
+            $self->_stop;
+            return 0;
+        }
+        local $SIG{PIPE} = 'IGNORE';
+        $errno = $self->_write_all($self->{out}, $pkt);
     }
-    my $state = Pluton::Stats::STATE_IDLE;
-    if (!$standalone) {
-        if ($ok && !$epipe && $self->{conn} && $req->{keep_affinity} && !$req->{no_wait}) {
-            $state = Pluton::Stats::STATE_AFFINITY;
+    else {
+        $errno = $self->_write_all($self->{conn}, $pkt);
+    }
+    if ($errno) {
+        local $! = $errno;
+        if ($!{EPIPE}) {
+            # the client has gone: as the original, the response counts as sent
+            $self->_close_conn;
         }
         else {
             $self->_close_conn;
+            $self->_done(Pluton::Stats::OUTCOME_WRITE_ERROR, length $req->{data}, 0, $req->{function});
+            $self->_fail(Pluton::Fault::socketWriteFailed(), 'writing the response', errno => $errno);
+            $self->{lost_io} = 1;
+            $self->_stop(Pluton::Stats::EXIT_LOST_IO);
+            return 0;
         }
     }
-    my $dur = defined $self->{busy_start} ? int((_now() - $self->{busy_start}) * 1_000_000) : 0;
-    $self->_done_stats($state);
-    $self->_report($outcome, $dur, length($req->{data}), length($data), $req->{function});
-    return $ok ? 1 : 0;
+    $self->_close_conn if $self->{mode} ne MODE_STANDALONE && !$req->{keep_affinity};
+    $self->_done($outcome, length $req->{data}, length $data, $req->{function});
+    return 1;
 }
 
 # ---------------------------------------------------------------- accessors
@@ -696,11 +674,20 @@ C<get_request> blocks until a request arrives and returns false when the
 service should stop (call C<terminate> and exit): the manager's SIGTERM, the
 maximum-requests limit, end of input in stand-alone mode, or a fault.
 
-A SIGTERM while the service waits in C<accept> (or on an affinity
-connection) makes it send its final report and C<exit 0> at once (pass
-C<< exit_on_stop => 0 >> to C<new> to get a false C<get_request> instead).
-While busy, the request is finished first and the next C<get_request>
-returns false.
+In manager mode a SIGTERM while the service waits in C<accept> (or on an
+affinity connection) makes it send its final report, mark its slot
+stopping with the exit reason the manager asked for, and C<exit 0> at once
+(pass C<< exit_on_stop => 0 >> to C<new> to get a false C<get_request>
+instead). While busy, the request is finished first and the next
+C<get_request> returns false. The handler is installed with
+C<POSIX::sigaction> without C<SA_RESTART>; the other modes keep the default
+SIGTERM action.
+
+In manager mode client errors (a connection closed early, a malformed
+packet) are hidden: a readError report entry, and back to C<accept>. In the
+other modes C<get_request> returns false with the fault
+C<requestNetStringParseError> (-58) or C<requestDecodeFailed> (-57) and the
+decoder's message.
 
 =head1 METHODS
 

@@ -15,7 +15,8 @@ our %SERIALIZATION_CODE = (
     PHP   => 'p', SOAP => 's', XML => 'x', raw  => 'r',
 );
 
-# check($key, client => 1) returns the error text, or undef if the key is good.
+# check($key, client => 1) returns the error text (the original's messages, as
+# the Go servicekey package), or undef if the key is good.
 # With client => 0 (config file names) an empty Function (a wildcard) is allowed.
 sub check {
     my ($class, $key, %opt) = @_;
@@ -24,8 +25,10 @@ sub check {
     my @t = split /\./, $key, -1;
     return 'need four dot-separated tokens'      if @t < 4;
     return 'more than four dot-separated tokens' if @t > 4;
-    return "Service Key contains '/'"            if index($key, '/') >= 0;
-    return 'Service Key contains a NUL byte'     if index($key, "\0") >= 0;
+    for my $part (@t) {
+        return "contains '/'"        if index($part, '/') >= 0;
+        return 'contains a NUL byte' if index($part, "\0") >= 0;
+    }
     my ($app, $func, $ver, $ser) = @t;
     return 'Application Name length is not in the range 1-32 characters'
         if length($app) < 1 || length($app) > 32;
@@ -33,11 +36,10 @@ sub check {
     return 'Service Function length is greater than 32 characters' if length($func) > 32;
     return 'Service Version length is not in the range 1-6 characters'
         if length($ver) < 1 || length($ver) > 6;
-    return 'Service Version is not a positive integer' if $ver =~ /[^0-9]/;
-    return 'Service Version has an ambiguous leading zero' if $ver =~ /^0./;
-    return 'Service serialization is zero length' if length($ser) == 0;
-    return "Service serialization type is unrecognized: '$ser'"
-        unless exists $SERIALIZATION_CODE{$ser};
+    return 'version is not a positive integer' if $ver =~ /[^0-9]/;
+    return 'version has an ambiguous leading zero' if $ver =~ /^0./;
+    return 'serialization is zero length' if length($ser) == 0;
+    return 'serialization type is unrecognized' unless exists $SERIALIZATION_CODE{$ser};
     return undef;
 }
 
@@ -104,7 +106,7 @@ Pluton::ServiceKey - parse and check Pluton service keys
     $sk->function;       # echo
     $sk->version;        # 0
     $sk->serialization;  # raw
-    my $err = Pluton::ServiceKey->check('a.b.01.raw');  # 'Service Version has an ambiguous leading zero'
+    my $err = Pluton::ServiceKey->check('a.b.01.raw');  # 'version has an ambiguous leading zero'
 
 =head1 DESCRIPTION
 

@@ -226,6 +226,6 @@ Used by L<Pluton::Service> in manager mode. The segment is written with
 C<sysseek> and C<syswrite> through a private open file description
 (F</proc/self/fd/4>), the report records with one C<syswrite> each
 (528 bytes, below PIPE_BUF, so records never interleave). All integers are
-little-endian (C<pack 'V'> and C<'Q<'>).
+little-endian (C<pack 'V'> and C<'QE<lt>'>).
 
 =cut

@@ -12,8 +12,9 @@ our @ATTRIBUTES = qw(no_wait no_remote no_retry keep_affinity need_affinity);
 my %IS_ATTRIBUTE = map { $_ => 1 } @ATTRIBUTES;
 
 # new($key, $data, %opt) or new(key => ..., data => ..., %opt)
-# %opt: context => { k => v } or [ k => v, ... ], no_wait, no_remote, no_retry,
-#       keep_affinity, need_affinity, handle
+# %opt: context => { k => v } or [ k => v, ... ], timeout_ms (else the
+#       client's), no_wait, no_remote, no_retry, keep_affinity, need_affinity,
+#       handle
 sub new {
     my $class = shift;
     my %o;
@@ -33,6 +34,7 @@ sub new {
     $self->{key}    = $o{key};
     $self->{data}   = defined $o{data} ? $o{data} : '';
     $self->{handle} = $o{handle};
+    $self->{timeout_ms} = defined $o{timeout_ms} ? int($o{timeout_ms}) : undef;
     for my $a (@ATTRIBUTES) {
         $self->{attr}{$a} = $o{$a} ? 1 : 0;
     }
@@ -51,7 +53,8 @@ sub new {
 sub _is_option {
     my $k = shift;
     return defined $k && !ref $k
-        && ($k eq 'key' || $k eq 'data' || $k eq 'context' || $k eq 'handle' || $IS_ATTRIBUTE{$k});
+        && ($k eq 'key' || $k eq 'data' || $k eq 'context' || $k eq 'handle' || $k eq 'timeout_ms'
+            || $IS_ATTRIBUTE{$k});
 }
 
 sub _clear {
@@ -90,10 +93,14 @@ sub set_request_data {
     return $self;
 }
 
+# The request's own timeout in ms (undef: the client's timeout_ms).
+sub timeout_ms     { $_[0]{timeout_ms} }
+sub set_timeout_ms { $_[0]{timeout_ms} = defined $_[1] ? int($_[1]) : undef; $_[0] }
+
 sub handle     { $_[0]{handle} }
 sub set_handle { $_[0]{handle} = $_[1]; $_[0] }
-*client_handle     = \&handle;
-*set_client_handle = \&set_handle;
+sub client_handle     { goto &handle }
+sub set_client_handle { goto &set_handle }
 
 # set_context($key, $value): false for keys in the reserved 'pluton.' namespace
 # (the request's fault becomes contextReservedNamespace, -23).

@@ -1,0 +1,13 @@
+use strict;
+use warnings;
+use Test::More;
+
+for my $m (qw(Pluton Pluton::Fault Pluton::ServiceKey Pluton::Packet Pluton::Stats
+              Pluton::Service Pluton::Client Pluton::Client::Request)) {
+    use_ok($m);
+}
+like($Pluton::VERSION, qr/^\d+\.\d+\.\d+/, 'Pluton has a version');
+is(Pluton::Service->api_version, $Pluton::Service::VERSION, 'service api_version');
+is(Pluton::Client->api_version, $Pluton::Client::VERSION, 'client api_version');
+
+done_testing;
