@@ -11,7 +11,10 @@ namespace Pluton;
  */
 final class Io
 {
+    /** The usual read size. */
     public const CHUNK = 262144;
+    /** The largest single read, however long a declared payload is. */
+    public const MAX_READ = 16777216;
 
     /**
      * Waits until one of $read is readable or one of $write is writable.
@@ -31,13 +34,6 @@ final class Io
             $timeout = max(0.0, $timeout);
             $sec = (int) $timeout;
             $usec = (int) (($timeout - $sec) * 1000000);
-        }
-        if ($read === [] && $write === []) {
-            if ($timeout === null) {
-                return false;
-            }
-            usleep($sec * 1000000 + $usec);
-            return 0;
         }
         $r = $read ?: null;
         $w = $write ?: null;

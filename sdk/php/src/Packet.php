@@ -124,7 +124,9 @@ final class Packet
     }
 
     /**
-     * Decodes a context payload into key => value (the last value of a key wins).
+     * Decodes a context payload into key => value (the last value of a key
+     * wins). The messages are the Go implementation's, prefixed
+     * "Service Error: " as the original's.
      *
      * @return array<string,string>
      * @throws ProtocolError
@@ -135,27 +137,46 @@ final class Packet
         $pos = 0;
         $len = strlen($payload);
         while ($pos < $len) {
-            $key = self::parseOne($payload, $pos, 'k');
-            if ($pos >= $len) {
-                throw new ProtocolError("Unexpected Context type. Wanted: 'v', but got: EOF", false);
-            }
-            $out[$key] = self::parseOne($payload, $pos, 'v');
+            $key = self::contextNetString($payload, $pos, 'k');
+            $out[$key] = self::contextNetString($payload, $pos, 'v');
         }
         return $out;
     }
 
-    private static function parseOne(string $buf, int &$pos, string $wanted): string
+    private static function contextNetString(string $b, int &$pos, string $want): string
     {
-        $ns = self::parseNetString($buf, $pos);
-        if ($ns === null) {
-            throw new ProtocolError('Incomplete context netString', true);
+        $len = strlen($b);
+        $i = $pos;
+        $n = 0;
+        while ($i < $len && $b[$i] >= '0' && $b[$i] <= '9') {
+            $n = $n * 10 + (ord($b[$i]) - 48);
+            if ($n > 999999999) {
+                throw new ProtocolError('Service Error: Context netString length value greater than 999999999', false);
+            }
+            $i++;
         }
-        [$type, $payload, $next] = $ns;
-        if ($type !== $wanted) {
-            throw new ProtocolError("Unexpected Context type. Wanted: '$wanted', but got: '$type'", false);
+        if ($i === $pos) {
+            throw new ProtocolError('Service Error: Context leading netString character not a digit', false);
         }
-        $pos = $next;
-        return $payload;
+        if ($i === $len) {
+            throw new ProtocolError('Service Error: Context truncated', false);
+        }
+        if ($b[$i] !== $want) {
+            throw new ProtocolError(
+                "Service Error: Unexpected Context type. Wanted: '$want', but got: '" . $b[$i] . "'",
+                false
+            );
+        }
+        $i++;
+        if ($len - $i < $n + 1) {
+            throw new ProtocolError('Service Error: Context truncated', false);
+        }
+        $t = $b[$i + $n];
+        if ($t !== ',' && $t !== "\n") {
+            throw new ProtocolError('Service Error: Context incorrect netString terminator - comma or \n expected', false);
+        }
+        $pos = $i + $n + 1;
+        return (string) substr($b, $i, $n);
     }
 
     /**

@@ -38,6 +38,22 @@ final class PacketDecoder
         return $this->buf !== '';
     }
 
+    /**
+     * How many bytes to read next: enough for the rest of a netstring whose
+     * length is known (so a large payload arrives in few reads), at least
+     * Io::CHUNK and at most Io::MAX_READ.
+     */
+    public function readSize(): int
+    {
+        $len = strlen($this->buf);
+        $digits = strspn($this->buf, '0123456789', $this->pos, 10);
+        if ($digits === 0 || $this->pos + $digits >= $len) {
+            return Io::CHUNK;
+        }
+        $need = $this->pos + $digits + 1 + (int) substr($this->buf, $this->pos, $digits) + 1 - $len;
+        return min(max($need, Io::CHUNK), Io::MAX_READ);
+    }
+
     /** The raw bytes of the packet next() returned last, when keepRaw is set. */
     public function lastRaw(): string
     {
@@ -50,9 +66,8 @@ final class PacketDecoder
      */
     public function next(): ?array
     {
-        $at = $this->pos;
         while (true) {
-            $ns = Packet::parseNetString($this->buf, $at);
+            $ns = Packet::parseNetString($this->buf, $this->pos);
             if ($ns === null) {
                 return null;
             }
@@ -71,7 +86,6 @@ final class PacketDecoder
                 throw new ProtocolError("Duplicate netString type of '" . $type . "'", false);
             }
             $this->fields[$type] = $payload;
-            $at = $next;
             if ($type === Packet::END) {
                 $packet = $this->fields;
                 if ($this->keepRaw) {
@@ -83,7 +97,7 @@ final class PacketDecoder
                 return $packet;
             }
             // Only whole netstrings are consumed; pos stays at the first unparsed one.
-            $this->pos = $at;
+            $this->pos = $next;
         }
     }
 }

@@ -64,6 +64,8 @@ class Service
     private bool $noWait = false;
     private bool $keepAffinity = false;
     private int $startNs = 0;
+    /** Requests handed to the application. */
+    private int $served = 0;
 
     private bool $stopRequested = false;
     private ?int $pendingStop = null;
@@ -104,6 +106,13 @@ class Service
             [$this->listen, $shm, $pipe] = $fds;
             $slotEnv = getenv('plutonSlot');
             $slot = is_string($slotEnv) && preg_match('/^[0-9]+$/', $slotEnv) === 1 ? (int) $slotEnv : -1;
+            // fd 4 is one open file description shared by every instance, so its file
+            // offset is shared too: reopen it for a private offset before fseek + fwrite.
+            $own = @fopen('/proc/self/fd/4', 'r+b');
+            if ($own !== false) {
+                fclose($shm);
+                $shm = $own;
+            }
             $this->stats = $slot >= 0 ? StatsSegment::open($shm, $slot) : null;
             if ($this->stats === null) {
                 fclose($shm);
@@ -137,22 +146,29 @@ class Service
             $this->mode = self::MODE_ACCEPT;
         } else {
             $in = @fopen('php://fd/3', 'r');
-            if ($in === false) {
+            if ($in === false || self::isMainScript($in)) {
+                if ($in !== false) {
+                    fclose($in);
+                }
                 return $this->setFault(Fault::NO_FAUX_STDIN, 'fd 3 is not open');
             }
             $out = @fopen('php://fd/4', 'w');
-            if ($out === false) {
-                fclose($in);
-                return $this->setFault(Fault::NO_FAUX_STDIN, 'fd 4 is not open');
+            if ($out !== false && self::isMainScript($out)) {
+                fclose($out);
+                $out = false;
             }
             stream_set_read_buffer($in, 0);
-            stream_set_write_buffer($out, 0);
             $this->in = $in;
-            $this->out = $out;
+            if ($out !== false) {
+                stream_set_write_buffer($out, 0);
+                $this->out = $out;
+            }
             $this->decoder = new PacketDecoder(Packet::REQUEST, $this->trace);
             $this->mode = self::MODE_STANDALONE;
         }
-        $this->installSignalHandler();
+        if ($this->mode === self::MODE_MANAGER) {
+            $this->installSignalHandler();
+        }
         register_shutdown_function([$this, 'terminate']);
         return true;
     }
@@ -179,43 +195,40 @@ class Service
         if ($this->terminated) {
             return false;
         }
+        if ($this->pendingStop !== null) {
+            return $this->stop($this->pendingStop); // keeps the fault that caused it
+        }
         $this->fault = null;
         $this->clearRequest();
         if ($this->mode === self::MODE_STANDALONE) {
             return $this->nextStandalone();
         }
         while (true) {
-            if ($this->pendingStop !== null) {
-                return $this->stop($this->pendingStop);
-            }
             if ($this->stopRequested) {
                 return $this->stop($this->shutdownRequest());
             }
-            if ($this->stats !== null) {
-                [$maxRequests, $shutdown] = $this->stats->managerFields();
-                if ($shutdown !== 0) {
-                    return $this->stop($shutdown);
-                }
-                if ($this->conn === null && $maxRequests > 0 && $this->stats->requests() >= $maxRequests) {
-                    return $this->stop(StatsSegment::EXIT_MAX_REQUESTS);
-                }
+            $maxRequests = $this->stats?->maximumRequests() ?? 0;
+            if ($this->conn === null && $maxRequests > 0 && $this->served >= $maxRequests) {
+                return $this->stop(StatsSegment::EXIT_MAX_REQUESTS);
             }
             if ($this->conn !== null) {
                 // Affinity (state 3 since the last response): the next request comes on the
-                // same connection.
-                $w = $this->waitReadable($this->conn, (float) $this->affinityTimeout);
-                if ($w === self::SIGNAL) {
-                    return $this->stop($this->shutdownRequest());
-                }
-                $first = $w === self::READY ? @fread($this->conn, Io::CHUNK) : '';
-                if (!is_string($first) || $first === '') {
-                    // Timed out or the client closed: back to accept.
-                    $this->closeConn();
-                    $this->stats?->setState(StatsSegment::STATE_IDLE);
-                    continue;
+                // same connection, unless bytes of it are already buffered.
+                if (!$this->decoder?->hasPartial()) {
+                    $w = $this->waitReadable($this->conn, (float) $this->affinityTimeout);
+                    if ($w === self::SIGNAL) {
+                        return $this->stop($this->shutdownRequest());
+                    }
+                    $first = $w === self::READY ? @fread($this->conn, Io::CHUNK) : '';
+                    if (!is_string($first) || $first === '') {
+                        // Timed out or the client closed: back to accept.
+                        $this->closeConn();
+                        $this->stats?->setState(StatsSegment::STATE_IDLE);
+                        continue;
+                    }
+                    $this->decoder?->feed($first);
                 }
                 $this->beginRequest();
-                $this->decoder?->feed($first);
                 $timeout = (float) $this->affinityTimeout;
             } else {
                 $w = $this->waitForConnection();
@@ -297,7 +310,7 @@ class Service
             @unlink($this->acceptPath);
         }
         if ($this->stats !== null) {
-            $this->stats->stop($this->exitReason ?? $this->shutdownRequest());
+            $this->stats->stop($this->exitReason ?? StatsSegment::EXIT_NONE);
             $this->stats->close();
         }
         $this->reporter?->flush();
@@ -405,6 +418,7 @@ class Service
         $this->noWait = isset($packet[Packet::NO_WAIT]);
         $this->keepAffinity = isset($packet[Packet::KEEP_AFFINITY]);
         $this->responseOwed = true;
+        $this->served++;
         if ($this->trace) {
             $this->tracePacket('PktIn: ', $this->decoder?->lastRaw() ?? '');
         }
@@ -423,14 +437,11 @@ class Service
                 $this->acceptRequest($packet);
                 return true;
             }
-            if ($this->stopRequested) {
-                return $this->stop($this->shutdownRequest());
-            }
-            $chunk = @fread($this->in, Io::CHUNK);
+            $chunk = @fread($this->in, $this->decoder?->readSize() ?? Io::CHUNK);
             if (!is_string($chunk) || $chunk === '') {
                 if (feof($this->in) || $chunk === false) {
                     if ($this->decoder?->hasPartial()) {
-                        return $this->setFault(Fault::UNEXPECTED_EOF, 'unexpected EOF in packet');
+                        return $this->setFault(Fault::REQUEST_DECODE_FAILED, 'unexpected EOF in packet');
                     }
                     return false;
                 }
@@ -466,7 +477,7 @@ class Service
             if ($packet !== null) {
                 return $packet;
             }
-            $chunk = @fread($this->conn, Io::CHUNK);
+            $chunk = @fread($this->conn, $this->decoder?->readSize() ?? Io::CHUNK);
             if ($chunk === false) {
                 $this->setFault(Fault::SOCKET_READ_FAILED, error_get_last()['message'] ?? '');
                 return null;
@@ -477,7 +488,7 @@ class Service
             }
             if (feof($this->conn)) {
                 if ($this->decoder?->hasPartial()) {
-                    $this->setFault(Fault::UNEXPECTED_EOF, 'unexpected EOF in packet');
+                    $this->setFault(Fault::REQUEST_DECODE_FAILED, 'unexpected EOF in packet');
                 }
                 return null;
             }
@@ -522,7 +533,12 @@ class Service
         $outcome = $faultCode !== 0 ? Reporter::FAULT : Reporter::OK;
         $ok = true;
         if ($this->mode === self::MODE_STANDALONE) {
-            if (!$this->noWait && !$this->writeAll($this->out, $packet)) {
+            if ($this->noWait) {
+                // Stand-alone mode writes nothing for noWait.
+            } elseif ($this->out === null) {
+                $this->setFault(Fault::SOCKET_WRITE_FAILED, 'fd 4 is not open for stand-alone responses');
+                $ok = false;
+            } elseif (!$this->writeAll($this->out, $packet)) {
                 $ok = false;
             }
         } elseif ($this->conn !== null) {
@@ -555,8 +571,8 @@ class Service
     }
 
     /**
-     * Writes all of $data. A client that has gone (EPIPE, ECONNRESET) counts
-     * as success; the connection is then closed.
+     * Writes all of $data. A client that has gone (EPIPE) counts as success;
+     * the connection is then closed.
      *
      * @param resource $fp
      */
@@ -567,7 +583,7 @@ class Service
         while ($off < $len) {
             $n = Io::writeSome($fp, $off === 0 ? $data : substr($data, $off), $errno);
             if ($n === false) {
-                if ($fp === $this->conn && ($errno === 32 || $errno === 104)) {
+                if ($fp === $this->conn && $errno === 32 /* EPIPE */) {
                     $this->closeConn();
                     return true;
                 }
@@ -652,9 +668,11 @@ class Service
         return false;
     }
 
+    /** The exit reason after the manager's stop signal: the slot's shutdownRequest, else serviceShutdown. */
     private function shutdownRequest(): int
     {
-        return $this->stats !== null ? $this->stats->managerFields()[1] : StatsSegment::EXIT_NONE;
+        $reason = $this->stats?->shutdownRequest() ?? StatsSegment::EXIT_NONE;
+        return $reason !== StatsSegment::EXIT_NONE ? $reason : StatsSegment::EXIT_SERVICE_SHUTDOWN;
     }
 
     private function tracePacket(string $prefix, string $raw): void
@@ -676,6 +694,9 @@ class Service
         pcntl_async_signals(true);
         // restart_syscalls=false: a blocking accept or read returns at once.
         pcntl_signal(SIGTERM, function (): void {
+            if ($this->terminated) {
+                exit(0); // the loop is over: nothing is left to finish
+            }
             $this->stopRequested = true;
             if ($this->wakeWrite !== null) {
                 @fwrite($this->wakeWrite, 'x');
@@ -707,6 +728,20 @@ class Service
             }
         }
         return [$opened[0], $opened[1], $opened[2]];
+    }
+
+    /**
+     * True if $fp is the script PHP is running: the CLI keeps it open on the
+     * lowest free descriptor, which is 3 when the caller left 3 closed.
+     *
+     * @param resource $fp
+     */
+    private static function isMainScript($fp): bool
+    {
+        $script = get_included_files()[0] ?? '';
+        $a = @fstat($fp);
+        $b = $script !== '' ? @stat($script) : false;
+        return $a !== false && $b !== false && $a['dev'] === $b['dev'] && $a['ino'] === $b['ino'];
     }
 
     /**

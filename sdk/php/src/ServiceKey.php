@@ -54,6 +54,14 @@ final class ServiceKey
         if (count($parts) > 4) {
             throw new \InvalidArgumentException('more than four dot-separated tokens');
         }
+        foreach ($parts as $part) {
+            if (str_contains($part, '/')) {
+                throw new \InvalidArgumentException("contains '/'");
+            }
+            if (str_contains($part, "\0")) {
+                throw new \InvalidArgumentException('contains a NUL byte');
+            }
+        }
         [$app, $func, $ver, $ser] = $parts;
         if (strlen($app) < 1 || strlen($app) > 32) {
             throw new \InvalidArgumentException('Application Name length is not in the range 1-32 characters');
@@ -78,12 +86,6 @@ final class ServiceKey
         }
         if (!isset(self::CODES[$ser])) {
             throw new \InvalidArgumentException('serialization type is unrecognized');
-        }
-        if (str_contains($key, '/')) {
-            throw new \InvalidArgumentException("Service Key contains '/'");
-        }
-        if (str_contains($key, "\0")) {
-            throw new \InvalidArgumentException('Service Key contains a NUL byte');
         }
         return new self($app, $func, $ver, $ser);
     }

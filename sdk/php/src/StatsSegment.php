@@ -45,7 +45,7 @@ final class StatsSegment
     private int $busyMicros = 0;
 
     /** @param resource $fp */
-    private function __construct($fp, int $slot, private int $affinityTimeout)
+    private function __construct($fp, int $slot, private int $affinityTimeout, private int $maximumRequests)
     {
         $this->fp = $fp;
         $this->base = self::HEADER_SIZE + $slot * self::SLOT_SIZE;
@@ -79,12 +79,27 @@ final class StatsSegment
         if ($st === false || $st['size'] < self::HEADER_SIZE + ($slot + 1) * self::SLOT_SIZE) {
             return null;
         }
-        return new self($fp, $slot, $v['affinityTimeout']);
+        $segment = new self($fp, $slot, $v['affinityTimeout'], 0);
+        // The manager writes the limit before it starts the instance.
+        $segment->maximumRequests = $segment->readField(48);
+        return $segment;
     }
 
     public function affinityTimeout(): int
     {
         return $this->affinityTimeout;
+    }
+
+    /** This instance's request limit (0 = none). */
+    public function maximumRequests(): int
+    {
+        return $this->maximumRequests;
+    }
+
+    /** The exit reason the manager wants (written before it signals), 0 = none. */
+    public function shutdownRequest(): int
+    {
+        return $this->readField(52);
     }
 
     /** Writes the pid, then state = idle. */
@@ -140,32 +155,14 @@ final class StatsSegment
         ));
     }
 
-    public function state(): int
+    /** A 4-byte field of the slot (0 if it cannot be read). */
+    private function readField(int $offset): int
     {
-        return $this->state;
-    }
-
-    public function requests(): int
-    {
-        return $this->requests;
-    }
-
-    /**
-     * The manager's fields of the slot.
-     *
-     * @return array{0:int,1:int} [maximumRequests, shutdownRequest]
-     */
-    public function managerFields(): array
-    {
-        if (@fseek($this->fp, $this->base + 48) !== 0) {
-            return [0, 0];
+        if (@fseek($this->fp, $this->base + $offset) !== 0) {
+            return 0;
         }
-        $b = @fread($this->fp, 8);
-        if (!is_string($b) || strlen($b) !== 8) {
-            return [0, 0];
-        }
-        $v = unpack('Vmax/Vshutdown', $b);
-        return [$v['max'], $v['shutdown']];
+        $b = @fread($this->fp, 4);
+        return is_string($b) && strlen($b) === 4 ? unpack('V', $b)[1] : 0;
     }
 
     /** At exit: state = stopping (bytes 4-15) and the exit reason (offset 56). */

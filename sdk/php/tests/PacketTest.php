@@ -1,0 +1,215 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Pluton\Tests;
+
+use PHPUnit\Framework\TestCase;
+use Pluton\Packet;
+use Pluton\PacketDecoder;
+use Pluton\ProtocolError;
+
+final class PacketTest extends TestCase
+{
+    // The captured examples of docs/protocol.md section 1.2.
+    private const REQUEST = "0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,20j12kecho.sleepMS,1v5,,5kHello,0z\n";
+    private const RESPONSE = "0A,3b100,12aplSend:26446,12secho:26429/0,5qHello,0z\n";
+    private const FAULT = "0A,3b100,12aplSend:26448,12secho:26429/0,3p111,19rsleep time negative,0z\n";
+    private const ALL_ATTRS = "0Q,3b100,10amyApp:4242,17csystem.echo.0.raw,4l4000,0e,0f,0g,0h,0i,22j12kecho.sleepMS,3v500,,4kping,0z\n";
+
+    public function testEncodesTheCapturedRequest(): void
+    {
+        $ctx = Packet::contextPair('echo.sleepMS', '5');
+        $this->assertSame(
+            self::REQUEST,
+            Packet::encodeRequest(100, 'plSend:26446', 'system.echo.0.raw', 4000, [], $ctx, 'Hello')
+        );
+        $this->assertSame(
+            self::ALL_ATTRS,
+            Packet::encodeRequest(
+                100,
+                'myApp:4242',
+                'system.echo.0.raw',
+                4000,
+                ['i', 'h', 'g', 'f', 'e'],
+                Packet::contextPair('echo.sleepMS', '500'),
+                'ping'
+            )
+        );
+    }
+
+    public function testEncodesPlTestRequestWithoutClientName(): void
+    {
+        $this->assertSame(
+            "0Q,1b0,20cplTest.service.0.raw,1l0,0z\n",
+            Packet::encodeRequest(0, '', 'plTest.service.0.raw', 0, [], '', '')
+        );
+    }
+
+    public function testEncodesTheCapturedResponses(): void
+    {
+        $this->assertSame(self::RESPONSE, Packet::encodeResponse('100', 'plSend:26446', 'echo:26429/0', 0, '', 'Hello'));
+        $this->assertSame(
+            self::FAULT,
+            Packet::encodeResponse('100', 'plSend:26448', 'echo:26429/0', 111, 'sleep time negative', '')
+        );
+        $this->assertSame("0A,1b0,10secho:706/0,0z\n", Packet::encodeResponse('0', '', 'echo:706/0', 0, '', ''));
+        // A fault with no text has no r.
+        $this->assertSame("0A,1b5,2p12,0z\n", Packet::encodeResponse('5', '', '', 12, '', ''));
+    }
+
+    public function testDecodesTheCapturedRequest(): void
+    {
+        $d = new PacketDecoder('Q');
+        $d->feed(self::REQUEST);
+        $p = $d->next();
+        $this->assertSame('100', $p['b']);
+        $this->assertSame('plSend:26446', $p['a']);
+        $this->assertSame('system.echo.0.raw', $p['c']);
+        $this->assertSame('4000', $p['l']);
+        $this->assertSame('Hello', $p['k']);
+        $this->assertSame(['echo.sleepMS' => '5'], Packet::decodeContext($p['j']));
+        $this->assertNull($d->next());
+        $this->assertFalse($d->hasPartial());
+    }
+
+    public function testDecodesByteByByteAndBackToBack(): void
+    {
+        $d = new PacketDecoder('A', true);
+        $stream = self::RESPONSE . self::FAULT;
+        $got = [];
+        for ($i = 0; $i < strlen($stream); $i++) {
+            $d->feed($stream[$i]);
+            while (($p = $d->next()) !== null) {
+                $got[] = [$p, $d->lastRaw()];
+            }
+        }
+        $this->assertCount(2, $got);
+        $this->assertSame('Hello', $got[0][0]['q']);
+        $this->assertSame(self::RESPONSE, $got[0][1]);
+        $this->assertSame('111', $got[1][0]['p']);
+        $this->assertSame('sleep time negative', $got[1][0]['r']);
+        $this->assertSame(self::FAULT, $got[1][1]);
+        $this->assertFalse($d->hasPartial());
+    }
+
+    public function testPartialPacketIsReported(): void
+    {
+        $d = new PacketDecoder('Q');
+        $d->feed('0Q,3b100,');
+        $this->assertNull($d->next());
+        $this->assertTrue($d->hasPartial());
+    }
+
+    public function testAcceptsCommaOrNewlineEnd(): void
+    {
+        foreach (["\n", ','] as $end) {
+            $d = new PacketDecoder('Q');
+            $d->feed('0Q,3b100,12aplPing:26666,17csystem.echo.0.raw,4l5000,0z' . $end);
+            $this->assertSame('5000', $d->next()['l']);
+        }
+    }
+
+    public function testUnknownTypesAreIgnored(): void
+    {
+        $d = new PacketDecoder('Q');
+        $d->feed("0Q,1b1,3xabc,3Yabc,0z\n");
+        $p = $d->next();
+        $this->assertSame('1', $p['b']);
+    }
+
+    /** @return array<string,array{0:string,1:string,2:bool}> */
+    public static function badPackets(): array
+    {
+        $good = '0Q,3b100,12aplPing:26666,17csystem.echo.0.raw,4l5000,';
+        return [
+            'bad terminator' => [$good . '0zX', 'incorrect netString terminator - comma or \n expected', true],
+            'wrong packet type' => ['0G,3b100,0z,', "Unexpected netString type. Wanted: requestPT, but got: 'G' (?unknownPT?)", false],
+            'response instead of request' => ['0A,0z,', "Unexpected netString type. Wanted: requestPT, but got: 'A' (responsePT)", false],
+            'malformed length' => ['0Q,3b1x00,0z,', 'incorrect netString terminator - comma or \n expected', true],
+            'duplicate type' => [$good . "4l5000,0z\n", "Duplicate netString type of 'l'", false],
+            '12-digit length' => ['0Q,123456789012b', 'netString length value greater than 999999999', true],
+            'tab type' => ["0Q,0\t,0z,", 'invalid netString type (not isprint())', true],
+            'leading non-digit' => ['xQ,0z,', 'leading netString character not a digit', true],
+            'out of range type' => ['0Q,0{,0z,', "Out-of-range netString type: '{'", false],
+        ];
+    }
+
+    /** @dataProvider badPackets */
+    public function testRejectsBadPackets(string $bytes, string $message, bool $netStringError): void
+    {
+        $d = new PacketDecoder('Q');
+        $d->feed($bytes);
+        try {
+            $d->next();
+            $this->fail('no error for ' . $bytes);
+        } catch (ProtocolError $e) {
+            $this->assertSame($message, $e->getMessage());
+            $this->assertSame($netStringError, $e->isNetStringError());
+        }
+    }
+
+    public function testLengthBoundStopsEarly(): void
+    {
+        // A flood of digits is rejected without reading them all.
+        $d = new PacketDecoder('Q');
+        $d->feed(str_repeat('9', 10));
+        $this->expectException(ProtocolError::class);
+        $d->next();
+    }
+
+    public function testReadSizeCoversAKnownPayload(): void
+    {
+        $d = new PacketDecoder('Q');
+        $this->assertSame(\Pluton\Io::CHUNK, $d->readSize());
+        $d->feed('0Q,3b100,5000000kab');
+        $this->assertNull($d->next());
+        // 5,000,000 payload bytes + terminator, 2 of them already here.
+        $this->assertSame(4999999, $d->readSize());
+        $d->feed(str_repeat('x', 4999998) . ',0z');
+        $this->assertNull($d->next());
+        $d->feed("\n");
+        $this->assertSame(5000000, strlen($d->next()['k']));
+        $big = new PacketDecoder('Q');
+        $big->feed('0Q,999999999k');
+        $this->assertNull($big->next());
+        $this->assertSame(\Pluton\Io::MAX_READ, $big->readSize(), 'a declared length does not size one read');
+    }
+
+    /** @return array<string,array{0:string,1:string}> */
+    public static function badContexts(): array
+    {
+        return [
+            'wrong key type' => ['1xa,1vb,', "Service Error: Unexpected Context type. Wanted: 'k', but got: 'x'"],
+            'wrong value type' => ['1ka,1xb,', "Service Error: Unexpected Context type. Wanted: 'v', but got: 'x'"],
+            'key without value' => ['1ka,', 'Service Error: Context leading netString character not a digit'],
+            'truncated' => ['1ka,5vab', 'Service Error: Context truncated'],
+            'no type' => ['1ka,12', 'Service Error: Context truncated'],
+            'bad terminator' => ['1ka;1vb,', 'Service Error: Context incorrect netString terminator - comma or \n expected'],
+            'too long' => ['1234567890ka', 'Service Error: Context netString length value greater than 999999999'],
+        ];
+    }
+
+    /** @dataProvider badContexts */
+    public function testContextErrors(string $payload, string $message): void
+    {
+        $this->expectException(ProtocolError::class);
+        $this->expectExceptionMessage($message);
+        Packet::decodeContext($payload);
+    }
+
+    public function testContextLastValueWins(): void
+    {
+        $ctx = Packet::contextPair('a', '1') . Packet::contextPair('b', '') . Packet::contextPair('a', '2');
+        $this->assertSame(['a' => '2', 'b' => ''], Packet::decodeContext($ctx));
+    }
+
+    public function testNumbersReadLikeStrtol(): void
+    {
+        $this->assertSame(100, Packet::number('100'));
+        $this->assertSame(-5, Packet::number('-5'));
+        $this->assertSame(12, Packet::number(' +12abc'));
+        $this->assertSame(0, Packet::number(''));
+        $this->assertSame(0, Packet::number('abc'));
+    }
+}
