@@ -250,9 +250,22 @@ func (p *Parser) bytes(t byte) []byte {
 
 func (p *Parser) str(t byte) string { return string(p.bytes(t)) }
 
+// Field returns the payload of netstring type t in the packet just completed
+// by Feed, or nil if the packet had none. It does not allocate: a payload of
+// up to 4096 bytes aliases the parser's shared buffer and is valid until the
+// next packet starts; a larger payload has a buffer of its own, allocated for
+// this packet, that the parser never touches again and the caller may keep.
+func (p *Parser) Field(t byte) []byte {
+	if t >= 123 {
+		return nil
+	}
+	return p.bytes(t)
+}
+
 func (p *Parser) num(t byte) int64 { return ParseNumber(p.bytes(t)) }
 
-// Request fills r from the packet just completed by Feed.
+// Request fills r from the packet just completed by Feed. Data and Context
+// follow the ownership rule of Field.
 func (p *Parser) Request(r *Request) {
 	*r = Request{
 		ID:             p.num(TypeRequestID),

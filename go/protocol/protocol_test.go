@@ -165,6 +165,24 @@ func TestFeedReportsPacketBoundary(t *testing.T) {
 	assert.Equal(t, len(capturedPlTest), n2)
 }
 
+func TestFieldOwnership(t *testing.T) {
+	p := NewResponseParser()
+	big := bytes.Repeat([]byte("x"), 5000)
+	first := AppendResponse(nil, &Response{ID: 1, ServiceName: "s:1/0", Data: big})
+	_, done, err := p.Feed(first)
+	require.NoError(t, err)
+	require.True(t, done)
+	kept := p.Field(TypeResponseData)
+	assert.Equal(t, []byte("s:1/0"), p.Field(TypeServiceName))
+	assert.Nil(t, p.Field(TypeFaultCode))
+	assert.Nil(t, p.Field('{'))
+	second := AppendResponse(nil, &Response{ID: 2, Data: bytes.Repeat([]byte("y"), 5000)})
+	_, done, err = p.Feed(second)
+	require.NoError(t, err)
+	require.True(t, done)
+	assert.Equal(t, big, kept, "a large payload is not reused by the next packet")
+}
+
 func TestLargePayloads(t *testing.T) {
 	for _, size := range []int{0, 1, 4095, 4096, 4097, 65537, 1<<20 + 1, 3<<20 + 7} {
 		data := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]

@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestGetopt(t *testing.T) {
+	tests := []struct {
+		args     []string
+		opts     []Opt
+		operands []string
+		err      string
+	}{
+		{[]string{"-KoN", "-c", "3", "key"}, []Opt{{'K', ""}, {'o', ""}, {'N', ""}, {'c', "3"}}, []string{"key"}, ""},
+		{[]string{"-c3", "-Lmap", "a", "b"}, []Opt{{'c', "3"}, {'L', "map"}}, []string{"a", "b"}, ""},
+		{[]string{"-oc", "5"}, []Opt{{'o', ""}, {'c', "5"}}, []string{}, ""},
+		{[]string{"--", "-o"}, nil, []string{"-o"}, ""},
+		{[]string{"key", "-o"}, nil, []string{"key", "-o"}, ""},
+		{[]string{"-", "x"}, nil, []string{"-", "x"}, ""},
+		{[]string{"-x"}, nil, nil, "invalid option -- 'x'"},
+		{[]string{"-c"}, nil, nil, "option requires an argument -- 'c'"},
+		{[]string{"-:"}, nil, nil, "invalid option -- ':'"},
+	}
+	for _, tt := range tests {
+		opts, operands, err := Getopt(tt.args, "KoNc:L:")
+		if tt.err != "" {
+			assert.EqualError(t, err, tt.err, "%q", tt.args)
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, tt.opts, opts, "%q", tt.args)
+		assert.Equal(t, tt.operands, operands, "%q", tt.args)
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	var h Histogram
+	assert.Zero(t, h.Percentile(50))
+	for i := 1; i <= 1000; i++ {
+		h.Record(time.Duration(i) * time.Microsecond)
+	}
+	assert.Equal(t, uint64(1000), h.Count())
+	assert.Equal(t, time.Microsecond, h.Min())
+	assert.Equal(t, time.Millisecond, h.Max())
+	assert.Equal(t, 500500*time.Nanosecond, h.Mean())
+	for _, p := range []float64{50, 90, 99} {
+		want := time.Duration(p*10) * time.Microsecond
+		got := h.Percentile(p)
+		assert.InEpsilon(t, float64(want), float64(got), 0.01, "p%v: %v", p, got)
+	}
+	assert.Equal(t, time.Millisecond, h.Percentile(100))
+
+	var o Histogram
+	o.Record(5 * time.Second)
+	o.Record(-1)
+	h.Merge(&o)
+	assert.Equal(t, uint64(1002), h.Count())
+	assert.Equal(t, time.Duration(0), h.Min())
+	assert.Equal(t, 5*time.Second, h.Max())
+}
+
+func TestBuckets(t *testing.T) {
+	for _, v := range []uint64{0, 1, 127, 128, 129, 255, 256, 257, 1000, 1 << 20, 123456789, 1 << 62} {
+		i := bucket(v)
+		lo := bucketLow(i)
+		assert.LessOrEqual(t, lo, v, "%d", v)
+		assert.Equal(t, i, bucket(lo), "%d", v)
+		if v >= 128 {
+			assert.Less(t, float64(v-lo)/float64(v), 1.0/128, "%d", v)
+		} else {
+			assert.Equal(t, v, lo)
+		}
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	assert.Equal(t, "0.000000", Seconds(0))
+	assert.Equal(t, "1.000123", Seconds(time.Second+123*time.Microsecond))
+	assert.Equal(t, "12.500000", Seconds(12500*time.Millisecond))
+	assert.Equal(t, "-0.000001", Seconds(-time.Microsecond))
+}

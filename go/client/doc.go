@@ -1,0 +1,128 @@
+// Package client is the Go client library of Pluton: it sends requests to
+// local Pluton services over Unix-domain sockets and returns their
+// responses, with the semantics of the original C++ pluton::client.
+//
+// # Use
+//
+//	c, err := client.New("myApp", client.WithLookup(path), client.WithTimeout(4*time.Second))
+//	resp, err := c.Call(ctx, "system.echo.0.raw", data, client.Context("echo.sleepMS", "5"))
+//
+// A Client is safe for concurrent use by any number of goroutines; Call
+// blocks the calling goroutine only (it waits on the runtime poller, not on
+// an OS thread). To keep many requests in flight from one goroutine, use a
+// Batch (the original's executeAndWaitAll, Any, One and Sent):
+//
+//	b := c.NewBatch()
+//	for _, r := range reqs { // r := client.NewRequest(key, data, opts...)
+//		if err := b.Add(ctx, r); err != nil { ... } // checks made before any I/O
+//	}
+//	for r := b.WaitAny(); r != nil; r = b.WaitAny() {
+//		resp, err := r.Response(), r.Err()
+//	}
+//
+// # Errors
+//
+// Every error is a *fault.Fault (use errors.As). A fault sent by the
+// service carries the service's code and text; the library's own faults have
+// negative codes: requestAlreadyAdded -4, noAffinity -9, noWaitNotAllowed
+// -10, needNoRetry -11, openSocketFailed -15, connectFailed -16,
+// socketWriteFailed -17, socketReadFailed -18, serviceTimeout -19,
+// incompleteResponse -20, responsePacketFormatError -21 (also for a response
+// whose id or client name is not ours), contextReservedNamespace -23,
+// serviceNotFound -30, serviceKeyBad -31, and from New openForMmapFailed
+// -33, mapInitializationFailed -32 and shmVersionMisMatch -103. The
+// original's message format is Fault.Message. System faults wrap their cause
+// (a syscall.Errno, os.ErrDeadlineExceeded, context.Canceled, ...), so
+// errors.Is works on it.
+//
+// # Timeouts
+//
+// Each request has its own deadline, fixed when it starts (Call, Do or
+// Batch.Add): the earlier of the context's deadline and the start plus the
+// request's timeout (Timeout option), else the client's (WithTimeout,
+// default 4 s). Unlike the original, there is no per-client clock shared by
+// every outstanding request. Cancelling the context ends the request at
+// once. A timed-out request fails with serviceTimeout (-19); the client stays
+// usable. The timeout is sent to the service in the request's 'l' field.
+//
+// # Lookup
+//
+// New reads the lookup location once (WithLookup, else $plutonLookupMap,
+// else DefaultLookupPath): either the manager's lookup map, of which only the
+// "rendezvous <dir>" line is used, or the rendezvous directory itself. A
+// request for key K connects to <dir>/K.socket; if that does not exist it
+// connects to the wildcard <dir>/<App>..<Ver>.<Ser>.socket; if neither
+// exists it fails with serviceNotFound (-30). Nothing else is cached, so a
+// service that a reload adds, replaces (by renaming a new socket over the old
+// one) or removes is seen by the next request. After a miss the client
+// re-reads the lookup map (at most every 500 ms), in case the manager was
+// restarted with another rendezvous directory.
+//
+// # Retry
+//
+// A request is tried at most twice; the second try always uses a fresh
+// connection, made with a fresh lookup, so it may reach another instance or
+// a service that was replaced meanwhile. There is no retry for a request
+// with NoRetry or NeedAffinity, and only for failures after which nothing
+// usable came back:
+//
+//   - the write failed (socketWriteFailed);
+//   - the connection failed or closed before the first byte of the response
+//     (socketReadFailed, incompleteResponse);
+//   - the response was garbage: not a packet, or not ours by id or client
+//     name (responsePacketFormatError);
+//   - the connection was refused (connectFailed with ECONNREFUSED): retried
+//     once, 10 ms later, since the service cannot have seen the request
+//     (for example a socket whose manager is gone, or the moment of a
+//     reload). The original never retried a connect failure.
+//
+// Never retried: a fault sent by the service, a timeout, a response cut off
+// after its first byte (incompleteResponse: the service saw the request),
+// serviceNotFound and other connect errors. A full listen backlog (EAGAIN
+// on connect) is not a failure: the client waits and connects again, until
+// the deadline, as a blocking connect would.
+//
+// # noWait
+//
+// A NoWait request succeeds, with no data and no service name, when the
+// service closes the connection without sending a byte, which it does as
+// soon as it has read the whole request. So the request completes once an
+// instance has accepted and read it, not when its bytes are in the socket
+// buffer; a service that never accepts makes it time out.
+//
+// # Affinity
+//
+// Affinity belongs to a Request object. After a complete response to a
+// request with KeepAffinity (even one carrying a service fault) the Request
+// keeps the connection, and its next use sends over it, skipping the
+// connect, so it reaches the same instance. Rules, checked before any I/O
+// and in the original's order: KeepAffinity with NoWait is noWaitNotAllowed
+// (-10); KeepAffinity without NoRetry is needNoRetry (-11); NeedAffinity
+// without a held connection is noAffinity (-9), and a NeedAffinity request
+// skips the key's lookup. A request without KeepAffinity sent over the held
+// connection ends the affinity (the connection is closed after its
+// response), and so does any failure on it. A NeedAffinity request over a
+// connection the service has dropped (after its affinity-timeout) fails and
+// is not retried. Request.Close ends the affinity explicitly. Call has no
+// Request to hold a connection: it closes it after KeepAffinity requests,
+// and its NeedAffinity requests fail with noAffinity.
+//
+// # Wire details
+//
+// The client name is "<name>:<pid>". Request ids come from one counter per
+// Client, starting at 100 and wrapping back to 100 after 10,000,000; a
+// retry reuses the id. A response is accepted only if it carries the
+// request's id and the client's name. Context keys starting with "pluton."
+// are reserved (contextReservedNamespace, -23).
+//
+// # Cost
+//
+// A request costs one socket, connect, writev (head, data and trailer
+// without copying the data), read and close. Buffers and the protocol
+// parser come from a sync.Pool; options are plain values. The remaining
+// allocations per request are the *os.File that registers the socket with
+// the runtime poller (two objects), the response's client and service
+// names (made by protocol.Parser.Response) and the response data (none for
+// a reused Request whose buffer is large enough). A Batch adds one
+// goroutine per request. docs/client.md has the figures.
+package client
