@@ -65,7 +65,7 @@ echo "== No manager: plTest and fd redirection"
 printf '  plTest:         '; printf 'Hello' | "$bin/plTest" -n -K system.echo.0.raw "$bin/echoService"
 printf '0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,5kHello,0z\n' > "$work/req"
 for svc in "$bin/echoService" "$root/sdk/python/examples/echo.py" "$root/sdk/php/examples/echo.php" "$root/sdk/perl/examples/echo.pl"; do
-  "$svc" 3<"$work/req" 4>"$work/resp"
+  "$svc" 3<"$work/req" 4>"$work/resp" 2>/dev/null
   printf '  %-15s %s' "$(basename "$svc"):" "$(cat "$work/resp")"
   echo
 done
