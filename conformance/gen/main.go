@@ -45,8 +45,12 @@ type request struct {
 	client  string
 	context [][2]string
 	data    []byte
+	attrs   attrs
 	raw     string // a hand-written packet; overrides the fields above when set
 }
+
+// attrs are the request attributes a case sets.
+type attrs struct{ noRetry, keepAffinity bool }
 
 func (r request) packet() []byte {
 	if r.raw != "" {
@@ -57,7 +61,7 @@ func (r request) packet() []byte {
 		ctx = protocol.AppendContext(ctx, kv[0], kv[1])
 	}
 	return protocol.AppendRequest(nil, &protocol.Request{ID: 100, ClientName: r.client, ServiceKey: r.key,
-		TimeoutMS: 4000, Context: ctx, Data: r.data})
+		TimeoutMS: 4000, NoRetry: r.attrs.noRetry, KeepAffinity: r.attrs.keepAffinity, Context: ctx, Data: r.data})
 }
 
 // respond models the testee: it returns the response packet for a well-formed request.
@@ -97,10 +101,19 @@ func respond(pkt []byte) []byte {
 		resp.Data = []byte(strings.Join(append(parts, req.ServiceKey), "\n"))
 	case fn == "client":
 		resp.Data = []byte(req.ClientName)
+	case fn == "flags":
+		resp.Data = fmt.Appendf(nil, "noWait=%d keepAffinity=%d", b2i(req.NoWait), b2i(req.KeepAffinity))
 	default:
 		fault(2, "unknown function "+fn)
 	}
 	return protocol.AppendResponse(nil, &resp)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func pattern(n int) []byte {
@@ -150,6 +163,22 @@ func build() ([]vectors.Case, map[string][]byte) {
 		{"client_name", "the client name is echoed in a and readable", []request{{key: "conformance.client.0.raw", client: "myApp:4242"}}, false},
 		{"client_name_absent", "no client name: no a netstring, empty name", []request{{key: "conformance.client.0.raw"}}, true},
 		{"unknown_function", "fault 2 for a function the testee does not know", []request{{key: "conformance.nosuch.0.raw", client: "x:1"}}, true},
+		{"request_id_numbers", "the id is a number as strtol reads it (sign, leading zeros, trailing junk, empty, absent) and is echoed in canonical form", []request{
+			{raw: "0Q,4b12xy,22cconformance.echo.0.raw,1k1,0z\n"}, {raw: "0Q,5b-0100,22cconformance.echo.0.raw,0z\n"},
+			{raw: "0Q,0b,22cconformance.echo.0.raw,0z\n"}, {raw: "0Q,2b+7,22cconformance.echo.0.raw,0z\n"},
+			{raw: "0Q,22cconformance.echo.0.raw,0z\n"}}, false},
+		{"context_errors", "every kind of malformed context: fault 22 with the decoder's message (docs/protocol.md §1.2 rule 8)", []request{
+			{raw: "0Q,3b100,25cconformance.context.0.raw,8j1ka,1ka,,2ka\n,0z\n"},
+			{raw: "0Q,3b100,25cconformance.context.0.raw,3j5ka,2ka\n,0z\n"},
+			{raw: "0Q,3b100,25cconformance.context.0.raw,5j1ka,x,2ka\n,0z\n"},
+			{raw: "0Q,3b100,25cconformance.context.0.raw,8j1ka;1vb,,2ka\n,0z\n"},
+			{raw: "0Q,3b100,25cconformance.context.0.raw,13j1000000000ka,,2ka\n,0z\n"},
+			{raw: "0Q,3b100,25cconformance.context.0.raw,4j1\ta,,2ka\n,0z\n"}}, false},
+		{"flags", "the keepAffinity attribute as the service reads it (noWait cannot be seen: no response)", []request{
+			{key: "conformance.flags.0.raw", client: "f:1"},
+			{key: "conformance.flags.0.raw", client: "f:1", attrs: attrs{noRetry: true, keepAffinity: true}}}, false},
+		{"sleep", "sleep sleep.ms milliseconds, then echo", []request{{key: "conformance.sleep.0.raw", client: "s:1",
+			context: [][2]string{{"sleep.ms", "20"}}, data: []byte("slept")}}, true},
 	}
 
 	var cases []vectors.Case
@@ -181,6 +210,9 @@ func build() ([]vectors.Case, map[string][]byte) {
 		{"out_of_range_type", "a type above z", "0Q,0{,0z\n", "", "Out-of-range netString type"},
 		{"truncated_packet", "EOF inside a packet", "0Q,3b100,17csystem.echo.0.raw,4l40", "", "unexpected EOF in packet"},
 		{"truncated_payload", "EOF inside a payload", "0Q,3b100,17csystem.echo.0.raw,100kabc", "", "unexpected EOF in packet"},
+		{"bad_service_key", "a request key that fails the client rules", "0Q,3b100,9cnot.a.key,0z\n", "", "Invalid Service Key"},
+		{"wildcard_key_in_request", "an empty function is for configuration names only", "0Q,3b100,13csystem..0.raw,0z\n", "", "Invalid Service Key"},
+		{"missing_service_key", "a request without a key", "0Q,3b100,0z\n", "", "Invalid Service Key"},
 		{"extra_after_z", "a good packet then bytes that are no packet", good + "junk", string(respond([]byte(good))), "leading netString character not a digit"},
 	}
 	for _, m := range malformed {

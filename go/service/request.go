@@ -2,7 +2,6 @@ package service
 
 import (
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/pluton-go/pluton/go/fault"
@@ -34,8 +33,8 @@ func (r *Request) reset() {
 func (r *Request) ID() int64 { return r.pr.ID }
 
 // Key returns the service key the client asked for, which for a wildcard
-// service names the real function. A key that does not parse with the
-// client rules gives the zero Key; RawKey returns it as sent.
+// service names the real function. (A packet whose key does not parse with
+// the client rules never reaches the application: it is a malformed packet.)
 func (r *Request) Key() servicekey.Key {
 	if !r.keyParsed {
 		r.key, _ = servicekey.Parse(r.pr.ServiceKey)
@@ -108,19 +107,4 @@ func (r *Request) Respond(data []byte) error {
 // text. A zero code sends an empty response. Errors are those of Respond.
 func (r *Request) Fault(code int, text string) error {
 	return r.s.respond(r, fault.Code(code), text, nil)
-}
-
-// function returns the Function part of the key for reports, without
-// allocating.
-func (r *Request) function() string {
-	k := r.pr.ServiceKey
-	i := strings.IndexByte(k, '.')
-	if i < 0 {
-		return ""
-	}
-	k = k[i+1:]
-	if j := strings.IndexByte(k, '.'); j >= 0 {
-		k = k[:j]
-	}
-	return k
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pluton-go/pluton/go/fault"
 	"github.com/pluton-go/pluton/go/protocol"
+	"github.com/pluton-go/pluton/go/servicekey"
 	"github.com/pluton-go/pluton/go/stats"
 )
 
@@ -75,7 +76,8 @@ const (
 // own initialization, call Next in a loop, and Close before exiting. A
 // Service is not safe for concurrent use: it is meant for one loop.
 type Service struct {
-	name  string // the response 's' field, <name>:<pid>/0
+	key   servicekey.Key // of the packet just read
+	name  string         // the response 's' field, <name>:<pid>/0
 	mode  Mode
 	pid   int
 	exit  func(int)
@@ -326,6 +328,7 @@ func (s *Service) Next() (*Request, error) {
 	s.served++
 	s.req.reset()
 	s.parser.Request(&s.req.pr)
+	s.req.key, s.req.keyParsed = s.key, true
 	if s.trace {
 		s.tracePacket("PktIn: ", s.traceIn, []byte("\n"))
 	}
@@ -457,7 +460,7 @@ func (s *Service) readPacket(fd int) error {
 				return err
 			}
 			if done {
-				return nil
+				return s.checkKey()
 			}
 		}
 		// Feed took every buffered byte. A large payload is read in place.
@@ -491,6 +494,20 @@ func (s *Service) readPacket(fd int) error {
 	}
 }
 
+// checkKey parses the service key of the packet just read with the client
+// rules, as the original did: a packet whose key does not parse is a
+// malformed packet.
+func (s *Service) checkKey() error {
+	k, err := servicekey.Parse(string(s.parser.Field(protocol.TypeServiceKey)))
+	if err != nil {
+		var ke *servicekey.Error
+		errors.As(err, &ke)
+		return &protocol.DecodeError{Msg: "Invalid Service Key: " + ke.Reason}
+	}
+	s.key = k
+	return nil
+}
+
 // readFault turns a read or parse error into the fault Next returns.
 func readFault(err error) error {
 	var se *protocol.SyntaxError
@@ -522,7 +539,7 @@ func (s *Service) respond(r *Request, code fault.Code, text string, data []byte)
 	if r.pr.NoWait {
 		// The connection was closed when the request was read (stand-alone
 		// mode writes nothing): only the statistics remain.
-		s.finishRequest(outcome, len(r.pr.Data), 0, r.function())
+		s.finishRequest(outcome, len(r.pr.Data), 0, r.key.Function)
 		return nil
 	}
 	resp := protocol.Response{ID: r.pr.ID, ClientName: r.pr.ClientName, ServiceName: s.name,
@@ -552,7 +569,7 @@ func (s *Service) respond(r *Request, code fault.Code, text string, data []byte)
 		s.keep = false
 	default:
 		s.dropConn()
-		s.finishRequest(stats.WriteError, len(r.pr.Data), 0, r.function())
+		s.finishRequest(stats.WriteError, len(r.pr.Data), 0, r.key.Function)
 		f := fault.Wrap(fault.SocketWriteFailed, "writing the response", err)
 		s.stop(stats.LostIO, f)
 		return f
@@ -560,7 +577,7 @@ func (s *Service) respond(r *Request, code fault.Code, text string, data []byte)
 	if s.mode != StandAlone && !s.keep {
 		s.dropConn()
 	}
-	s.finishRequest(outcome, len(r.pr.Data), len(data), r.function())
+	s.finishRequest(outcome, len(r.pr.Data), len(data), r.key.Function)
 	return nil
 }
 

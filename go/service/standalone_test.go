@@ -180,7 +180,7 @@ func TestRequestAccessors(t *testing.T) {
 	assert.NoError(t, err)
 	assert.False(t, ok)
 	assert.Empty(t, v)
-	assert.Equal(t, "echo", req.function())
+	assert.Equal(t, "echo", req.Key().Function)
 	require.NoError(t, req.Respond(nil))
 
 	req, err = svc.Next()
@@ -199,11 +199,11 @@ func TestRequestAccessors(t *testing.T) {
 
 func TestKeyThatDoesNotParse(t *testing.T) {
 	svc, _ := standAlone(t, "0Q,1b0,9cnot.a.key,0z\n", nil)
-	req, err := svc.Next()
-	require.NoError(t, err)
-	assert.Equal(t, servicekey.Key{}, req.Key())
-	assert.Equal(t, "not.a.key", req.RawKey())
-	assert.Equal(t, "a", req.function())
+	_, err := svc.Next()
+	var f *fault.Fault
+	require.True(t, errors.As(err, &f), "got %v", err)
+	assert.Equal(t, fault.RequestDecodeFailed, f.Code)
+	assert.Equal(t, "Invalid Service Key: need four dot-separated tokens", f.Text)
 }
 
 func TestMalformedContext(t *testing.T) {

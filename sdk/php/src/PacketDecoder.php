@@ -22,8 +22,9 @@ final class PacketDecoder
     /**
      * @param string $wanted  the packet type expected first: Packet::REQUEST or Packet::RESPONSE
      * @param bool   $keepRaw keep each packet's raw bytes for lastRaw() (packet tracing)
+     * @param bool   $checkKey reject a request whose service key fails the client rules (services do)
      */
-    public function __construct(private string $wanted, private bool $keepRaw = false)
+    public function __construct(private string $wanted, private bool $keepRaw = false, private bool $checkKey = false)
     {
     }
 
@@ -94,6 +95,14 @@ final class PacketDecoder
                 $this->fields = [];
                 $this->buf = (string) substr($this->buf, $next);
                 $this->pos = 0;
+                if ($this->checkKey) {
+                    // As the original: a request whose key fails the client rules is malformed.
+                    try {
+                        ServiceKey::parse($packet[Packet::SERVICE_KEY] ?? '');
+                    } catch (\InvalidArgumentException $e) {
+                        throw new ProtocolError('Invalid Service Key: ' . $e->getMessage(), false);
+                    }
+                }
                 return $packet;
             }
             // Only whole netstrings are consumed; pos stays at the first unparsed one.

@@ -163,7 +163,7 @@ class Service
                 stream_set_write_buffer($out, 0);
                 $this->out = $out;
             }
-            $this->decoder = new PacketDecoder(Packet::REQUEST, $this->trace);
+            $this->decoder = new PacketDecoder(Packet::REQUEST, $this->trace, true);
             $this->mode = self::MODE_STANDALONE;
         }
         if ($this->mode === self::MODE_MANAGER) {
@@ -248,7 +248,7 @@ class Service
                 stream_set_blocking($c, false);
                 stream_set_read_buffer($c, 0);
                 $this->conn = $c;
-                $this->decoder = new PacketDecoder(Packet::REQUEST, $this->trace);
+                $this->decoder = new PacketDecoder(Packet::REQUEST, $this->trace, true);
                 $this->beginRequest();
                 $timeout = null;
             }
@@ -349,6 +349,18 @@ class Service
     public function getSerializationType(): int
     {
         return $this->key?->serializationCode() ?? ServiceKey::SERIALIZATION_UNKNOWN;
+    }
+
+    /** True when the client asked not to wait: the connection is already closed. */
+    public function getNoWait(): bool
+    {
+        return $this->noWait;
+    }
+
+    /** True when the client keeps the connection for its next request. */
+    public function getKeepAffinity(): bool
+    {
+        return $this->keepAffinity;
     }
 
     /** The client's name `<name>:<pid>`, empty when the client sent none. */
@@ -523,7 +535,7 @@ class Service
     {
         $this->responseOwed = false;
         $packet = Packet::encodeResponse(
-            $this->request[Packet::REQUEST_ID] ?? '0',
+            (string) Packet::number($this->request[Packet::REQUEST_ID] ?? ''),
             $this->request[Packet::CLIENT_NAME] ?? '',
             $this->serviceName,
             $faultCode,

@@ -2,6 +2,7 @@ package Pluton::Packet;
 
 use strict;
 use warnings;
+use Pluton::ServiceKey ();
 
 our $VERSION = '0.1.0';
 
@@ -235,6 +236,7 @@ sub new {
         pos      => 0,
         fields   => undef,
         keep_raw => $opt{keep_raw} ? 1 : 0,
+        check_key => $opt{check_key} ? 1 : 0,
         error    => undef,
     }, $class;
     return $self;
@@ -312,6 +314,12 @@ sub next {
             substr($$bufref, 0, $next, '');
             $self->{pos}    = 0;
             $self->{fields} = undef;
+            if ($self->{check_key}) {
+                # As the original: a request whose key fails the client rules is malformed.
+                my $key = defined $pkt{fields}{c} ? $pkt{fields}{c} : '';
+                my $bad = Pluton::ServiceKey->check($key, client => 1);
+                return (undef, { kind => 'packet', text => "Invalid Service Key: $bad" }) if defined $bad;
+            }
             return (\%pkt);
         }
     }

@@ -177,7 +177,7 @@ sub initialize {
             or return $self->_fail(Pluton::Fault::noFauxSTDIN(), "fd 3: $!", errno => 0 + $!);
         binmode $in;
         $self->{in}      = $in;
-        $self->{decoder} = Pluton::Packet::Decoder->new('Q', keep_raw => $self->{trace});
+        $self->{decoder} = Pluton::Packet::Decoder->new('Q', keep_raw => $self->{trace}, check_key => 1);
     }
     $self->{initialized} = 1;
     return 1;
@@ -378,7 +378,7 @@ sub _get_socket {
             }
             my $conn = $self->_accept or return 0;
             $self->{conn} = $conn;
-            $self->{conn_decoder} = Pluton::Packet::Decoder->new('Q', keep_raw => $self->{trace});
+            $self->{conn_decoder} = Pluton::Packet::Decoder->new('Q', keep_raw => $self->{trace}, check_key => 1);
         }
         elsif (!$self->{conn_decoder}->pending) {
             my $w = $self->_affinity_wait;

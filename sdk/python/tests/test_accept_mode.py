@@ -1,0 +1,74 @@
+"""Accept mode: plutonAcceptSocket names the socket the service binds itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from harness import ECHO, HELLO, connect, exchange, read_response, read_to_eof, request_packet, spawn, wait_connectable
+
+
+@pytest.fixture
+def accept_echo(tmp_path):
+    """(socket path, process, stderr path) of an echo in accept mode; a stale file is in the way."""
+    path = tmp_path / "system.echo.0.raw.socket"
+    path.write_text("stale")
+    err = tmp_path / "stderr"
+    fd = os.open(err, os.O_WRONLY | os.O_CREAT)
+    p = spawn([str(ECHO)], {}, env={"plutonAcceptSocket": str(path)}, stderr=fd)
+    os.close(fd)
+    wait_connectable(path)  # also a connection closed without a byte, which is ignored
+    yield path, p, err
+    if p.poll() is None:
+        p.kill()
+    p.wait(timeout=5)
+
+
+def test_exchange(accept_echo):
+    path, p, _ = accept_echo
+    resp = exchange(path, HELLO)
+    assert resp == b"0A,3b100,12aplSend:26446,%dsecho:%d/0,5qHello,0z\n" % (len(b"echo:%d/0" % p.pid), p.pid)
+    assert exchange(path, request_packet(b"again", rid=101)).endswith(b"5qagain,0z\n")
+
+
+def test_keep_affinity_on_one_connection(accept_echo):
+    path, _, _ = accept_echo
+    with connect(path) as c:
+        for rid in (100, 101, 102):
+            c.sendall(request_packet(b"LMN", rid=rid, flags=b"0g,0h,"))
+            assert read_response(c).request_id == rid
+        c.sendall(request_packet(b"last", rid=103))  # without keepAffinity: closed after it
+        assert read_to_eof(c).endswith(b"4qlast,0z\n")
+
+
+def test_a_bad_packet_stops_the_service(accept_echo):
+    path, p, err = accept_echo
+    assert exchange(path, b"0Q,1b1,0{,0z\n") == b""
+    assert p.wait(timeout=5) == 41
+    assert "pluton::Fault=-57 (requestDecodeFailed:request packet decode failed) " \
+           "'Out-of-range netString type: '{''" in err.read_text()
+
+
+def test_eof_mid_packet_stops_the_service(accept_echo):
+    path, p, err = accept_echo
+    with connect(path) as c:
+        c.sendall(HELLO[:30])
+    assert p.wait(timeout=5) == 41
+    assert "'unexpected EOF in packet'" in err.read_text()
+
+
+def test_sigterm_keeps_its_default_action(accept_echo):
+    _, p, _ = accept_echo
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=5) == -signal.SIGTERM
+
+
+def test_unusable_socket_path_fails_initialize(tmp_path):
+    err = tmp_path / "stderr"
+    fd = os.open(err, os.O_WRONLY | os.O_CREAT)
+    p = spawn([str(ECHO)], {}, env={"plutonAcceptSocket": str(tmp_path / "no" / "such.socket")}, stderr=fd)
+    os.close(fd)
+    assert p.wait(timeout=10) == 42
+    assert "pluton::Fault=-51 (openAcceptSocketFailed:" in err.read_text()

@@ -1,0 +1,218 @@
+"""Manager mode: a real listening socket on fd 3, a stats segment on fd 4 and a
+report pipe on fd 5, with the example echo as the instance."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+from harness import HELLO, Manager, connect, exchange, read_response, read_to_eof, request_packet, wait_for
+from pluton import stats
+from pluton.stats import ExitReason, Outcome, SlotState
+from pluton.wire import encode_context_pair
+
+MAX_REQUESTS, SHUTDOWN_REQUEST = 48, 52
+
+
+def stop(proc, timeout=1.0):
+    """SIGTERM ``proc``; return (exit code, seconds it took)."""
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=5)
+    return rc, time.monotonic() - started
+
+
+def test_request_slot_and_report(manager):
+    p = manager.start()
+    s = manager.slot()
+    assert (s.pid, s.state, s.requests) == (p.pid, SlotState.IDLE, 0)
+    before = stats.now_micros()
+    resp = exchange(manager.socket_path, HELLO)
+    assert resp == b"0A,3b100,12aplSend:26446,%dsecho:%d/0,5qHello,0z\n" % (len(b"echo:%d/0" % p.pid), p.pid)
+    wait_for(lambda: manager.slot().responses == 1, what="the response to be counted")
+    s = manager.slot()
+    assert (s.state, s.requests, s.responses, s.faults) == (SlotState.IDLE, 1, 1, 0)
+    assert s.busy_micros > 0 and before <= s.since <= stats.now_micros()
+    assert manager.no_report()  # one entry younger than 1 s is held back
+
+    rc, took = stop(p)
+    assert rc == 0 and took < 1.0, manager.stderr()
+    s = manager.slot()
+    assert (s.state, s.exit_reason) == (SlotState.STOPPING, ExitReason.SERVICE_SHUTDOWN)
+    (record,) = manager.reports(1)
+    version, pid, slot, entries = stats.unpack_report(record)
+    assert (version, pid, slot, len(entries)) == (1, p.pid, 0, 1)
+    e = entries[0]
+    assert (e.outcome, e.request_bytes, e.response_bytes, e.function) == (Outcome.OK, 5, 5, b"echo")
+    assert 0 < e.duration_micros < 1_000_000
+    assert record[16 + 32:] == bytes(528 - 48)
+
+
+def test_sigterm_when_idle_takes_the_shutdown_request_as_exit_reason(manager):
+    p = manager.start()
+    manager.set_u32(0, SHUTDOWN_REQUEST, ExitReason.EXCESS_PROCESSES)
+    time.sleep(0.05)  # let it block in accept
+    rc, took = stop(p)
+    assert rc == 0 and took < 1.0
+    assert manager.slot().exit_reason == ExitReason.EXCESS_PROCESSES
+    (record,) = manager.reports(1)
+    assert stats.unpack_report(record)[3] == []
+
+
+def test_sigterm_while_busy_finishes_the_request(manager):
+    p = manager.start()
+    with connect(manager.socket_path) as c:
+        c.sendall(request_packet(context=encode_context_pair(b"echo.sleepMS", b"300")))
+        wait_for(lambda: manager.slot().state == SlotState.BUSY, what="busy")
+        p.send_signal(signal.SIGTERM)
+        assert read_to_eof(c).endswith(b"5qHello,0z\n")
+    assert p.wait(timeout=5) == 0
+    s = manager.slot()
+    assert (s.state, s.responses, s.exit_reason) == (SlotState.STOPPING, 1, ExitReason.SERVICE_SHUTDOWN)
+
+
+def test_maximum_requests(manager):
+    manager.set_u32(0, MAX_REQUESTS, 2)
+    p = manager.start()
+    assert exchange(manager.socket_path, HELLO).endswith(b"5qHello,0z\n")
+    assert exchange(manager.socket_path, request_packet(rid=101)).endswith(b"5qHello,0z\n")
+    assert p.wait(timeout=5) == 0
+    s = manager.slot()
+    assert (s.state, s.requests, s.exit_reason) == (SlotState.STOPPING, 2, ExitReason.MAX_REQUESTS)
+    (record,) = manager.reports(1)
+    assert [e.outcome for e in stats.unpack_report(record)[3]] == [Outcome.OK, Outcome.OK]
+
+
+def test_noWait_closes_before_the_response(manager):
+    p = manager.start()
+    assert exchange(manager.socket_path, request_packet(flags=b"0e,")) == b""
+    wait_for(lambda: manager.slot().responses == 1, what="the noWait response to be counted")
+    assert stop(p)[0] == 0
+    (record,) = manager.reports(1)
+    e = stats.unpack_report(record)[3][0]
+    assert (e.outcome, e.request_bytes, e.response_bytes) == (Outcome.OK, 5, 0)
+
+
+def test_keep_affinity_three_requests_on_one_connection(manager):
+    p = manager.start()
+    with connect(manager.socket_path) as c:
+        for rid in (100, 101, 102):
+            flags = b"0g,0h," if rid == 100 else b"0g,0h,0i,"
+            c.sendall(request_packet(b"LMN", rid=rid, flags=flags))
+            r = read_response(c)
+            assert (r.request_id, r.data) == (rid, b"LMN")
+            wait_for(lambda: manager.slot().state == SlotState.AFFINITY, what="the affinity wait")
+        assert manager.slot().requests == 3
+    wait_for(lambda: manager.slot().state == SlotState.IDLE, what="back to accept")
+    assert exchange(manager.socket_path, HELLO).endswith(b"5qHello,0z\n")
+    assert stop(p)[0] == 0
+
+
+def test_affinity_times_out(tmp_path):
+    m = Manager(tmp_path, affinity_timeout=1)
+    try:
+        p = m.start()
+        with connect(m.socket_path) as c:
+            c.sendall(request_packet(flags=b"0g,0h,"))
+            read_response(c)
+            started = time.monotonic()
+            assert c.recv(10) == b""  # the service gave up on the connection
+            assert 0.8 < time.monotonic() - started < 3
+        wait_for(lambda: m.slot().state == SlotState.IDLE, what="idle")
+        assert stop(p)[0] == 0
+    finally:
+        m.close()
+
+
+def test_sigterm_while_waiting_on_affinity(manager):
+    p = manager.start()
+    with connect(manager.socket_path) as c:
+        c.sendall(request_packet(flags=b"0g,0h,"))
+        read_response(c)
+        wait_for(lambda: manager.slot().state == SlotState.AFFINITY, what="the affinity wait")
+        rc, took = stop(p)
+        assert rc == 0 and took < 1.0
+        assert c.recv(10) == b""
+    assert manager.slot().exit_reason == ExitReason.SERVICE_SHUTDOWN
+
+
+def test_client_errors_are_hidden(manager):
+    p = manager.start()
+    assert exchange(manager.socket_path, b"0Q,3b100,3b100,0z\n") == b""
+    with connect(manager.socket_path) as c:  # a client that gives up mid-packet
+        c.sendall(HELLO[:20])
+    assert exchange(manager.socket_path, HELLO).endswith(b"5qHello,0z\n")
+    wait_for(lambda: manager.slot().responses == 1, what="the response")
+    assert p.poll() is None
+    assert stop(p)[0] == 0
+    (record,) = manager.reports(1)
+    assert [e.outcome for e in stats.unpack_report(record)[3]] == \
+        [Outcome.READ_ERROR, Outcome.READ_ERROR, Outcome.OK]
+    assert manager.slot().requests == 3
+
+
+def test_report_is_written_when_it_holds_16_entries(manager):
+    p = manager.start()
+    for rid in range(100, 117):
+        exchange(manager.socket_path, request_packet(rid=rid))
+    (record,) = manager.reports(1)
+    assert len(stats.unpack_report(record)[3]) == 16
+    assert stop(p)[0] == 0
+    (final,) = manager.reports(1)
+    assert len(stats.unpack_report(final)[3]) == 1
+
+
+def test_old_entries_are_sent_before_blocking_in_accept(manager):
+    p = manager.start()
+    exchange(manager.socket_path, HELLO)
+    assert manager.no_report(0.1)
+    time.sleep(1.0)
+    exchange(manager.socket_path, request_packet(rid=101))  # the next accept flushes
+    (record,) = manager.reports(1)
+    assert len(stats.unpack_report(record)[3]) == 2
+    assert stop(p)[0] == 0
+
+
+def test_fault_is_counted(manager):
+    p = manager.start()
+    resp = exchange(manager.socket_path, request_packet(context=encode_context_pair(b"echo.sleepMS", b"-5")))
+    assert resp.endswith(b"3p111,19rsleep time negative,0z\n")
+    wait_for(lambda: manager.slot().faults == 1, what="the fault to be counted")
+    assert manager.slot().responses == 0
+    assert stop(p)[0] == 0
+    assert stats.unpack_report(manager.reports(1)[0])[3][0].outcome == Outcome.FAULT
+
+
+def test_bad_segment_runs_without_stats(tmp_path):
+    m = Manager(tmp_path, header=b"XXXX" + stats.pack_header(1, 10)[4:])
+    try:
+        p = m.start(wait=False)
+        assert exchange(m.socket_path, HELLO).endswith(b"5qHello,0z\n")
+        assert stop(p)[0] == 0
+        assert m.segment.read_bytes()[64:] == bytes(64)  # untouched
+        version, pid, slot, entries = stats.unpack_report(m.reports(1)[0])
+        assert (pid, slot, len(entries)) == (p.pid, 0, 1)
+    finally:
+        m.close()
+
+
+def test_unknown_slot_reports_slot_ffffffff(tmp_path):
+    m = Manager(tmp_path)
+    try:
+        p = m.start(env={"plutonSlot": "x"}, wait=False)
+        assert exchange(m.socket_path, HELLO).endswith(b"5qHello,0z\n")
+        assert stop(p)[0] == 0
+        assert stats.unpack_report(m.reports(1)[0])[2] == stats.NO_SLOT
+    finally:
+        m.close()
+
+
+def test_service_name_and_log_lines(manager):
+    p = manager.start()
+    resp = exchange(manager.socket_path, request_packet(context=encode_context_pair(b"echo.log", b"to the manager")))
+    assert re.search(rb",\d+secho:%d/0," % p.pid, resp)
+    assert stop(p)[0] == 0
+    assert "to the manager\n" in manager.stderr()
+    assert os.path.exists(manager.socket_path)
