@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pluton-go/pluton/go/fault"
-	"github.com/pluton-go/pluton/go/internal/testbin"
+	"github.com/pluton-go/pluton/go/testbin"
 )
 
 // e2eCommands are the commands the end-to-end tests run.

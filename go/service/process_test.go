@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pluton-go/pluton/go/internal/testbin"
+	"github.com/pluton-go/pluton/go/testbin"
 	"github.com/pluton-go/pluton/go/protocol"
 	"github.com/pluton-go/pluton/go/stats"
 )

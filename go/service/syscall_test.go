@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pluton-go/pluton/go/internal/testbin"
+	"github.com/pluton-go/pluton/go/testbin"
 )
 
 // TestSyscallsPerRequest counts the system calls of a manager-mode

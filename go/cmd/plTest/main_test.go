@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pluton-go/pluton/go/internal/testbin"
+	"github.com/pluton-go/pluton/go/testbin"
 )
 
 // plTest runs the built command with stdin and arguments.

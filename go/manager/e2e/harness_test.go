@@ -20,7 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pluton-go/pluton/go/internal/testbin"
+	"github.com/pluton-go/pluton/go/testbin"
 	"github.com/pluton-go/pluton/go/protocol"
 )
 

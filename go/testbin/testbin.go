@@ -24,7 +24,7 @@ func RepoRoot(t testing.TB) string {
 	if !ok {
 		t.Fatal("testbin: cannot locate source file")
 	}
-	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	root := filepath.Join(filepath.Dir(file), "..", "..")
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		// Under Bazel the sources are not in a module tree; use the working directory.
 		wd, _ := os.Getwd()
