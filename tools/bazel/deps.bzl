@@ -15,9 +15,11 @@ def _maybe(name, **kwargs):
 def pluton_tool_dependencies():
     """Declares the Go repositories the gazelle binary needs."""
 
-    # v0.1.12 is the last x/tools with go/vcs, which gazelle v0.27.0 imports.
-    _maybe(
-        name = "org_golang_x_tools",
+    # gazelle v0.27.0 imports golang.org/x/tools/go/vcs, which x/tools dropped
+    # after v0.1.12. WORKSPACE maps @org_golang_x_tools to this repository
+    # inside @bazel_gazelle, so go.mod may require any x/tools version.
+    go_repository(
+        name = "bazel_gazelle_org_golang_x_tools",
         build_directives = [
             # Not resolved offline unless x/sys is in the repository config.
             "gazelle:resolve go golang.org/x/sys/execabs @org_golang_x_sys//execabs",
