@@ -37,7 +37,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src"
 tar -C "$repo/sdk/python" \
   --exclude=__pycache__ --exclude='*.pyc' --exclude=.pytest_cache \
-  --exclude=./build --exclude='*.egg-info' --exclude=./dist --exclude=./BRIEF.md \
+  --exclude=./build --exclude='*.egg-info' --exclude=./dist --exclude=./BUILD.bazel \
   -cf - . | tar -C "$work/src" -xf -
 printf '"""The package version, stamped by tools/dist/python.sh."""\n\n__version__ = "%s"\n' \
   "$version" > "$work/src/src/pluton/_version.py"
