@@ -15,6 +15,7 @@ import (
 
 	"github.com/pluton-go/pluton/go/manager/logging"
 	"github.com/pluton-go/pluton/go/manager/manager"
+	"github.com/pluton-go/pluton/go/manager/process"
 	"github.com/pluton-go/pluton/go/version"
 )
 
@@ -37,6 +38,7 @@ const usage = `Usage: plutonManager [-ho] [-C configDir] [-L lookupMap] [-R rend
 `
 
 func main() {
+	process.RunLimitsWrapper() // returns unless started as an instance's limits wrapper
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -15,8 +15,6 @@ import (
 	"runtime"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Limits are the resource limits of one instance; zero means no limit. Each
@@ -88,34 +86,16 @@ func (f *Forker) loop(started chan struct{}) {
 
 func (f *Forker) fork(r forkReq) forkReply {
 	s := r.spec
-	sys := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: s.Credential}
-	p, err := os.StartProcess(s.Path, s.Argv, &os.ProcAttr{Dir: s.Dir, Env: s.Env, Files: r.files, Sys: sys})
+	path, argv, err := wrap(s)
 	if err != nil {
 		return forkReply{err: err}
 	}
-	if err := setLimits(p.Pid, s.Limits); err != nil {
-		_ = p.Kill()
-		_, _ = p.Wait()
+	sys := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: s.Credential}
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{Dir: s.Dir, Env: s.Env, Files: r.files, Sys: sys})
+	if err != nil {
 		return forkReply{err: err}
 	}
 	return forkReply{p: p}
-}
-
-// setLimits applies the limits to the new process. The child has just
-// exec'd; the window before the limits apply is the start of its runtime.
-func setLimits(pid int, l Limits) error {
-	set := func(res int, v uint64, name string) error {
-		if v == 0 {
-			return nil
-		}
-		lim := unix.Rlimit{Cur: v, Max: v + 1}
-		if err := unix.Prlimit(pid, res, &lim, nil); err != nil {
-			return fmt.Errorf("setrlimit %s: %w", name, err)
-		}
-		return nil
-	}
-	return errors.Join(set(unix.RLIMIT_CPU, l.CPUSeconds, "CPU"), set(unix.RLIMIT_DATA, l.DataBytes, "DATA"),
-		set(unix.RLIMIT_NOFILE, l.OpenFiles, "NOFILE"))
 }
 
 // Process is one started instance.

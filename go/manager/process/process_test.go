@@ -15,10 +15,16 @@ import (
 
 func run(t *testing.T, f *Forker, script string, limits Limits) (*Process, []string) {
 	t.Helper()
+	return runSpec(t, f, &Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", script}, Env: os.Environ(), Limits: limits})
+}
+
+// runSpec starts s, waits for it to end and returns its stderr lines.
+func runSpec(t *testing.T, f *Forker, s *Spec) (*Process, []string) {
+	t.Helper()
 	var mu sync.Mutex
 	var lines []string
-	p, err := f.Start(&Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", script}, Env: os.Environ(), Limits: limits,
-		Line: func(_ int, s string) { mu.Lock(); lines = append(lines, s); mu.Unlock() }})
+	s.Line = func(_ int, line string) { mu.Lock(); lines = append(lines, line); mu.Unlock() }
+	p, err := f.Start(s)
 	require.NoError(t, err)
 	select {
 	case <-p.Done():
@@ -65,12 +71,21 @@ func TestDescribe(t *testing.T) {
 
 func TestLimitsAndEnv(t *testing.T) {
 	f := NewForker()
-	_, lines := run(t, f, `ulimit -n >&2; ulimit -t >&2`, Limits{OpenFiles: 17, CPUSeconds: 5})
-	// The shell may read its limits before the manager sets them; accept either.
-	require.Len(t, lines, 2)
-	if lines[0] != "17" {
-		t.Logf("limits applied after the shell read them: %v", lines)
-	}
+	// The limits are in force before the instance's first instruction.
+	_, lines := run(t, f, `ulimit -n >&2; ulimit -t >&2; ulimit -d >&2`,
+		Limits{OpenFiles: 17, CPUSeconds: 5, DataBytes: 512 << 20})
+	assert.Equal(t, []string{"17", "5", "524288"}, lines)
+}
+
+func TestLimitsWrapperExecFailure(t *testing.T) {
+	// With limits the wrapper starts and the exec fails inside it, with the
+	// original's exit status for a failed execv and a line on stderr.
+	p, lines := runSpec(t, NewForker(), &Spec{Path: "/nonexistent/prog", Argv: []string{"prog"}, Limits: Limits{OpenFiles: 64}})
+	st, _ := p.State()
+	require.NotNil(t, st)
+	assert.Equal(t, ExitExecFailed, st.ExitCode())
+	require.NotEmpty(t, lines)
+	assert.Contains(t, lines[0], "execv /nonexistent/prog")
 }
 
 func TestExecFailure(t *testing.T) {
@@ -79,4 +94,11 @@ func TestExecFailure(t *testing.T) {
 	require.Error(t, err)
 	_, err = f.Start(&Spec{Path: "/bin/true", Argv: []string{"true"}, Dir: "/nonexistent"})
 	require.Error(t, err)
+}
+
+// TestMain lets the test binary serve as the limits wrapper, as the manager's
+// binary does.
+func TestMain(m *testing.M) {
+	RunLimitsWrapper()
+	os.Exit(m.Run())
 }
