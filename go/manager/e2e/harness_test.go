@@ -20,8 +20,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pluton-go/pluton/go/testbin"
 	"github.com/pluton-go/pluton/go/protocol"
+	"github.com/pluton-go/pluton/go/testbin"
 )
 
 // manager is a plutonManager process run by a test, in its own temporary

@@ -4,8 +4,8 @@
 // order.
 //
 // All mutable state belongs to one event loop goroutine (Run). Other
-// goroutines (instance waiters, report readers, the connection watcher, the
-// status server) hand it work with post.
+// goroutines (instance waiters, the connection watcher, the status server)
+// hand it work with post.
 package manager
 
 import (

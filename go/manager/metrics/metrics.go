@@ -5,6 +5,8 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pluton-go/pluton/go/stats"
 )
 
 // Metrics are the manager's series. Every per-service series has the label
@@ -79,4 +81,45 @@ func (m *Metrics) Forget(service string) {
 		c.DeletePartialMatch(l)
 	}
 	m.Duration.DeletePartialMatch(l)
+}
+
+// Service holds the series of one service that the manager updates on every
+// sample and every report, looked up once rather than by label each time.
+// The gauges exist from the start; the request series appear with the first
+// report of their outcome, as with WithLabelValues.
+type Service struct {
+	m   *Metrics
+	key string
+
+	Instances, Busy, Occupancy, Backlog, Backoff, Held, Halted prometheus.Gauge
+
+	requests [stats.OK + 1]prometheus.Counter // by outcome
+	duration prometheus.Observer
+}
+
+// Service returns the series of the service key.
+func (m *Metrics) Service(key string) *Service {
+	return &Service{m: m, key: key,
+		Instances: m.Instances.WithLabelValues(key), Busy: m.Busy.WithLabelValues(key),
+		Occupancy: m.Occupancy.WithLabelValues(key), Backlog: m.Backlog.WithLabelValues(key),
+		Backoff: m.Backoff.WithLabelValues(key), Held: m.Held.WithLabelValues(key), Halted: m.Halted.WithLabelValues(key)}
+}
+
+var outcomeLabels = [...]string{stats.ReadError: "readError", stats.WriteError: "writeError", stats.Faulted: "fault", stats.OK: "ok"}
+
+// Requests returns the request counter of an outcome, which must be valid
+// (stats.ReadError to stats.OK).
+func (s *Service) Requests(o stats.Outcome) prometheus.Counter {
+	if s.requests[o] == nil {
+		s.requests[o] = s.m.Requests.WithLabelValues(s.key, outcomeLabels[o])
+	}
+	return s.requests[o]
+}
+
+// Duration returns the observer of the request durations, in seconds.
+func (s *Service) Duration() prometheus.Observer {
+	if s.duration == nil {
+		s.duration = s.m.Duration.WithLabelValues(s.key)
+	}
+	return s.duration
 }

@@ -15,8 +15,10 @@ import (
 // Sample is called by the manager every SampleInterval with the number of
 // connections waiting in the service's accept queue. known is false when
 // the kernel could not tell (no sock_diag); the socket is then polled and a
-// pending connection counts as a backlog of one, as in the original.
+// pending connection counts as a backlog of one, as in the original. It
+// also reads the report pipe.
 func (s *Service) Sample(now time.Time, backlog int, known bool) {
+	s.drainReports()
 	if !known && s.lfd >= 0 {
 		backlog = 0
 		if sockdiag.Readable(uintptr(s.lfd)) {
@@ -365,14 +367,14 @@ func (s *Service) onPending() {
 }
 
 func (s *Service) updateGauges() {
-	m, k := s.env.Metrics, s.Key
-	m.Instances.WithLabelValues(k).Set(float64(s.live))
-	m.Busy.WithLabelValues(k).Set(float64(s.busy))
-	m.Occupancy.WithLabelValues(k).Set(s.occFast)
-	m.Backlog.WithLabelValues(k).Set(float64(s.backlog))
-	m.Backoff.WithLabelValues(k).Set(b2f(time.Now().Before(s.backoffUntil)))
-	m.Held.WithLabelValues(k).Set(b2f(s.held))
-	m.Halted.WithLabelValues(k).Set(b2f(s.halted))
+	m := s.metrics
+	m.Instances.Set(float64(s.live))
+	m.Busy.Set(float64(s.busy))
+	m.Occupancy.Set(s.occFast)
+	m.Backlog.Set(float64(s.backlog))
+	m.Backoff.Set(b2f(time.Now().Before(s.backoffUntil)))
+	m.Held.Set(b2f(s.held))
+	m.Halted.Set(b2f(s.halted))
 }
 
 func b2f(b bool) float64 {

@@ -146,6 +146,7 @@ func (s *Service) escalate(in *Instance, now time.Time) {
 // onExit accounts for a reaped instance.
 func (s *Service) onExit(in *Instance) {
 	now := time.Now()
+	s.drainReports() // every record the instance wrote, for its Usage line
 	in.exited = true
 	st, err := in.Proc.State()
 	sl := s.seg.Slot(in.Slot)
@@ -206,47 +207,4 @@ func (s *Service) setBackoff(now time.Time, why string) {
 	s.env.Log.Printf("Service Warning: %s: backoff restarts for %ds: %s", s.Key, int(d/time.Second), why)
 	s.backoffUntil = now.Add(d)
 	s.backoffReason = why
-}
-
-// onReport accounts for one report record.
-func (s *Service) onReport(rec stats.Record, perr error) {
-	if perr != nil {
-		s.env.Log.Printf("Service Warning: %s: Unrecognized reporting event: %v", s.Key, perr)
-		return
-	}
-	var in *Instance
-	if int(rec.Slot) < len(s.inst) && s.inst[rec.Slot] != nil && s.inst[rec.Slot].Proc.Pid == int(rec.PID) {
-		in = s.inst[rec.Slot]
-	} else {
-		for _, x := range s.inst {
-			if x != nil && x.Proc.Pid == int(rec.PID) {
-				in = x
-				break
-			}
-		}
-	}
-	if in == nil && len(rec.Entries) > 0 {
-		s.env.Log.Printf("Service Warning: %s: Reporting Event from unknown pid %d ignored", s.Key, rec.PID)
-	}
-	m := s.env.Metrics
-	for _, e := range rec.Entries {
-		s.requests++
-		s.env.Counters.Requests++
-		outcome := "ok"
-		switch e.Outcome {
-		case stats.ReadError:
-			outcome = "readError"
-		case stats.WriteError:
-			outcome = "writeError"
-		case stats.Faulted:
-			outcome = "fault"
-			s.faults++
-			m.Faults.WithLabelValues(s.Key).Inc()
-		}
-		m.Requests.WithLabelValues(s.Key, outcome).Inc()
-		m.Duration.WithLabelValues(s.Key).Observe(float64(e.DurationMicros) / 1e6)
-		if in != nil {
-			in.usage.add(e)
-		}
-	}
 }

@@ -5,14 +5,13 @@
 //
 // A Service is not safe for concurrent use: the manager calls every method
 // from its one event loop goroutine, and goroutines that wait for something
-// (an exit, a report, a pending connection) hand the event to that loop with
-// Env.Post.
+// (an exit, a pending connection) hand the event to that loop with Env.Post.
+// The report pipe has no goroutine: the loop reads it at every sample.
 package pool
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/user"
@@ -43,6 +42,8 @@ type Env struct {
 	RendezvousDir string
 	Counters      *Counters
 	BaseEnv       []string // the environment of every instance, plutonSlot added
+
+	reportBuf []byte // the report pipe reads of every service
 }
 
 // Counters are the manager-wide numbers of the periodic Stats lines.
@@ -106,7 +107,12 @@ type Service struct {
 	segFile    *os.File
 	seg        stats.Segment
 	segIno     uint64
-	repR, repW *os.File
+	repFD      int      // the report pipe's read end (non-blocking), -1 once closed
+	repW       *os.File // its write end, fd 5 of every instance
+	repTail    []byte   // the bytes of an incomplete record, read ahead
+	repSize    int      // the pipe's capacity in bytes
+	repGrow    bool     // the capacity may still grow
+	metrics    *metrics.Service
 	credential *syscall.Credential
 	limits     process.Limits
 	argv       []string
@@ -150,7 +156,7 @@ func New(cfg *config.Service, env *Env, now time.Time) (s *Service, err error) {
 	if len(cfg.Argv) == 0 {
 		return nil, errors.New("no exec command")
 	}
-	s = &Service{Cfg: cfg, Key: key, env: env, Loaded: now, lastActivity: now, lfd: -1,
+	s = &Service{Cfg: cfg, Key: key, env: env, Loaded: now, lastActivity: now, lfd: -1, repFD: -1,
 		SocketPath: filepath.Join(env.RendezvousDir, key+".socket"),
 		MmapPath:   filepath.Join(env.RendezvousDir, key+".mmap"),
 		inst:       make([]*Instance, cfg.MaximumProcesses), argv: cfg.Argv}
@@ -159,9 +165,6 @@ func New(cfg *config.Service, env *Env, now time.Time) (s *Service, err error) {
 			s.closeFiles()
 			_ = os.Remove(s.MmapPath + ".tmp")
 			_ = os.Remove(s.SocketPath + ".tmp")
-			if s.repR != nil {
-				s.repR.Close()
-			}
 		}
 	}()
 	if err = s.resolveCredential(); err != nil {
@@ -176,8 +179,8 @@ func New(cfg *config.Service, env *Env, now time.Time) (s *Service, err error) {
 	if cfg.UlimitOpenFiles > 0 {
 		s.limits.OpenFiles = uint64(cfg.UlimitOpenFiles)
 	}
-	if s.repR, s.repW, err = os.Pipe(); err != nil {
-		return nil, fmt.Errorf("report pipe: %w", err)
+	if err = s.openReports(); err != nil {
+		return nil, err
 	}
 	if err = s.createSegment(); err != nil {
 		return nil, err
@@ -192,7 +195,7 @@ func New(cfg *config.Service, env *Env, now time.Time) (s *Service, err error) {
 	if err = os.Rename(s.SocketPath+".tmp", s.SocketPath); err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
-	go s.readReports(s.repR)
+	s.metrics = env.Metrics.Service(key)
 	s.updateGauges()
 	return s, nil
 }
@@ -287,25 +290,6 @@ func (s *Service) createSocket() error {
 	return nil
 }
 
-// readReports reads the report pipe until every write end is closed.
-func (s *Service) readReports(r *os.File) {
-	defer r.Close()
-	buf := make([]byte, stats.RecordSize)
-	for {
-		n, err := io.ReadFull(r, buf)
-		if err != nil {
-			if n > 0 {
-				s.env.Post(func() {
-					s.env.Log.Printf("Service Warning: %s: Unexpected byte count from Reporting Channel: %d", s.Key, n)
-				})
-			}
-			return
-		}
-		rec, perr := stats.ParseRecord(buf)
-		s.env.Post(func() { s.onReport(rec, perr) })
-	}
-}
-
 // SocketInode returns the listening socket's inode, the sock_diag key.
 func (s *Service) SocketInode() uint64 { return s.sockIno }
 
@@ -385,9 +369,10 @@ func (s *Service) closeFiles() {
 		s.segFile = nil
 	}
 	if s.repW != nil {
-		s.repW.Close() // the reader sees EOF once the last instance is gone
+		s.repW.Close()
 		s.repW = nil
 	}
+	s.closeReports()
 }
 
 // unlinkIfOurs removes path if it is still the file this service created
