@@ -55,7 +55,7 @@ func (b *Batch) Add(ctx context.Context, r *Request) error {
 
 func (b *Batch) run(ctx context.Context, r *Request) {
 	x := getExchange()
-	err := b.c.execute(ctx, r, x)
+	err := b.c.execute(ctx, r, x, true) // on the runtime poller
 	putExchange(x)
 	b.complete(r, err)
 }

@@ -101,8 +101,11 @@ func reportCPU(b *testing.B, start time.Duration) {
 }
 
 func benchCalls(b *testing.B, c *Client, key string, size int) {
+	benchCallsCtx(b, context.Background(), c, key, size)
+}
+
+func benchCallsCtx(b *testing.B, ctx context.Context, c *Client, key string, size int) {
 	data := payload(size)
-	ctx := context.Background()
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	cpu0 := cpuTime()
@@ -152,6 +155,17 @@ func BenchmarkCall(b *testing.B) {
 	for _, s := range benchSizes {
 		b.Run(s.name, func(b *testing.B) { benchCalls(b, c, echoKey, s.size) })
 	}
+}
+
+// BenchmarkCallCancelable is BenchmarkCall/0B with a context that can be
+// cancelled, which the client has to watch.
+func BenchmarkCallCancelable(b *testing.B) {
+	dir := tempDir(b)
+	startEchoProcess(b, dir, echoKey)
+	c := newTestClient(b, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	benchCallsCtx(b, ctx, c, echoKey, 0)
 }
 
 // BenchmarkDo is BenchmarkCall with a reused Request (its response buffer

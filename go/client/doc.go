@@ -8,9 +8,9 @@
 //	resp, err := c.Call(ctx, "system.echo.0.raw", data, client.Context("echo.sleepMS", "5"))
 //
 // A Client is safe for concurrent use by any number of goroutines; Call
-// blocks the calling goroutine only (it waits on the runtime poller, not on
-// an OS thread). To keep many requests in flight from one goroutine, use a
-// Batch (the original's executeAndWaitAll, Any, One and Sent):
+// blocks the calling goroutine only. To keep many requests in flight from
+// one goroutine, use a Batch (the original's executeAndWaitAll, Any, One and
+// Sent):
 //
 //	b := c.NewBatch()
 //	for _, r := range reqs { // r := client.NewRequest(key, data, opts...)
@@ -118,11 +118,18 @@
 // # Cost
 //
 // A request costs one socket, connect, writev (head, data and trailer
-// without copying the data), read and close. Buffers and the protocol
-// parser come from a sync.Pool; options are plain values. The remaining
-// allocations per request are the *os.File that registers the socket with
-// the runtime poller (two objects), the response's client and service
-// names (made by protocol.Parser.Response) and the response data (none for
-// a reused Request whose buffer is large enough). A Batch adds one
-// goroutine per request. docs/client.md has the figures.
+// without copying the data), poll, read and close, and no allocation but
+// the response data (none for a reused Request whose buffer is large
+// enough); a context that can be cancelled adds four, for the
+// context.AfterFunc that watches it. A Call or Do started while no other
+// Call or Do is in progress in the process waits for its socket in poll(2)
+// on its own thread, with the time left to its deadline as the timeout;
+// cancelling its context shuts the socket down, which wakes the poll. When
+// other requests are in progress, and always in a Batch, the socket is
+// registered with the runtime poller instead (an *os.File, two more
+// allocations, plus a goroutine per Batch request), so that waiting
+// requests park their goroutines rather than each holding an OS thread.
+// Buffers and the protocol parser come from a sync.Pool, the service names
+// of recent responses are reused, and options are plain values.
+// docs/client.md has the figures.
 package client

@@ -41,10 +41,10 @@ type exchange struct {
 	ctxBuf []byte
 	rbuf   []byte
 	parser *protocol.Parser
-	resp   protocol.Response
 	req    protocol.Request
 	iov    [3][]byte
 	sa     unix.SockaddrUnix
+	names  nameCache
 }
 
 var exchanges = sync.Pool{New: func() any {
@@ -57,10 +57,12 @@ var exchanges = sync.Pool{New: func() any {
 
 func getExchange() *exchange { return exchanges.Get().(*exchange) }
 
+// putExchange returns x to the pool, dropping its references to the caller's
+// data (the request's, and a large response payload the parser still knows).
 func putExchange(x *exchange) {
+	x.parser.Reset()
 	x.iov = [3][]byte{}
 	x.req = protocol.Request{}
-	x.resp = protocol.Response{}
 	x.sa = unix.SockaddrUnix{}
 	exchanges.Put(x)
 }
@@ -128,23 +130,33 @@ type outcome struct {
 }
 
 // execute runs a prepared request until it has a result; the caller then
-// finishes it.
-func (c *Client) execute(ctx context.Context, r *Request, x *exchange) error {
+// finishes it. With poller set (Batch) the connection waits on the runtime
+// poller, else in poll(2) on the calling thread (see conn).
+func (c *Client) execute(ctx context.Context, r *Request, x *exchange, poller bool) error {
 	c.buildHead(r, x)
 	var res outcome
 	for attempt := 0; ; attempt++ {
 		retryAllowed := attempt == 0 && r.attrs&(NoRetryAttr|NeedAffinityAttr) == 0
-		f, fd, reused := r.aff, r.affFD, r.aff != nil
+		held := r.aff
 		r.aff = nil
-		if f == nil {
+		var cn conn
+		if held != nil {
+			cn = *held
+			if poller {
+				cn.register(r.key)
+			}
+		} else {
 			var err error
-			fd, f, err = c.connect(ctx, x, r.key, r.deadline)
+			cn, err = c.connect(ctx, x, r.key, r.deadline, poller)
 			if err != nil {
 				var errno syscall.Errno
 				if retryAllowed && errors.As(err, &errno) && errno == syscall.ECONNREFUSED &&
 					time.Until(r.deadline) > refusedPause {
 					c.debug("retry after refused connection", "key", r.key, "id", r.id)
-					time.Sleep(refusedPause)
+					if err := sleep(ctx, refusedPause); err != nil {
+						res = outcome{err: err}
+						break
+					}
 					continue
 				}
 				res = outcome{err: err}
@@ -153,16 +165,24 @@ func (c *Client) execute(ctx context.Context, r *Request, x *exchange) error {
 		}
 		if c.log != nil {
 			c.log.Debug("sending", "key", r.key, "id", r.id, "bytes", len(r.data), "attempt", attempt+1,
-				"affinityConnection", reused)
+				"affinityConnection", held != nil)
 		}
-		res = c.roundTrip(ctx, r, x, fd, f)
+		k := watch(ctx, cn.fd)
+		res = c.roundTrip(ctx, r, x, cn)
+		if k.stop() && res.err == nil {
+			res.complete = false // the response arrived, but the connection is shut down
+		}
 		if res.complete && r.attrs&KeepAffinityAttr != 0 {
-			r.aff, r.affFD = f, fd
+			if held == nil {
+				held = new(conn)
+			}
+			*held = cn
+			r.aff = held
 		} else {
-			f.Close()
+			cn.close()
 		}
 		if res.retry && retryAllowed && time.Now().Before(r.deadline) {
-			c.debug("retry on a fresh connection", "key", r.key, "id", r.id, "reusedAffinity", reused, "err", res.err)
+			c.debug("retry on a fresh connection", "key", r.key, "id", r.id, "reusedAffinity", held != nil, "err", res.err)
 			continue
 		}
 		break
@@ -208,86 +228,72 @@ func (c *Client) buildHead(r *Request, x *exchange) {
 // wildcard socket. A full backlog (EAGAIN) is waited out until the deadline.
 // A refused connection returns the bare syscall.Errno wrapped in a
 // connectFailed fault, so the caller can decide to retry.
-func (c *Client) connect(ctx context.Context, x *exchange, key string, deadline time.Time) (int, *os.File, error) {
+func (c *Client) connect(ctx context.Context, x *exchange, key string, deadline time.Time, poller bool) (conn, error) {
 	rv := c.rv.Load()
 	t := rv.target(key)
 	if t.err != nil {
-		return -1, nil, t.err
+		return conn{}, t.err
 	}
 	path := t.exact
 	backoff := connectBackoffMin
 	for {
-		fd, f, err := dial(x, path)
+		cn, err := dial(x, path, poller)
 		switch err {
 		case nil:
-			return fd, f, nil
+			return cn, nil
 		case syscall.ENOENT:
 			if path == t.exact {
 				path = t.wildcard
 				continue
 			}
 			if nrv := c.refresh(rv); nrv != nil {
-				return c.connect(ctx, x, key, deadline)
+				return c.connect(ctx, x, key, deadline, poller)
 			}
-			return -1, nil, fault.New(fault.ServiceNotFound, key)
+			return conn{}, fault.New(fault.ServiceNotFound, key)
 		case syscall.EAGAIN:
 			wait := min(backoff, time.Until(deadline))
 			if wait <= 0 {
-				return -1, nil, fault.Wrap(fault.ServiceTimeout, "service timeout", os.ErrDeadlineExceeded)
+				return conn{}, fault.Wrap(fault.ServiceTimeout, "service timeout", os.ErrDeadlineExceeded)
 			}
-			if ctx.Err() != nil {
-				return -1, nil, fault.Wrap(fault.ServiceTimeout, "service timeout", ctx.Err())
+			if err := sleep(ctx, wait); err != nil {
+				return conn{}, err
 			}
-			time.Sleep(wait)
 			backoff = min(2*backoff, connectBackoffMax)
 		default:
 			if _, ok := err.(*fault.Fault); ok {
-				return -1, nil, err
+				return conn{}, err
 			}
-			return -1, nil, fault.Wrap(fault.ConnectFailed, path, err)
+			return conn{}, fault.Wrap(fault.ConnectFailed, path, err)
 		}
 	}
 }
 
-// dial connects a non-blocking socket to path and registers it with the
-// runtime poller. It returns the bare errno when connect fails and an
-// openSocketFailed fault when socket() does.
-func dial(x *exchange, path string) (int, *os.File, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, nil, fault.Wrap(fault.OpenSocketFailed, path, err)
+// sleep pauses for d, or until ctx is cancelled (then it returns the
+// request's serviceTimeout fault).
+func sleep(ctx context.Context, d time.Duration) error {
+	if ctx.Done() == nil {
+		time.Sleep(d)
+		return nil
 	}
-	// A fresh sockaddr each time: SockaddrUnix does not write the name's
-	// terminating NUL, so a reused one would keep a byte of a longer name.
-	x.sa = unix.SockaddrUnix{Name: path}
-	for {
-		err = unix.Connect(fd, &x.sa)
-		if err != unix.EINTR {
-			break
-		}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return timeoutFault(ctx)
 	}
-	if err != nil {
-		unix.Close(fd)
-		return -1, nil, err
-	}
-	// The file keeps the descriptor non-blocking, so reads and writes
-	// through it wait on the runtime poller and honour deadlines. (Never
-	// call f.Fd: it would switch the descriptor to blocking mode.)
-	return fd, os.NewFile(uintptr(fd), path), nil
 }
 
-// roundTrip writes the request on f and reads the response into r.
-func (c *Client) roundTrip(ctx context.Context, r *Request, x *exchange, fd int, f *os.File) outcome {
-	if err := f.SetDeadline(r.deadline); err != nil {
+// roundTrip writes the request on cn and reads the response into r.
+func (c *Client) roundTrip(ctx context.Context, r *Request, x *exchange, cn conn) outcome {
+	if err := cn.setDeadline(r.deadline); err != nil {
 		return outcome{err: fault.Wrap(fault.SetsockoptFailed, "SetDeadline", err)}
 	}
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { f.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
-	}
-	if err := writeRequest(fd, f, x); err != nil {
-		if isTimeout(err) {
-			return outcome{err: timeoutFault(ctx)}
+	iov := x.iov // a copy: a retry sends x.iov again from the start
+	if err := cn.writev(iov[:], r.deadline); err != nil {
+		if o, ok := interrupted(ctx, err); ok {
+			return o
 		}
 		return outcome{err: fault.Wrap(fault.SocketWriteFailed, r.key, bare(err)), retry: true}
 	}
@@ -297,118 +303,108 @@ func (c *Client) roundTrip(ctx context.Context, r *Request, x *exchange, fd int,
 			r.batch.markSent()
 		}
 	}
-	return c.readResponse(ctx, r, x, f)
+	return c.readResponse(ctx, r, x, cn)
 }
 
-// writeRequest writes head, data and trailer: first with one writev straight
-// on the non-blocking socket (which sends a small request whole), then, if
-// the socket buffer filled up, through the poller, honouring the deadline.
-func writeRequest(fd int, f *os.File, x *exchange) error {
-	parts := x.iov // a copy: a retry sends x.iov again from the start
-	iov := parts[:]
-	if len(iov[1]) == 0 {
-		iov[1], iov[2] = iov[2], nil
-		iov = iov[:2]
+// interrupted turns an I/O error caused by the deadline or by the context
+// (whose cancellation shuts the socket down) into the serviceTimeout
+// outcome.
+func interrupted(ctx context.Context, err error) (outcome, bool) {
+	if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		return outcome{err: timeoutFault(ctx)}, true
 	}
-	for len(iov) > 0 {
-		n, err := unix.Writev(fd, iov)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		for n > 0 && len(iov) > 0 {
-			if n < len(iov[0]) {
-				iov[0] = iov[0][n:]
-				n = 0
-			} else {
-				n -= len(iov[0])
-				iov = iov[1:]
-			}
-		}
-		for len(iov) > 0 && len(iov[0]) == 0 {
-			iov = iov[1:]
-		}
-	}
-	for _, b := range iov {
-		if _, err := f.Write(b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return outcome{}, false
 }
 
 // readResponse reads and checks the response packet.
-func (c *Client) readResponse(ctx context.Context, r *Request, x *exchange, f *os.File) outcome {
+func (c *Client) readResponse(ctx context.Context, r *Request, x *exchange, cn conn) outcome {
 	p := x.parser
 	p.Reset()
 	got := 0
-	for {
+	err := cn.awaitResponse(r.deadline)
+	for err == nil {
 		var n int
-		var err error
 		if dst := p.Direct(); dst != nil {
-			n, err = f.Read(dst)
+			n, err = cn.read(dst, r.deadline)
 			p.Advance(n)
 			got += n
-		} else {
-			n, err = f.Read(x.rbuf)
-			if n > 0 {
-				got += n
-				_, done, perr := p.Feed(x.rbuf[:n])
-				if perr != nil {
-					return outcome{err: fault.Wrap(fault.ResponsePacketFormatError, perr.Error(), perr), retry: true}
-				}
-				if done {
-					return c.checkResponse(r, x)
-				}
-			}
-		}
-		if err == nil {
 			continue
 		}
-		switch {
-		case err == io.EOF && got == 0 && r.attrs&NoWaitAttr != 0:
-			return outcome{} // noWait: the service took the request and closed
-		case err == io.EOF:
-			return outcome{err: fault.New(fault.IncompleteResponse, "Socket closed with incomplete response"), retry: got == 0}
-		case isTimeout(err):
-			return outcome{err: timeoutFault(ctx)}
-		default:
-			return outcome{err: fault.Wrap(fault.SocketReadFailed, r.key, bare(err)), retry: got == 0}
+		n, err = cn.read(x.rbuf, r.deadline)
+		if n > 0 {
+			got += n
+			_, done, perr := p.Feed(x.rbuf[:n])
+			if perr != nil {
+				return outcome{err: fault.Wrap(fault.ResponsePacketFormatError, perr.Error(), perr), retry: true}
+			}
+			if done {
+				return c.checkResponse(r, x)
+			}
 		}
+	}
+	if o, ok := interrupted(ctx, err); ok {
+		return o
+	}
+	switch {
+	case err == io.EOF && got == 0 && r.attrs&NoWaitAttr != 0:
+		return outcome{} // noWait: the service took the request and closed
+	case err == io.EOF:
+		return outcome{err: fault.New(fault.IncompleteResponse, "Socket closed with incomplete response"), retry: got == 0}
+	default:
+		return outcome{err: fault.Wrap(fault.SocketReadFailed, r.key, bare(err)), retry: got == 0}
 	}
 }
 
-// checkResponse applies the integrity check and hands the data to r.
+// checkResponse applies the integrity check and hands the data to r. It
+// reads the fields in place, so a response whose service name was seen
+// recently costs no allocation beyond its data.
 func (c *Client) checkResponse(r *Request, x *exchange) outcome {
-	resp := &x.resp
-	x.parser.Response(resp)
-	if resp.ID != r.id || resp.ClientName != c.name {
+	p := x.parser
+	id := protocol.ParseNumber(p.Field(protocol.TypeRequestID))
+	if name := p.Field(protocol.TypeClientName); id != r.id || string(name) != c.name {
 		return outcome{retry: true, err: fault.New(fault.ResponsePacketFormatError,
-			"response routing mismatch: got id "+strconv.FormatInt(resp.ID, 10)+" for "+strconv.Quote(resp.ClientName)+
+			"response routing mismatch: got id "+strconv.FormatInt(id, 10)+" for "+strconv.Quote(string(name))+
 				", want id "+strconv.FormatInt(r.id, 10)+" for "+strconv.Quote(c.name))}
 	}
-	r.resp.ServiceName = resp.ServiceName
-	if resp.FaultCode != 0 {
-		return outcome{complete: true, err: fault.New(fault.Code(resp.FaultCode), resp.FaultText)}
+	r.resp.ServiceName = x.names.intern(p.Field(protocol.TypeServiceName))
+	if code := protocol.ParseNumber(p.Field(protocol.TypeFaultCode)); code != 0 {
+		return outcome{complete: true, err: fault.New(fault.Code(code), string(p.Field(protocol.TypeFaultText)))}
 	}
-	switch n := len(resp.Data); {
-	case n == 0:
-	case n > parserSmallField:
-		r.buf = resp.Data // the parser's own buffer for this packet
-		r.resp.Data = resp.Data
+	switch data := p.Field(protocol.TypeResponseData); {
+	case len(data) == 0:
+	case len(data) > parserSmallField:
+		r.buf = data // the parser's own buffer for this packet
+		r.resp.Data = data
 	default:
-		r.buf = append(r.buf[:0], resp.Data...)
+		r.buf = append(r.buf[:0], data...)
 		r.resp.Data = r.buf
 	}
 	return outcome{complete: true}
 }
 
-func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+// nameCache remembers the last few service names an exchange received, so
+// that the usual response, from one of a handful of instances, reuses the
+// name's string instead of allocating a new one.
+type nameCache struct {
+	names [8]string
+	next  int
+}
+
+// intern returns b as a string, allocating only if it is not cached.
+func (nc *nameCache) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	for _, s := range nc.names {
+		if s == string(b) {
+			return s
+		}
+	}
+	s := string(b)
+	nc.names[nc.next] = s
+	nc.next = (nc.next + 1) % len(nc.names)
+	return s
+}
 
 func timeoutFault(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -120,9 +119,8 @@ type Request struct {
 	end      time.Time
 	resp     Response
 	err      error
-	buf      []byte   // response buffer, reused
-	aff      *os.File // the affinity connection, if held
-	affFD    int      // its descriptor
+	buf      []byte // response buffer, reused
+	aff      *conn  // the affinity connection, if held
 	batch    *Batch
 	sent     bool
 	queued   bool // in its batch's completed queue
@@ -251,7 +249,7 @@ func (r *Request) HasAffinity() bool { return r.aff != nil }
 // while the request is in progress.
 func (r *Request) Close() {
 	if r.aff != nil {
-		r.aff.Close()
+		r.aff.close()
 		r.aff = nil
 	}
 }
