@@ -112,6 +112,21 @@ like($@, qr/Wanted: responsePT, but got: 'Q' \(requestPT\)/, 'wanted responsePT'
     ok($got && $got->{fields}{k} eq $big, 'binary data in chunks');
 }
 
+# the service key of each request is checked (a service sees the same one over and over)
+{
+    my $d = Pluton::Packet::Decoder->new('Q', check_key => 1);
+    my @got;
+    for my $key ('system.echo.0.raw', 'system.echo.0.raw', 'system.echo.0.bad', 'system.echo.0.raw', 'a.b.01.raw') {
+        $d->add(Pluton::Packet::encode_request(id => 1, service_key => $key, data => 'x'));
+        my ($p, $e) = $d->next;
+        push @got, $p ? $p->{fields}{c} : $e->{text};
+    }
+    is_deeply(\@got, [ 'system.echo.0.raw', 'system.echo.0.raw', 'Invalid Service Key: serialization type is unrecognized',
+        'system.echo.0.raw', 'Invalid Service Key: version has an ambiguous leading zero' ], 'keys checked');
+    is($d->pending, 0, 'nothing left');
+}
+is(eval { Pluton::Packet::decode("0Q,00000000002b12,0z\n", 'Q')->{b} }, '12', 'a long length with leading zeros');
+
 # numbers (strtol)
 is(Pluton::Packet::number('100'), 100, 'number');
 is(Pluton::Packet::number('-5x'), -5, 'trailing junk');

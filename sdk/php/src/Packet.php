@@ -98,12 +98,12 @@ final class Packet
         string $faultText,
         string $data
     ): string {
-        $p = '0A,' . self::netString('b', $requestId);
+        $p = '0A,' . strlen($requestId) . 'b' . $requestId . ',';
         if ($clientName !== '') {
-            $p .= self::netString('a', $clientName);
+            $p .= strlen($clientName) . 'a' . $clientName . ',';
         }
         if ($serviceName !== '') {
-            $p .= self::netString('s', $serviceName);
+            $p .= strlen($serviceName) . 's' . $serviceName . ',';
         }
         if ($faultCode !== 0) {
             $p .= self::netString('p', (string) $faultCode);
@@ -112,7 +112,7 @@ final class Packet
             }
         }
         if ($data !== '') {
-            $p .= self::netString('q', $data);
+            $p .= strlen($data) . 'q' . $data . ',';
         }
         return $p . self::END_PACKET;
     }
@@ -179,54 +179,13 @@ final class Packet
         return (string) substr($b, $i, $n);
     }
 
-    /**
-     * Parses the netstring starting at $pos.
-     *
-     * @return array{0:string,1:string,2:int}|null [type, payload, next position], or null when more
-     *         bytes are needed
-     * @throws ProtocolError
-     */
-    public static function parseNetString(string $buf, int $pos): ?array
-    {
-        $len = strlen($buf);
-        if ($pos >= $len) {
-            return null;
-        }
-        $c = $buf[$pos];
-        if ($c < '0' || $c > '9') {
-            throw new ProtocolError('leading netString character not a digit', true);
-        }
-        $n = 0;
-        $i = $pos;
-        while ($i < $len && $buf[$i] >= '0' && $buf[$i] <= '9') {
-            $n = $n * 10 + (ord($buf[$i]) - 48);
-            if ($n > 999999999) {
-                throw new ProtocolError('netString length value greater than 999999999', true);
-            }
-            $i++;
-        }
-        if ($i >= $len) {
-            return null;
-        }
-        $type = $buf[$i];
-        $o = ord($type);
-        if ($o < 0x20 || $o > 0x7E) {
-            throw new ProtocolError('invalid netString type (not isprint())', true);
-        }
-        $start = $i + 1;
-        if ($len < $start + $n + 1) {
-            return null;
-        }
-        $t = $buf[$start + $n];
-        if ($t !== ',' && $t !== "\n") {
-            throw new ProtocolError('incorrect netString terminator - comma or \n expected', true);
-        }
-        return [$type, $n === 0 ? '' : substr($buf, $start, $n), $start + $n + 1];
-    }
-
     /** strtol(..., 10): optional blanks and sign, digits, junk ignored; no digits reads as 0. */
     public static function number(string $s): int
     {
+        $n = (int) $s;
+        if ((string) $n === $s) {
+            return $n; // plain digits, as nearly every number on the wire
+        }
         return preg_match('/^[ \t\n\r\v\f]*([+-]?[0-9]+)/', $s, $m) === 1 ? (int) $m[1] : 0;
     }
 }

@@ -13,11 +13,17 @@ namespace Pluton;
  */
 final class PacketDecoder
 {
+    private const DIGITS = '0123456789';
+
     private string $buf = '';
+    /** Where the first netstring not yet consumed starts. */
     private int $pos = 0;
-    /** @var array<string,string> */
+    /** @var array<string,string> the fields of the packet being read */
     private array $fields = [];
     private string $lastRaw = '';
+    /** The last service key that passed the check, and its parts. */
+    private ?string $keyText = null;
+    private ?ServiceKey $key = null;
 
     /**
      * @param string $wanted  the packet type expected first: Packet::REQUEST or Packet::RESPONSE
@@ -31,6 +37,14 @@ final class PacketDecoder
     public function feed(string $bytes): void
     {
         $this->buf .= $bytes;
+    }
+
+    /** Drops whatever is buffered, for a new connection. */
+    public function reset(): void
+    {
+        $this->buf = '';
+        $this->pos = 0;
+        $this->fields = [];
     }
 
     /** True when bytes of an unfinished packet are buffered. */
@@ -47,7 +61,7 @@ final class PacketDecoder
     public function readSize(): int
     {
         $len = strlen($this->buf);
-        $digits = strspn($this->buf, '0123456789', $this->pos, 10);
+        $digits = strspn($this->buf, self::DIGITS, $this->pos, 10);
         if ($digits === 0 || $this->pos + $digits >= $len) {
             return Io::CHUNK;
         }
@@ -61,19 +75,52 @@ final class PacketDecoder
         return $this->lastRaw;
     }
 
+    /** The parsed service key of the request next() returned last, when checkKey is set. */
+    public function serviceKey(): ?ServiceKey
+    {
+        return $this->key;
+    }
+
     /**
      * @return array<string,string>|null
      * @throws ProtocolError
      */
     public function next(): ?array
     {
-        while (true) {
-            $ns = Packet::parseNetString($this->buf, $this->pos);
-            if ($ns === null) {
-                return null;
+        $buf = $this->buf;
+        $len = strlen($buf);
+        $pos = $this->pos;
+        $fields = $this->fields;
+        $first = $fields === [];
+        // Each turn consumes one whole netstring `<length><type><payload><terminator>`.
+        while ($pos < $len) {
+            $digits = strspn($buf, self::DIGITS, $pos);
+            if ($digits === 0) {
+                throw new ProtocolError('leading netString character not a digit', true);
             }
-            [$type, $payload, $next] = $ns;
-            if ($this->fields === []) {
+            if ($digits > 9 && strlen(ltrim(substr($buf, $pos, $digits), '0')) > 9) {
+                // Checked before waiting for more digits: a flood of digits fails at once.
+                throw new ProtocolError('netString length value greater than 999999999', true);
+            }
+            $at = $pos + $digits;
+            if ($at >= $len) {
+                break;
+            }
+            $type = $buf[$at];
+            $o = ord($type);
+            if ($o < 0x20 || $o > 0x7E) {
+                throw new ProtocolError('invalid netString type (not isprint())', true);
+            }
+            $n = (int) substr($buf, $pos, $digits);
+            $end = $at + 1 + $n;
+            if ($end >= $len) {
+                break;
+            }
+            $t = $buf[$end];
+            if ($t !== ',' && $t !== "\n") {
+                throw new ProtocolError('incorrect netString terminator - comma or \n expected', true);
+            }
+            if ($first) {
                 if ($type !== $this->wanted) {
                     throw new ProtocolError(
                         'Unexpected netString type. Wanted: ' . Packet::typeName($this->wanted)
@@ -81,32 +128,51 @@ final class PacketDecoder
                         false
                     );
                 }
-            } elseif (ord($type) >= 123) {
+                $first = false;
+            } elseif ($o >= 123) {
                 throw new ProtocolError("Out-of-range netString type: '" . $type . "'", false);
-            } elseif (isset($this->fields[$type])) {
+            } elseif (isset($fields[$type])) {
                 throw new ProtocolError("Duplicate netString type of '" . $type . "'", false);
             }
-            $this->fields[$type] = $payload;
+            $fields[$type] = $n === 0 ? '' : substr($buf, $at + 1, $n);
+            $pos = $end + 1;
             if ($type === Packet::END) {
-                $packet = $this->fields;
+                // A whole packet: the bytes after it stay for the next one.
                 if ($this->keepRaw) {
-                    $this->lastRaw = substr($this->buf, 0, $next);
+                    $this->lastRaw = substr($buf, 0, $pos);
                 }
-                $this->fields = [];
-                $this->buf = (string) substr($this->buf, $next);
+                $this->buf = $pos === $len ? '' : substr($buf, $pos);
                 $this->pos = 0;
+                $this->fields = [];
                 if ($this->checkKey) {
-                    // As the original: a request whose key fails the client rules is malformed.
-                    try {
-                        ServiceKey::parse($packet[Packet::SERVICE_KEY] ?? '');
-                    } catch (\InvalidArgumentException $e) {
-                        throw new ProtocolError('Invalid Service Key: ' . $e->getMessage(), false);
-                    }
+                    $this->verifyKey($fields[Packet::SERVICE_KEY] ?? '');
                 }
-                return $packet;
+                return $fields;
             }
-            // Only whole netstrings are consumed; pos stays at the first unparsed one.
-            $this->pos = $next;
         }
+        // Only whole netstrings are consumed; pos stays at the first unparsed one.
+        $this->pos = $pos;
+        $this->fields = $fields;
+        return null;
+    }
+
+    /**
+     * As the original: a request whose key fails the client rules is
+     * malformed. A service is sent the same key over and over, so each new
+     * one is checked once.
+     *
+     * @throws ProtocolError
+     */
+    private function verifyKey(string $text): void
+    {
+        if ($text === $this->keyText) {
+            return;
+        }
+        try {
+            $this->key = ServiceKey::parse($text);
+        } catch (\InvalidArgumentException $e) {
+            throw new ProtocolError('Invalid Service Key: ' . $e->getMessage(), false);
+        }
+        $this->keyText = $text;
     }
 }

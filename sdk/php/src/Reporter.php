@@ -34,34 +34,42 @@ final class Reporter
         $this->fp = $fp;
     }
 
-    public function add(int $outcome, int $durationMicros, int $requestBytes, int $responseBytes, string $function): void
+    /**
+     * Adds one entry; the record goes out when it holds 16.
+     *
+     * @param float $now the time the request finished (microtime(true))
+     */
+    public function add(int $outcome, int $durationMicros, int $requestBytes, int $responseBytes, string $function, float $now): void
     {
         if ($this->fp === null) {
             return;
         }
         if ($this->count === 0) {
-            $this->oldest = microtime(true);
+            $this->oldest = $now;
         }
+        // pack() cuts the function name to 16 bytes; the counts are capped at 2^32-1.
         $this->entries .= pack(
             'VVVVa16',
             $outcome,
-            min(max($durationMicros, 0), 0xFFFFFFFF),
-            min($requestBytes, 0xFFFFFFFF),
-            min($responseBytes, 0xFFFFFFFF),
-            substr($function, 0, 16)
+            $durationMicros < 0 ? 0 : ($durationMicros > 0xFFFFFFFF ? 0xFFFFFFFF : $durationMicros),
+            $requestBytes > 0xFFFFFFFF ? 0xFFFFFFFF : $requestBytes,
+            $responseBytes > 0xFFFFFFFF ? 0xFFFFFFFF : $responseBytes,
+            $function
         );
         if (++$this->count >= self::MAX_ENTRIES) {
             $this->flush();
         }
     }
 
-    /** Seconds until the oldest unsent entry is 1 s old (0 when due), or null when there is none. */
-    public function dueIn(): ?float
+    /**
+     * Sends the pending entries if the oldest is at least 1 s old: the
+     * service calls it when it is about to block waiting for a request.
+     */
+    public function flushIfDue(float $now): void
     {
-        if ($this->fp === null || $this->count === 0) {
-            return null;
+        if ($this->count > 0 && $now - $this->oldest >= 1.0) {
+            $this->flush();
         }
-        return max(0.0, $this->oldest + 1.0 - microtime(true));
     }
 
     /** Writes a record with the pending entries (also with none). */

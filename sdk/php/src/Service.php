@@ -28,11 +28,11 @@ class Service
     public const MODE_ACCEPT = 2;
     public const MODE_STANDALONE = 3;
 
-    private const READY = 1;
-    private const TIMEOUT = 2;
-    private const SIGNAL = 3;
-
     private const DEFAULT_AFFINITY_TIMEOUT = 60;
+
+    private const EINTR = 4;
+    private const EPIPE = 32;
+    private const ECONNABORTED = 103;
 
     private int $mode = self::MODE_NONE;
     private ?Fault $fault = null;
@@ -42,17 +42,26 @@ class Service
 
     /** @var resource|null the listening socket (manager and accept modes) */
     private $listen = null;
+    /**
+     * The listening socket through ext-sockets, when it is loaded: the
+     * service blocks in accept(2) itself, and the kernel wakes one waiting
+     * instance per connection. Without it, streams poll first.
+     */
+    private ?\Socket $listenSocket = null;
     private string $acceptPath = '';
-    /** @var resource|null the client connection */
+    /** @var \Socket|resource|null the client connection: a blocking \Socket, or a non-blocking stream without ext-sockets */
     private $conn = null;
     /** @var resource|null stand-alone input (fd 3) */
     private $in = null;
     /** @var resource|null stand-alone output (fd 4) */
     private $out = null;
-    private ?PacketDecoder $decoder = null;
+    /** Reads the request packets of every mode. */
+    private PacketDecoder $decoder;
     private ?StatsSegment $stats = null;
     private ?Reporter $reporter = null;
     private int $affinityTimeout = self::DEFAULT_AFFINITY_TIMEOUT;
+    /** The slot's request limit (0 = none). */
+    private int $maximumRequests = 0;
 
     /** @var array<string,string> the current request's fields */
     private array $request = [];
@@ -63,18 +72,17 @@ class Service
     private bool $responseOwed = false;
     private bool $noWait = false;
     private bool $keepAffinity = false;
-    private int $startNs = 0;
+    /** When reading the current request started (microtime). */
+    private float $startTime = 0.0;
     /** Requests handed to the application. */
     private int $served = 0;
 
     private bool $stopRequested = false;
+    /** True while the loop blocks waiting for a request: SIGTERM then ends the wait (StopSignal). */
+    private bool $waiting = false;
     private ?int $pendingStop = null;
     private ?int $exitReason = null;
     private bool $terminated = false;
-    /** @var resource|null self-pipe woken by the SIGTERM handler */
-    private $wakeRead = null;
-    /** @var resource|null */
-    private $wakeWrite = null;
 
     /** @param string $name goes into the response's service name `<name>:<pid>/0` */
     public function __construct(private string $name = '')
@@ -104,22 +112,15 @@ class Service
         $acceptPath = getenv('plutonAcceptSocket');
         if ($fds !== null) {
             [$this->listen, $shm, $pipe] = $fds;
+            fclose($shm); // a duplicate of fd 4, which StatsSegment opens its own way
             $slotEnv = getenv('plutonSlot');
             $slot = is_string($slotEnv) && preg_match('/^[0-9]+$/', $slotEnv) === 1 ? (int) $slotEnv : -1;
-            // fd 4 is one open file description shared by every instance, so its file
-            // offset is shared too: reopen it for a private offset before fseek + fwrite.
-            $own = @fopen('/proc/self/fd/4', 'r+b');
-            if ($own !== false) {
-                fclose($shm);
-                $shm = $own;
-            }
-            $this->stats = $slot >= 0 ? StatsSegment::open($shm, $slot) : null;
-            if ($this->stats === null) {
-                fclose($shm);
-            } else {
+            $this->stats = $slot >= 0 ? StatsSegment::open(4, $slot) : null;
+            if ($this->stats !== null) {
                 if ($this->stats->affinityTimeout() > 0) {
                     $this->affinityTimeout = $this->stats->affinityTimeout();
                 }
+                $this->maximumRequests = $this->stats->maximumRequests();
                 $this->stats->start($this->pid);
             }
             $this->reporter = new Reporter($pipe, $this->pid, $this->stats !== null ? $slot : Reporter::NO_SLOT);
@@ -163,9 +164,12 @@ class Service
                 stream_set_write_buffer($out, 0);
                 $this->out = $out;
             }
-            $this->decoder = new PacketDecoder(Packet::REQUEST, $this->trace, true);
             $this->mode = self::MODE_STANDALONE;
         }
+        if ($this->listen !== null && function_exists('socket_import_stream')) {
+            $this->listenSocket = @socket_import_stream($this->listen) ?: null;
+        }
+        $this->decoder = new PacketDecoder(Packet::REQUEST, $this->trace, true);
         if ($this->mode === self::MODE_MANAGER) {
             $this->installSignalHandler();
         }
@@ -207,51 +211,32 @@ class Service
             if ($this->stopRequested) {
                 return $this->stop($this->shutdownRequest());
             }
-            $maxRequests = $this->stats?->maximumRequests() ?? 0;
-            if ($this->conn === null && $maxRequests > 0 && $this->served >= $maxRequests) {
-                return $this->stop(StatsSegment::EXIT_MAX_REQUESTS);
-            }
-            if ($this->conn !== null) {
+            if ($this->conn === null) {
+                if ($this->maximumRequests > 0 && $this->served >= $this->maximumRequests) {
+                    return $this->stop(StatsSegment::EXIT_MAX_REQUESTS);
+                }
+                if (!$this->acceptConnection()) {
+                    // A failed accept left its fault; otherwise the stop signal came.
+                    return $this->stop($this->fault !== null ? StatsSegment::EXIT_ACCEPT_FAILED : $this->shutdownRequest());
+                }
+                $timeout = null;
+            } else {
                 // Affinity (state 3 since the last response): the next request comes on the
                 // same connection, unless bytes of it are already buffered.
-                if (!$this->decoder?->hasPartial()) {
-                    $w = $this->waitReadable($this->conn, (float) $this->affinityTimeout);
-                    if ($w === self::SIGNAL) {
+                if (!$this->decoder->hasPartial()) {
+                    $ready = $this->awaitAffinity();
+                    if ($ready === null) {
                         return $this->stop($this->shutdownRequest());
                     }
-                    $first = $w === self::READY ? @fread($this->conn, Io::CHUNK) : '';
-                    if (!is_string($first) || $first === '') {
-                        // Timed out or the client closed: back to accept.
-                        $this->closeConn();
-                        $this->stats?->setState(StatsSegment::STATE_IDLE);
-                        continue;
+                    if (!$ready) {
+                        continue; // timed out or the client closed: back to accept
                     }
-                    $this->decoder?->feed($first);
                 }
-                $this->beginRequest();
                 $timeout = (float) $this->affinityTimeout;
-            } else {
-                $w = $this->waitForConnection();
-                if ($w === self::SIGNAL) {
-                    return $this->stop($this->shutdownRequest());
-                }
-                error_clear_last();
-                $c = @stream_socket_accept($this->listen, 0);
-                if ($c === false) {
-                    $msg = error_get_last()['message'] ?? 'accept failed';
-                    if (str_contains($msg, 'timed out') || str_contains($msg, 'Interrupted')) {
-                        continue; // another instance took it, or a signal
-                    }
-                    $this->setFault(Fault::ACCEPT_FAILED, $msg);
-                    return $this->stop(StatsSegment::EXIT_ACCEPT_FAILED);
-                }
-                stream_set_blocking($c, false);
-                stream_set_read_buffer($c, 0);
-                $this->conn = $c;
-                $this->decoder = new PacketDecoder(Packet::REQUEST, $this->trace, true);
-                $this->beginRequest();
-                $timeout = null;
             }
+            // A request has been accepted and its first byte is being read.
+            $this->startTime = microtime(true);
+            $this->stats?->requestStarted((int) ($this->startTime * 1000000));
             $packet = $this->readPacket($timeout);
             if ($packet === null) {
                 $this->finishRead(Reporter::READ_ERROR);
@@ -302,6 +287,7 @@ class Service
         }
         $this->terminated = true;
         $this->closeConn();
+        $this->listenSocket = null;
         if ($this->listen !== null) {
             @fclose($this->listen);
             $this->listen = null;
@@ -315,12 +301,12 @@ class Service
         }
         $this->reporter?->flush();
         $this->reporter?->close();
-        foreach ([$this->in, $this->out, $this->wakeRead, $this->wakeWrite] as $fp) {
+        foreach ([$this->in, $this->out] as $fp) {
             if ($fp !== null) {
                 @fclose($fp);
             }
         }
-        $this->in = $this->out = $this->wakeRead = $this->wakeWrite = null;
+        $this->in = $this->out = null;
     }
 
     /** The client's service key of the current request, e.g. `system.echo.0.raw`. */
@@ -426,13 +412,13 @@ class Service
     private function acceptRequest(array $packet): void
     {
         $this->request = $packet;
-        $this->key = ServiceKey::split($packet[Packet::SERVICE_KEY] ?? '');
+        $this->key = $this->decoder->serviceKey();
         $this->noWait = isset($packet[Packet::NO_WAIT]);
         $this->keepAffinity = isset($packet[Packet::KEEP_AFFINITY]);
         $this->responseOwed = true;
         $this->served++;
         if ($this->trace) {
-            $this->tracePacket('PktIn: ', $this->decoder?->lastRaw() ?? '');
+            $this->tracePacket('PktIn: ', $this->decoder->lastRaw());
         }
     }
 
@@ -440,78 +426,214 @@ class Service
     {
         while (true) {
             try {
-                $packet = $this->decoder?->next();
+                $packet = $this->decoder->next();
             } catch (ProtocolError $e) {
                 return $this->protocolFault($e);
             }
             if ($packet !== null) {
-                $this->startNs = hrtime(true);
+                $this->startTime = microtime(true);
                 $this->acceptRequest($packet);
                 return true;
             }
-            $chunk = @fread($this->in, $this->decoder?->readSize() ?? Io::CHUNK);
+            $chunk = @fread($this->in, $this->decoder->readSize());
             if (!is_string($chunk) || $chunk === '') {
                 if (feof($this->in) || $chunk === false) {
-                    if ($this->decoder?->hasPartial()) {
+                    if ($this->decoder->hasPartial()) {
                         return $this->setFault(Fault::REQUEST_DECODE_FAILED, 'unexpected EOF in packet');
                     }
                     return false;
                 }
                 continue;
             }
-            $this->decoder?->feed($chunk);
+            $this->decoder->feed($chunk);
         }
     }
 
-    /** A request has been accepted and its first byte is being read. */
-    private function beginRequest(): void
+    /**
+     * Blocks in accept (slot state idle) until a client connects. False when
+     * the loop must stop: the stop signal came, or accept failed (the fault
+     * is set then).
+     */
+    private function acceptConnection(): bool
     {
-        $this->startNs = hrtime(true);
-        $this->stats?->requestStarted();
+        $this->reporter?->flushIfDue(microtime(true));
+        while (true) {
+            error_clear_last();
+            try {
+                $this->waiting = true;
+                if ($this->stopRequested) {
+                    $this->waiting = false;
+                    return false;
+                }
+                $conn = $this->listenSocket !== null
+                    ? @socket_accept($this->listenSocket)
+                    : @stream_socket_accept($this->listen, -1);
+                $this->waiting = false;
+            } catch (StopSignal) {
+                return false;
+            }
+            if ($conn instanceof \Socket) {
+                break;
+            }
+            if ($conn !== false) {
+                stream_set_blocking($conn, false);
+                stream_set_read_buffer($conn, 0);
+                break;
+            }
+            if ($this->listenSocket !== null) {
+                $errno = socket_last_error($this->listenSocket);
+                if ($errno === self::EINTR || $errno === self::ECONNABORTED) {
+                    continue;
+                }
+                $message = socket_strerror($errno);
+            } else {
+                $message = error_get_last()['message'] ?? 'accept failed';
+                if (str_contains($message, 'Interrupted')) {
+                    continue;
+                }
+            }
+            $this->setFault(Fault::ACCEPT_FAILED, $message);
+            return false;
+        }
+        $this->conn = $conn;
+        $this->decoder->reset();
+        return true;
     }
 
     /**
-     * Reads the rest of a packet from the connection.
+     * Waits (slot state affinity) for the next request on the kept
+     * connection, at most the affinity timeout: true when its first bytes
+     * came; false when the wait timed out or the client closed (the
+     * connection is closed then, state idle); null on the stop signal.
+     */
+    private function awaitAffinity(): ?bool
+    {
+        $now = microtime(true);
+        $this->reporter?->flushIfDue($now);
+        try {
+            $this->waiting = true;
+            if ($this->stopRequested) {
+                $this->waiting = false;
+                return null;
+            }
+            $ready = $this->readable($now + $this->affinityTimeout);
+            $this->waiting = false;
+        } catch (StopSignal) {
+            return null;
+        }
+        $first = $ready ? $this->receive(Io::CHUNK) : '';
+        if ($first === false || $first === '') {
+            $this->fault = null; // the client has gone: not a request, not a fault
+            $this->closeConn();
+            $this->stats?->setState(StatsSegment::STATE_IDLE, StatsSegment::nowMicros());
+            return false;
+        }
+        $this->decoder->feed($first);
+        return true;
+    }
+
+    /**
+     * Reads the rest of a packet from the connection, within $timeout
+     * seconds when given.
      *
      * @return array<string,string>|null null on a client error (the fault is set for a bad
      *         packet, a read error or EOF part-way; a clean EOF sets none)
      */
     private function readPacket(?float $timeout): ?array
     {
+        $decoder = $this->decoder;
         $deadline = $timeout === null ? null : microtime(true) + $timeout;
+        $buffered = $decoder->hasPartial(); // not on a fresh connection: read first
         while (true) {
-            try {
-                $packet = $this->decoder?->next();
-            } catch (ProtocolError $e) {
-                $this->protocolFault($e);
+            if ($buffered) {
+                try {
+                    $packet = $decoder->next();
+                } catch (ProtocolError $e) {
+                    $this->protocolFault($e);
+                    return null;
+                }
+                if ($packet !== null) {
+                    return $packet;
+                }
+            }
+            if ($deadline !== null && !$this->readable($deadline)) {
+                $this->setFault(Fault::SOCKET_READ_FAILED, 'timeout reading request');
                 return null;
             }
-            if ($packet !== null) {
-                return $packet;
-            }
-            $chunk = @fread($this->conn, $this->decoder?->readSize() ?? Io::CHUNK);
+            $chunk = $this->receive($buffered ? $decoder->readSize() : Io::CHUNK);
             if ($chunk === false) {
-                $this->setFault(Fault::SOCKET_READ_FAILED, error_get_last()['message'] ?? '');
                 return null;
             }
-            if ($chunk !== '') {
-                $this->decoder?->feed($chunk);
-                continue;
-            }
-            if (feof($this->conn)) {
-                if ($this->decoder?->hasPartial()) {
+            if ($chunk === '') {
+                if ($decoder->hasPartial()) {
                     $this->setFault(Fault::REQUEST_DECODE_FAILED, 'unexpected EOF in packet');
                 }
                 return null;
             }
-            $r = [$this->conn];
-            $w = [];
-            $left = $deadline === null ? null : $deadline - microtime(true);
-            if ($left !== null && $left <= 0) {
-                $this->setFault(Fault::SOCKET_READ_FAILED, 'timeout reading request');
-                return null;
+            $decoder->feed($chunk);
+            $buffered = true;
+        }
+    }
+
+    /**
+     * Reads at most $size bytes from the connection, waiting for them.
+     *
+     * @return string|false '' at EOF; false on a read error (with the fault set)
+     */
+    private function receive(int $size): string|false
+    {
+        $conn = $this->conn;
+        while (true) {
+            if ($conn instanceof \Socket) {
+                $chunk = @socket_read($conn, $size);
+                if ($chunk !== false) {
+                    return $chunk;
+                }
+                $errno = socket_last_error($conn);
+                if ($errno === self::EINTR) {
+                    continue;
+                }
+                $this->setFault(Fault::SOCKET_READ_FAILED, socket_strerror($errno));
+                return false;
             }
-            Io::select($r, $w, $left); // a signal only ends the wait early
+            $chunk = @fread($conn, $size);
+            if ($chunk === false) {
+                $this->setFault(Fault::SOCKET_READ_FAILED, error_get_last()['message'] ?? '');
+                return false;
+            }
+            if ($chunk !== '' || feof($conn)) {
+                return $chunk;
+            }
+            $r = [$conn];
+            $w = [];
+            Io::select($r, $w, null); // a signal only ends the wait early
+        }
+    }
+
+    /**
+     * Waits until the connection is readable (or at EOF), or until
+     * $deadline (microtime) passes: then false.
+     */
+    private function readable(float $deadline): bool
+    {
+        while (true) {
+            $left = max(0.0, $deadline - microtime(true));
+            $sec = (int) $left;
+            $usec = (int) (($left - $sec) * 1000000);
+            $r = [$this->conn];
+            $w = $e = null;
+            if ($this->conn instanceof \Socket) {
+                $n = @socket_select($r, $w, $e, $sec, $usec);
+                $interrupted = $n === false && socket_last_error() === self::EINTR;
+            } else {
+                error_clear_last();
+                $n = @stream_select($r, $w, $e, $sec, $usec);
+                $interrupted = $n === false && str_contains(error_get_last()['message'] ?? '', 'Interrupted');
+            }
+            if (!$interrupted) {
+                return $n !== 0; // on an error, the read that follows reports it
+            }
+            // A signal: wait for the rest of the time.
         }
     }
 
@@ -527,8 +649,9 @@ class Service
     private function finishRead(int $outcome): void
     {
         $this->closeConn();
-        $this->reporter?->add($outcome, intdiv(hrtime(true) - $this->startNs, 1000), 0, 0, '');
-        $this->stats?->requestFinished(StatsSegment::STATE_IDLE, $outcome);
+        $now = microtime(true);
+        $this->reporter?->add($outcome, (int) (($now - $this->startTime) * 1000000), 0, 0, '', $now);
+        $this->stats?->requestFinished(StatsSegment::STATE_IDLE, $outcome, (int) ($now * 1000000));
     }
 
     private function respond(int $faultCode, string $faultText, string $data): bool
@@ -542,35 +665,32 @@ class Service
             $faultText,
             $data
         );
-        $outcome = $faultCode !== 0 ? Reporter::FAULT : Reporter::OK;
         $ok = true;
-        if ($this->mode === self::MODE_STANDALONE) {
-            if ($this->noWait) {
-                // Stand-alone mode writes nothing for noWait.
-            } elseif ($this->out === null) {
-                $this->setFault(Fault::SOCKET_WRITE_FAILED, 'fd 4 is not open for stand-alone responses');
-                $ok = false;
-            } elseif (!$this->writeAll($this->out, $packet)) {
-                $ok = false;
-            }
-        } elseif ($this->conn !== null) {
-            if (!$this->writeAll($this->conn, $packet)) {
-                $ok = false;
+        if ($this->conn !== null) {
+            $ok = $this->send($packet);
+        } elseif ($this->mode === self::MODE_STANDALONE && !$this->noWait) {
+            // Stand-alone mode writes nothing for noWait.
+            if ($this->out === null) {
+                $ok = $this->setFault(Fault::SOCKET_WRITE_FAILED, 'fd 4 is not open for stand-alone responses');
+            } else {
+                $ok = $this->writeAll($this->out, $packet);
             }
         }
+        $outcome = !$ok ? Reporter::WRITE_ERROR : ($faultCode !== 0 ? Reporter::FAULT : Reporter::OK);
         if (!$ok) {
-            $outcome = Reporter::WRITE_ERROR;
             $this->pendingStop = StatsSegment::EXIT_LOST_IO;
         }
         if ($this->trace && !$this->noWait) {
             $this->tracePacket('PktOut: ', $packet);
         }
+        $now = microtime(true);
         $this->reporter?->add(
             $outcome,
-            intdiv(hrtime(true) - $this->startNs, 1000),
+            (int) (($now - $this->startTime) * 1000000),
             strlen($this->request[Packet::REQUEST_DATA] ?? ''),
             strlen($data),
-            $this->key?->function ?? ''
+            $this->key?->function ?? '',
+            $now
         );
         $next = StatsSegment::STATE_IDLE;
         if ($ok && $this->keepAffinity && $this->conn !== null) {
@@ -578,13 +698,45 @@ class Service
         } else {
             $this->closeConn();
         }
-        $this->stats?->requestFinished($next, $outcome);
+        $this->stats?->requestFinished($next, $outcome, (int) ($now * 1000000));
         return $ok;
     }
 
     /**
-     * Writes all of $data. A client that has gone (EPIPE) counts as success;
-     * the connection is then closed.
+     * Writes all of $data to the connection. A client that has gone (EPIPE)
+     * counts as success; the connection is then closed.
+     */
+    private function send(string $data): bool
+    {
+        $conn = $this->conn;
+        if (!$conn instanceof \Socket) {
+            return $this->writeAll($conn, $data);
+        }
+        $len = strlen($data);
+        $off = 0;
+        while (true) {
+            $n = @socket_write($conn, $off === 0 ? $data : substr($data, $off));
+            if ($n === false) {
+                $errno = socket_last_error($conn);
+                if ($errno === self::EINTR) {
+                    continue;
+                }
+                if ($errno === self::EPIPE) {
+                    $this->closeConn();
+                    return true;
+                }
+                return $this->setFault(Fault::SOCKET_WRITE_FAILED, socket_strerror($errno));
+            }
+            $off += $n;
+            if ($off >= $len) {
+                return true;
+            }
+        }
+    }
+
+    /**
+     * Writes all of $data to a stream (non-blocking or not). A client that
+     * has gone (EPIPE) counts as success; the connection is then closed.
      *
      * @param resource $fp
      */
@@ -595,7 +747,7 @@ class Service
         while ($off < $len) {
             $n = Io::writeSome($fp, $off === 0 ? $data : substr($data, $off), $errno);
             if ($n === false) {
-                if ($fp === $this->conn && $errno === 32 /* EPIPE */) {
+                if ($fp === $this->conn && $errno === self::EPIPE) {
                     $this->closeConn();
                     return true;
                 }
@@ -612,64 +764,14 @@ class Service
         return true;
     }
 
-    /** Waits in state idle until a connection is pending, sending due reports meanwhile. */
-    private function waitForConnection(): int
-    {
-        while (true) {
-            $due = $this->reporter?->dueIn();
-            if ($due !== null && $due <= 0.0) {
-                $this->reporter?->flush();
-                $due = null;
-            }
-            $w = $this->waitReadable($this->listen, $due);
-            if ($w !== self::TIMEOUT) {
-                return $w;
-            }
-        }
-    }
-
-    /**
-     * Waits until $fp is readable, the timeout passes or SIGTERM arrives.
-     *
-     * @param resource $fp
-     */
-    private function waitReadable($fp, ?float $timeout): int
-    {
-        $deadline = $timeout === null ? null : microtime(true) + $timeout;
-        while (true) {
-            if ($this->stopRequested) {
-                return self::SIGNAL;
-            }
-            $r = [$fp];
-            if ($this->wakeRead !== null) {
-                $r[] = $this->wakeRead;
-            }
-            $w = [];
-            $n = Io::select($r, $w, $deadline === null ? null : $deadline - microtime(true));
-            if ($n === false) {
-                continue; // interrupted
-            }
-            if ($n === 0) {
-                return self::TIMEOUT;
-            }
-            if ($this->wakeRead !== null && in_array($this->wakeRead, $r, true)) {
-                @fread($this->wakeRead, 64);
-                if ($this->stopRequested) {
-                    return self::SIGNAL;
-                }
-            }
-            if (in_array($fp, $r, true)) {
-                return self::READY;
-            }
-        }
-    }
-
     private function closeConn(): void
     {
-        if ($this->conn !== null) {
+        if ($this->conn instanceof \Socket) {
+            socket_close($this->conn);
+        } elseif ($this->conn !== null) {
             @fclose($this->conn);
-            $this->conn = null;
         }
+        $this->conn = null;
     }
 
     /** Stops the loop: records the exit reason, ends the service and returns false. */
@@ -697,21 +799,19 @@ class Service
         if (!function_exists('pcntl_signal')) {
             return;
         }
-        $pair = @stream_socket_pair(STREAM_PF_UNIX, STREAM_SOCK_STREAM, STREAM_IPPROTO_IP);
-        if ($pair !== false) {
-            [$this->wakeRead, $this->wakeWrite] = $pair;
-            stream_set_blocking($this->wakeRead, false);
-            stream_set_blocking($this->wakeWrite, false);
-        }
         pcntl_async_signals(true);
-        // restart_syscalls=false: a blocking accept or read returns at once.
+        // restart_syscalls=false: a blocking accept, select or read returns at once (EINTR).
+        // The handler runs between two statements of the loop. While the loop waits for a
+        // request, also when the signal came just before the wait began, it ends the wait;
+        // otherwise the request in progress is finished first.
         pcntl_signal(SIGTERM, function (): void {
             if ($this->terminated) {
                 exit(0); // the loop is over: nothing is left to finish
             }
             $this->stopRequested = true;
-            if ($this->wakeWrite !== null) {
-                @fwrite($this->wakeWrite, 'x');
+            if ($this->waiting) {
+                $this->waiting = false;
+                throw new StopSignal();
             }
         }, false);
     }

@@ -54,9 +54,10 @@ abstract class Harness extends TestCase
      *
      * @param array<int,mixed>     $fds
      * @param array<string,string> $env extra environment
+     * @param string[]             $phpOptions options of the PHP binary, before the script
      * @return array{0:resource,1:array<int,resource>}
      */
-    protected function spawn(string $script, array $fds, array $env = [], array $args = []): array
+    protected function spawn(string $script, array $fds, array $env = [], array $args = [], array $phpOptions = []): array
     {
         $spec = $fds + [
             0 => ['file', '/dev/null', 'r'],
@@ -71,7 +72,7 @@ abstract class Harness extends TestCase
         $keep = ' ' . implode(' ', array_keys($spec)) . ' ';
         $closer = 'for f in /proc/$$/fd/*; do n=${f##*/}; case "' . $keep . '" in *" $n "*) ;; '
             . '*) eval "exec $n>&-" 2>/dev/null;; esac; done; exec "$@"';
-        $cmd = array_merge(['/bin/bash', '-c', $closer, 'bash', PHP_BINARY, $script], $args);
+        $cmd = array_merge(['/bin/bash', '-c', $closer, 'bash', PHP_BINARY], $phpOptions, [$script], $args);
         $p = proc_open($cmd, $spec, $pipes, null, $env + $environment);
         $this->assertIsResource($p, "cannot start $script");
         $this->procs[] = $p;

@@ -28,9 +28,18 @@ final class ManagerModeTest extends Harness
     /** @var array<int,resource> */
     private array $pipes;
 
-    /** Starts echo.php as the manager would and waits until it is idle. */
-    private function startManaged(array $env = [], int $slots = 4, int $affinityTimeout = 60, int $maximumRequests = 0): void
-    {
+    /**
+     * Starts echo.php as the manager would and waits until it is idle.
+     *
+     * @param string[] $phpOptions options of the PHP binary
+     */
+    private function startManaged(
+        array $env = [],
+        int $slots = 4,
+        int $affinityTimeout = 60,
+        int $maximumRequests = 0,
+        array $phpOptions = []
+    ): void {
         $this->dir = $this->tempDir();
         $this->segment = "$this->dir/" . self::KEY . '.mmap';
         $this->shm = $this->makeSegment($this->segment, $slots, $affinityTimeout);
@@ -40,7 +49,9 @@ final class ManagerModeTest extends Harness
         [$this->proc, $this->pipes] = $this->spawn(
             self::ECHO,
             [3 => $listen, 4 => $this->shm, 5 => ['pipe', 'w']],
-            $env + ['plutonSlot' => (string) self::SLOT]
+            $env + ['plutonSlot' => (string) self::SLOT],
+            [],
+            $phpOptions
         );
         fclose($listen);
         $pid = proc_get_status($this->proc)['pid'];
@@ -97,6 +108,7 @@ final class ManagerModeTest extends Harness
         $c = $this->client();
         $before = self::readSlot($this->segment, self::SLOT)['since'];
         $this->assertSame('Hello', $this->call($c, 'Hello')->getResponseData());
+        $first = microtime(true);
         $this->assertSame(111, $this->call($c, 'x', ['echo.sleepMS' => '-1'])->getFaultCode());
         $this->assertSame('slow', $this->call($c, 'slow', ['echo.sleepMS' => '100'])->getResponseData());
 
@@ -113,21 +125,25 @@ final class ManagerModeTest extends Harness
         $this->assertSame(0, self::readSlot($this->segment, 0)['pid']);
         $this->assertSame(0, self::readSlot($this->segment, 2)['state']);
 
-        // Entries older than 1 s go out while the service waits in accept.
+        // Entries younger than 1 s wait; once the oldest is 1 s old, they go out
+        // before the service blocks in accept again.
+        $this->assertSame('', self::readAtLeast($this->pipes[5], 1, 0.3));
+        usleep(max(0, (int) (($first + 1.1 - microtime(true)) * 1e6)));
+        $this->assertSame('more', $this->call($c, 'more')->getResponseData());
         $raw = self::readAtLeast($this->pipes[5], Reporter::RECORD_SIZE, 3.0);
         $this->assertSame(Reporter::RECORD_SIZE, strlen($raw));
         $pid = proc_get_status($this->proc)['pid'];
-        $this->assertSame(pack('VVVV', 1, $pid, self::SLOT, 3), substr($raw, 0, 16));
+        $this->assertSame(pack('VVVV', 1, $pid, self::SLOT, 4), substr($raw, 0, 16));
         $this->assertSame(pack('V', Reporter::OK), substr($raw, 16, 4));
         $this->assertSame(pack('VV', 5, 5) . str_pad('echo', 16, "\0"), substr($raw, 24, 24));
         $this->assertSame(pack('V', Reporter::FAULT), substr($raw, 48, 4));
-        $this->assertSame(str_repeat("\0", 13 * 32), substr($raw, 16 + 3 * 32));
+        $this->assertSame(str_repeat("\0", 12 * 32), substr($raw, 16 + 4 * 32));
         $recs = [Reporter::decode($raw)];
         $entries = array_merge(...array_column($recs, 'entries'));
-        $this->assertSame([Reporter::OK, Reporter::FAULT, Reporter::OK], array_column($entries, 'outcome'));
-        $this->assertSame([5, 1, 4], array_column($entries, 'requestBytes'));
-        $this->assertSame([5, 0, 4], array_column($entries, 'responseBytes'));
-        $this->assertSame(['echo', 'echo', 'echo'], array_column($entries, 'function'));
+        $this->assertSame([Reporter::OK, Reporter::FAULT, Reporter::OK, Reporter::OK], array_column($entries, 'outcome'));
+        $this->assertSame([5, 1, 4, 4], array_column($entries, 'requestBytes'));
+        $this->assertSame([5, 0, 4, 4], array_column($entries, 'responseBytes'));
+        $this->assertSame(['echo', 'echo', 'echo', 'echo'], array_column($entries, 'function'));
         $this->assertGreaterThanOrEqual(100000, $entries[2]['durationMicros']);
         $this->assertSame(1, $recs[0]['version']);
         $this->assertSame(proc_get_status($this->proc)['pid'], $recs[0]['pid']);
@@ -296,6 +312,65 @@ final class ManagerModeTest extends Harness
         $this->assertSame(0, $this->waitExit($this->proc));
         $this->assertLessThan(1.0, microtime(true) - $t);
         $this->assertSame(StatsSegment::STATE_STOPPING, self::readSlot($this->segment, self::SLOT)['state']);
+    }
+
+    public function testTheSlotIsMappedWithFfi(): void
+    {
+        if (!extension_loaded('ffi')) {
+            $this->markTestSkipped('ext-ffi is not loaded');
+        }
+        $dir = $this->tempDir();
+        $shm = $this->makeSegment("$dir/x.mmap", 2);
+        self::writeSlotField($shm, 1, 48, 7);
+        [$p] = $this->spawn(
+            self::FIXTURES . '/segment.php',
+            [4 => $shm],
+            ['plutonSlot' => '1']
+        );
+        $pid = proc_get_status($p)['pid'];
+        $this->assertSame(0, $this->waitExit($p), 'the slot is not mapped');
+        $s = self::readSlot("$dir/x.mmap", 1);
+        $this->assertSame(
+            [$pid, StatsSegment::STATE_IDLE, 1, 1, 0, 7],
+            [$s['pid'], $s['state'], $s['requests'], $s['responses'], $s['faults'], $s['maximumRequests']]
+        );
+        $this->assertSame(0, self::readSlot("$dir/x.mmap", 0)['pid'], 'slot 0 is untouched');
+    }
+
+    /**
+     * Without ext-sockets and ext-ffi (php -n): the connections are streams,
+     * the slot is written with fseek + fwrite, and SIGTERM still stops an idle
+     * instance at once.
+     */
+    public function testWithoutSocketsAndFfi(): void
+    {
+        $this->startManaged([], 4, 1, 0, ['-n']);
+        $c = $this->client();
+        $this->assertSame('Hello', $this->call($c, 'Hello')->getResponseData());
+        $this->assertSame(111, $this->call($c, 'x', ['echo.sleepMS' => '-1'])->getFaultCode());
+        $r = $this->call($c, 'a1', [], ClientRequest::KEEP_AFFINITY_ATTR | ClientRequest::NO_RETRY_ATTR);
+        $this->assertSame('a1', $r->getResponseData());
+        $r->setAttribute(ClientRequest::NEED_AFFINITY_ATTR);
+        $r->setRequestData('a2');
+        $this->assertTrue($c->addRequest(self::KEY, $r));
+        $this->assertSame(1, $c->executeAndWaitOne($r));
+        $this->assertSame('a2', $r->getResponseData());
+        $s = $this->slotWhen(fn ($s) => $s['responses'] === 3);
+        $this->assertSame([4, 3, 1, StatsSegment::STATE_AFFINITY], [$s['requests'], $s['responses'], $s['faults'], $s['state']]);
+        // affinity-timeout (1 s here) ends the wait; the service goes back to accept.
+        $this->assertTrue($this->waitFor(
+            fn () => self::readSlot($this->segment, self::SLOT)['state'] === StatsSegment::STATE_IDLE,
+            3.0
+        ));
+        self::writeSlotField($this->shm, self::SLOT, 52, StatsSegment::EXIT_IDLE_TIMEOUT);
+        $t = microtime(true);
+        proc_terminate($this->proc, 15);
+        $this->assertSame(0, $this->waitExit($this->proc));
+        $this->assertLessThan(1.0, microtime(true) - $t, 'slow to stop on SIGTERM');
+        $s = self::readSlot($this->segment, self::SLOT);
+        $this->assertSame([StatsSegment::STATE_STOPPING, StatsSegment::EXIT_IDLE_TIMEOUT], [$s['state'], $s['exitReason']]);
+        $entries = array_merge(...array_column($this->reports(1.0), 'entries'));
+        $this->assertSame([Reporter::OK, Reporter::FAULT, Reporter::OK, Reporter::OK], array_column($entries, 'outcome'));
     }
 
     public function testBadSegmentFallsBackToNoStats(): void

@@ -149,6 +149,32 @@ final class PacketTest extends TestCase
         }
     }
 
+    public function testServiceKeysAreChecked(): void
+    {
+        $d = new PacketDecoder('Q', false, true);
+        foreach (['system.echo.0.raw', 'system.echo.0.raw', 'system.echo.0.bad', 'system.echo.0.raw', 'a.b.01.raw'] as $i => $key) {
+            $d->feed(Packet::encodeRequest($i, '', $key, 0, [], '', 'x'));
+            try {
+                $p = $d->next();
+                $this->assertSame($key, $p['c']);
+                $this->assertSame('echo', $d->serviceKey()?->function);
+                $this->assertNotContains($i, [2, 4], "$key passed");
+            } catch (ProtocolError $e) {
+                $this->assertContains($i, [2, 4], "$key failed");
+                $this->assertStringStartsWith('Invalid Service Key: ', $e->getMessage());
+                $this->assertFalse($e->isNetStringError());
+            }
+        }
+        $this->assertFalse($d->hasPartial());
+    }
+
+    public function testLongLengthWithLeadingZeros(): void
+    {
+        $d = new PacketDecoder('Q');
+        $d->feed("0Q,00000000002b12,0z\n");
+        $this->assertSame('12', $d->next()['b']);
+    }
+
     public function testLengthBoundStopsEarly(): void
     {
         // A flood of digits is rejected without reading them all.

@@ -162,15 +162,22 @@ sub encode_request {
 
 sub encode_response {
     my %r = @_;
-    my $out = netstring('A')
-        . netstring('b', defined $r{id} ? $r{id} : 0);
-    $out .= netstring('a', $r{client_name})  if defined $r{client_name}  && length $r{client_name};
-    $out .= netstring('s', $r{service_name}) if defined $r{service_name} && length $r{service_name};
-    if ($r{fault_code}) {
-        $out .= netstring('p', $r{fault_code});
-        $out .= netstring('r', $r{fault_text}) if defined $r{fault_text} && length $r{fault_text};
+    return response_packet(map { defined $_ ? $_ : '' } @r{qw(id client_name service_name fault_code fault_text data)});
+}
+
+# response_packet($id, $client_name, $service_name, $fault_code, $fault_text,
+# $data): encode_response with the fields in that order, all defined.
+sub response_packet {
+    my ($id, $client_name, $service_name, $fault_code, $fault_text, $data) = @_;
+    $id = 0 unless length $id;
+    my $out = '0A,' . length($id) . 'b' . $id . ',';
+    $out .= length($client_name) . 'a' . $client_name . ',' if length $client_name;
+    $out .= length($service_name) . 's' . $service_name . ',' if length $service_name;
+    if ($fault_code) {
+        $out .= length($fault_code) . 'p' . $fault_code . ',';
+        $out .= length($fault_text) . 'r' . $fault_text . ',' if length $fault_text;
     }
-    $out .= netstring('q', $r{data}) if defined $r{data} && length $r{data};
+    $out .= length($data) . 'q' . $data . ',' if length $data;
     return $out . END_PACKET;
 }
 
@@ -267,12 +274,24 @@ sub want {
 # payload needs more) appended straight to the buffer. Returns sysread's result.
 sub fill {
     my ($self, $fh, $size) = @_;
-    my $need = $self->want;
-    $size = $need if $need > $size;
+    if (length $self->{buf}) {
+        my $need = $self->want;
+        $size = $need if $need > $size;
+    }
     return sysread($fh, $self->{buf}, $size, length $self->{buf});
 }
 
 sub pending { length($_[0]{buf}) }
+
+# Drops whatever is buffered, for a new connection.
+sub reset {
+    my $self = shift;
+    $self->{buf}    = '';
+    $self->{pos}    = 0;
+    $self->{fields} = undef;
+    $self->{error}  = undef;
+    return;
+}
 
 # True if some bytes of a packet have been seen and the packet is unfinished.
 sub in_packet { length($_[0]{buf}) > 0 }
@@ -281,49 +300,93 @@ sub next {
     my $self = shift;
     return (undef, $self->{error}) if $self->{error};
     my $bufref = \$self->{buf};
-    while (1) {
-        my ($st, $type, $payload, $next) = Pluton::Packet::parse_netstring($bufref, $self->{pos});
-        return () if $st eq 'more';
-        if ($st eq 'error') {
-            return (undef, $self->{error} = { kind => 'netstring', text => $type });
-        }
-        if (!$self->{fields}) {
-            if ($type ne $self->{expect}) {
-                return (undef, $self->{error} = { kind => 'packet', text =>
-                    "Unexpected netString type. Wanted: "
-                    . Pluton::Packet::type_name($self->{expect})
-                    . ", but got: '$type' (" . Pluton::Packet::type_name($type) . ")" });
-            }
-            $self->{fields} = { $type => $payload };
+    my $len    = length $$bufref;
+    my $pos    = $self->{pos};
+    my $fields = $self->{fields};
+    my ($num, $type);
+    # Each turn consumes one whole netstring <length><type><payload><terminator>.
+    while ($pos < $len) {
+        pos($$bufref) = $pos;
+        if ($$bufref =~ /\G([0-9]{1,9})([\x20-\x2f\x3a-\x7e])/gc) {    # the usual header
+            ($num, $type) = ($1, $2);
         }
         else {
-            if (ord($type) >= 123) {
-                return (undef, $self->{error} = { kind => 'packet',
-                    text => "Out-of-range netString type: '$type'" });
-            }
-            if (exists $self->{fields}{$type}) {
-                return (undef, $self->{error} = { kind => 'packet',
-                    text => "Duplicate netString type of '$type'" });
-            }
-            $self->{fields}{$type} = $payload;
+            my @header = $self->_header($pos, $len) or last;
+            return @header unless defined $header[0];
+            ($num, $type) = @header;
         }
-        $self->{pos} = $next;
-        if ($type eq 'z') {
-            my %pkt = (type => $self->{expect}, fields => $self->{fields});
-            $pkt{raw} = substr($$bufref, 0, $next) if $self->{keep_raw};
-            substr($$bufref, 0, $next, '');
-            $self->{pos}    = 0;
-            $self->{fields} = undef;
-            if ($self->{check_key}) {
-                # As the original: a request whose key fails the client rules is malformed.
-                my $key = defined $pkt{fields}{c} ? $pkt{fields}{c} : '';
+        my $at  = $pos + length($num) + 1;    # where the payload starts
+        my $end = $at + $num;
+        last if $end >= $len;
+        pos($$bufref) = $end;
+        return $self->_error('netstring', "incorrect netString terminator - comma or \\n expected")
+            unless $$bufref =~ /\G[,\n]/gc;
+        if (!$fields) {
+            return $self->_error('packet', "Unexpected netString type. Wanted: "
+                . Pluton::Packet::type_name($self->{expect})
+                . ", but got: '$type' (" . Pluton::Packet::type_name($type) . ")")
+                if $type ne $self->{expect};
+            $fields = {};
+        }
+        elsif ($type gt 'z') {
+            return $self->_error('packet', "Out-of-range netString type: '$type'");
+        }
+        elsif (exists $fields->{$type}) {
+            return $self->_error('packet', "Duplicate netString type of '$type'");
+        }
+        $fields->{$type} = substr($$bufref, $at, $num);
+        $pos = $end + 1;
+        next if $type ne 'z';
+        # a whole packet: the bytes after it stay for the next one
+        my %pkt = (type => $self->{expect}, fields => $fields);
+        $pkt{raw} = substr($$bufref, 0, $pos) if $self->{keep_raw};
+        substr($$bufref, 0, $pos, '');
+        $self->{pos}    = 0;
+        $self->{fields} = undef;
+        if ($self->{check_key}) {
+            # As the original: a request whose key fails the client rules is malformed.
+            # A service is sent the same key over and over: each new one is checked once.
+            my $key = defined $fields->{c} ? $fields->{c} : '';
+            if (!defined $self->{good_key} || $key ne $self->{good_key}) {
                 my $bad = Pluton::ServiceKey->check($key, client => 1);
                 return (undef, { kind => 'packet', text => "Invalid Service Key: $bad" }) if defined $bad;
+                $self->{good_key} = $key;
             }
-            return (\%pkt);
         }
+        return (\%pkt);
     }
+    # only whole netstrings are consumed: pos stays at the first unparsed one
+    $self->{pos}    = $pos;
+    $self->{fields} = $fields;
+    return ();
 }
+
+# The header <length><type> at $pos when it is not the usual one of at most 9
+# digits and a type: ($length_digits, $type); () when more bytes are needed;
+# (undef, $error) when it is malformed.
+sub _header {
+    my ($self, $pos, $len) = @_;
+    my $bufref = \$self->{buf};
+    pos($$bufref) = $pos;
+    $$bufref =~ /\G([0-9]*)/gc;
+    my $num = $1;
+    return $self->_error('netstring', 'leading netString character not a digit') unless length $num;
+    # checked before waiting for more digits: a flood of digits fails at once
+    return $self->_error('netstring', 'netString length value greater than 999999999')
+        if $num =~ /\A0*[1-9][0-9]{9}/;
+    my $at = $pos + length $num;
+    return () if $at >= $len;
+    my $type = substr($$bufref, $at, 1);
+    my $o    = ord $type;
+    return $self->_error('netstring', 'invalid netString type (not isprint())') if $o < 0x20 || $o > 0x7e;
+    return ($num, $type);
+}
+
+sub _error {
+    my ($self, $kind, $text) = @_;
+    return (undef, $self->{error} = { kind => $kind, text => $text });
+}
+
 
 # At end of input: undef if clean (nothing pending), else the error.
 sub eof {

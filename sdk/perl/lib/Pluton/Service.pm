@@ -56,7 +56,10 @@ sub new {
         busy_us      => 0,
         exit_reason  => Pluton::Stats::EXIT_NONE,
         owed         => 0,
-        req          => undef,
+        req          => undef,     # the current request's fields (type => payload)
+        key          => "\0",      # the last request's key, split in key_parts
+        key_parts    => [],
+        max_requests => 0,
         stopped      => 0,
     }, $class;
     return $self;
@@ -145,6 +148,7 @@ sub initialize {
         $SIG{PIPE} = 'IGNORE';    # as the manager's children: a gone client is EPIPE
         $self->_install_signals;
         if ($self->{stats}) {
+            $self->{max_requests} = $self->{stats}->maximum_requests;
             $self->{stats}->write_pid($$);
             $self->{stats}->write_state(Pluton::Stats::STATE_IDLE, Pluton::Stats::now_us());
         }
@@ -176,16 +180,14 @@ sub initialize {
         open(my $in, '<&=', 3)
             or return $self->_fail(Pluton::Fault::noFauxSTDIN(), "fd 3: $!", errno => 0 + $!);
         binmode $in;
-        $self->{in}      = $in;
-        $self->{decoder} = Pluton::Packet::Decoder->new('Q', keep_raw => $self->{trace}, check_key => 1);
+        $self->{in} = $in;
     }
+    $self->{decoder} = Pluton::Packet::Decoder->new('Q', keep_raw => $self->{trace}, check_key => 1);
     $self->{initialized} = 1;
     return 1;
 }
 
 # ---------------------------------------------------------------- request loop
-
-sub _now { Time::HiRes::time() }
 
 sub get_request {
     my $self = shift;
@@ -194,6 +196,7 @@ sub get_request {
     return $self->_fail(Pluton::Fault::getRequestNotNext(), 'getRequest called before the previous request was answered')
         if $self->{owed};
     $self->{req} = undef;
+    $self->{ctx} = undef;
     return 0 if $self->{stopped} || $self->{terminated};
     $self->{fault} = undef;
     my $ok = $self->{mode} eq MODE_STANDALONE ? $self->_get_standalone : $self->_get_socket;
@@ -235,7 +238,6 @@ sub _close_conn {
         close($self->{conn});
         $self->{conn} = undef;
     }
-    $self->{conn_decoder} = undef;
 }
 
 sub _set_state {
@@ -247,16 +249,16 @@ sub _set_state {
 # A request starts: busy, since = now, requests + 1 (one write).
 sub _go_busy {
     my $self = shift;
+    my $now = $self->{busy_start} = Time::HiRes::time();
     $self->{requests}++;
-    $self->{busy_start} = _now();
     $self->{state} = Pluton::Stats::STATE_BUSY;
-    $self->{stats}->write_busy(int($self->{busy_start} * 1_000_000), $self->{requests}) if $self->{stats};
+    $self->{stats}->write_busy(int($now * 1_000_000), $self->{requests}) if $self->{stats};
 }
 
 # A request is finished: counters, busy time, state (one write), report entry.
 sub _done {
     my ($self, $outcome, $rq_bytes, $rs_bytes, $function) = @_;
-    my $now = _now();
+    my $now = Time::HiRes::time();
     my $dur = defined $self->{busy_start} ? int(($now - $self->{busy_start}) * 1_000_000) : 0;
     $dur = 0 if $dur < 0;
     $self->{busy_us} += $dur;
@@ -267,15 +269,15 @@ sub _done {
     $self->{state} = $state;
     $self->{stats}->write_done($state, int($now * 1_000_000), $self->{requests},
         $self->{responses}, $self->{faults}, $self->{busy_us}) if $self->{stats};
-    $self->{report}->add($outcome, $dur, $rq_bytes, $rs_bytes, $function) if $self->{report};
+    $self->{report}->add($outcome, $dur, $rq_bytes, $rs_bytes, $function, $now) if $self->{report};
 }
 
 # Waits in accept. Returns the connection, or undef (stopping or failed).
 sub _accept {
     my $self = shift;
     my $l = $self->{listen};
+    $self->{report}->flush_if_due if $self->{report};
     while (1) {
-        $self->{report}->flush_if_due if $self->{report};
         $WAIT_FD = fileno($l) if $self->{signals};
         if ($STOP && $self->{signals}) {
             $WAIT_FD = undef;
@@ -285,10 +287,7 @@ sub _accept {
         my $ok = accept($conn, $l);
         my $errno = 0 + $!;
         $WAIT_FD = undef;
-        if ($ok) {
-            binmode $conn;
-            return $conn;
-        }
+        return $conn if $ok;
         return $self->_stop_idle if $STOP && $self->{signals};
         local $! = $errno;
         next if $!{EINTR} || $!{ECONNABORTED} || $!{EAGAIN};
@@ -304,16 +303,16 @@ sub _accept {
 sub _affinity_wait {
     my $self = shift;
     my $conn = $self->{conn};
-    my $dec  = $self->{conn_decoder};
+    my $dec  = $self->{decoder};
     $self->{report}->flush_if_due if $self->{report};
-    my $deadline = _now() + $self->{affinity_timeout};
+    my $deadline = Time::HiRes::time() + $self->{affinity_timeout};
     while (1) {
         $WAIT_FD = fileno($conn) if $self->{signals};
         if ($STOP && $self->{signals}) {
             $WAIT_FD = undef;
             return 'stop';
         }
-        my $left = $deadline - _now();
+        my $left = $deadline - Time::HiRes::time();
         if ($left <= 0) {
             $WAIT_FD = undef;
             return 0;
@@ -343,12 +342,15 @@ sub _affinity_wait {
 # client sent nothing) | ('error', $code, $text).
 sub _read_request {
     my ($self, $fh, $dec) = @_;
+    my $buffered = $dec->pending;    # not on a fresh connection: read first
     while (1) {
-        my ($pkt, $err) = $dec->next;
-        return ('ok', $pkt) if $pkt;
-        return ('error', Pluton::Fault::requestNetStringParseError(), $err->{text})
-            if $err && $err->{kind} eq 'netstring';
-        return ('error', Pluton::Fault::requestDecodeFailed(), $err->{text}) if $err;
+        if ($buffered) {
+            my ($pkt, $err) = $dec->next;
+            return ('ok', $pkt) if $pkt;
+            return ('error', Pluton::Fault::requestNetStringParseError(), $err->{text})
+                if $err && $err->{kind} eq 'netstring';
+            return ('error', Pluton::Fault::requestDecodeFailed(), $err->{text}) if $err;
+        }
         my $r = $dec->fill($fh, READ_SIZE);
         if (!defined $r) {
             next if $!{EINTR} || $!{EAGAIN};
@@ -358,12 +360,14 @@ sub _read_request {
             my $e = $dec->eof or return ('eof');
             return ('error', Pluton::Fault::requestDecodeFailed(), $e->{text});
         }
+        $buffered = 1;
     }
 }
 
 sub _get_socket {
     my $self = shift;
     my $manager = $self->{mode} eq MODE_MANAGER;
+    my $dec = $self->{decoder};
     while (1) {
         return $self->_stop(Pluton::Stats::EXIT_LOST_IO) if $self->{lost_io};
         if ($STOP && $self->{signals}) {
@@ -372,15 +376,12 @@ sub _get_socket {
         }
         my $fresh = !$self->{conn};
         if ($fresh) {
-            if ($manager && $self->{stats}) {
-                my $max = $self->{stats}->maximum_requests;
-                return $self->_stop(Pluton::Stats::EXIT_MAX_REQUESTS) if $max && $self->{served} >= $max;
-            }
-            my $conn = $self->_accept or return 0;
-            $self->{conn} = $conn;
-            $self->{conn_decoder} = Pluton::Packet::Decoder->new('Q', keep_raw => $self->{trace}, check_key => 1);
+            my $max = $self->{max_requests};
+            return $self->_stop(Pluton::Stats::EXIT_MAX_REQUESTS) if $max && $self->{served} >= $max;
+            $self->{conn} = $self->_accept or return 0;
+            $dec->reset;
         }
-        elsif (!$self->{conn_decoder}->pending) {
+        elsif (!$dec->pending) {
             my $w = $self->_affinity_wait;
             return $self->_stop_idle if $w eq 'stop';
             if (!$w) {
@@ -390,9 +391,9 @@ sub _get_socket {
             }
         }
         $self->_go_busy;
-        my ($st, $code, $text) = $self->_read_request($self->{conn}, $self->{conn_decoder});
+        my ($st, $pkt, $text) = $self->_read_request($self->{conn}, $dec);
         if ($st eq 'ok') {
-            $self->_set_request($code);
+            $self->_set_request($pkt);
             return 1;
         }
         $self->_close_conn;
@@ -403,14 +404,14 @@ sub _get_socket {
         }
         $self->{busy_start} = undef;
         return $self->_stop if $st eq 'eof' && $fresh;    # as the original: a client that sends nothing
-        $self->_fail($code || Pluton::Fault::requestDecodeFailed(), $text || 'unexpected EOF in packet');
+        $self->_fail($pkt || Pluton::Fault::requestDecodeFailed(), $text || 'unexpected EOF in packet');
         return $self->_stop;
     }
 }
 
 sub _get_standalone {
     my $self = shift;
-    $self->{busy_start} = _now();
+    $self->{busy_start} = Time::HiRes::time();
     my ($st, $code, $text) = $self->_read_request($self->{in}, $self->{decoder});
     if ($st eq 'ok') {
         $self->{requests}++;
@@ -421,20 +422,22 @@ sub _get_standalone {
     return $self->_stop;
 }
 
+# The request is its packet's fields (type => payload); the accessors below
+# read them.
 sub _set_request {
     my ($self, $pkt) = @_;
-    my $f = Pluton::Packet::request_fields($pkt->{fields});
-    my @p = split /\./, $f->{service_key}, -1;
-    $f->{application}   = defined $p[0] ? $p[0] : '';
-    $f->{function}      = defined $p[1] ? $p[1] : '';
-    $f->{version}       = Pluton::Packet::number($p[2]);
-    $f->{serialization} = defined $p[3] ? $p[3] : '';
+    my $f = $pkt->{fields};
     $self->{req}  = $f;
     $self->{owed} = 1;
-    $self->_trace('PktIn', $pkt->{raw}) if $self->{trace};
-    if ($f->{no_wait} && $self->{mode} ne MODE_STANDALONE) {
-        $self->_close_conn;
+    my $key = defined $f->{c} ? $f->{c} : '';
+    if ($key ne $self->{key}) {
+        my @p = split /\./, $key, -1;
+        $self->{key} = $key;
+        $self->{key_parts} = [ map { defined $_ ? $_ : '' } @p[0 .. 3] ];
+        $self->{key_parts}[2] = Pluton::Packet::number($p[2]);
     }
+    $self->_trace('PktIn', $pkt->{raw}) if $self->{trace};
+    $self->_close_conn if exists $f->{e} && $self->{mode} ne MODE_STANDALONE;    # noWait
 }
 
 sub _trace {
@@ -489,19 +492,20 @@ sub _finish {
     my ($self, $code, $text, $data) = @_;
     my $req = $self->{req};
     $self->{owed} = 0;
-    my $outcome = $code ? Pluton::Stats::OUTCOME_FAULT : Pluton::Stats::OUTCOME_OK;
+    my $outcome  = $code ? Pluton::Stats::OUTCOME_FAULT : Pluton::Stats::OUTCOME_OK;
+    my $rq_bytes = defined $req->{k} ? length $req->{k} : 0;
+    my $function = $self->{key_parts}[1];
     $data = '' if $code;
-    if ($req->{no_wait}) {
-        # the connection was closed when the request was read (stand-alone
+    if (exists $req->{e}) {
+        # noWait: the connection was closed when the request was read (stand-alone
         # mode writes nothing): only the statistics remain
-        $self->_done($outcome, length $req->{data}, 0, $req->{function});
+        $self->_done($outcome, $rq_bytes, 0, $function);
         return 1;
     }
-    my $pkt = Pluton::Packet::encode_response(
-        id => $req->{id}, client_name => $req->{client_name},
-        service_name => $self->{service_id},
-        fault_code => $code, fault_text => $text, data => $data,
-    );
+    my $id = $req->{b};
+    $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|[1-9][0-9]{0,17})\z/;
+    my $pkt = Pluton::Packet::response_packet($id, defined $req->{a} ? $req->{a} : '',
+        $self->{service_id}, $code, $text, $data);
     $self->_trace('PktOut', $pkt) if $self->{trace};
     my $errno;
     if ($self->{mode} eq MODE_STANDALONE) {
@@ -529,40 +533,48 @@ sub _finish {
         }
         else {
             $self->_close_conn;
-            $self->_done(Pluton::Stats::OUTCOME_WRITE_ERROR, length $req->{data}, 0, $req->{function});
+            $self->_done(Pluton::Stats::OUTCOME_WRITE_ERROR, $rq_bytes, 0, $function);
             $self->_fail(Pluton::Fault::socketWriteFailed(), 'writing the response', errno => $errno);
             $self->{lost_io} = 1;
             $self->_stop(Pluton::Stats::EXIT_LOST_IO);
             return 0;
         }
     }
-    $self->_close_conn if $self->{mode} ne MODE_STANDALONE && !$req->{keep_affinity};
-    $self->_done($outcome, length $req->{data}, length $data, $req->{function});
+    $self->_close_conn if $self->{mode} ne MODE_STANDALONE && !exists $req->{h};    # not keepAffinity
+    $self->_done($outcome, $rq_bytes, length $data, $function);
     return 1;
 }
 
 # ---------------------------------------------------------------- accessors
 
-sub _r {
-    my ($self, $k, $default) = @_;
-    return $default unless $self->{req};
-    return $self->{req}{$k};
+# The current request's field of type $t, or $default without a request.
+sub _field {
+    my ($self, $t, $default) = @_;
+    my $req = $self->{req} or return $default;
+    return defined $req->{$t} ? $req->{$t} : $default;
 }
 
-sub service_key   { $_[0]->_r('service_key', '') }
-sub application   { $_[0]->_r('application', '') }
-sub function      { $_[0]->_r('function', '') }
-sub version       { $_[0]->_r('version', 0) }
-sub serialization { $_[0]->_r('serialization', '') }
-sub client_name   { $_[0]->_r('client_name', '') }
-sub request_data  { $_[0]->_r('data', '') }
-sub request_id    { $_[0]->_r('id', 0) }
-sub timeout_ms    { $_[0]->_r('timeout_ms', 0) }
-sub no_wait       { $_[0]->_r('no_wait', 0) }
-sub no_remote     { $_[0]->_r('no_remote', 0) }
-sub no_retry      { $_[0]->_r('no_retry', 0) }
-sub keep_affinity { $_[0]->_r('keep_affinity', 0) }
-sub need_affinity { $_[0]->_r('need_affinity', 0) }
+# A part of the current request's key: 0 application, 1 function, 2 version, 3 serialization.
+sub _key_part { $_[0]{req} ? $_[0]{key_parts}[ $_[1] ] : $_[2] }
+
+sub service_key   { $_[0]->_field('c', '') }
+sub application   { $_[0]->_key_part(0, '') }
+sub function      { $_[0]->_key_part(1, '') }
+sub version       { $_[0]->_key_part(2, 0) }
+sub serialization { $_[0]->_key_part(3, '') }
+sub client_name   { $_[0]->_field('a', '') }
+sub request_id    { Pluton::Packet::number($_[0]->_field('b', 0)) }
+sub timeout_ms    { Pluton::Packet::number($_[0]->_field('l', 0)) }
+sub no_wait       { $_[0]{req} && exists $_[0]{req}{e} ? 1 : 0 }
+sub no_remote     { $_[0]{req} && exists $_[0]{req}{f} ? 1 : 0 }
+sub no_retry      { $_[0]{req} && exists $_[0]{req}{g} ? 1 : 0 }
+sub keep_affinity { $_[0]{req} && exists $_[0]{req}{h} ? 1 : 0 }
+sub need_affinity { $_[0]{req} && exists $_[0]{req}{i} ? 1 : 0 }
+
+sub request_data {
+    my $req = $_[0]{req};
+    return $req && defined $req->{k} ? $req->{k} : '';
+}
 
 # The serialization's char code ('r' for raw, '?' if unknown).
 sub serialization_code {
@@ -576,27 +588,27 @@ sub file_descriptor     { -1 }
 # context($key): the value, or undef if absent (or if the context is malformed,
 # in which case has_fault is true with contextFormatError).
 sub context {
+    my $req = $_[0]{req};
+    return undef unless $req && defined $req->{j};
     my ($self, $key) = @_;
-    my $req = $self->{req} or return undef;
-    return undef unless defined $req->{context};
-    if (!$req->{ctx}) {
-        my $ctx = eval { Pluton::Packet::decode_context($req->{context}) };
+    my $ctx = $self->{ctx};
+    if (!$ctx) {
+        $ctx = eval { Pluton::Packet::decode_context($req->{j}) };
         if (!$ctx) {
             (my $e = $@) =~ s/\n\z//;
             $self->_fail(Pluton::Fault::contextFormatError(), $e);
             return undef;
         }
-        $req->{ctx} = $ctx;
+        $self->{ctx} = $ctx;
     }
-    return $req->{ctx}{$key};
+    return $ctx->{$key};
 }
 
 sub context_keys {
     my $self = shift;
     $self->context('');
-    my $req = $self->{req};
-    return () unless $req && $req->{ctx};
-    return sort keys %{ $req->{ctx} };
+    return () unless $self->{ctx};
+    return sort keys %{ $self->{ctx} };
 }
 
 # ---------------------------------------------------------------- the end

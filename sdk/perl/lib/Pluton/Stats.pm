@@ -76,21 +76,34 @@ sub open_segment {
         slot_count       => $count,
         affinity_timeout => $aff,
         base             => $hsize + $slot * $ssize,
+        offset           => -1,    # the file offset of fh, -1 if unknown
         ok               => 1,
     }, $class;
+    $self->{maximum_requests} = $self->_read32(48);
     return $self;
 }
 
 sub affinity_timeout { $_[0]{affinity_timeout} }
 sub slot             { $_[0]{slot} }
 
+# Writes $bytes at $off in the slot: one syswrite, and a sysseek first unless
+# the file offset is there already.
 sub _write {
     my ($self, $off, $bytes) = @_;
     return unless $self->{ok};
     my $fh = $self->{fh};
-    if (!sysseek($fh, $self->{base} + $off, SEEK_SET)) { $self->{ok} = 0; return }
+    $off += $self->{base};
+    if ($self->{offset} != $off && !sysseek($fh, $off, SEEK_SET)) {
+        $self->{ok} = 0;
+        return;
+    }
     my $n = syswrite($fh, $bytes);
-    $self->{ok} = 0 unless defined $n && $n == length $bytes;
+    if (defined $n && $n == length $bytes) {
+        $self->{offset} = $off + $n;
+    }
+    else {
+        $self->{ok} = 0;
+    }
     return;
 }
 
@@ -98,10 +111,12 @@ sub _read32 {
     my ($self, $off) = @_;
     return 0 unless $self->{ok};
     my $fh = $self->{fh};
+    $self->{offset} = -1;
     sysseek($fh, $self->{base} + $off, SEEK_SET) or return 0;
     my $b = '';
     my $n = sysread($fh, $b, 4);
     return 0 unless defined $n && $n == 4;
+    $self->{offset} = $self->{base} + $off + 4;
     return unpack 'V', $b;
 }
 
@@ -127,7 +142,8 @@ sub write_done {
 
 sub write_exit_reason { $_[0]->_write(56, pack 'V', $_[1]) }
 
-sub maximum_requests { $_[0]->_read32(48) }
+# The manager writes maximumRequests before it starts the instance: read it once.
+sub maximum_requests { $_[0]{maximum_requests} }
 sub shutdown_request { $_[0]->_read32(52) }
 
 sub close {
@@ -161,31 +177,25 @@ sub new {
 sub ok      { $_[0]{ok} }
 sub count   { scalar @{ $_[0]{entries} } }
 
-# add($outcome, $duration_us, $request_bytes, $response_bytes, $function)
+# add($outcome, $duration_us, $request_bytes, $response_bytes, $function, $now):
+# one entry ($now: the time it finished); the record goes out at 16 entries.
 sub add {
-    my ($self, $outcome, $dur, $rq, $rs, $func) = @_;
+    my ($self, $outcome, $dur, $rq, $rs, $func, $now) = @_;
     return unless $self->{ok};
-    $dur = 0xFFFFFFFF if $dur > 0xFFFFFFFF;
-    $dur = 0 if $dur < 0;
-    for ($rq, $rs) { $_ = 0xFFFFFFFF if $_ > 0xFFFFFFFF }
-    $func = '' unless defined $func;
-    push @{ $self->{entries} }, pack('V V V V a16', $outcome, $dur, $rq, $rs, substr($func, 0, 16));
-    $self->{oldest} = Time::HiRes::time() unless defined $self->{oldest};
-    $self->flush if @{ $self->{entries} } >= Pluton::Stats::REPORT_ENTRIES;
+    $dur = $dur > 0xFFFFFFFF ? 0xFFFFFFFF : $dur < 0 ? 0 : $dur;
+    $rq = 0xFFFFFFFF if $rq > 0xFFFFFFFF;
+    $rs = 0xFFFFFFFF if $rs > 0xFFFFFFFF;
+    my $e = $self->{entries};
+    push @$e, pack('V V V V a16', $outcome, $dur, $rq, $rs, defined $func ? $func : '');    # a16 cuts to 16 bytes
+    $self->{oldest} = defined $now ? $now : Time::HiRes::time() unless defined $self->{oldest};
+    $self->flush if @$e >= Pluton::Stats::REPORT_ENTRIES;
 }
 
-# Seconds until the oldest unsent entry is 1 s old (0 if due), or undef.
-sub due_in {
-    my $self = shift;
-    return undef unless $self->{ok} && defined $self->{oldest};
-    my $d = $self->{oldest} + 1 - Time::HiRes::time();
-    return $d > 0 ? $d : 0;
-}
-
+# Sends the pending entries if the oldest is at least 1 s old: the service
+# calls it when it is about to block waiting for a request.
 sub flush_if_due {
     my $self = shift;
-    my $d = $self->due_in;
-    $self->flush if defined $d && $d <= 0;
+    $self->flush if defined $self->{oldest} && Time::HiRes::time() - $self->{oldest} >= 1;
 }
 
 # Writes one record (even with 0 entries).
@@ -222,10 +232,11 @@ Pluton::Stats - the fd 4 stats segment and fd 5 report records (internal)
 
 =head1 DESCRIPTION
 
-Used by L<Pluton::Service> in manager mode. The segment is written with
-C<sysseek> and C<syswrite> through a private open file description
-(F</proc/self/fd/4>), the report records with one C<syswrite> each
-(528 bytes, below PIPE_BUF, so records never interleave). All integers are
-little-endian (C<pack 'V'> and C<'QE<lt>'>).
+Used by L<Pluton::Service> in manager mode. The segment is written through a
+private open file description (F</proc/self/fd/4>), each update with one
+C<syswrite>, after a C<sysseek> unless the file offset is already there;
+C<maximumRequests> is read once, at start. The report records go out with one
+C<syswrite> each (528 bytes, below PIPE_BUF, so records never interleave). All
+integers are little-endian (C<pack 'V'> and C<'QE<lt>'>).
 
 =cut
