@@ -278,14 +278,15 @@ func (s *Service) initManager(e env) error {
 	s.mode, s.listen = Manager, e.listen
 	_ = unix.SetNonblock(s.listen, false)
 	raiseBuffers(s.listen, 64*1024)
-	if s.slot != nil {
-		s.slot.SetPID(uint32(s.pid))
-		s.slot.SetState(stats.StateIdle, micros(time.Now()))
-	}
 	if e.signals {
 		s.sig = make(chan os.Signal, 1)
 		notifyStop(s.sig)
 		go s.signalLoop()
+	}
+	if s.slot != nil {
+		// Idle is published only once the stop signal can be honoured.
+		s.slot.SetPID(uint32(s.pid))
+		s.slot.SetState(stats.StateIdle, micros(time.Now()))
 	}
 	return nil
 }

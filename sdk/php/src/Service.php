@@ -121,7 +121,6 @@ class Service
                     $this->affinityTimeout = $this->stats->affinityTimeout();
                 }
                 $this->maximumRequests = $this->stats->maximumRequests();
-                $this->stats->start($this->pid);
             }
             $this->reporter = new Reporter($pipe, $this->pid, $this->stats !== null ? $slot : Reporter::NO_SLOT);
             $this->mode = self::MODE_MANAGER;
@@ -172,6 +171,8 @@ class Service
         $this->decoder = new PacketDecoder(Packet::REQUEST, $this->trace, true);
         if ($this->mode === self::MODE_MANAGER) {
             $this->installSignalHandler();
+            // Idle is published only once the stop signal can be honoured.
+            $this->stats?->start($this->pid);
         }
         register_shutdown_function([$this, 'terminate']);
         return true;
