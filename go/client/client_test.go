@@ -540,7 +540,9 @@ func TestBatch(t *testing.T) {
 	assert.Equal(t, fault.RequestAlreadyAdded, faultCode(t, c.Do(ctx, reqs[0])))
 	assert.True(t, reqs[0].InProgress())
 	assert.Equal(t, fault.RequestInProgress, faultCode(t, reqs[0].Err()))
-	assert.Equal(t, 10, b.WaitSent())
+	// WaitSent returns how many are still in progress once all are written:
+	// the nine slow ones, and the fast one unless it has already finished.
+	assert.Contains(t, []int{9, 10}, b.WaitSent())
 
 	// The fastest finishes first.
 	first := b.WaitAny()
