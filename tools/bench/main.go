@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	go run ./tools/bench [-quick] [-only latency,throughput,languages,profile,burst,cost] [-out docs] [-v]
+//	go run ./tools/bench [-quick] [-only latency,throughput,languages,profile,burst,cost,micro] [-out docs] [-v]
 //
 // Every figure compares configurations measured in the same run: rounds of
 // each configuration are interleaved and the report gives the median of the
@@ -36,7 +36,7 @@ func logf(format string, args ...any) {
 func main() {
 	quick := flag.Bool("quick", false, "fewer and shorter rounds (under two minutes)")
 	out := flag.String("out", "", "directory for benchmarks.md and bench/*.png (default: <repo>/docs)")
-	only := flag.String("only", "", "comma-separated scenarios to run (latency,throughput,languages,profile,burst,cost); default all")
+	only := flag.String("only", "", "comma-separated scenarios to run (latency,throughput,languages,profile,burst,cost,micro); default all")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	flag.BoolVar(&verbose, "v", false, "copy the output of every server to stderr")
 	flag.Parse()
@@ -110,6 +110,7 @@ func runAll(root, tmp, out string, quick bool, only string) error {
 		{"stop", b.stopServers},
 		{"burst", b.runBurst},
 		{"cost", b.runCost},
+		{"micro", b.runMicro},
 	}
 	for _, s := range steps {
 		if s.name == "stop" || want(s.name) {

@@ -95,3 +95,16 @@ func TestRatioRowAndTargets(t *testing.T) {
 	assert.Equal(t, 1, v.met)
 	assert.Equal(t, "< 50 ms", v.goal)
 }
+
+func TestParseBenchOutput(t *testing.T) {
+	out := []byte("goos: linux\nBenchmarkCall/0B-2   \t   50000\t     21600 ns/op\t   19700 cpu-ns/op\t       0 B/op\t       0 allocs/op\nPASS\n")
+	got := parseBenchOutput("./go/client/", out)
+	if len(got) != 1 {
+		t.Fatalf("got %d benchmarks, want 1", len(got))
+	}
+	b := got[0]
+	if b.pkg != "go/client" || b.name != "Call/0B" || b.metrics["ns/op"] != 21600 || b.metrics["cpu-ns/op"] != 19700 ||
+		b.metrics["allocs/op"] != 0 || len(b.units) != 4 {
+		t.Fatalf("parsed %+v", b)
+	}
+}

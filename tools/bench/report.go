@@ -592,6 +592,8 @@ func renderReport(b *bench, in info, charts []chart, only string) string {
 		m.p("System call counts: %v", pr.syscallErr)
 	}
 
+	renderMicro(&m, b)
+
 	if len(b.e.notes) > 0 {
 		m.p("## Notes from this run")
 		for _, n := range b.e.notes {

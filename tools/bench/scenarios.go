@@ -50,6 +50,8 @@ type bench struct {
 	burstErr   error
 	cost       costResult
 	prof       profResult
+	micro      []microBench
+	microErr   error
 }
 
 func newBench(e *env) *bench {
