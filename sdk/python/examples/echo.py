@@ -28,7 +28,9 @@ STATS_EVERY = 10000
 
 def atoi(value):
     """C's atoi: the leading integer of ``value``, 0 if there is none."""
-    m = re.match(r"\s*[-+]?\d+", value or "")
+    if not value:
+        return 0
+    m = re.match(r"\s*[-+]?\d+", value)
     return int(m.group()) if m else 0
 
 

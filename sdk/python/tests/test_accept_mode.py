@@ -7,7 +7,9 @@ import signal
 
 import pytest
 
-from harness import ECHO, HELLO, connect, exchange, read_response, read_to_eof, request_packet, spawn, wait_connectable
+from harness import ECHO, HELLO, SDK, connect, exchange, read_response, read_to_eof, request_packet, spawn, wait_connectable
+
+SRC = SDK / "src"
 
 
 @pytest.fixture
@@ -72,3 +74,36 @@ def test_unusable_socket_path_fails_initialize(tmp_path):
     os.close(fd)
     assert p.wait(timeout=10) == 42
     assert "pluton::Fault=-51 (openAcceptSocketFailed:" in err.read_text()
+
+
+_GONE_CLIENT_SERVICE = r"""
+import signal, sys, time
+sys.path.insert(0, sys.argv[1])
+if sys.argv[2] == "default":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+import pluton
+service = pluton.Service("echo")
+service.initialize()
+while service.get_request():
+    if service.request_data == b"late":
+        time.sleep(0.1)  # the client has gone by now
+    service.send_response(service.request_data)
+service.terminate()
+"""
+
+
+@pytest.mark.parametrize("sigpipe", ["ignored", "default"])
+def test_a_client_gone_before_the_response_is_not_fatal(tmp_path, sigpipe):
+    """Writing to a client that has closed is EPIPE, never SIGPIPE, whatever
+    the program did with SIGPIPE before initialize."""
+    path = tmp_path / "system.echo.0.raw.socket"
+    p = spawn(["-c", _GONE_CLIENT_SERVICE, str(SRC), sigpipe], {}, env={"plutonAcceptSocket": str(path)})
+    try:
+        wait_connectable(path)
+        with connect(path) as c:
+            c.sendall(request_packet(b"late"))
+        assert exchange(path, HELLO).endswith(b"5qHello,0z\n")
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.wait(timeout=5)

@@ -10,8 +10,9 @@ import time
 
 from harness import HELLO, Manager, connect, exchange, read_response, read_to_eof, request_packet, wait_for
 from pluton import stats
+from pluton.parser import decode_one
 from pluton.stats import ExitReason, Outcome, SlotState
-from pluton.wire import encode_context_pair
+from pluton.wire import encode_context_pair, response_from_fields
 
 MAX_REQUESTS, SHUTDOWN_REQUEST = 48, 52
 
@@ -216,3 +217,67 @@ def test_service_name_and_log_lines(manager):
     assert stop(p)[0] == 0
     assert "to the manager\n" in manager.stderr()
     assert os.path.exists(manager.socket_path)
+
+
+def test_requests_that_take_the_streaming_path(manager):
+    """A request that is not whole in the first read, or is unusual but valid,
+    is decoded by the streaming reader: same responses."""
+    p = manager.start()
+    with connect(manager.socket_path) as c:  # in two pieces
+        c.sendall(HELLO[:30])
+        time.sleep(0.05)
+        c.sendall(HELLO[30:])
+        assert read_to_eof(c).endswith(b"3b100,12aplSend:26446,%dsecho:%d/0,5qHello,0z\n"
+                                       % (len(b"echo:%d/0" % p.pid), p.pid))
+    unusual = b"0Q,03b+42,12aplSend:26446\n17csystem.echo.0.raw,4l4000,0000000005kHello,0z\n"
+    assert exchange(manager.socket_path, unusual).startswith(b"0A,2b42,12aplSend:26446,")
+    big = bytes(range(256)) * 1200  # 300 KiB each way: several reads, and writev
+    resp = exchange(manager.socket_path, request_packet(big))
+    assert resp.endswith(b"%dq%s,0z\n" % (len(big), big))
+    wait_for(lambda: manager.slot().responses == 3, what="the responses to be counted")
+    assert stop(p)[0] == 0
+    entries = stats.unpack_report(manager.reports(1)[0])[3]
+    assert [(e.outcome, e.request_bytes, e.response_bytes) for e in entries] == \
+        [(Outcome.OK, 5, 5), (Outcome.OK, 5, 5), (Outcome.OK, len(big), len(big))]
+
+
+def test_pipelined_affinity_requests(manager):
+    """Bytes after a request stay buffered for the next one on the connection."""
+    p = manager.start()
+    with connect(manager.socket_path) as c:
+        c.sendall(request_packet(b"one", rid=100, flags=b"0g,0h,") + request_packet(b"two", rid=101, flags=b"0g,0h,")
+                  + request_packet(b"three", rid=102))
+        rest = read_to_eof(c)  # the service closes after the third, without keepAffinity
+    got = []
+    while rest:
+        fields, rest = decode_one(rest, b"A")
+        r = response_from_fields(fields)
+        got.append((r.request_id, r.service_name, r.data))
+    name = b"echo:%d/0" % p.pid
+    assert got == [(100, name, b"one"), (101, name, b"two"), (102, name, b"three")]
+    assert manager.slot().requests == 3
+    assert stop(p)[0] == 0
+
+
+def test_report_entries_name_the_function_of_each_key(manager):
+    p = manager.start()
+    other = HELLO.replace(b"17csystem.echo.0.raw", b"18csystem.other.0.raw")
+    for packet in (HELLO, other, HELLO, HELLO.replace(b"17csystem.echo.0.raw", b"17csystem.echo.0.RAW")):
+        exchange(manager.socket_path, packet)
+    wait_for(lambda: manager.slot().requests == 4 and manager.slot().state == SlotState.IDLE, what="4 requests")
+    assert stop(p)[0] == 0
+    entries = stats.unpack_report(manager.reports(1)[0])[3]
+    assert [(e.outcome, e.function) for e in entries] == \
+        [(Outcome.OK, b"echo"), (Outcome.OK, b"other"), (Outcome.OK, b"echo"), (Outcome.READ_ERROR, b"")]
+
+
+def test_packet_trace(manager):
+    p = manager.start(env={"plutonPacketTrace": "1"})
+    resp = exchange(manager.socket_path, HELLO)
+    with connect(manager.socket_path) as c:  # a client error is traced too
+        c.sendall(b"0Q,3b100,3b100,0z\n")
+        assert read_to_eof(c) == b""
+    assert stop(p)[0] == 0
+    err = manager.stderr()
+    assert ("PktIn: %s" % HELLO.decode()) in err and ("PktOut: %s" % resp.decode()) in err
+    assert "PktIn: 0Q,3b100,3b100,0z\n" in err

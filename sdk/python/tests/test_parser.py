@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from pluton.parser import (NetStringError, PacketError, PacketParser, TruncatedPacketError,
-                           decode_one)
+from pluton.parser import (NetStringError, PacketError, PacketParser, ProtocolError, TruncatedPacketError,
+                           decode_one, scan_packet)
 from pluton.reader import PacketReader
 from pluton.wire import (T_CLIENT_NAME, T_CONTEXT, T_FAULT_CODE, T_FAULT_TEXT, T_REQUEST_DATA,
                          T_REQUEST_ID, T_RESPONSE_DATA, T_SERVICE_KEY, T_SERVICE_NAME, T_TIMEOUT,
@@ -194,3 +196,81 @@ def test_fault_text_and_service_name_fields():
     f, _ = decode_one(RESP_FAULT, b"A")
     assert f[T_SERVICE_NAME] == b"echo:26429/0"
     assert f[T_FAULT_CODE] == b"111" and f[T_FAULT_TEXT] == b"sleep time negative"
+
+
+# -- the one-pass scanner of whole packets -----------------------------------
+
+def streaming(packet: bytes, want: bytes):
+    """What the streaming parser makes of ``packet``: (fields, end) when it
+    completes a packet, else the exception type and message (incl. truncation)."""
+    p = PacketParser(want)
+    try:
+        pos, done = p.feed(packet)
+    except ProtocolError as e:
+        return type(e), str(e)
+    return (p.fields(), pos) if done else "incomplete"
+
+
+@pytest.mark.parametrize("packet, want", [(q, b"Q") for q in REQUESTS] + [(a, b"A") for a in RESPONSES])
+def test_scan_decodes_whole_packets_as_the_parser_does(packet, want):
+    assert scan_packet(packet, b"0" + want + b",") == streaming(packet, want)
+    # followed by the start of another packet: the offset says where it ends
+    fields, end = scan_packet(packet + packet[:9], b"0" + want + b",")
+    assert (fields, end) == streaming(packet, want)
+
+
+@pytest.mark.parametrize("packet", REQUESTS)
+def test_scan_leaves_every_truncation_to_the_parser(packet):
+    for cut in range(len(packet)):
+        assert scan_packet(packet[:cut], b"0Q,") is None
+
+
+@pytest.mark.parametrize("packet", [
+    T80 + b"X",                                         # bad terminator
+    b"0G," + T80[3:] + b"\n",                           # not a request
+    T80.replace(b"4l5000,", b"4l5000,4l5000,") + b"\n",  # duplicate
+    b"0Q,123456789012b1," + T80[3:] + b"\n",            # length too long
+    b"0Q,0000000003b100," + T80[3:] + b"\n",            # valid, but ten digits
+    b"0Q,03b100," + T80[3:] + b"\n",                    # valid leading zero: the scanner takes it
+    b"0Q,3\t100," + T80[3:] + b"\n",                    # type not printable
+    b"0Q,0{," + T80[3:] + b"\n",                        # type above 'z'
+    b"00Q," + T80[3:] + b"\n",                          # valid, but not the usual head
+    b"3Qabc," + T80[3:] + b"\n",
+    b"0Q,3b100,0z\n",
+    b"0Q,0z,",
+])
+def test_scan_never_disagrees_with_the_parser(packet):
+    got = scan_packet(packet, b"0Q,")
+    assert got is None or got == streaming(packet, b"Q")
+
+
+def test_scan_agrees_with_the_parser_on_random_damage():
+    rng = random.Random(1234)
+    alphabet = b"0123456789,\nzQAbklq{\x00\x7f "
+    for base in REQUESTS:
+        for _ in range(400):
+            b = bytearray(base)
+            for _ in range(rng.randint(1, 3)):
+                i = rng.randrange(len(b))
+                op = rng.randrange(3)
+                if op == 0:
+                    b[i] = rng.choice(alphabet)
+                elif op == 1:
+                    del b[i]
+                else:
+                    b.insert(i, rng.choice(alphabet))
+            packet = bytes(b)
+            got = scan_packet(packet, b"0Q,")
+            assert got is None or got == streaming(packet, b"Q"), packet
+
+
+def test_reader_parses_bytes_it_is_given_before_reading():
+    src = Source(REQ_NOWAIT[20:] + REQ_PLTEST_EMPTY)
+    r = PacketReader(b"Q")
+    r.reset(src.read_into, REQ_CONTEXT + REQ_NOWAIT[:20])
+    assert r.started
+    got = [r.read_packet() for _ in range(3)]
+    assert [request_from_fields(f).data for f in got] == [b"Hello", b"LMNOP", b""]
+    assert r.read_packet() is None and r.eof
+    with pytest.raises(ValueError):
+        PacketReader(b"Q", chunk_size=4).reset(src.read_into, b"12345")

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import time
+from time import monotonic_ns, time_ns
 from typing import Optional
 
-from .stats import Outcome, Reporter, SlotState, StatsSlot, now_micros
+from .stats import Outcome, Reporter, SlotState, StatsSlot
+
+_OK = Outcome.OK.value
+_FAULT = Outcome.FAULT.value
 
 
 class Accounting:
     """Counts requests and, in manager mode, publishes them to the stats slot
-    and the report pipe (either may be None: then it only counts)."""
+    and the report pipe (either may be None: then it only counts).
+
+    :meth:`begin` and :meth:`end` run on every request, so they read the clock
+    once each (``time.time_ns``: ``since`` is wall-clock time, and the
+    duration is the difference of the two readings, never negative) and write
+    the slot through its pre-bound writers.
+    """
 
     def __init__(self, slot: Optional[StatsSlot] = None, reporter: Optional[Reporter] = None) -> None:
         self.slot = slot
@@ -20,50 +29,61 @@ class Accounting:
         self.faults = 0
         self.busy_micros = 0
         self._started_ns = 0
+        self._busy, self._finished = slot.writers() if slot is not None else (None, None)
+        #: The slot's maximumRequests as read at start (0 = none). The manager
+        #: writes it before the instance starts (docs/protocol.md §4).
+        self.maximum_requests = slot.maximum_requests if slot is not None else 0
 
     def begin(self) -> None:
         """A request is being read: state busy, requests + 1."""
-        self._started_ns = time.monotonic_ns()
+        now = time_ns()
+        self._started_ns = now
         self.requests += 1
-        if self.slot:
-            self.slot.busy(now_micros(), self.requests)
+        if self._busy is not None:
+            self._busy(now // 1000, self.requests)
 
-    def end(self, outcome: Outcome, request_bytes: int, response_bytes: int,
-            function: bytes, next_state: SlotState) -> None:
-        """The request is finished (``outcome``); the slot moves to ``next_state``."""
-        duration = (time.monotonic_ns() - self._started_ns) // 1000
+    def end(self, outcome: int, request_bytes: int, response_bytes: int,
+            function: bytes, next_state: int) -> None:
+        """The request is finished (``outcome``, an :class:`Outcome`); the slot
+        moves to ``next_state`` (a :class:`SlotState`)."""
+        now = time_ns()
+        duration = (now - self._started_ns) // 1000
+        if duration < 0:  # the wall clock was set back
+            duration = 0
         self.busy_micros += duration
-        if outcome == Outcome.OK:
+        if outcome == _OK:
             self.responses += 1
-        elif outcome == Outcome.FAULT:
+        elif outcome == _FAULT:
             self.faults += 1
-        if self.slot:
-            self.slot.finished(next_state, now_micros(), self.requests, self.responses,
-                               self.faults, self.busy_micros)
-        if self.reporter:
+        if self._finished is not None:
+            self._finished(next_state, now // 1000, self.requests, self.responses,
+                           self.faults, self.busy_micros)
+        if self.reporter is not None:
             self.reporter.add(outcome, duration, request_bytes, response_bytes, function)
 
     def set_state(self, state: SlotState) -> None:
         """Change the slot state outside a request (e.g. affinity wait ended)."""
-        if self.slot:
+        if self.slot is not None:
             self.slot.set_state(state)
 
-    def before_accept(self) -> None:
-        """About to block in accept: send the report batch if it is getting old."""
-        if self.reporter:
-            self.reporter.flush_if_stale()
-
-    def limit_reached(self) -> bool:
-        """True once the manager's maximumRequests (0 = none) has been read."""
-        limit = self.slot.maximum_requests if self.slot else 0
-        return 0 < limit <= self.requests
+    def may_accept(self) -> bool:
+        """About to block in accept. False once the manager's maximumRequests
+        (0 = none) have been read; else send the report batch first if its
+        oldest entry is 1 s old."""
+        if 0 < self.maximum_requests <= self.requests:
+            return False
+        reporter = self.reporter
+        if reporter is not None and monotonic_ns() >= reporter.due_ns:
+            reporter.flush()
+        return True
 
     def stop(self, exit_reason: int) -> None:
         """At exit: state stopping, exitReason, and the final report (even empty)."""
-        if self.slot:
+        if self.slot is not None:
             self.slot.stopping(exit_reason)
             self.slot.close()
             self.slot = None
-        if self.reporter:
+            self._busy = self._finished = None
+        if self.reporter is not None:
             self.reporter.flush()
             self.reporter = None

@@ -183,6 +183,43 @@ class PacketParser:
         return f
 
 
+def scan_packet(buf: bytes, head: bytes) -> Optional[Tuple[Dict[int, bytes], int]]:
+    """Decode, in one pass, a packet that starts ``buf`` and is plainly valid.
+
+    ``head`` is the packet's first netstring, ``b"0Q,"`` or ``b"0A,"``. Return
+    the packet's fields (as :meth:`PacketParser.fields`) and the offset just
+    after it. Return None when the packet is incomplete *or* anything about it
+    is unusual (a bad netstring, a duplicate type, a length of ten digits or
+    more...): the caller then runs :class:`PacketParser` over the same bytes,
+    which reads on or raises the exact error. So this fast path never accepts
+    a packet the streaming parser would reject, nor decodes one differently.
+    """
+    if not buf.startswith(head):
+        return None
+    fields: Dict[int, bytes] = {}
+    pos = len(head)
+    try:
+        while True:
+            j = pos
+            while 0x30 <= buf[j] <= 0x39:
+                j += 1
+            t = buf[j]
+            # No digit, a length over 9 digits, a type that is not printable or
+            # above 'z', or a duplicate: leave it to the parser and its message.
+            if j == pos or j - pos > 9 or t < 0x20 or t > T_END or t in fields:
+                return None
+            end = j + 1 + int(buf[pos:j])
+            c = buf[end]
+            if c != 0x2C and c != 0x0A:
+                return None
+            fields[t] = buf[j + 1:end]
+            pos = end + 1
+            if t == T_END:
+                return fields, pos
+    except IndexError:  # the packet goes on past the end of buf
+        return None
+
+
 def decode_one(data: bytes, want: bytes) -> Tuple[Dict[int, bytes], bytes]:
     """Decode one whole packet from ``data``; return its fields and the bytes after it.
 

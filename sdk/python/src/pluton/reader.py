@@ -34,11 +34,19 @@ class PacketReader:
         #: True once the source has reported end of input between packets.
         self.eof = False
 
-    def reset(self, read_into: ReadInto) -> None:
-        """Read from a new source, dropping anything buffered from the old one."""
+    def reset(self, read_into: ReadInto, buffered: bytes = b"") -> None:
+        """Read from a new source, dropping anything buffered from the old one.
+
+        ``buffered`` holds bytes already read from the new source (at most the
+        chunk size): they are parsed before anything else is read.
+        """
         self._read_into = read_into
         self._parser.reset()
-        self._start = self._end = 0
+        n = len(buffered)
+        if n > len(self._view):
+            raise ValueError("%d buffered bytes exceed the %d-byte chunk" % (n, len(self._view)))
+        self._view[:n] = buffered
+        self._start, self._end = 0, n
         self.eof = False
         if self._trace is not None:
             del self._trace[:]

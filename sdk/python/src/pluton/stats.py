@@ -9,13 +9,14 @@ functions describe the byte layouts for tools and tests.
 from __future__ import annotations
 
 import enum
+import functools
 import mmap
 import os
 import stat
 import struct
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 MAGIC = b"PLSS"
 SEGMENT_VERSION = 1
@@ -35,6 +36,12 @@ _FINISHED = struct.Struct("<IQQQQQ")       # offsets 4-47: ... responses, faults
 _U32 = struct.Struct("<I")
 _RECORD_HEAD = struct.Struct("<IIII")      # version, pid, slot, entries
 _ENTRY = struct.Struct("<IIII16s")         # outcome, durationMicros, requestBytes, responseBytes, function
+
+_U32_MAX = 0xFFFFFFFF
+_STALE_NS = 1_000_000_000  # a report entry older than this is sent before blocking in accept
+_NEVER = 1 << 62
+_RECORD_HEAD_SIZE, _ENTRY_SIZE = _RECORD_HEAD.size, _ENTRY.size
+_OFF_ENTRIES = 12  # of a report record
 
 _OFF_MAX_REQUESTS = 48
 _OFF_SHUTDOWN_REQUEST = 52
@@ -135,7 +142,9 @@ class StatsSlot:
     """This instance's slot in the stats segment, mapped shared.
 
     Each update is one contiguous copy of the fields the protocol groups
-    together; nothing else is ever written.
+    together; nothing else is ever written. :meth:`busy` and :meth:`finished`,
+    the two writes of every request, are one ``struct.pack_into`` each on the
+    mapping.
     """
 
     def __init__(self, mm: mmap.mmap, slot: int, affinity_timeout: int) -> None:
@@ -143,6 +152,9 @@ class StatsSlot:
         self._base = HEADER_SIZE + slot * SLOT_SIZE
         #: The header's affinityTimeout, in seconds.
         self.affinity_timeout = affinity_timeout
+        # Pre-bound writers of the per-request updates (bytes 4-23 and 4-47).
+        self._pack_busy = functools.partial(_BUSY.pack_into, mm, self._base + 4, SlotState.BUSY.value)
+        self._pack_finished = functools.partial(_FINISHED.pack_into, mm, self._base + 4)
 
     @classmethod
     def open(cls, fd: int, slot: int) -> Optional["StatsSlot"]:
@@ -162,10 +174,6 @@ class StatsSlot:
             return None
         return cls(mm, slot, affinity)
 
-    def _put(self, offset: int, s: struct.Struct, *values: int) -> None:
-        at = self._base + offset
-        self._mm[at:at + s.size] = s.pack(*values)
-
     def _get(self, offset: int) -> int:
         return int(_U32.unpack_from(self._mm, self._base + offset)[0])
 
@@ -181,26 +189,31 @@ class StatsSlot:
 
     def started(self, pid: int) -> None:
         """At start: pid, then state idle with zeroed counters."""
-        self._put(0, _PID, pid)
-        self._put(4, _FINISHED, SlotState.IDLE, now_micros(), 0, 0, 0, 0)
+        _PID.pack_into(self._mm, self._base, pid)
+        self._pack_finished(SlotState.IDLE.value, now_micros(), 0, 0, 0, 0)
 
     def busy(self, since: int, requests: int) -> None:
         """A request is being read: state busy, since, requests (bytes 4-23)."""
-        self._put(4, _BUSY, SlotState.BUSY, since, requests)
+        self._pack_busy(since, requests)
 
     def finished(self, state: int, since: int, requests: int, responses: int,
                  faults: int, busy_micros: int) -> None:
         """A request is finished: state, since and all counters (bytes 4-47)."""
-        self._put(4, _FINISHED, state, since, requests, responses, faults, busy_micros)
+        self._pack_finished(state, since, requests, responses, faults, busy_micros)
+
+    def writers(self) -> Tuple[Callable[[int, int], None], Callable[[int, int, int, int, int, int], None]]:
+        """The callables behind :meth:`busy` and :meth:`finished`, with the same
+        arguments, for a caller that updates the slot on every request."""
+        return self._pack_busy, self._pack_finished
 
     def set_state(self, state: int) -> None:
         """Change only the state and since (bytes 4-15)."""
-        self._put(4, _STATE_SINCE, state, now_micros())
+        _STATE_SINCE.pack_into(self._mm, self._base + 4, state, now_micros())
 
     def stopping(self, exit_reason: int) -> None:
         """At exit: state stopping (bytes 4-15) and exitReason (offset 56)."""
         self.set_state(SlotState.STOPPING)
-        self._put(_OFF_EXIT_REASON, _U32, exit_reason)
+        _U32.pack_into(self._mm, self._base + _OFF_EXIT_REASON, exit_reason)
 
     def close(self) -> None:
         """Unmap the segment."""
@@ -210,14 +223,18 @@ class StatsSlot:
 class Reporter:
     """Batches report entries into 528-byte records written to the report pipe.
 
-    A failed or short write disables reporting for good; it never raises.
+    Entries are packed straight into the record being filled. A failed or
+    short write disables reporting for good; it never raises.
     """
 
     def __init__(self, fd: int, pid: int, slot: int) -> None:
         self._fd: Optional[int] = fd
-        self._head = (REPORT_VERSION, pid, slot)
-        self._entries: List[bytes] = []
-        self._oldest = 0.0  # monotonic time of the oldest unsent entry
+        self._record = bytearray(REPORT_SIZE)
+        _RECORD_HEAD.pack_into(self._record, 0, REPORT_VERSION, pid, slot, 0)
+        self._count = 0
+        #: ``time.monotonic_ns()`` at which the oldest unsent entry is 1 s old
+        #: (:meth:`flush_if_stale`); far in the future when there is none.
+        self.due_ns = _NEVER
 
     @property
     def enabled(self) -> bool:
@@ -226,32 +243,41 @@ class Reporter:
 
     def add(self, outcome: int, duration_micros: int, request_bytes: int,
             response_bytes: int, function: bytes) -> None:
-        """Add one entry; write the record when it holds 16."""
-        if self._fd is None:
-            return
-        if not self._entries:
-            self._oldest = time.monotonic()
-        cap = 0xFFFFFFFF
-        self._entries.append(_ENTRY.pack(outcome, min(duration_micros, cap), min(request_bytes, cap),
-                                         min(response_bytes, cap), function[:16]))
-        if len(self._entries) == REPORT_ENTRIES:
+        """Add one entry (``function`` is cut to 16 bytes, the numbers capped at
+        2³²−1); write the record when it holds 16."""
+        n = self._count
+        if n == 0:
+            if self._fd is None:  # disabled (a failed flush leaves no entries)
+                return
+            self.due_ns = time.monotonic_ns() + _STALE_NS
+        at = _RECORD_HEAD_SIZE + n * _ENTRY_SIZE
+        try:
+            _ENTRY.pack_into(self._record, at, outcome, duration_micros, request_bytes, response_bytes, function)
+        except struct.error:  # a number above 2³²−1
+            _ENTRY.pack_into(self._record, at, outcome, min(duration_micros, _U32_MAX),
+                             min(request_bytes, _U32_MAX), min(response_bytes, _U32_MAX), function)
+        self._count = n = n + 1
+        if n == REPORT_ENTRIES:
             self.flush()
 
     def flush_if_stale(self) -> None:
         """Write the record if its oldest entry is at least 1 s old (before blocking in accept)."""
-        if self._entries and time.monotonic() - self._oldest >= 1.0:
+        if time.monotonic_ns() >= self.due_ns:
             self.flush()
 
     def flush(self) -> None:
         """Write a record now, even with no entries."""
         if self._fd is None:
             return
-        record = (_RECORD_HEAD.pack(*self._head, len(self._entries))
-                  + b"".join(self._entries)).ljust(REPORT_SIZE, b"\0")
-        self._entries = []
+        record = self._record
+        _U32.pack_into(record, _OFF_ENTRIES, self._count)
         try:
             ok = os.write(self._fd, record) == REPORT_SIZE
         except OSError:
             ok = False
+        if self._count:
+            record[_RECORD_HEAD_SIZE:] = bytes(REPORT_SIZE - _RECORD_HEAD_SIZE)
+            self._count = 0
+            self.due_ns = _NEVER
         if not ok:
             self._fd = None
