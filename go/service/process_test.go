@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pluton-go/pluton/go/testbin"
 	"github.com/pluton-go/pluton/go/protocol"
 	"github.com/pluton-go/pluton/go/stats"
+	"github.com/pluton-go/pluton/go/testbin"
 )
 
 // instance is echoService started as a manager would start it.

@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pluton-go/pluton/go/client/cli"
 	"github.com/pluton-go/pluton/go/fault"
 	"github.com/pluton-go/pluton/go/protocol"
 	"github.com/pluton-go/pluton/go/servicekey"
@@ -113,56 +114,32 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runService(opts, &req, out, stderr)
 }
 
-// parseArgs parses the options as getopt("C:ehi:K:no:") would, except that
-// options end at the first non-option (the service path), so the service's
-// own arguments are never taken for plTest's.
+// parseArgs parses the options as getopt("+C:ehi:K:no:") does: options end at
+// the first non-option (the service path), so the service's own arguments are
+// never taken for plTest's.
 func parseArgs(args []string, stdout, stderr io.Writer) (*options, error) {
 	opts := &options{key: "plTest.service.0.raw"}
-	usageFail := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, format, a...)
-		fmt.Fprint(stderr, "\n"+usage)
-		return exitError(1)
+	parsed, operands, err := cli.Getopt(args, "C:ehi:K:no:")
+	if err != nil {
+		fmt.Fprintf(stderr, "plTest: %v\n\n%s", err, usage)
+		return nil, exitError(1)
 	}
-	i := 0
-	for ; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			i++
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			break
-		}
-		for j := 1; j < len(a); j++ {
-			c := a[j]
-			if strings.IndexByte("CiKo", c) >= 0 {
-				val := a[j+1:]
-				if val == "" {
-					if i+1 >= len(args) {
-						return nil, usageFail("plTest: option requires an argument -- '%c'\n", c)
-					}
-					i++
-					val = args[i]
-				}
-				if err := opts.set(c, val, stderr); err != nil {
-					return nil, err
-				}
-				break
-			}
-			switch c {
-			case 'h':
-				fmt.Fprint(stdout, "\n"+usage)
-				return nil, exitError(0)
-			case 'e':
-				opts.exitDetails = true
-			case 'n':
-				opts.newline = true
-			default:
-				return nil, usageFail("plTest: invalid option -- '%c'\n", c)
+	for _, o := range parsed {
+		switch o.Name {
+		case 'h':
+			fmt.Fprint(stdout, "\n"+usage)
+			return nil, exitError(0)
+		case 'e':
+			opts.exitDetails = true
+		case 'n':
+			opts.newline = true
+		default:
+			if err := opts.set(o.Name, o.Arg, stderr); err != nil {
+				return nil, err
 			}
 		}
 	}
-	opts.command = args[i:]
+	opts.command = operands
 	if _, err := servicekey.Parse(opts.key); err != nil {
 		return nil, fmt.Errorf("plTest ServiceKey Error: %w", err)
 	}
