@@ -114,7 +114,8 @@ func LoopbackAddress(addr string) (string, error) {
 	return net.JoinHostPort(ips[0].String(), port), nil
 }
 
-// Handler returns the API's HTTP handler.
+// Handler returns the API's HTTP handler. Requests that change state are
+// refused unless they pass the cross-site rule of crossSiteGuard.
 func Handler(c Controller, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +159,7 @@ func Handler(c Controller, reg *prometheus.Registry) http.Handler {
 		reply(w, s, err)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	return mux
+	return crossSiteGuard(mux)
 }
 
 func nonNil[T any](s []T) []T {
@@ -174,12 +175,17 @@ func reply(w http.ResponseWriter, v any, err error) {
 		if errors.Is(err, ErrNotFound) {
 			code = http.StatusNotFound
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		replyCode(w, code, map[string]string{"error": err.Error()})
 		return
 	}
+	replyCode(w, http.StatusOK, v)
+}
+
+// replyCode writes v as indented JSON with the status code.
+func replyCode(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
