@@ -40,7 +40,9 @@ func (f *fakeController) Processes(context.Context) ([]pool.ProcessStatus, error
 	return append([]pool.ProcessStatus(nil), f.procs...), nil
 }
 
-func (f *fakeController) Stats(context.Context) (Stats, error) { return Stats{Version: "test", PID: 1}, nil }
+func (f *fakeController) Stats(context.Context) (Stats, error) {
+	return Stats{Version: "test", PID: 1}, nil
+}
 
 func (f *fakeController) Control(_ context.Context, key, action string) (pool.ServiceStatus, error) {
 	f.mu.Lock()
