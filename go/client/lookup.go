@@ -18,12 +18,26 @@ import (
 	"github.com/pluton-go/pluton/go/version"
 )
 
-// DefaultLookupPath is the lookup location used when neither WithLookup nor
-// the environment variable plutonLookupMap names one.
-const DefaultLookupPath = "/usr/local/var/pluton/lookup.map"
+// DefaultLookupPath is the system-wide lookup map, the last default a client
+// tries (docs/protocol.md §7.1): the home of a manager run by root.
+const DefaultLookupPath = SystemHome + "/" + LookupMapName
 
 // LookupEnv is the environment variable that names the lookup location.
 const LookupEnv = "plutonLookupMap"
+
+// HomeEnv is the environment variable that names the Pluton home directory.
+const HomeEnv = "plutonHome"
+
+// SystemHome is the home of a manager run by root.
+const SystemHome = "/usr/local/var/pluton"
+
+// LookupMapName is the lookup map's file name in a home directory.
+const LookupMapName = "lookup.map"
+
+// LookupHelp says in one line how a lookup location is chosen, for the usage
+// texts of the commands.
+const LookupHelp = "$" + LookupEnv + ", else <home>/" + LookupMapName + " or " + DefaultLookupPath +
+	"; <home> is $" + HomeEnv + ", else ~/.local/state/pluton (" + SystemHome + " for root)"
 
 // lookupMapHeader starts the text lookup map written by the manager.
 const lookupMapHeader = "# pluton lookup map "
@@ -31,8 +45,44 @@ const lookupMapHeader = "# pluton lookup map "
 // maxCachedKeys bounds the per-client cache of parsed keys and socket paths.
 const maxCachedKeys = 4096
 
+// Home returns the Pluton home directory (docs/protocol.md §7.1): $plutonHome
+// if set; else SystemHome when running as root; else $XDG_STATE_HOME/pluton,
+// by default ~/.local/state/pluton. The path is absolute when the variables
+// it comes from are; Home never creates it.
+func Home() string {
+	if h := os.Getenv(HomeEnv); h != "" {
+		return h
+	}
+	if os.Geteuid() == 0 {
+		return SystemHome
+	}
+	if x := os.Getenv("XDG_STATE_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "pluton")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		// No $HOME: fall back to the system home, which then says so in
+		// the fault of a failed lookup.
+		return SystemHome
+	}
+	return filepath.Join(home, ".local", "state", "pluton")
+}
+
+// DefaultLookupPaths returns the lookup maps a client tries, in order, when
+// neither an explicit location nor $plutonLookupMap names one:
+// <Home()>/lookup.map, then DefaultLookupPath (once, if they are the same).
+func DefaultLookupPaths() []string {
+	first := filepath.Join(Home(), LookupMapName)
+	if first == DefaultLookupPath {
+		return []string{first}
+	}
+	return []string{first, DefaultLookupPath}
+}
+
 // LookupPath returns the lookup location a client uses for path: path itself
-// if it is not empty, else $plutonLookupMap, else DefaultLookupPath.
+// if it is not empty, else $plutonLookupMap, else the first of
+// DefaultLookupPaths that exists, else the first of them (which
+// ReadRendezvous then reports as missing, naming every path tried).
 func LookupPath(path string) string {
 	if path != "" {
 		return path
@@ -40,16 +90,44 @@ func LookupPath(path string) string {
 	if env := os.Getenv(LookupEnv); env != "" {
 		return env
 	}
-	return DefaultLookupPath
+	paths := DefaultLookupPaths()
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return paths[0]
+}
+
+// missingLookup is the fault for a lookup location that does not exist. A
+// location that is the first default (no option, no $plutonLookupMap) is
+// reported as mapInitializationFailed (-32) naming every default tried; an
+// explicit one keeps the original's openForMmapFailed (-33). Both say what
+// to do.
+func missingLookup(location string, err error) error {
+	const hint = ": is plutonManager running? Start it, or set " + LookupEnv + " or pass -L"
+	if os.Getenv(LookupEnv) == "" {
+		if paths := DefaultLookupPaths(); paths[0] == location {
+			return fault.Wrap(fault.MapInitializationFailed,
+				"no lookup map at "+strings.Join(paths, " or ")+hint, err)
+		}
+	}
+	return fault.Wrap(fault.OpenForMmapFailed, "no lookup map at "+location+hint, err)
 }
 
 // ReadRendezvous returns the rendezvous directory named by a lookup location:
 // the location itself if it is a directory, else the directory on the
-// "rendezvous <dir>" line of the lookup map file. It fails with
-// openForMmapFailed (-33) when the location cannot be opened and
-// mapInitializationFailed (-32) when the file is not a lookup map.
+// "rendezvous <dir>" line of the lookup map file. A location that does not
+// exist fails with a fault naming the paths tried and what to do:
+// mapInitializationFailed (-32) for the defaults, openForMmapFailed (-33) for
+// an explicit location. A location that cannot be opened is
+// openForMmapFailed, and a file that is not a lookup map
+// mapInitializationFailed.
 func ReadRendezvous(location string) (string, error) {
 	st, err := os.Stat(location)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", missingLookup(location, bare(err))
+	}
 	if err != nil {
 		return "", fault.Wrap(fault.OpenForMmapFailed, location, bare(err))
 	}
