@@ -258,13 +258,13 @@ func TestE2E(t *testing.T) {
 		assert.Equal(t, "Error: Must supply ServiceKey on the command line\n", errOut)
 		_, errOut, code = runCmd(t, m, nil, "plSend", "nosuch.thing.0.raw", "x")
 		assert.Equal(t, 1, code)
-		assert.Equal(t, "Error: plSend addRequest:  pluton::Fault=-30 (serviceNotFound:ServiceKey is not in lookupMap) 'nosuch.thing.0.raw'\n", errOut)
+		assert.Equal(t, "Error: plSend addRequest: pluton::Fault=-30 (serviceNotFound:ServiceKey is not in lookupMap) 'nosuch.thing.0.raw'\n", errOut)
 		_, errOut, code = runCmd(t, m, nil, "plSend", "-t", "1", "-C", "echo.sleepMS=3000", "test.sleepy.0.raw", "x")
 		assert.Equal(t, 1, code)
 		assert.Equal(t, "Error: plSend timed out\n", errOut)
 		_, errOut, code = runCmd(t, m, nil, "plSend", "-L", "/nonexistent/lookup.map", echoKey, "x")
 		assert.Equal(t, 1, code)
-		assert.True(t, strings.HasPrefix(errOut, "Error: plSend initialize:  pluton::Fault=-33"), errOut)
+		assert.True(t, strings.HasPrefix(errOut, "Error: plSend initialize: pluton::Fault=-33"), errOut)
 	})
 
 	t.Run("Timeout", func(t *testing.T) {

@@ -13,17 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/pluton-go/pluton/go/client"
-	"github.com/pluton-go/pluton/go/client/cli"
 	"github.com/pluton-go/pluton/go/fault"
+	"github.com/pluton-go/pluton/go/internal/cli"
 )
 
 const usage = `Usage: plPing [-dhKkNnow] [-c count] [-C sleepMS] [-i wait] [-s size] [-L map] [-p parallel] [-t timeout] [ServiceKey]
@@ -32,7 +30,8 @@ Send rounds of echo requests (ServiceKey default system.echo.0.raw) and report
 the round-trip times.
 
   -c count     rounds to run (default: until interrupted)
-  -C sleepMS   context echo.sleepMS=sleepMS (a bare value; echo.sleepMS=V also works)
+  -C sleepMS   context echo.sleepMS=sleepMS (the bare value, sent as is;
+               echo.sleepMS=<digits> is taken as <digits>)
   -d           client debug output to stderr
   -h           this help
   -i wait      seconds between rounds (default 1; 0 = flood, no per-reply lines)
@@ -107,16 +106,14 @@ func run(args []string, stop *atomic.Bool, stdout, stderr io.Writer) int {
 	cfg := config{parallel: 1, interval: time.Second, timeout: 5 * time.Second,
 		key: "system.echo.0.raw", stop: stop, stdout: stdout, stderr: stderr,
 		startLetter: int(time.Now().Unix() % 26)}
-	opts, operands, err := cli.Getopt(args, "dhKkNnowc:C:i:s:L:p:t:")
+	cmd := &cli.Command{Name: "plPing", Spec: "dhKkNnowc:C:i:s:L:p:t:", Usage: usage,
+		UsageExit: exitBadOption, Stdout: stdout, Stderr: stderr}
+	opts, operands, err := cmd.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "plPing: %v\n%s", err, usage)
-		return exitBadOption
+		return cli.Status(err)
 	}
 	for _, o := range opts {
 		switch o.Name {
-		case 'h':
-			fmt.Fprint(stderr, usage)
-			return exitOK
 		case 'd':
 			cfg.debug = true
 		case 'K':
@@ -134,36 +131,27 @@ func run(args []string, stop *atomic.Bool, stdout, stderr io.Writer) int {
 		case 'L':
 			cfg.lookup = o.Arg
 		case 'C':
-			cfg.sleepMS = strings.TrimPrefix(o.Arg, "echo.sleepMS=")
+			cfg.sleepMS = sleepValue(o.Arg)
 		case 'c':
-			if cfg.count, err = strconv.Atoi(o.Arg); err != nil || cfg.count <= 0 {
-				fmt.Fprintf(stderr, "Error: Count (-c) must be a positive integer, not %q\n", o.Arg)
-				return exitBadCount
+			if cfg.count, err = cli.PositiveInt("Count (-c)", o.Arg); err != nil {
+				return cli.Status(cmd.OptionError(exitBadCount, err))
 			}
 		case 'i':
-			v, err := strconv.ParseFloat(o.Arg, 64)
-			if err != nil || v < 0 {
-				fmt.Fprintf(stderr, "Error: Interval (-i) must be a non-negative number of seconds, not %q\n", o.Arg)
-				return exitBadInterval
+			if cfg.interval, err = cli.NonNegativeSeconds("Interval (-i)", o.Arg); err != nil {
+				return cli.Status(cmd.OptionError(exitBadInterval, err))
 			}
-			cfg.interval = time.Duration(v * float64(time.Second))
 		case 'p':
-			if cfg.parallel, err = strconv.Atoi(o.Arg); err != nil || cfg.parallel <= 0 {
-				fmt.Fprintf(stderr, "Error: Parallel (-p) must be a positive integer, not %q\n", o.Arg)
-				return exitBadParallel
+			if cfg.parallel, err = cli.PositiveInt("Parallel (-p)", o.Arg); err != nil {
+				return cli.Status(cmd.OptionError(exitBadParallel, err))
 			}
 		case 's':
-			if cfg.size, err = strconv.Atoi(o.Arg); err != nil || cfg.size < 0 {
-				fmt.Fprintf(stderr, "Error: Size (-s) must be a non-negative integer, not %q\n", o.Arg)
-				return exitBadSize
+			if cfg.size, err = cli.NonNegativeInt("Size (-s)", o.Arg); err != nil {
+				return cli.Status(cmd.OptionError(exitBadSize, err))
 			}
 		case 't':
-			v, err := strconv.ParseFloat(o.Arg, 64)
-			if err != nil || v <= 0 {
-				fmt.Fprintf(stderr, "Error: Timeout (-t) must be a positive number of seconds, not %q\n", o.Arg)
-				return exitBadTimeout
+			if cfg.timeout, err = cli.PositiveSeconds("Timeout (-t)", o.Arg); err != nil {
+				return cli.Status(cmd.OptionError(exitBadTimeout, err))
 			}
-			cfg.timeout = time.Duration(v * float64(time.Second))
 		}
 	}
 	switch len(operands) {
@@ -171,21 +159,30 @@ func run(args []string, stop *atomic.Bool, stdout, stderr io.Writer) int {
 	case 1:
 		cfg.key = operands[0]
 	default:
-		fmt.Fprintln(stderr, "Error: Too many command line arguments")
-		return exitTooManyArgs
+		return cli.Status(cmd.Fail(exitTooManyArgs, "Too many command line arguments"))
 	}
 	return ping(&cfg)
+}
+
+// sleepValue returns the value of context echo.sleepMS for -C: the bare
+// argument, as the original took it. The form "echo.sleepMS=<digits>" is
+// accepted too and means <digits>: it cannot be meant as a value, since the
+// echo service reads the value as a number of milliseconds.
+func sleepValue(arg string) string {
+	if v, ok := strings.CutPrefix(arg, "echo.sleepMS="); ok && v != "" && strings.Trim(v, "0123456789") == "" {
+		return v
+	}
+	return arg
 }
 
 func ping(cfg *config) int {
 	copts := []client.Option{client.WithLookup(cfg.lookup), client.WithTimeout(cfg.timeout)}
 	if cfg.debug {
-		copts = append(copts, client.WithLogger(slog.New(slog.NewTextHandler(cfg.stderr,
-			&slog.HandlerOptions{Level: slog.LevelDebug}))))
+		copts = append(copts, client.WithLogger(cli.DebugLogger(cfg.stderr)))
 	}
 	c, err := client.New("plPing", copts...)
 	if err != nil {
-		fmt.Fprintf(cfg.stderr, "Error: plPing initialize:  %s\n", message(err))
+		fmt.Fprintf(cfg.stderr, "Error: plPing initialize: %s\n", cli.Message(err))
 		return exitInitialize
 	}
 
@@ -242,7 +239,7 @@ func ping(cfg *config) int {
 		}
 		for _, r := range reqs {
 			if err := batch.Add(ctx, r); err != nil {
-				fmt.Fprintf(cfg.stderr, "Error: plPing addRequest:  %s\n", message(err))
+				fmt.Fprintf(cfg.stderr, "Error: plPing addRequest: %s\n", cli.Message(err))
 				batch.WaitAll()
 				return exitAddRequest
 			}
@@ -289,17 +286,17 @@ func check(cfg *config, r *client.Request, data []byte) int {
 			fmt.Fprintf(cfg.stderr, "Fault: %v\n", err)
 			return exitFault
 		}
-		switch f.Code {
-		case fault.ServiceTimeout:
+		switch {
+		case f.Code == fault.ServiceTimeout:
 			fmt.Fprintln(cfg.stderr, "Request timed out")
 			return exitTimeout
-		case fault.ServiceNotFound:
+		case cli.AddRequestFault(f.Code):
 			// The original looked the key up when the request was added; we
 			// find out when connecting, and keep its exit code.
-			fmt.Fprintf(cfg.stderr, "Error: plPing addRequest:  %s\n", f.Message("", true))
+			fmt.Fprintf(cfg.stderr, "Error: plPing addRequest: %s\n", f.Message("", true))
 			return exitAddRequest
 		}
-		fmt.Fprintf(cfg.stderr, "Fault: %d %s\n", f.Code, faultText(f))
+		fmt.Fprintf(cfg.stderr, "Fault: %d %s\n", f.Code, cli.FaultText(f))
 		if cfg.parallel > 1 {
 			return exitFaultAny
 		}
@@ -318,22 +315,4 @@ func check(cfg *config, r *client.Request, data []byte) int {
 		return exitCorrupt
 	}
 	return exitOK
-}
-
-func faultText(f *fault.Fault) string {
-	if f.Code.IsSystem() && f.Err != nil {
-		if f.Text == "" {
-			return f.Err.Error()
-		}
-		return f.Text + ": " + f.Err.Error()
-	}
-	return f.Text
-}
-
-func message(err error) string {
-	var f *fault.Fault
-	if errors.As(err, &f) {
-		return f.Message("", true)
-	}
-	return err.Error()
 }

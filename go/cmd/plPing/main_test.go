@@ -57,9 +57,22 @@ func TestPlPing(t *testing.T) {
 	_, errOut, code = pingCmd("-L", dir, "-c", "1", "-C", "echo.sleepMS=7", "-k", "test.ctx.0.raw")
 	assert.Equal(t, exitOK, code, errOut)
 	assert.Equal(t, map[string]string{"echo.sleepMS": "7", "echo.die": ""}, lastCtx.Load())
-	_, _, code = pingCmd("-L", dir, "-c", "1", "-C", "40", "test.ctx.0.raw")
-	assert.Equal(t, exitOK, code)
-	assert.Equal(t, map[string]string{"echo.sleepMS": "40"}, lastCtx.Load())
+	// -C takes the original's bare value; only echo.sleepMS=<digits> is read as <digits>.
+	for _, tt := range []struct{ arg, want string }{
+		{"40", "40"},
+		{"0", "0"},
+		{"abc", "abc"},
+		{"x=1", "x=1"},
+		{"echo.sleepMS=12", "12"},
+		{"echo.sleepMS=", "echo.sleepMS="},
+		{"echo.sleepMS=-5", "echo.sleepMS=-5"},
+		{"echo.sleepMS=1x", "echo.sleepMS=1x"},
+		{"echo.sleepms=3", "echo.sleepms=3"},
+	} {
+		_, errOut, code = pingCmd("-L", dir, "-c", "1", "-C", tt.arg, "test.ctx.0.raw")
+		assert.Equal(t, exitOK, code, errOut)
+		assert.Equal(t, map[string]string{"echo.sleepMS": tt.want}, lastCtx.Load(), "-C %q", tt.arg)
+	}
 
 	// Affinity: -K needs -o; with it, one connection serves every round.
 	before := echo.Requests()
@@ -85,7 +98,7 @@ func TestPlPing(t *testing.T) {
 		{"fault", []string{"-c", "1", "test.fault.0.raw"}, exitFault, "Fault: 111 sleep time negative\n"},
 		{"faultParallel", []string{"-c", "1", "-p", "2", "test.fault.0.raw"}, exitFaultAny, "Fault: 111 sleep time negative\n"},
 		{"timeout", []string{"-c", "1", "-t", "0.1", "test.slow.0.raw"}, exitTimeout, "Request timed out\n"},
-		{"notFound", []string{"-c", "1", "no.such.0.raw"}, exitAddRequest, "Error: plPing addRequest:  pluton::Fault=-30"},
+		{"notFound", []string{"-c", "1", "no.such.0.raw"}, exitAddRequest, "Error: plPing addRequest: pluton::Fault=-30"},
 		{"badCount", []string{"-c", "0"}, exitBadCount, "Error: Count"},
 		{"badInterval", []string{"-i", "x"}, exitBadInterval, "Error: Interval"},
 		{"badParallel", []string{"-p", "-1"}, exitBadParallel, "Error: Parallel"},
@@ -93,7 +106,9 @@ func TestPlPing(t *testing.T) {
 		{"badTimeout", []string{"-t", "0"}, exitBadTimeout, "Error: Timeout"},
 		{"badOption", []string{"-z"}, exitBadOption, "plPing: invalid option -- 'z'"},
 		{"tooMany", []string{"a", "b"}, exitTooManyArgs, "Error: Too many command line arguments\n"},
-		{"help", []string{"-h"}, exitOK, "Usage: plPing"},
+		{"badKey", []string{"-c", "1", "no.such.raw"}, exitAddRequest, "Error: plPing addRequest: pluton::Fault=-31"},
+		{"badOptionAfterGood", []string{"-nz"}, exitBadOption, "plPing: invalid option -- 'z'\n\nUsage: plPing"},
+		{"missingArgument", []string{"-c"}, exitBadOption, "plPing: option requires an argument -- 'c'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,8 +117,14 @@ func TestPlPing(t *testing.T) {
 			assert.True(t, strings.HasPrefix(errOut, tt.err), "stderr %q", errOut)
 		})
 	}
-	_, _, code = pingCmd("-L", dir+"/missing", "-c", "1")
+	_, errOut, code = pingCmd("-L", dir+"/missing", "-c", "1")
 	assert.Equal(t, exitInitialize, code)
+	assert.True(t, strings.HasPrefix(errOut, "Error: plPing initialize: pluton::Fault=-33"), errOut)
+
+	out, errOut, code = pingCmd("-h")
+	assert.Equal(t, exitOK, code)
+	assert.True(t, strings.HasPrefix(out, "Usage: plPing"), "usage goes to stdout")
+	assert.Empty(t, errOut)
 }
 
 func TestPlPingInterrupted(t *testing.T) {

@@ -54,17 +54,17 @@ func TestPlSend(t *testing.T) {
 		{"help", "", []string{"-h"}, "Usage: plSend", "", 0, false},
 		{"noKey", "", []string{"-L", dir}, "", "Error: Must supply ServiceKey on the command line\n", 1, false},
 		{"tooMany", "", []string{"-L", dir, key, "a", "b"}, "", "Error: Too many command line arguments\n", 1, false},
-		{"badTimeout", "", []string{"-t", "0", key}, "", "Error: Timeout (-t) must be a positive integer", 1, true},
+		{"badTimeout", "", []string{"-t", "0", key}, "", "Error: Timeout (-t) must be a positive number of seconds, not \"0\"\n", 1, false},
 		{"badContext", "", []string{"-C", "novalue", key}, "", "Usage Error: Context string needs an '=' character\n", 1, false},
 		{"badOption", "", []string{"-z", key}, "", "plSend: invalid option -- 'z'\n", 1, true},
 		{"fault", "", []string{"-L", dir, "test.fault.0.raw", "x"}, "", "Error: plSend Fault: 111:sleep time negative\n", 1, false},
 		{"notFound", "", []string{"-L", dir, "no.such.0.raw", "x"}, "",
-			"Error: plSend addRequest:  pluton::Fault=-30 (serviceNotFound:ServiceKey is not in lookupMap) 'no.such.0.raw'\n", 1, false},
+			"Error: plSend addRequest: pluton::Fault=-30 (serviceNotFound:ServiceKey is not in lookupMap) 'no.such.0.raw'\n", 1, false},
 		{"badKey", "", []string{"-L", dir, "no.such.raw", "x"}, "",
-			"Error: plSend addRequest:  pluton::Fault=-31 (serviceKeyBad:ServiceKey badly formed) 'need four dot-separated tokens'\n", 1, false},
+			"Error: plSend addRequest: pluton::Fault=-31 (serviceKeyBad:ServiceKey badly formed) 'need four dot-separated tokens'\n", 1, false},
 		{"reserved", "", []string{"-L", dir, "-C", "pluton.x=1", key, "x"}, "",
-			"Error: plSend addRequest:  pluton::Fault=-23 (contextReservedNamespace:context key uses the pluton. prefix) 'Context Key uses reserved prefix of 'pluton.''\n", 1, false},
-		{"initialize", "", []string{"-L", dir + "/missing", key, "x"}, "", "Error: plSend initialize:  pluton::Fault=-33", 1, true},
+			"Error: plSend addRequest: pluton::Fault=-23 (contextReservedNamespace:context key uses the pluton. prefix) 'Context Key uses reserved prefix of 'pluton.''\n", 1, false},
+		{"initialize", "", []string{"-L", dir + "/missing", key, "x"}, "", "Error: plSend initialize: pluton::Fault=-33", 1, true},
 		{"incomplete", "", []string{"-o", "-L", dir, "test.silent.0.raw", "x"}, "", "Error: plSend Fault: -20:Socket closed with incomplete response\n", 1, false},
 	}
 	for _, tt := range tests {
@@ -102,4 +102,7 @@ func TestPlSend(t *testing.T) {
 	_, _, code = send("", "-t", "9", "-L", dir, "test.ctx.0.raw")
 	assert.Equal(t, 0, code)
 	assert.InDelta(t, 9000, lastReq().TimeoutMS, 50)
+	_, _, code = send("", "-t", "0.5", "-L", dir, "test.ctx.0.raw")
+	assert.Equal(t, 0, code)
+	assert.InDelta(t, 500, lastReq().TimeoutMS, 50)
 }
