@@ -47,7 +47,7 @@ func newManagerFixture(t testing.TB, slots int, affinitySecs, maxRequests uint32
 	f.listen = os.NewFile(uintptr(fd), f.sock)
 
 	b := make([]byte, stats.SegmentSize(slots))
-	seg := stats.InitSegment(b, slots, affinitySecs)
+	seg := stats.InitSegment(b, stats.HeaderConfig{Slots: slots, AffinityTimeout: time.Duration(affinitySecs) * time.Second})
 	seg.Slot(f.slot).SetManagerFields(maxRequests, shutdown)
 	require.NoError(t, os.WriteFile(f.segPath, b, 0o644))
 	f.seg, err = os.OpenFile(f.segPath, os.O_RDWR, 0)

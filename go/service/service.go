@@ -611,7 +611,8 @@ func (s *Service) finishRequest(outcome stats.Outcome, reqBytes, respBytes int, 
 		if s.conn >= 0 {
 			st = stats.StateAffinity
 		}
-		s.slot.FinishRequest(st, micros(now), s.responses, s.faults, s.busyMicros)
+		s.slot.FinishRequest(s.requests, s.responses, s.faults, s.busyMicros)
+		s.slot.SetState(st, micros(now))
 	}
 	s.reporter.Add(stats.Entry{Outcome: outcome, DurationMicros: clamp32(d.Microseconds()),
 		RequestBytes: clamp32(int64(reqBytes)), ResponseBytes: clamp32(int64(respBytes)), Function: function}, now)

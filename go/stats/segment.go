@@ -5,16 +5,37 @@
 package stats
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // Segment layout constants (docs/protocol.md §4).
 const (
 	Magic          = "PLSS"
-	SegmentVersion = 1
-	HeaderSize     = 64
-	SlotSize       = 64
+	SegmentVersion = 2
+	HeaderSize     = 320
+	SlotSize       = 192
+	// RecorderPrefixSize is the size of the header's NUL-padded recorderPrefix
+	// field; a prefix keeps at most RecorderPrefixSize-1 bytes.
+	RecorderPrefixSize = 256
+	// ClientNameSize is the size of a slot's clientName field.
+	ClientNameSize = 112
+	// NotRecording is the recorderIndex of a slot whose instance does not
+	// record its requests.
+	NotRecording = 0xFFFFFFFF
+)
+
+// Header offsets.
+const (
+	offSlotCount          = 16
+	offAffinityTimeout    = 20
+	offRecorderCycle      = 24
+	offMaximumRequestSize = 28
+	offRequestReadTimeout = 32
+	offMaximumPending     = 36
+	offRecorderPrefix     = 64
 )
 
 // State is what an instance is doing, as written in its slot.
@@ -24,7 +45,7 @@ type State uint32
 const (
 	StateStarting State = 0
 	StateIdle     State = 1 // blocked in accept
-	StateBusy     State = 2 // reading a request, running it, or writing the response
+	StateBusy     State = 2 // serving a request, from the moment it is handed to the service until its next wait
 	StateAffinity State = 3 // holding an affinity connection, waiting for its next request
 	StateStopping State = 4
 )
@@ -96,6 +117,10 @@ const (
 	offMaximumRequests = 48
 	offShutdownRequest = 52
 	offExitReason      = 56
+	offRequestID       = 64
+	offRecorderIndex   = 72
+	offClientNameLen   = 76
+	offClientName      = 80
 )
 
 var le = binary.LittleEndian
@@ -103,20 +128,52 @@ var le = binary.LittleEndian
 // SegmentSize returns the byte size of a segment with the given slot count.
 func SegmentSize(slots int) int { return HeaderSize + slots*SlotSize }
 
+// HeaderConfig is what the manager writes into a segment's header
+// (docs/protocol.md §4.1). Zero values mean "none" or "the SDK default" as
+// the protocol says for each field.
+type HeaderConfig struct {
+	Slots              int           // slotCount, the service's maximum-processes
+	AffinityTimeout    time.Duration // affinity-timeout, stored in whole seconds
+	RecorderCycle      uint32        // recorder-cycle; 0 = unbounded
+	MaximumRequestSize uint32        // maximum-request-size in bytes; 0 = no limit
+	RequestReadTimeout time.Duration // request-read-timeout, stored in milliseconds; 0 = no limit
+	MaximumPending     uint32        // maximum-pending; 0 = the SDK default
+	RecorderPrefix     string        // recorder-prefix; "" = recorder off; cut to RecorderPrefixSize-1 bytes
+}
+
 // Segment is a view of a stats segment's bytes, usually a shared mapping of fd 4.
 type Segment []byte
 
-// InitSegment writes a fresh header into b, which must be SegmentSize(slots)
-// bytes long, and zeroes every slot.
-func InitSegment(b []byte, slots int, affinityTimeoutSeconds uint32) Segment {
+// InitSegment writes a fresh header from h into b, which must be
+// SegmentSize(h.Slots) bytes long, and zeroes every slot.
+func InitSegment(b []byte, h HeaderConfig) Segment {
 	clear(b)
 	copy(b, Magic)
 	le.PutUint32(b[4:], SegmentVersion)
 	le.PutUint32(b[8:], HeaderSize)
 	le.PutUint32(b[12:], SlotSize)
-	le.PutUint32(b[16:], uint32(slots))
-	le.PutUint32(b[20:], affinityTimeoutSeconds)
+	le.PutUint32(b[offSlotCount:], uint32(h.Slots))
+	le.PutUint32(b[offAffinityTimeout:], clampU32(int64(h.AffinityTimeout/time.Second)))
+	le.PutUint32(b[offRecorderCycle:], h.RecorderCycle)
+	le.PutUint32(b[offMaximumRequestSize:], h.MaximumRequestSize)
+	le.PutUint32(b[offRequestReadTimeout:], clampU32(int64(h.RequestReadTimeout/time.Millisecond)))
+	le.PutUint32(b[offMaximumPending:], h.MaximumPending)
+	prefix := h.RecorderPrefix
+	if len(prefix) > RecorderPrefixSize-1 {
+		prefix = prefix[:RecorderPrefixSize-1]
+	}
+	copy(b[offRecorderPrefix:offRecorderPrefix+RecorderPrefixSize], prefix)
 	return Segment(b)
+}
+
+func clampU32(v int64) uint32 {
+	switch {
+	case v < 0:
+		return 0
+	case v > 1<<32-1:
+		return 1<<32 - 1
+	}
+	return uint32(v)
 }
 
 // Validate checks the header against this package's layout and the segment's length.
@@ -137,10 +194,27 @@ func (s Segment) Validate() error {
 }
 
 // SlotCount returns the number of slots in the header.
-func (s Segment) SlotCount() int { return int(le.Uint32(s[16:])) }
+func (s Segment) SlotCount() int { return int(le.Uint32(s[offSlotCount:])) }
 
 // AffinityTimeout returns the affinity timeout in seconds from the header.
-func (s Segment) AffinityTimeout() uint32 { return le.Uint32(s[20:]) }
+func (s Segment) AffinityTimeout() uint32 { return le.Uint32(s[offAffinityTimeout:]) }
+
+// Header returns the manager-written header fields.
+func (s Segment) Header() HeaderConfig {
+	p := s[offRecorderPrefix : offRecorderPrefix+RecorderPrefixSize]
+	if i := bytes.IndexByte(p, 0); i >= 0 {
+		p = p[:i]
+	}
+	return HeaderConfig{
+		Slots:              s.SlotCount(),
+		AffinityTimeout:    time.Duration(s.AffinityTimeout()) * time.Second,
+		RecorderCycle:      le.Uint32(s[offRecorderCycle:]),
+		MaximumRequestSize: le.Uint32(s[offMaximumRequestSize:]),
+		RequestReadTimeout: time.Duration(le.Uint32(s[offRequestReadTimeout:])) * time.Millisecond,
+		MaximumPending:     le.Uint32(s[offMaximumPending:]),
+		RecorderPrefix:     string(p),
+	}
+}
 
 // Slot returns the view of slot i; i must be below SlotCount.
 func (s Segment) Slot(i int) Slot {
@@ -148,7 +222,7 @@ func (s Segment) Slot(i int) Slot {
 	return Slot(s[off : off+SlotSize : off+SlotSize])
 }
 
-// Slot is a view of one instance's 64-byte slot.
+// Slot is a view of one instance's 192-byte slot.
 type Slot []byte
 
 // SlotStats is a copy of every field of a slot.
@@ -163,10 +237,14 @@ type SlotStats struct {
 	MaximumRequests uint32
 	ShutdownRequest ExitReason
 	ExitReason      ExitReason
+	RequestID       int64  // id (b) of the current or last request
+	RecorderIndex   uint32 // index of the recorder files of that request, NotRecording if none
+	ClientName      string // client name (a) of that request, cut to ClientNameSize bytes
 }
 
 // Read copies the slot's fields.
 func (s Slot) Read() SlotStats {
+	n := min(int(le.Uint32(s[offClientNameLen:])), ClientNameSize)
 	return SlotStats{
 		PID:             le.Uint32(s[offPID:]),
 		State:           State(le.Uint32(s[offState:])),
@@ -178,6 +256,9 @@ func (s Slot) Read() SlotStats {
 		MaximumRequests: le.Uint32(s[offMaximumRequests:]),
 		ShutdownRequest: ExitReason(le.Uint32(s[offShutdownRequest:])),
 		ExitReason:      ExitReason(le.Uint32(s[offExitReason:])),
+		RequestID:       int64(le.Uint64(s[offRequestID:])),
+		RecorderIndex:   le.Uint32(s[offRecorderIndex:]),
+		ClientName:      string(s[offClientName : offClientName+n]),
 	}
 }
 
@@ -208,15 +289,28 @@ func (s Slot) SetState(st State, sinceMicros uint64) {
 	le.PutUint64(s[offSince:], sinceMicros)
 }
 
-// StartRequest marks the instance busy with its requests-th request.
+// StartRequest marks the instance busy with its requests-th request
+// (bytes 4–23 of the slot).
 func (s Slot) StartRequest(sinceMicros, requests uint64) {
 	s.SetState(StateBusy, sinceMicros)
 	le.PutUint64(s[offRequests:], requests)
 }
 
-// FinishRequest writes the state after a request and the running totals.
-func (s Slot) FinishRequest(st State, sinceMicros, responses, faults, busyMicros uint64) {
-	s.SetState(st, sinceMicros)
+// SetRequestIdentity writes which request the instance is serving: its id,
+// its recorder index (NotRecording when none) and its client name, cut to
+// ClientNameSize bytes (bytes 64 to 80 + the name's length).
+func (s Slot) SetRequestIdentity(id int64, recorderIndex uint32, clientName string) {
+	le.PutUint64(s[offRequestID:], uint64(id))
+	le.PutUint32(s[offRecorderIndex:], recorderIndex)
+	n := copy(s[offClientName:offClientName+ClientNameSize], clientName)
+	le.PutUint32(s[offClientNameLen:], uint32(n))
+}
+
+// FinishRequest writes the running totals after a request was answered
+// (bytes 16–47). The state is left as it is: an instance stays busy until
+// it next waits for a connection (docs/protocol.md §4.2).
+func (s Slot) FinishRequest(requests, responses, faults, busyMicros uint64) {
+	le.PutUint64(s[offRequests:], requests)
 	le.PutUint64(s[offResponses:], responses)
 	le.PutUint64(s[offFaults:], faults)
 	le.PutUint64(s[offBusyMicros:], busyMicros)

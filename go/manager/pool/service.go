@@ -246,7 +246,12 @@ func (s *Service) createSegment() error {
 	if err != nil {
 		return fmt.Errorf("stats segment: mmap: %w", err)
 	}
-	s.seg = stats.InitSegment(b, s.Cfg.MaximumProcesses, uint32(s.Cfg.AffinityTimeout/time.Second))
+	s.seg = stats.InitSegment(b, stats.HeaderConfig{
+		Slots:           s.Cfg.MaximumProcesses,
+		AffinityTimeout: s.Cfg.AffinityTimeout,
+		RecorderCycle:   uint32(s.Cfg.RecorderCycle),
+		RecorderPrefix:  s.Cfg.RecorderPrefix,
+	})
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err == nil {
 		s.segIno = st.Ino
