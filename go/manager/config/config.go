@@ -41,7 +41,7 @@ type Service struct {
 	Cd                    string        // cd: directory to chdir into before exec; empty: the manager's
 	EnableLeakRamping     bool          // enable-leak-ramping, default true: see InstanceMaximumRequests
 	Exec                  string        // exec: the raw command line (mandatory)
-	Argv                  []string      // Exec tokenized by TokenizeExec
+	Argv                  []string      // Exec tokenized by TokenizeExec; Load resolves Argv[0] (ResolveProgram)
 	ExecFailureBackoff    time.Duration // exec-failure-backoff, s, default 60, min 0
 	IdleTimeout           time.Duration // idle-timeout, s, default 120, min 10
 	MaximumProcesses      int           // maximum-processes, default 10, 1..10000
@@ -382,8 +382,12 @@ type FileID struct {
 
 // Load reads the configuration file at path. The service key is the file's
 // base name. Besides Parse's checks, the file must be a regular file of at
-// most MaxFileSize bytes that neither group nor others may write, and user and
-// group, if given, must exist. Every error is an *Error.
+// most MaxFileSize bytes that neither group nor others may write, owned by
+// the manager's effective user or root; a symbolic link is followed and its
+// target must pass the same checks, and so must the directory holding the
+// target (errors.Is(err, ErrUntrusted) for these). user and group, if given,
+// must exist. Argv[0] is resolved as ResolveProgram says. Every error is an
+// *Error.
 func Load(path string) (*Service, error) {
 	fail := func(msg string, err error) (*Service, error) {
 		return nil, &Error{File: path, Msg: msg, Err: err}
@@ -405,8 +409,19 @@ func Load(path string) (*Service, error) {
 	if !fi.Mode().IsRegular() {
 		return fail("not a regular file", nil)
 	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fail(fmt.Sprintf("file is writable by group or others (mode %04o); refusing it", perm), nil)
+	what, trustPath := "file", path
+	if target, err := filepath.EvalSymlinks(path); err == nil && target != path {
+		if lerr := checkLinkTarget(path); lerr != nil {
+			return fail(lerr.Error(), lerr)
+		}
+		what, trustPath = "link target "+target, target
+	}
+	if err := checkTrust(what, trustPath, fi); err != nil {
+		var te *TrustError
+		if errors.As(err, &te) {
+			return fail(te.Path+" "+te.Why+": refusing it; fix: "+te.Fix, err)
+		}
+		return fail(err.Error(), err)
 	}
 	if fi.Size() > MaxFileSize {
 		return fail(fmt.Sprintf("file is larger than %d bytes", MaxFileSize), nil)
@@ -417,6 +432,11 @@ func Load(path string) (*Service, error) {
 	}
 	if err := s.checkAccounts(); err != nil {
 		return nil, err
+	}
+	if prog, err := ResolveProgram(s.Argv[0], filepath.Dir(path), s.Cd); err != nil {
+		s.Warnings = append(s.Warnings, err.Error())
+	} else {
+		s.Argv[0] = prog
 	}
 	s.ID = FileID{Size: fi.Size(), ModTime: fi.ModTime()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -363,9 +364,11 @@ func TestLoadErrors(t *testing.T) {
 		msg   string
 	}{
 		{"group-writable", func(p string) { writeFile(t, p, "exec /bin/echo\n", 0o664) },
-			"file is writable by group or others (mode 0664); refusing it"},
+			"file is writable by group (mode 0664): refusing it; fix: chmod g-w %s"},
+		{"others-writable", func(p string) { writeFile(t, p, "exec /bin/echo\n", 0o646) },
+			"file is writable by others (mode 0646): refusing it; fix: chmod o-w %s"},
 		{"world-writable", func(p string) { writeFile(t, p, "exec /bin/echo\n", 0o666) },
-			"file is writable by group or others (mode 0666); refusing it"},
+			"file is writable by group and others (mode 0666): refusing it; fix: chmod go-w %s"},
 		{"missing", func(string) {}, "cannot open: no such file or directory"},
 		{"directory", func(p string) { require.NoError(t, os.Mkdir(p, 0o755)) }, "not a regular file"},
 		{"fifo", func(p string) { require.NoError(t, syscall.Mkfifo(p, 0o644)) }, "not a regular file"},
@@ -394,7 +397,11 @@ func TestLoadErrors(t *testing.T) {
 			var cerr *Error
 			require.True(t, errors.As(err, &cerr), "%T %v", err, err)
 			assert.Equal(t, path, cerr.File)
-			assert.Equal(t, tt.msg, cerr.Msg)
+			msg := tt.msg
+			if strings.Contains(msg, "%s") {
+				msg = fmt.Sprintf(msg, path)
+			}
+			assert.Equal(t, msg, cerr.Msg)
 			assert.True(t, strings.HasPrefix(err.Error(), path+": "), err.Error())
 		})
 	}

@@ -29,8 +29,13 @@ type Ignored struct {
 // Scan reads the configuration directory dir: every entry whose name is a
 // service key (servicekey.ParseConfigName) and that is, or links to, a
 // regular file is loaded with Load. Directories whose names are not keys are
-// skipped silently. The error is non-nil only if dir cannot be read.
+// skipped silently. The error is non-nil only if dir cannot be read or is
+// not trusted (CheckDir; errors.Is(err, ErrUntrusted)): then nothing in it
+// is loaded.
 func Scan(dir string) (*ScanResult, error) {
+	if err := CheckDir(dir); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err

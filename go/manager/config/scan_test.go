@@ -118,8 +118,10 @@ func TestScanEntries(t *testing.T) {
 		{"fifo.svc.0.raw", "Ignoring non-regular files/links 'fifo.svc.0.raw'"},
 	}, res.Ignored)
 	require.Len(t, res.Errors, 1)
-	assert.EqualError(t, res.Errors[0], filepath.Join(dir, "open.svc.0.raw")+
-		": file is writable by group or others (mode 0666); refusing it")
+	open := filepath.Join(dir, "open.svc.0.raw")
+	assert.EqualError(t, res.Errors[0], open+
+		": file is writable by group and others (mode 0666): refusing it; fix: chmod go-w "+open)
+	assert.ErrorIs(t, res.Errors[0], ErrUntrusted)
 
 	_, err = Scan(filepath.Join(dir, "missing"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
