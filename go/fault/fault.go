@@ -2,8 +2,9 @@
 // by the client and service libraries.
 //
 // Codes below zero are system faults raised by the libraries; 0 is no fault;
-// 1 to 10 are reserved user faults with predefined meanings; any other
-// positive code belongs to the service that sent it.
+// 1 to 10 are reserved user faults with predefined meanings (6
+// serviceException and 7 serviceUnavailable are this project's, see
+// docs/sdk.md); any other positive code belongs to the service that sent it.
 package fault
 
 import (
@@ -24,6 +25,8 @@ const (
 	RequestTooLarge             Code = 3
 	RemoteConnectFailed         Code = 4
 	RemoteTransferFailed        Code = 5
+	ServiceException            Code = 6 // this project: the service's own code failed (error, panic, exception)
+	ServiceUnavailable          Code = 7 // this project: the manager answers for a service that cannot take requests
 	LastReservedUserFault       Code = 10
 	AlreadyInitialized          Code = -1
 	NotInitialized              Code = -2
@@ -97,6 +100,8 @@ var descriptions = map[Code]description{
 	RequestTooLarge:             {"requestTooLarge", "request too large"},
 	RemoteConnectFailed:         {"remoteConnectFailed", "proxy could not reach the remote host"},
 	RemoteTransferFailed:        {"remoteTransferFailed", "proxy transfer failed part-way"},
+	ServiceException:            {"serviceException", "the service's own code failed"},
+	ServiceUnavailable:          {"serviceUnavailable", "the service cannot take requests now"},
 	LastReservedUserFault:       {"lastReservedUserFault", "top of the reserved user range"},
 	AlreadyInitialized:          {"alreadyInitialized", "initialize called twice"},
 	NotInitialized:              {"notInitialized", "a call made before initialize"},
@@ -168,6 +173,9 @@ func (c Code) Name() string { return descriptions[c].name }
 // English returns the code's short description, or "" for a service-defined code.
 func (c Code) English() string { return descriptions[c].english }
 
+// IsTimeout reports whether the code means the client's timeout expired.
+func (c Code) IsTimeout() bool { return c == ServiceTimeout }
+
 // IsSystem reports whether the code was raised by a Pluton library rather than a service.
 func (c Code) IsSystem() bool { return c < 0 }
 
@@ -196,6 +204,10 @@ func (f *Fault) Error() string {
 	}
 	return s
 }
+
+// Timeout reports whether the fault is a client timeout (ServiceTimeout,
+// -19), the fault a caller most often tests for.
+func (f *Fault) Timeout() bool { return f.Code.IsTimeout() }
 
 // Unwrap returns the underlying cause.
 func (f *Fault) Unwrap() error { return f.Err }

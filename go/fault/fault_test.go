@@ -44,4 +44,28 @@ func TestErrorsAs(t *testing.T) {
 	assert.False(t, Code(111).IsSystem())
 	assert.Equal(t, "", Code(111).Name())
 	assert.Equal(t, "-19:service timeout (serviceTimeout)", New(ServiceTimeout, "service timeout").Error())
+	assert.True(t, New(ServiceTimeout, "").Timeout())
+	assert.False(t, New(ServiceException, "").Timeout())
+}
+
+func TestProjectCodes(t *testing.T) {
+	tests := []struct {
+		code Code
+		num  int
+		name string
+	}{
+		{RequestTooLarge, 3, "requestTooLarge"},
+		{ServiceException, 6, "serviceException"},
+		{ServiceUnavailable, 7, "serviceUnavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.num, int(tt.code))
+			assert.Equal(t, tt.name, tt.code.Name())
+			assert.NotEmpty(t, tt.code.English())
+			assert.False(t, tt.code.IsSystem())
+		})
+	}
+	assert.Equal(t, "pluton::Fault=6 (serviceException:the service's own code failed) 'panic: boom'",
+		New(ServiceException, "panic: boom").Message("", true))
 }
