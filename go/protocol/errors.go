@@ -27,6 +27,17 @@ func (e *DecodeError) Error() string { return "packet decode error: " + e.Msg }
 // errors.Is(err, io.ErrUnexpectedEOF) tells truncation from other errors.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
+// LengthError reports a netstring whose length prefix exceeds the limit set
+// with Parser.SetMaxLength (a service's maximum-request-size).
+type LengthError struct {
+	Length int // the declared payload length
+	Limit  int // the limit it exceeds
+}
+
+func (e *LengthError) Error() string {
+	return fmt.Sprintf("request data of %d bytes exceeds maximum-request-size %d", e.Length, e.Limit)
+}
+
 // MsgUnexpectedEOF is the message of the DecodeError for input that ends
 // inside a packet.
 const MsgUnexpectedEOF = msgUnexpectedEOF

@@ -48,6 +48,7 @@ type Parser struct {
 	fields  [123]field
 	arena   []byte
 	started bool
+	limit   int // largest payload accepted (SetMaxLength); 0 = MaxLength only
 }
 
 // NewRequestParser returns a Parser for request packets.
@@ -55,6 +56,13 @@ func NewRequestParser() *Parser { return &Parser{want: TypeRequest} }
 
 // NewResponseParser returns a Parser for response packets.
 func NewResponseParser() *Parser { return &Parser{want: TypeResponse} }
+
+// SetMaxLength makes Feed refuse, with a *LengthError, a netstring whose
+// length prefix exceeds n bytes, as soon as the prefix is complete and before
+// any byte of its payload is taken. n <= 0 removes the limit (MaxLength
+// still applies). The fields completed before the refused netstring stay
+// readable with Field until Reset.
+func (p *Parser) SetMaxLength(n int) { p.limit = max(n, 0) }
 
 // Reset discards any partial packet.
 func (p *Parser) Reset() {
@@ -97,6 +105,9 @@ func (p *Parser) Feed(b []byte) (n int, done bool, err error) {
 			if c < '0' || c > '9' {
 				if p.digits == 0 {
 					return n, false, p.syntax(msgLeadingNotDigit)
+				}
+				if p.limit > 0 && p.length > p.limit {
+					return n, false, &LengthError{Length: p.length, Limit: p.limit}
 				}
 				p.state = stType
 				continue

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -273,5 +274,43 @@ func BenchmarkEncodeResponse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendResponse(buf[:0], &resp)
+	}
+}
+
+func TestMaxLength(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		limit   int
+		errLen  int    // declared length refused, 0 = none
+		consume int    // bytes taken before the refusal
+		id, cn  string // fields already complete at the refusal
+	}{
+		{"data over", "0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,20kHello, Hello, Hello!,0z\n", 19, 20, 55, "100", "plSend:26446"},
+		{"at limit", "0Q,3b100,17csystem.echo.0.raw,4l4000,17kHello, Hello, Hel,0z\n", 17, 0, 0, "100", ""},
+		{"no id yet", "9999999Q", 10, 9999999, 7, "", ""},
+		{"key over", "0Q,1b7,17csystem.echo.0.raw,0z\n", 16, 17, 9, "7", ""},
+		{"off", "0Q,3b100,17csystem.echo.0.raw,4l4000,5kHello,0z\n", 0, 0, 0, "100", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewRequestParser()
+			p.SetMaxLength(tt.limit)
+			n, done, err := p.Feed([]byte(tt.in))
+			if tt.errLen == 0 {
+				require.NoError(t, err)
+				assert.True(t, done)
+				return
+			}
+			var le *LengthError
+			require.ErrorAs(t, err, &le)
+			assert.Equal(t, tt.errLen, le.Length)
+			assert.Equal(t, tt.limit, le.Limit)
+			assert.Equal(t, tt.consume, n, "stops at the end of the length prefix")
+			assert.False(t, done)
+			assert.Equal(t, tt.id, string(p.Field(TypeRequestID)))
+			assert.Equal(t, tt.cn, string(p.Field(TypeClientName)))
+			assert.Equal(t, "request data of "+strings.TrimSpace(strconv.Itoa(tt.errLen))+" bytes exceeds maximum-request-size "+strconv.Itoa(tt.limit), err.Error())
+		})
 	}
 }
