@@ -16,10 +16,6 @@ var raw string
 var Version = strings.TrimSpace(raw)
 
 // LookupMapVersion is the version of the lookup map format the manager writes.
+// (The stats segment and report record versions live with their layouts, in
+// go/stats, and in spec/pluton.json.)
 const LookupMapVersion = 3001
-
-// StatsSegmentVersion is the version of the fd 4 stats segment layout.
-const StatsSegmentVersion = 1
-
-// ReportVersion is the version of the fd 5 report record layout.
-const ReportVersion = 1

@@ -14,12 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,8 +25,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pluton-go/pluton/go/client"
-	"github.com/pluton-go/pluton/go/client/cli"
 	"github.com/pluton-go/pluton/go/fault"
+	"github.com/pluton-go/pluton/go/internal/cli"
 )
 
 const usage = `Usage: plBatch (-n requests | -d duration) [-p parallel] [-s size] [-C name=value ..]
@@ -65,12 +63,10 @@ type config struct {
 	duration time.Duration
 	parallel int
 	size     int
-	timeout  time.Duration
-	lookup   string
+	client   cli.ClientOptions // -L, -t, -C, -D
 	key      string
 	noCheck  bool
 	quiet    bool
-	debug    bool
 	opts     []client.RequestOption
 	noWait   bool
 }
@@ -92,23 +88,19 @@ func isTerminal(f *os.File) bool {
 }
 
 func run(args []string, stdout, stderr io.Writer, progress bool) int {
-	cfg := config{parallel: 1, timeout: client.DefaultTimeout}
-	opts, operands, err := cli.Getopt(args, "DEhoqwn:d:p:s:C:L:t:")
+	cfg := config{parallel: 1}
+	cmd := &cli.Command{Name: "plBatch", Spec: "DEhoqwn:d:p:s:C:L:t:", Usage: usage,
+		UsageExit: exitUsage, Stdout: stdout, Stderr: stderr}
+	opts, operands, err := cmd.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "plBatch: %v\n%s", err, usage)
-		return exitUsage
+		return cli.Status(err)
 	}
-	bad := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "Error: "+format+"\n", a...)
-		return exitUsage
-	}
+	cfg.client.Timeout = client.DefaultTimeout
+	bad := func(err error) int { return cli.Status(cmd.OptionError(exitUsage, err)) }
 	for _, o := range opts {
 		switch o.Name {
-		case 'h':
-			fmt.Fprint(stdout, usage)
-			return exitOK
 		case 'D':
-			cfg.debug = true
+			cfg.client.Debug = true
 		case 'E':
 			cfg.noCheck = true
 		case 'q':
@@ -119,46 +111,39 @@ func run(args []string, stdout, stderr io.Writer, progress bool) int {
 			cfg.noWait = true
 			cfg.opts = append(cfg.opts, client.NoWait())
 		case 'n':
-			if cfg.requests, err = strconv.ParseInt(o.Arg, 10, 64); err != nil || cfg.requests <= 0 {
-				return bad("Requests (-n) must be a positive integer, not %q", o.Arg)
+			n, err := cli.PositiveInt("Requests (-n)", o.Arg)
+			if err != nil {
+				return bad(err)
 			}
+			cfg.requests = int64(n)
 		case 'd':
 			if cfg.duration, err = parseDuration(o.Arg); err != nil || cfg.duration <= 0 {
-				return bad("Duration (-d) must be positive, e.g. 10s, not %q", o.Arg)
+				return cli.Status(cmd.Fail(exitUsage, "Duration (-d) must be positive, e.g. 10s, not %q", o.Arg))
 			}
 		case 'p':
-			if cfg.parallel, err = strconv.Atoi(o.Arg); err != nil || cfg.parallel <= 0 {
-				return bad("Parallel (-p) must be a positive integer, not %q", o.Arg)
+			if cfg.parallel, err = cli.PositiveInt("Parallel (-p)", o.Arg); err != nil {
+				return bad(err)
 			}
 		case 's':
-			if cfg.size, err = strconv.Atoi(o.Arg); err != nil || cfg.size < 0 {
-				return bad("Size (-s) must be a non-negative integer, not %q", o.Arg)
+			if cfg.size, err = cli.NonNegativeInt("Size (-s)", o.Arg); err != nil {
+				return bad(err)
 			}
-		case 't':
-			v, err := strconv.ParseFloat(o.Arg, 64)
-			if err != nil || v <= 0 {
-				return bad("Timeout (-t) must be a positive number of seconds, not %q", o.Arg)
+		default: // -C, -L, -t
+			if _, err := cfg.client.Set(o); err != nil {
+				return bad(err)
 			}
-			cfg.timeout = time.Duration(v * float64(time.Second))
-		case 'C':
-			name, value, ok := strings.Cut(o.Arg, "=")
-			if !ok {
-				return bad("Context string needs an '=' character: %q", o.Arg)
-			}
-			cfg.opts = append(cfg.opts, client.Context(name, value))
-		case 'L':
-			cfg.lookup = o.Arg
 		}
 	}
 	switch {
 	case len(operands) == 0:
-		return bad("Must supply ServiceKey on the command line")
+		return cli.Status(cmd.Fail(exitUsage, "Must supply ServiceKey on the command line"))
 	case len(operands) > 1:
-		return bad("Too many command line arguments")
+		return cli.Status(cmd.Fail(exitUsage, "Too many command line arguments"))
 	case (cfg.requests == 0) == (cfg.duration == 0):
-		return bad("Give exactly one of -n requests and -d duration")
+		return cli.Status(cmd.Fail(exitUsage, "Give exactly one of -n requests and -d duration"))
 	}
 	cfg.key = operands[0]
+	cfg.opts = append(cfg.opts, cfg.client.Contexts...)
 	if cfg.quiet {
 		progress = false
 	}
@@ -173,14 +158,9 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 func load(cfg *config, stdout, stderr io.Writer, progress bool) int {
-	copts := []client.Option{client.WithLookup(cfg.lookup), client.WithTimeout(cfg.timeout)}
-	if cfg.debug {
-		copts = append(copts, client.WithLogger(slog.New(slog.NewTextHandler(stderr,
-			&slog.HandlerOptions{Level: slog.LevelDebug}))))
-	}
-	c, err := client.New("plBatch", copts...)
+	c, err := cfg.client.New("plBatch", stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "Error: plBatch initialize:  %s\n", message(err))
+		fmt.Fprintf(stderr, "Error: plBatch initialize: %s\n", cli.Message(err))
 		return exitUsage
 	}
 	data := make([]byte, cfg.size)
@@ -302,12 +282,4 @@ wait:
 		return exitErrors
 	}
 	return exitOK
-}
-
-func message(err error) string {
-	var f *fault.Fault
-	if errors.As(err, &f) {
-		return f.Message("", true)
-	}
-	return err.Error()
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"strings"
 	"testing"
 	"time"
 
@@ -58,21 +57,29 @@ func TestPlBatch(t *testing.T) {
 	out, _, code = batch("-L", dir, "-n", "10", "-E", "-w", "test.mixed.0.raw")
 	assert.Equal(t, exitOK, code, out)
 
-	for _, args := range [][]string{
-		{"system.echo.0.raw"},
-		{"-n", "1", "-d", "1s", "system.echo.0.raw"},
-		{"-n", "0", "system.echo.0.raw"},
-		{"-n", "1"},
-		{"-n", "1", "a", "b"},
-		{"-n", "1", "-p", "0", "system.echo.0.raw"},
-		{"-n", "1", "-C", "x", "system.echo.0.raw"},
-		{"-y"},
+	for _, tt := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"system.echo.0.raw"}, "Error: Give exactly one of -n requests and -d duration\n"},
+		{[]string{"-n", "1", "-d", "1s", "system.echo.0.raw"}, "Error: Give exactly one of -n requests and -d duration\n"},
+		{[]string{"-n", "0", "system.echo.0.raw"}, "Error: Requests (-n) must be a positive integer, not \"0\"\n"},
+		{[]string{"-d", "soon", "system.echo.0.raw"}, "Error: Duration (-d) must be positive, e.g. 10s, not \"soon\"\n"},
+		{[]string{"-n", "1"}, "Error: Must supply ServiceKey on the command line\n"},
+		{[]string{"-n", "1", "a", "b"}, "Error: Too many command line arguments\n"},
+		{[]string{"-n", "1", "-p", "0", "system.echo.0.raw"}, "Error: Parallel (-p) must be a positive integer, not \"0\"\n"},
+		{[]string{"-n", "1", "-t", "-1", "system.echo.0.raw"}, "Error: Timeout (-t) must be a positive number of seconds, not \"-1\"\n"},
+		{[]string{"-n", "1", "-C", "x", "system.echo.0.raw"}, "Usage Error: Context string needs an '=' character\n"},
+		{[]string{"-y"}, "plBatch: invalid option -- 'y'\n\n" + usage},
+		{[]string{"-n"}, "plBatch: option requires an argument -- 'n'\n\n" + usage},
 	} {
-		_, errOut, code := batch(args...)
-		assert.Equal(t, exitUsage, code, "%q", args)
-		assert.NotEmpty(t, errOut)
+		out, errOut, code := batch(tt.args...)
+		assert.Equal(t, exitUsage, code, "%q", tt.args)
+		assert.Equal(t, tt.err, errOut, "%q", tt.args)
+		assert.Empty(t, out)
 	}
-	out, _, code = batch("-h")
+	out, errOut, code = batch("-h")
 	assert.Equal(t, exitOK, code)
-	assert.True(t, strings.HasPrefix(out, "Usage: plBatch"))
+	assert.Equal(t, usage, out)
+	assert.Empty(t, errOut)
 }

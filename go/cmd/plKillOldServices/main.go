@@ -3,10 +3,10 @@
 // by a manager that died, to run before starting a manager. It sends SIGTERM
 // to all of them, waits a second, then SIGKILL to those left.
 //
-//	plKillOldServices [rendezvousDir]
+//	plKillOldServices [-h] [rendezvousDir]
 //
-// The directory defaults to ".". Exit status 1 if it is not a directory,
-// otherwise 0.
+// The directory defaults to <home>/rendezvous (docs/protocol.md §7.1), the
+// manager's default. Exit status 1 if it is not a directory, otherwise 0.
 package main
 
 import (
@@ -19,21 +19,39 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pluton-go/pluton/go/client"
+	"github.com/pluton-go/pluton/go/internal/cli"
 )
+
+const usage = `Usage: plKillOldServices [-h] [rendezvousDir]
+
+Stop every process that holds a stats segment (<rendezvousDir>/*.mmap) open
+or mapped: the instances left over by a manager that died. It sends SIGTERM,
+waits a second, then sends SIGKILL to those left.
+
+  -h             this help
+  rendezvousDir  default <home>/rendezvous; <home> is $plutonHome, else
+                 ~/.local/state/pluton, or /usr/local/var/pluton for root
+
+Exit: 0 done (also when nothing was found), 1 not a directory or bad usage.
+`
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, time.Second)) }
 
 func run(args []string, stdout, stderr io.Writer, pause time.Duration) int {
-	dir := "."
-	switch {
-	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help"):
-		fmt.Fprintln(stdout, "Usage: plKillOldServices [rendezvousDir]")
-		return 0
-	case len(args) == 1:
-		dir = args[0]
-	case len(args) > 1:
-		fmt.Fprintln(stderr, "Usage: plKillOldServices [rendezvousDir]")
-		return 1
+	cmd := &cli.Command{Name: "plKillOldServices", Spec: "h", Usage: usage, Stdout: stdout, Stderr: stderr}
+	_, operands, err := cmd.Parse(args)
+	if err != nil {
+		return cli.Status(err)
+	}
+	dir := filepath.Join(client.Home(), "rendezvous")
+	switch len(operands) {
+	case 0:
+	case 1:
+		dir = operands[0]
+	default:
+		return cli.Status(cmd.BadUsage("unexpected argument %q", operands[1]))
 	}
 	fi, err := os.Stat(dir)
 	if err != nil || !fi.IsDir() {

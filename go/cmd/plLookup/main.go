@@ -14,12 +14,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/pluton-go/pluton/go/client"
-	"github.com/pluton-go/pluton/go/client/cli"
 	"github.com/pluton-go/pluton/go/fault"
+	"github.com/pluton-go/pluton/go/internal/cli"
 )
 
 const usage = `Usage: plLookup [-dhq] [-t timeout] [-L lookupMap] [ServiceKeys...]
@@ -41,10 +40,10 @@ const retryInterval = 100 * time.Millisecond
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	opts, keys, err := cli.Getopt(args, "dhqt:L:")
+	cmd := &cli.Command{Name: "plLookup", Spec: "dhqt:L:", Usage: usage, Stdout: stdout, Stderr: stderr}
+	opts, keys, err := cmd.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "plLookup: %v\n%s", err, usage)
-		return 1
+		return cli.Status(err)
 	}
 	var (
 		quiet, debug bool
@@ -53,9 +52,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	)
 	for _, o := range opts {
 		switch o.Name {
-		case 'h':
-			fmt.Fprint(stdout, usage)
-			return 0
 		case 'd':
 			debug = true
 		case 'q':
@@ -63,12 +59,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case 'L':
 			lookup = o.Arg
 		case 't':
-			n, err := strconv.ParseFloat(o.Arg, 64)
-			if err != nil || n < 0 {
-				fmt.Fprintf(stderr, "Error: Timeout (-t) must be a non-negative number of seconds, not %q\n", o.Arg)
-				return 1
+			if wait, err = cli.NonNegativeSeconds("Timeout (-t)", o.Arg); err != nil {
+				return cli.Status(cmd.OptionError(1, err))
 			}
-			wait = time.Duration(n * float64(time.Second))
 		}
 	}
 	path := client.LookupPath(lookup)
@@ -86,12 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		time.Sleep(retryInterval)
 	}
 	if err != nil {
-		code := fault.Code(0)
-		var f *fault.Fault
-		if errors.As(err, &f) {
-			code = f.Code
-		}
-		fmt.Fprintf(stderr, "Error: map of %s failed: %d\n", path, code)
+		fmt.Fprintf(stderr, "Error: map of %s failed: %d\n", path, cli.Code(err))
 		if debug {
 			fmt.Fprintf(stderr, "plLookup: %v\n", err)
 		}

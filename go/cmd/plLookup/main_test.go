@@ -56,11 +56,23 @@ func TestPlLookup(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Equal(t, "Error: map of "+filepath.Join(dir, "missing.map")+" failed: -33\n", errOut)
 
-	_, _, code = lookup("-x")
-	assert.Equal(t, 1, code)
-	out, _, code = lookup("-h")
+	for _, tt := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"-x"}, "plLookup: invalid option -- 'x'\n\n" + usage},
+		{[]string{"-L"}, "plLookup: option requires an argument -- 'L'\n\n" + usage},
+		{[]string{"-t", "soon"}, "Error: Timeout (-t) must be a non-negative number of seconds, not \"soon\"\n"},
+	} {
+		out, errOut, code := lookup(tt.args...)
+		assert.Equal(t, 1, code, "%q", tt.args)
+		assert.Equal(t, tt.err, errOut, "%q", tt.args)
+		assert.Empty(t, out)
+	}
+	out, errOut, code = lookup("-h")
 	assert.Equal(t, 0, code)
-	assert.Contains(t, out, "Usage: plLookup")
+	assert.Equal(t, usage, out)
+	assert.Empty(t, errOut)
 }
 
 func TestPlLookupWaits(t *testing.T) {

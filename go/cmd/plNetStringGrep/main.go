@@ -20,6 +20,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/pluton-go/pluton/go/internal/cli"
 	"github.com/pluton-go/pluton/go/protocol"
 )
 
@@ -67,33 +68,20 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := &cli.Command{Name: "plNetStringGrep", Spec: "hnv", Usage: usage, Stdout: stdout, Stderr: stderr}
+	opts, rest, err := cmd.Parse(args)
+	if err != nil {
+		return cli.Status(err)
+	}
 	invert, newline := false, false
-	i := 0
-	for ; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			i++
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			break
-		}
-		for _, c := range a[1:] {
-			switch c {
-			case 'h':
-				fmt.Fprint(stdout, usage)
-				return 0
-			case 'n':
-				newline = true
-			case 'v':
-				invert = true
-			default:
-				fmt.Fprintf(stderr, "plNetStringGrep: invalid option -- '%c'\n\n%s", c, usage)
-				return 1
-			}
+	for _, o := range opts {
+		switch o.Name {
+		case 'n':
+			newline = true
+		case 'v':
+			invert = true
 		}
 	}
-	rest := args[i:]
 	if len(rest) > 1 {
 		fmt.Fprintf(stderr, "Error: Unexpected argument on command line.\n\n%s", usage)
 		return 1
@@ -106,7 +94,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	err := grep(bufio.NewReaderSize(stdin, 64*1024), func(raw []byte, typ byte) error {
+	err = grep(bufio.NewReaderSize(stdin, 64*1024), func(raw []byte, typ byte) error {
 		if match(typ) == invert {
 			return nil
 		}

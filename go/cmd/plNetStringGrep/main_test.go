@@ -34,7 +34,10 @@ func TestPlNetStringGrep(t *testing.T) {
 		{name: "badType", input: "0\t,", stderr: "Parse Error: invalid netString type (not isprint())\n", code: 1},
 		{name: "truncated", input: "0A,5qHel", stdout: "0A,", stderr: "Parse Error: unexpected EOF in netString\n", code: 1},
 		{name: "twoArgs", args: []string{"a", "b"}, stderr: "Error: Unexpected argument on command line.\n", code: 1},
-		{name: "badOption", args: []string{"-x"}, stderr: "plNetStringGrep: invalid option -- 'x'\n", code: 1},
+		{name: "badOption", args: []string{"-x"}, stderr: "plNetStringGrep: invalid option -- 'x'\n\n" + usage, code: 1},
+		{name: "badOptionAfterGood", args: []string{"-nx"}, stderr: "plNetStringGrep: invalid option -- 'x'\n\n" + usage, code: 1},
+		{name: "longHelp", args: []string{"--help"}, stdout: usage},
+		{name: "helpWins", args: []string{"-vh", "-x"}, stdout: usage},
 		{name: "help", args: []string{"-h"}, stdout: usage},
 	}
 	for _, tt := range tests {
@@ -43,7 +46,7 @@ func TestPlNetStringGrep(t *testing.T) {
 			code := run(tt.args, strings.NewReader(tt.input), &stdout, &stderr)
 			assert.Equal(t, tt.code, code)
 			assert.Equal(t, tt.stdout, stdout.String())
-			if tt.code == 0 || tt.name == "twoArgs" || tt.name == "badOption" {
+			if tt.code == 0 || tt.name == "twoArgs" {
 				assert.True(t, strings.HasPrefix(stderr.String(), tt.stderr), stderr.String())
 			} else {
 				assert.Equal(t, tt.stderr, stderr.String())

@@ -3,15 +3,13 @@
 // all of them. The manager is found through the lock file it holds in its
 // rendezvous directory.
 //
-//	plReloadManager [-a] [-R rendezvousDir]
+//	plReloadManager [-ah] [-R rendezvousDir]
 //
 // Exit status: 0 when the signal was sent, 1 when no manager runs there, 2
 // for bad usage.
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,42 +20,57 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pluton-go/pluton/go/client"
+	"github.com/pluton-go/pluton/go/internal/cli"
 	"github.com/pluton-go/pluton/go/manager/manager"
 )
+
+const usage = `Usage: plReloadManager [-ah] [-R rendezvousDir]
+
+Tell the plutonManager whose rendezvous directory is rendezvousDir to rescan
+its configuration directory. The manager is found through the lock file it
+holds there.
+
+  -a      reload all services (SIGINT), not only the changed ones (SIGHUP)
+  -h      this help
+  -R dir  the manager's rendezvous directory (default <home>/rendezvous;
+          <home> is $plutonHome, else ~/.local/state/pluton, or
+          /usr/local/var/pluton for root)
+
+Exit: 0 signal sent, 1 no manager runs there, 2 bad usage.
+`
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("plReloadManager", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	all := fs.Bool("a", false, "reload all services (SIGINT), not only the changed ones (SIGHUP)")
-	dir := fs.String("R", ".", "the manager's rendezvous directory")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: plReloadManager [-a] [-R rendezvousDir]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
-	}
-	pid, err := managerPID(*dir)
+	cmd := &cli.Command{Name: "plReloadManager", Spec: "ahR:", Usage: usage, UsageExit: 2,
+		Stdout: stdout, Stderr: stderr}
+	opts, operands, err := cmd.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "Error: %v\n", err)
-		return 1
+		return cli.Status(err)
+	}
+	all, dir := false, filepath.Join(client.Home(), "rendezvous")
+	for _, o := range opts {
+		switch o.Name {
+		case 'a':
+			all = true
+		case 'R':
+			dir = o.Arg
+		}
+	}
+	if len(operands) > 0 {
+		return cli.Status(cmd.BadUsage("unexpected argument %q", operands[0]))
+	}
+	pid, err := managerPID(dir)
+	if err != nil {
+		return cli.Status(cmd.Fail(1, "%v", err))
 	}
 	sig, name := syscall.SIGHUP, "SIGHUP (reload changed services)"
-	if *all {
+	if all {
 		sig, name = syscall.SIGINT, "SIGINT (reload all services)"
 	}
 	if err := syscall.Kill(pid, sig); err != nil {
-		fmt.Fprintf(stderr, "Error: cannot signal plutonManager pid %d: %v\n", pid, err)
-		return 1
+		return cli.Status(cmd.Fail(1, "cannot signal plutonManager pid %d: %v", pid, err))
 	}
 	fmt.Fprintf(stdout, "Sent %s to plutonManager pid %d\n", name, pid)
 	return 0

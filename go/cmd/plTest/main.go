@@ -20,13 +20,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/pluton-go/pluton/go/client/cli"
 	"github.com/pluton-go/pluton/go/fault"
+	"github.com/pluton-go/pluton/go/internal/cli"
 	"github.com/pluton-go/pluton/go/protocol"
 	"github.com/pluton-go/pluton/go/servicekey"
 )
@@ -70,11 +69,6 @@ type options struct {
 	command     []string
 }
 
-// exitError ends the program with a status after its message was printed.
-type exitError int
-
-func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -82,12 +76,7 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	opts, err := parseArgs(args, stdout, stderr)
 	if err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
-			return int(ee)
-		}
-		fmt.Fprintln(stderr, err)
-		return 1
+		return cli.Status(err)
 	}
 	if opts.in != nil {
 		defer opts.in.Close()
@@ -116,55 +105,64 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // parseArgs parses the options as getopt("+C:ehi:K:no:") does: options end at
 // the first non-option (the service path), so the service's own arguments are
-// never taken for plTest's.
+// never taken for plTest's. Errors are printed; the error returned carries
+// the exit status.
 func parseArgs(args []string, stdout, stderr io.Writer) (*options, error) {
-	opts := &options{key: "plTest.service.0.raw"}
-	parsed, operands, err := cli.Getopt(args, "C:ehi:K:no:")
+	cmd := &cli.Command{Name: "plTest", Spec: "C:ehi:K:no:", Usage: usage, Stdout: stdout, Stderr: stderr}
+	parsed, operands, err := cmd.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "plTest: %v\n\n%s", err, usage)
-		return nil, exitError(1)
+		return nil, err
 	}
+	opts := &options{key: "plTest.service.0.raw"}
 	for _, o := range parsed {
 		switch o.Name {
-		case 'h':
-			fmt.Fprint(stdout, "\n"+usage)
-			return nil, exitError(0)
 		case 'e':
 			opts.exitDetails = true
 		case 'n':
 			opts.newline = true
 		default:
-			if err := opts.set(o.Name, o.Arg, stderr); err != nil {
+			if err := opts.set(cmd, o.Name, o.Arg); err != nil {
+				opts.close()
 				return nil, err
 			}
 		}
 	}
 	opts.command = operands
 	if _, err := servicekey.Parse(opts.key); err != nil {
-		return nil, fmt.Errorf("plTest ServiceKey Error: %w", err)
+		opts.close()
+		fmt.Fprintf(stderr, "plTest ServiceKey Error: %v\n", err)
+		return nil, &cli.Exit{Code: 1}
 	}
 	return opts, nil
 }
 
+// close closes the -i and -o files.
+func (o *options) close() {
+	if o.in != nil {
+		o.in.Close()
+	}
+	if o.out != nil {
+		o.out.Close()
+	}
+}
+
 // set applies one option that takes a value.
-func (o *options) set(c byte, val string, stderr io.Writer) error {
+func (o *options) set(cmd *cli.Command, c byte, val string) error {
 	switch c {
 	case 'C':
-		k, v, ok := strings.Cut(val, "=")
-		if !ok {
-			fmt.Fprint(stderr, "Usage Error: Context string needs an '=' character\n\n"+usage)
-			return exitError(1)
+		k, v, err := cli.ContextPair(val)
+		if err != nil {
+			return cmd.OptionError(1, err)
 		}
 		if protocol.IsReservedContextKey(k) {
-			fmt.Fprintf(stderr, "Error: plTest Fault: %d:Context Key uses reserved prefix of '%s'\n",
+			return cmd.Fail(1, "plTest Fault: %d:Context Key uses reserved prefix of '%s'",
 				fault.ContextReservedNamespace, protocol.ReservedContextPrefix)
-			return exitError(1)
 		}
 		o.context = protocol.AppendContext(o.context, k, v)
 	case 'i':
 		f, err := os.Open(val)
 		if err != nil {
-			return fmt.Errorf("Error: Could not open '%s' for input: %w", val, err)
+			return cmd.Fail(1, "Could not open '%s' for input: %v", val, err)
 		}
 		o.in = f
 	case 'K':
@@ -172,7 +170,7 @@ func (o *options) set(c byte, val string, stderr io.Writer) error {
 	case 'o':
 		f, err := os.Create(val)
 		if err != nil {
-			return fmt.Errorf("Error: Could not open '%s' for output: %w", val, err)
+			return cmd.Fail(1, "Could not open '%s' for output: %v", val, err)
 		}
 		o.out = f
 	}

@@ -127,5 +127,5 @@ func TestPlTestFilesAndPath(t *testing.T) {
 
 	stdout, _, code = plTest(t, "", nil, "-h")
 	assert.Equal(t, 0, code)
-	assert.True(t, strings.HasPrefix(stdout, "\nUsage: plTest [-hen]"))
+	assert.True(t, strings.HasPrefix(stdout, "Usage: plTest [-hen]"), "usage to stdout")
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/pluton-go/pluton/go/version"
 )
 
-const usage = `Usage: plutonManager [-ho] [-C configDir] [-L lookupMap] [-R rendezvousDir]
+const usage = `Usage: plutonManager [-hno] [-C configDir] [-L lookupMap] [-R rendezvousDir]
         [-c statusAddress] [-e emergencyExitDelay] [-l logFlag]... [-s statsInterval]
 
   -C dir     configuration directory, one file per service key (default .)
@@ -33,6 +33,9 @@ const usage = `Usage: plutonManager [-ho] [-C configDir] [-L lookupMap] [-R rend
              processStart processLog processExit processUsage serviceConfig
              serviceStart serviceExit calibrate, or the groups process,
              service, all
+  -n         check the configuration (every file loads, every exec is an
+             executable file, every user/group exists), print each problem,
+             and exit: 0 if there is none, 1 otherwise; starts nothing
   -o         accepted for compatibility; does nothing
   -s secs    periodic statistics interval (default 600)
 `
@@ -60,6 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return time.Duration(n) * time.Second, true
 	}
 	var rest []string
+	checkOnly := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -77,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "\nVersion %s\n", version.Version)
 				return 0
 			case 'o':
+				continue
+			case 'n':
+				checkOnly = true
 				continue
 			case 'C', 'L', 'R', 'c', 'e', 'l', 's':
 			default:
@@ -123,6 +130,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(rest) > 0 {
 		return bad("Invoked with bad parameter: %s", rest[0])
+	}
+	if checkOnly {
+		return manager.Check(opts.ConfigDir, stdout)
 	}
 	return manager.Run(opts)
 }

@@ -17,6 +17,10 @@ import (
 // Header is the first line of a lookup map.
 var Header = fmt.Sprintf("# pluton lookup map %d", version.LookupMapVersion)
 
+// ManagerLine is the second line of a lookup map: the version of the
+// manager that wrote it, for plVersion (a comment to every other reader).
+var ManagerLine = "# plutonManager " + version.Version
+
 // Write replaces the map at path with one naming rendezvousDir and the given
 // services. It writes <path>.tmp and renames it over path, so a reader always
 // sees a whole map (the original unlinked the old map first). The file is
@@ -35,6 +39,7 @@ func Write(path, rendezvousDir string, keys []servicekey.Key) error {
 	}
 	w := bufio.NewWriter(f)
 	fmt.Fprintln(w, Header)
+	fmt.Fprintln(w, ManagerLine) // read by plVersion
 	fmt.Fprintln(w, "rendezvous", rendezvousDir)
 	for _, l := range lines {
 		fmt.Fprintln(w, l)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pluton-go/pluton/go/servicekey"
+	"github.com/pluton-go/pluton/go/version"
 )
 
 func TestWrite(t *testing.T) {
@@ -22,7 +23,7 @@ func TestWrite(t *testing.T) {
 	require.NoError(t, Write(path, "/r", []servicekey.Key{k1, k2})) // over a 0444 file
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
-	assert.Equal(t, "# pluton lookup map 3001\nrendezvous /r\n"+
+	assert.Equal(t, "# pluton lookup map 3001\n# plutonManager "+version.Version+"\nrendezvous /r\n"+
 		"AddressBook.JSON.0 /r/AddressBook..0.JSON.socket\nsystem.raw.0.echo /r/system.echo.0.raw.socket\n", string(b))
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
