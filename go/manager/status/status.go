@@ -1,7 +1,8 @@
 // Package status serves the manager's status and control API over HTTP on a
-// loopback TCP address or a Unix socket: JSON snapshots of the services,
-// their instances and the manager, Prometheus metrics, and hold/halt/resume
-// of a service (docs/manager.md, "Status API").
+// loopback TCP address or a Unix socket: a status page for a person (GET /),
+// JSON snapshots of the services, their instances and the manager,
+// Prometheus metrics, and hold/halt/resume of a service, refused to other
+// web sites (docs/status.md).
 package status
 
 import (
@@ -159,6 +160,19 @@ func Handler(c Controller, reg *prometheus.Registry) http.Handler {
 		reply(w, s, err)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	ov := &overviewer{c: c, reg: reg}
+	mux.HandleFunc("GET /overview", func(w http.ResponseWriter, r *http.Request) {
+		o, err := ov.overview(r.Context())
+		reply(w, o, err)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		o, err := ov.overview(r.Context())
+		if err != nil || r.URL.Query().Has("json") {
+			reply(w, o, err)
+			return
+		}
+		servePage(w, o)
+	})
 	return crossSiteGuard(mux)
 }
 

@@ -1,0 +1,156 @@
+package status
+
+import (
+	"bytes"
+	"crypto/rand"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/pluton-go/pluton/go/manager/pool"
+)
+
+//go:embed page.html
+var pageSource string
+
+// pageTemplate is the status page. Its functions format as the page's
+// script does, so a refresh changes only what changed.
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+	"uptime":     formatUptime,
+	"seconds":    formatSeconds,
+	"rate":       formatRate,
+	"percent":    func(v float64) string { return fmt.Sprintf("%d%%", int(math.Round(v*100))) },
+	"restarts":   formatRestarts,
+	"stateClass": stateClass,
+	"stateText":  stateText,
+	"procState":  procState,
+}).Parse(pageSource))
+
+// pageData is what the template renders.
+type pageData struct {
+	Overview
+	Nonce string
+}
+
+// servePage writes the status page: the overview rendered on the server,
+// with a script (allowed by a per-response nonce) that refreshes it from
+// GET /overview and sends the controls.
+func servePage(w http.ResponseWriter, ov Overview) {
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:])
+	d := pageData{Overview: ov, Nonce: base64.StdEncoding.EncodeToString(nonce[:])}
+	var b bytes.Buffer
+	if err := pageTemplate.Execute(&b, d); err != nil {
+		replyCode(w, http.StatusInternalServerError, map[string]string{"error": "status page: " + err.Error()})
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	// Nothing from elsewhere, no framing (the buttons cannot be clickjacked),
+	// requests only to this server.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+d.Nonce+"'; style-src 'nonce-"+d.Nonce+
+		"'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	_, _ = w.Write(b.Bytes())
+}
+
+// formatUptime writes seconds as 45s, 3m05s, 2h03m or 1d02h.
+func formatUptime(s float64) string {
+	n := int64(math.Floor(s))
+	switch {
+	case n < 60:
+		return fmt.Sprintf("%ds", n)
+	case n < 3600:
+		return fmt.Sprintf("%dm%02ds", n/60, n%60)
+	case n < 86400:
+		return fmt.Sprintf("%dh%02dm", n/3600, n%3600/60)
+	}
+	return fmt.Sprintf("%dd%02dh", n/86400, n%86400/3600)
+}
+
+// formatSeconds writes a duration in µs, ms or s; "–" for none.
+func formatSeconds(v *float64) string {
+	switch {
+	case v == nil:
+		return "–"
+	case *v < 0.001:
+		return fmt.Sprintf("%.0f µs", *v*1e6)
+	case *v < 1:
+		return fmt.Sprintf("%.2f ms", *v*1e3)
+	}
+	return fmt.Sprintf("%.2f s", *v)
+}
+
+func formatRate(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", *v)
+}
+
+// formatRestarts writes reason=count pairs sorted by reason; "–" for none.
+func formatRestarts(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "–"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// stateClass is the row class that colours a service's state.
+func stateClass(s ServiceView) string {
+	switch {
+	case s.Halted:
+		return "halted"
+	case s.Held:
+		return "held"
+	case s.Backoff != nil:
+		return "backoff"
+	}
+	return ""
+}
+
+// stateText says whether a service is serving, held, halted or backed off.
+func stateText(s ServiceView) string {
+	var parts []string
+	if s.Halted {
+		parts = append(parts, "halted")
+	}
+	if s.Held {
+		parts = append(parts, "held")
+	}
+	if s.Backoff != nil {
+		parts = append(parts, fmt.Sprintf("backoff %.1f s: %s", s.Backoff.RemainingSeconds, s.Backoff.Reason))
+	}
+	if len(parts) == 0 {
+		return "serving"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// procState is an instance's state with why it is stopping.
+func procState(p pool.ProcessStatus) string {
+	switch {
+	case p.Stopping != "":
+		return p.State + " (stopping: " + p.Stopping + ")"
+	case p.Retiring:
+		return p.State + " (retiring)"
+	}
+	return p.State
+}
