@@ -121,7 +121,7 @@ func startManager(t testing.TB, bin string, configs map[string]string) *manager 
 			m.mu.Lock()
 			m.log.WriteString(sc.Text() + "\n")
 			m.mu.Unlock()
-			if strings.HasPrefix(sc.Text(), "Manager ready:") {
+			if strings.Contains(sc.Text(), "Manager ready:") {
 				once.Do(func() { close(ready) })
 			}
 		}

@@ -70,8 +70,8 @@ func TestEchoServesAndStops(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o666), fi.Mode().Perm())
 	pids := pidsOf(m.Grep("Process Start:"))
-	assert.NotEmpty(t, m.GrepRE(`^Uptime: \S+ CPU=[\d.]+% Mem=\d+MB Objects: Services=2 Process=\d Max \(2/\d\)$`))
-	assert.NotEmpty(t, m.GrepRE(`^Stats: Processes=\d Children=\d`))
+	assert.NotEmpty(t, m.GrepRE(`^(\S+ )?Uptime: \S+ CPU=[\d.]+% Mem=\d+MB Objects: Services=2 Process=\d Max \(2/\d\)$`))
+	assert.NotEmpty(t, m.GrepRE(`^(\S+ )?Stats: Processes=\d Children=\d`))
 	m.stop()
 	m.waitFor("Child Exit: normal system.echo.0.raw/0-", time.Second)
 	for _, pid := range pids {
@@ -404,7 +404,7 @@ func TestFatalDirectories(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-C", m.C, "-R", filepath.Join(m.Dir, "missing")}, "FATAL: Rendezvous directory " + filepath.Join(m.Dir, "missing") + ": no such file or directory"},
+		{[]string{"-C", m.C, "-R", filepath.Join(m.Dir, "missing", "R")}, "FATAL: Rendezvous directory " + filepath.Join(m.Dir, "missing", "R") + ": cannot create it: no such file or directory"},
 		{[]string{"-C", filepath.Join(m.Dir, "missing"), "-R", m.R}, "FATAL: Configuration directory "},
 		{[]string{"-C", m.C, "-R", m.R, "-L", filepath.Join(m.Dir, "missing", "lookup.map")}, "FATAL: LookupMap directory "},
 		{[]string{"-C", m.C, "-R", m.R, "-c", "0.0.0.0:9990"}, "FATAL: Status address 0.0.0.0:9990 refused"},
@@ -442,6 +442,7 @@ func TestResourceLimits(t *testing.T) {
 
 func runManager(t *testing.T, args ...string) (string, error) {
 	cmd := execCommand(bin(t, "plutonManager"), args...)
+	cmd.Env = append(os.Environ(), "plutonHome="+t.TempDir()) // the default home is never the machine's
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

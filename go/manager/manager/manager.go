@@ -56,6 +56,7 @@ type Options struct {
 	Stderr        io.Writer        // FATAL and emergency lines are repeated here
 	Signals       chan os.Signal   // nil: the process's signals
 	Ready         func(*Manager)   // called once the manager is ready (tests)
+	Log           *logging.Logger  // the log; nil: plain lines to Stdout with the categories of Logging
 }
 
 // DefaultOptions returns the defaults of the command line.
@@ -98,7 +99,10 @@ func Run(opts Options) int {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
 	}
-	m := &Manager{opts: opts, log: logging.New(opts.Stdout, opts.Logging), posts: make(chan func(), 4096),
+	if opts.Log == nil {
+		opts.Log = logging.New(opts.Stdout, opts.Logging)
+	}
+	m := &Manager{opts: opts, log: opts.Log, posts: make(chan func(), 4096),
 		services: make(map[string]*pool.Service), started: time.Now()}
 	if err := m.init(); err != nil {
 		var fe *fatalError
