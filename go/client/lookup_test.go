@@ -24,9 +24,7 @@ func isolateHome(t *testing.T) string {
 }
 
 func TestHome(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("as root the home is always " + SystemHome + " unless $plutonHome is set")
-	}
+	root := os.Geteuid() == 0
 	tests := []struct {
 		name      string
 		plHome    string
@@ -44,11 +42,17 @@ func TestHome(t *testing.T) {
 			t.Setenv(HomeEnv, tt.plHome)
 			t.Setenv("XDG_STATE_HOME", tt.xdg)
 			want := tt.wantUnder
-			if !filepath.IsAbs(want) {
+			if root && tt.plHome == "" {
+				want = SystemHome // root ignores XDG_STATE_HOME and HOME
+			} else if !filepath.IsAbs(want) {
 				want = filepath.Join(home, want)
 			}
 			assert.Equal(t, want, Home())
-			assert.Equal(t, []string{filepath.Join(want, LookupMapName), DefaultLookupPath}, DefaultLookupPaths())
+			if want == SystemHome {
+				assert.Equal(t, []string{DefaultLookupPath}, DefaultLookupPaths())
+			} else {
+				assert.Equal(t, []string{filepath.Join(want, LookupMapName), DefaultLookupPath}, DefaultLookupPaths())
+			}
 		})
 	}
 }
