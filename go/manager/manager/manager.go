@@ -246,6 +246,7 @@ func (m *Manager) lock() error {
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	m.lockFile = f
+	m.log.Debugf(logging.DebugOneShot, "locked %s (pid %d)", path, os.Getpid())
 	return nil
 }
 
@@ -292,6 +293,7 @@ func (m *Manager) loop() int {
 
 func (m *Manager) signal(sig syscall.Signal) {
 	now := time.Now()
+	m.log.Debugf(logging.DebugManager, "signal %s (shutting down: %t)", sigName(sig), m.shuttingDown)
 	switch sig {
 	case syscall.SIGHUP:
 		if !m.shuttingDown {
@@ -337,6 +339,10 @@ func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 	res, err := config.Scan(dir)
 	if err != nil {
 		m.log.Printf("Config Error: Cannot open service directory %s: %v", dir, unwrapPath(err))
+		if !initial && errors.Is(err, config.ErrUntrusted) {
+			m.log.Printf("Config Error: Reload refused; the running services are kept")
+			return err
+		}
 		if !initial {
 			m.shutdown(now, "Configuration directory unreadable")
 		}
@@ -420,6 +426,7 @@ func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 		for _, s := range m.services {
 			keys = append(keys, s.Cfg.Key)
 		}
+		m.log.Debugf(logging.DebugManager, "lookup map %s: %d services", m.opts.LookupMap, len(keys))
 		if err := lookup.Write(m.opts.LookupMap, m.opts.RendezvousDir, keys); err != nil {
 			m.log.Printf("Config Error: Cannot rebuild LookupMap: %v", err)
 			if !initial {
@@ -547,7 +554,7 @@ func (m *Manager) periodic(now time.Time) {
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	pctCPU := 0.0
 	if up > 0 {
-		pctCPU = float64(cpu) * 100 / float64(up)
+		pctCPU = float64(cpu) * 100 / float64(max(up, time.Second)) // no absurd figure at Uptime 0s
 	}
 	procs := 0
 	for _, s := range m.all() {
@@ -610,7 +617,7 @@ func (m *Manager) Stats(ctx context.Context) (status.Stats, error) {
 			procs += s.Live()
 		}
 		st = status.Stats{Version: version.Version, PID: os.Getpid(), UptimeSeconds: up.Seconds(),
-			CPUPercent: float64(ru.Utime.Nano()+ru.Stime.Nano()) * 100 / float64(max(up, 1)), MaxRSSMB: ru.Maxrss / 1024,
+			CPUPercent: float64(ru.Utime.Nano()+ru.Stime.Nano()) * 100 / float64(max(up, time.Second)), MaxRSSMB: ru.Maxrss / 1024,
 			Services: len(m.services), Processes: procs, Children: m.counters.Children, ZombieServices: len(m.zombies),
 			MaxProcesses: m.counters.MaxProcs, IntervalStarted: m.counters.Started, IntervalReqs: m.counters.Requests,
 			IntervalExits: map[string]int{}, ShuttingDown: m.shuttingDown}
