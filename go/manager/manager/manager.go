@@ -75,7 +75,10 @@ type Manager struct {
 	posts    chan func()
 	started  time.Time
 	services map[string]*pool.Service
-	zombies  []*pool.Service
+	// candidates are the new versions of changed services, proving that
+	// they start before they replace the running ones (safe rollouts).
+	candidates map[string]*pool.Service
+	zombies    []*pool.Service
 	counters pool.Counters
 	lockFile *os.File
 	statusSv *status.Server
@@ -103,7 +106,7 @@ func Run(opts Options) int {
 		opts.Log = logging.New(opts.Stdout, opts.Logging)
 	}
 	m := &Manager{opts: opts, log: opts.Log, posts: make(chan func(), 4096),
-		services: make(map[string]*pool.Service), started: time.Now()}
+		services: make(map[string]*pool.Service), candidates: make(map[string]*pool.Service), started: time.Now()}
 	if err := m.init(); err != nil {
 		var fe *fatalError
 		msg := err.Error()
@@ -369,8 +372,18 @@ func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 	for _, cfg := range res.Services {
 		key := cfg.Key.String()
 		seen[key] = true
-		old := m.services[key]
-		if old != nil && sameFile(old.Cfg.ID, cfg.ID) && cfg.ID.ModTime.Before(reloadTime) {
+		old, cand := m.services[key], m.candidates[key]
+		unchanged := func(s *pool.Service) bool {
+			return s != nil && sameFile(s.Cfg.ID, cfg.ID) && cfg.ID.ModTime.Before(reloadTime)
+		}
+		if unchanged(cand) {
+			nRetained++ // its rollout goes on
+			continue
+		}
+		if unchanged(old) {
+			if cand != nil {
+				m.abortRollout(now, cand, "the configuration was put back")
+			}
 			nRetained++
 			continue
 		}
@@ -382,24 +395,43 @@ func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 		} else {
 			m.log.Logf(logging.ServiceConfig, "Config Loading new: %s", key)
 		}
+		if cand != nil {
+			m.abortRollout(now, cand, "superseded by a newer configuration")
+		}
+		if old != nil {
+			// Safe rollout: the new version starts beside the old one and
+			// replaces it only once its instances accept (checkRollouts).
+			svc, err := pool.NewStaged(cfg, m.env, now)
+			if err != nil {
+				m.log.Printf("Service Error: %s Initialize failed: %v", key, err)
+				old.NoteRolloutFailed("initialize failed: " + err.Error())
+				nRetained++
+				continue
+			}
+			old.NoteRolloutStarted()
+			m.candidates[key] = svc
+			svc.StartRollout(now)
+			nReplaced++
+			continue
+		}
 		svc, err := pool.New(cfg, m.env, now)
 		if err != nil {
 			m.log.Printf("Service Error: %s Initialize failed: %v", key, err)
-			if old != nil {
-				nRetained++
-			}
 			continue
 		}
-		if old != nil {
-			old.Shutdown(now, "config changed", false, m.drainFor(old.Cfg))
-			m.zombies = append(m.zombies, old)
-			nReplaced++
-		} else {
-			nNew++
-			mapChanged = true
-		}
+		nNew++
+		mapChanged = true
 		m.services[key] = svc
 		svc.Prestart(now)
+	}
+	for _, key := range sortedKeys(m.candidates) {
+		if !seen[key] {
+			reason := "its configuration was removed"
+			if broken[key] {
+				reason = "its configuration no longer loads"
+			}
+			m.abortRollout(now, m.candidates[key], reason)
+		}
 	}
 	for _, key := range sortedKeys(m.services) {
 		if seen[key] {
@@ -438,6 +470,49 @@ func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 	return nil
 }
 
+// checkRollouts puts in place the candidates whose instances all accept,
+// retiring the versions they replace, and abandons those that failed: the
+// running version keeps serving, the failure is logged and shown in its
+// status, and the next reload tries again.
+func (m *Manager) checkRollouts(now time.Time) {
+	for _, key := range sortedKeys(m.candidates) {
+		c := m.candidates[key]
+		switch c.RolloutState(now) {
+		case pool.RolloutReady:
+			old := m.services[key]
+			if err := c.Publish(now); err != nil {
+				m.failRollout(now, c, err.Error())
+				continue
+			}
+			delete(m.candidates, key)
+			m.services[key] = c
+			if old != nil {
+				old.Shutdown(now, "config changed", false, m.drainFor(old.Cfg))
+				m.zombies = append(m.zombies, old)
+			}
+		case pool.RolloutFailed:
+			m.failRollout(now, c, c.RolloutError())
+		}
+	}
+}
+
+func (m *Manager) failRollout(now time.Time, c *pool.Service, why string) {
+	m.log.Printf("Service Error: rollout of %s failed: %s; the running version keeps serving", c.Key, why)
+	if old := m.services[c.Key]; old != nil {
+		old.NoteRolloutFailed(why)
+	}
+	m.abortRollout(now, c, "rollout failed")
+}
+
+// abortRollout shuts a candidate down; the running version stays.
+func (m *Manager) abortRollout(now time.Time, c *pool.Service, reason string) {
+	if m.candidates[c.Key] == c {
+		delete(m.candidates, c.Key)
+	}
+	c.Shutdown(now, "new version abandoned: "+reason, true, 0)
+	m.zombies = append(m.zombies, c)
+}
+
 func sameFile(a, b config.FileID) bool {
 	return a.Dev == b.Dev && a.Ino == b.Ino && a.Size == b.Size && a.ModTime.Equal(b.ModTime)
 }
@@ -473,6 +548,7 @@ func (m *Manager) tick(now time.Time) {
 		}
 		s.Sample(now, q, known)
 	}
+	m.checkRollouts(now)
 	m.reapZombies()
 	procs := 0
 	for _, s := range m.all() {
@@ -488,9 +564,12 @@ func (m *Manager) tick(now time.Time) {
 }
 
 func (m *Manager) all() []*pool.Service {
-	out := make([]*pool.Service, 0, len(m.services)+len(m.zombies))
+	out := make([]*pool.Service, 0, len(m.services)+len(m.candidates)+len(m.zombies))
 	for _, k := range sortedKeys(m.services) {
 		out = append(out, m.services[k])
+	}
+	for _, k := range sortedKeys(m.candidates) {
+		out = append(out, m.candidates[k])
 	}
 	return append(out, m.zombies...)
 }
@@ -502,7 +581,9 @@ func (m *Manager) reapZombies() {
 			kept = append(kept, z)
 			continue
 		}
-		if _, ok := m.services[z.Key]; !ok {
+		_, running := m.services[z.Key]
+		_, staged := m.candidates[z.Key]
+		if !running && !staged {
 			m.metrics.Forget(z.Key)
 		}
 	}
@@ -514,6 +595,9 @@ func (m *Manager) reapZombies() {
 func (m *Manager) shutdown(now time.Time, reason string) {
 	m.shuttingDown = true
 	m.log.Printf("Manager shutdown: %s", reason)
+	for _, key := range sortedKeys(m.candidates) {
+		m.abortRollout(now, m.candidates[key], reason)
+	}
 	for _, key := range sortedKeys(m.services) {
 		s := m.services[key]
 		s.Shutdown(now, reason, true, m.drainFor(s.Cfg))
@@ -628,6 +712,13 @@ func (m *Manager) Stats(ctx context.Context) (status.Stats, error) {
 		}
 	})
 	return st, err
+}
+
+// Resume ends a service's hold, halt or backoff and starts an instance at
+// once if none can accept (pool.Service.Resume); the status API's POST
+// /services/<SK>/resume calls it.
+func (m *Manager) Resume(ctx context.Context, key string) (pool.ServiceStatus, error) {
+	return m.Control(ctx, key, "resume")
 }
 
 // Control implements status.Controller: hold, halt or resume a service.

@@ -5,8 +5,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/pluton-go/pluton/go/manager/logging"
 	"github.com/pluton-go/pluton/go/manager/sockdiag"
 	"github.com/pluton-go/pluton/go/stats"
@@ -35,6 +33,7 @@ func (s *Service) Sample(now time.Time, backlog int, known bool) {
 	if s.phase != Finished {
 		s.sampleInstances(now)
 	}
+	s.lines.flush(now)
 	s.step(now)
 }
 
@@ -80,6 +79,9 @@ func (s *Service) sampleInstances(now time.Time) {
 		}
 		in.prevBusy = total
 		counted++
+		if st.Requests > 0 && s.crashes > 0 && !in.stopping() {
+			s.crashes = 0 // an instance serves: the crash streak is over
+		}
 		if st.Requests != in.prevRequests {
 			if st.Requests > in.prevRequests && dt > 0 {
 				r := float64(st.Requests-in.prevRequests) / dt.Seconds()
@@ -165,7 +167,11 @@ func (s *Service) step(now time.Time) {
 	}
 	switch s.phase {
 	case Running:
+		if s.staged {
+			break // a rollout starts its own instances (rollout.go)
+		}
 		s.calibrate(now)
+		s.updateRejector(now)
 		s.arm()
 	case Draining:
 		if s.backlog == 0 || s.servingCount() == 0 || !now.Before(s.drainUntil) {
@@ -209,16 +215,10 @@ func (s *Service) servingCount() int {
 func (s *Service) calibrate(now time.Time) {
 	if s.halted {
 		s.stopAll(now, stats.ServiceShutdown)
-		if s.live == 0 {
-			s.rejectPending()
-		}
 		return
 	}
 	if now.Before(s.backoffUntil) {
-		if s.live == 0 {
-			s.rejectPending() // fail fast rather than time out
-		}
-		return
+		return // with no instance left, the manager answers (rejector.go)
 	}
 	if s.held {
 		return
@@ -312,33 +312,15 @@ func (s *Service) stopVictims(now time.Time, n int, reason stats.ExitReason) {
 	}
 }
 
-// rejectPending accepts and closes the connections waiting on a service
-// that cannot serve them now (backed off or halted, with no instance left),
-// so that clients fail at once instead of timing out. It runs only while no
-// instance shares the socket, so accept cannot block.
-func (s *Service) rejectPending() {
-	if s.lfd < 0 || s.live != 0 {
-		return
-	}
-	for range 1000 {
-		if !sockdiag.Readable(uintptr(s.lfd)) {
-			return
-		}
-		fd, _, err := unix.Accept4(s.lfd, unix.SOCK_CLOEXEC)
-		if err != nil {
-			return
-		}
-		unix.Close(fd)
-		s.env.Metrics.Rejected.WithLabelValues(s.Key).Inc()
-	}
-}
-
 // arm asks the watcher for an immediate wake-up when a connection arrives
 // while the service has no instance.
 func (s *Service) arm() {
-	// A held service leaves connections queued: watching would wake the
-	// loop again at once. Every other state empties the queue or starts.
-	if s.armed || s.live != 0 || s.phase != Running || s.held || s.lfd < 0 || s.env.Watcher == nil {
+	// Only a service that may start an instance now is watched: any other
+	// (held, halted, backed off, restarts throttled) has its connections
+	// answered by the manager (rejector.go) or waits for the next sample,
+	// and watching it would wake the loop again at once, in a spin.
+	if s.armed || s.live != 0 || s.phase != Running || s.staged || s.lfd < 0 || s.env.Watcher == nil ||
+		!s.startAllowed(time.Now()) {
 		return
 	}
 	if s.env.Watcher.Arm(s.lfd, s.onPending) == nil {

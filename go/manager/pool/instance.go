@@ -3,6 +3,8 @@ package pool
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -64,19 +66,34 @@ func (s *Service) start(now time.Time) error {
 	sl.Reset()
 	maxReq := uint32(s.Cfg.InstanceMaximumRequests(s.env.Rand))
 	sl.SetManagerFields(maxReq, stats.NoReason)
-	key, log := s.Key, s.env.Log
+	key, lines := s.Key, s.lines
+	slotTag := key + "/" + strconv.Itoa(slot)
 	spec := &process.Spec{
 		Path: s.argv[0], Argv: s.argv, Dir: s.Cfg.Cd, Env: s.instanceEnv(slot),
 		Files:  []*os.File{s.listener, s.segFile, s.repW},
 		Limits: s.limits, Credential: s.credential,
 		Line: func(pid int, line string) {
-			log.Logf(logging.ProcessLog, "Log: %s/%d-%d %s", key, slot, pid, line)
+			if !strings.HasPrefix(line, "previous message repeated ") {
+				l := line
+				s.lastStderr.Store(&l)
+			}
+			lines.logf(logging.ProcessLog, "Log: "+slotTag+" "+line, "Log: %s/%d-%d %s", key, slot, pid, line)
 		},
 	}
-	p, err := s.env.Forker.Start(spec)
+	err := process.CheckExec(spec.Path, spec.Dir)
+	var p *process.Process
+	if err == nil {
+		p, err = s.env.Forker.Start(spec)
+	}
 	if err != nil {
 		sl.Reset()
-		s.env.Log.Printf("Service Error: %s Start failed: %v", s.Key, err)
+		s.crashes++
+		s.lastCause = "start failed: " + err.Error()
+		s.lines.logf(0, "start failed "+s.Key+err.Error(), "Service Error: %s Start failed: %v", s.Key, err)
+		if s.staged {
+			s.failRollout(err.Error())
+			return err
+		}
 		s.setBackoff(now, "Cannot start: "+err.Error())
 		return err
 	}
@@ -90,7 +107,7 @@ func (s *Service) start(now time.Time) error {
 	c.Children++
 	c.Started++
 	s.env.Metrics.Starts.WithLabelValues(s.Key).Inc()
-	s.env.Log.Logf(logging.ProcessStart, "Process Start: %s (%d of %d)", in.LogID, s.live, len(s.inst))
+	s.lines.logf(logging.ProcessStart, "Process Start: "+slotTag, "Process Start: %s (%d of %d)", in.LogID, s.live, len(s.inst))
 	s.disarm()
 	go func() {
 		<-p.Done()
@@ -164,15 +181,22 @@ func (s *Service) onExit(in *Instance) {
 		early := !in.stopping() && final.Requests == 0 && in.usage.reqs == 0 && now.Sub(in.Started) < earlyExit
 		e = process.Describe(st, in.lastSignal, reason, early)
 	}
+	forensics := s.noteDeath(in, final, now)
+	if forensics != "" {
+		s.lastCrash.Reasons = e.Reasons
+	}
+	template := strings.Replace(in.LogID, "-"+strconv.Itoa(in.Proc.Pid), "", 1)
 	if e.Normal {
-		s.env.Log.Logf(logging.ProcessExit, "Child Exit: normal %s %s", in.LogID, e.Reasons)
+		s.lines.logf(logging.ProcessExit, "Child Exit: normal "+template+" "+e.Reasons,
+			"Child Exit: normal %s %s%s", in.LogID, e.Reasons, forensics)
 	} else {
-		s.env.Log.Printf("Child Exit: abnormal %s %s", in.LogID, e.Reasons)
+		s.lines.logf(0, "Child Exit: abnormal "+template+" "+e.Reasons,
+			"Child Exit: abnormal %s %s%s", in.LogID, e.Reasons, forensics)
 	}
 	if st != nil && (in.usage.reqs > 0 || final.Requests > 0) {
 		s.env.Log.Logf(logging.ProcessUsage, "Usage: %s", in.usage.line(in.LogID, now.Sub(in.Started), st))
 	}
-	s.env.Log.Logf(logging.ProcessExit, "Process Exit: %s", in.LogID)
+	s.lines.logf(logging.ProcessExit, "Process Exit: "+template, "Process Exit: %s", in.LogID)
 	c.Exits[min(int(e.Reason), len(c.Exits)-1)]++
 	label := e.Reason.Name()
 	if e.Reason == stats.NoReason {
@@ -185,10 +209,18 @@ func (s *Service) onExit(in *Instance) {
 	sl.Reset()
 	s.inst[in.Slot] = nil
 	s.live--
-	if e.Backoff != "" && s.phase == Running {
+	if e.Backoff != "" {
+		s.crashes++
+		s.lastCause = exitCause(st, e) + s.stderrSuffix()
+	} else if e.Normal {
+		s.crashes = 0
+	}
+	if s.staged && s.phase == Running {
+		s.failRollout(fmt.Sprintf("instance %s ended before it was ready: %s%s", in.LogID, e.Reasons, s.stderrSuffix()))
+	} else if e.Backoff != "" && s.phase == Running {
 		s.setBackoff(now, e.Backoff)
 	}
-	if s.phase == Running && reason == stats.MaxRequests && !in.retiring {
+	if s.phase == Running && !s.staged && reason == stats.MaxRequests && !in.retiring {
 		_ = s.start(now) // the replacement, at once
 	}
 	s.step(now)
@@ -200,11 +232,41 @@ func (s *Service) setBackoff(now time.Time, why string) {
 	}
 	d := s.Cfg.ExecFailureBackoff
 	if d <= 0 {
-		s.env.Log.Printf("Service Warning: %s: prefer to backoff restarts due to: %s", s.Key, why)
+		s.lines.logf(0, "prefer to backoff "+s.Key+why, "Service Warning: %s: prefer to backoff restarts due to: %s", s.Key, why)
 		s.throttleUntil = now.Add(restartThrottle) // no fork loop at full speed
 		return
 	}
-	s.env.Log.Printf("Service Warning: %s: backoff restarts for %ds: %s", s.Key, int(d/time.Second), why)
+	s.lines.logf(0, "backoff "+s.Key+why, "Service Warning: %s: backoff restarts for %ds: %s", s.Key, int(d/time.Second), why)
 	s.backoffUntil = now.Add(d)
 	s.backoffReason = why
+}
+
+// exitCause describes an abnormal end for the fault answered while the
+// service is unavailable: "last exit status 1", "last exit by signal
+// SIGSEGV", "exited during startup".
+func exitCause(st *os.ProcessState, e process.Exit) string {
+	if st != nil {
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok {
+			switch {
+			case ws.Signaled():
+				return "last exit by signal " + process.SignalName(ws.Signal())
+			case ws.Exited() && ws.ExitStatus() != 0:
+				return "last exit status " + strconv.Itoa(ws.ExitStatus())
+			}
+		}
+	}
+	return "last exit: " + e.Reasons
+}
+
+// stderrSuffix is "; last stderr line: <line>" when an instance wrote one.
+func (s *Service) stderrSuffix() string {
+	p := s.lastStderr.Load()
+	if p == nil || *p == "" {
+		return ""
+	}
+	line := *p
+	if len(line) > 200 {
+		line = line[:200] + "..."
+	}
+	return "; last stderr line: " + line
 }

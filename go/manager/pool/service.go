@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -121,6 +122,24 @@ type Service struct {
 	live  int
 	phase Phase
 
+	// A staged service is the new version of a changed service proving that
+	// it starts: its socket and segment stay at their .tmp names, where no
+	// client looks, until Publish (see rollout.go).
+	staged        bool
+	curSocket     string // the socket's file name now (.tmp while staged)
+	curMmap       string // the segment's file name now
+	rolloutStart  time.Time
+	rolloutUntil  time.Time
+	rolloutErr    string // why the staged version failed
+	rolloutFailed string // on a running service: its last failed rollout, for the status API
+
+	lastStderr atomic.Pointer[string] // the last line any instance wrote to stderr
+	crashes    int                    // abnormal exits and failed starts since the last sign of health
+	lastCause  string                 // the last of them, for the fault answered while unavailable
+	lastCrash  *CrashStatus           // the last instance that died while busy (crash forensics)
+	rej        *rejector              // answers clients while no instance can (fault 7)
+	lines      *lineLimiter           // summarizes repeated log lines
+
 	shutdownReason string
 	drainUntil     time.Time
 	lastExitLog    time.Time
@@ -151,7 +170,20 @@ type Service struct {
 // <SK>.socket.tmp and renamed over <SK>.socket (atomic: a reload never
 // leaves a moment without a socket), the stats segment likewise, and the
 // report pipe is created. It starts no instance (see Prestart).
-func New(cfg *config.Service, env *Env, now time.Time) (s *Service, err error) {
+func New(cfg *config.Service, env *Env, now time.Time) (*Service, error) {
+	return newService(cfg, env, now, false)
+}
+
+// NewStaged initializes the new version of a changed service without
+// putting it in place: its socket and segment keep their .tmp names, so the
+// running version keeps every client. StartRollout then starts its
+// instances, RolloutState says when they are ready, and Publish renames the
+// files over the old ones. A staged service that fails is shut down.
+func NewStaged(cfg *config.Service, env *Env, now time.Time) (*Service, error) {
+	return newService(cfg, env, now, true)
+}
+
+func newService(cfg *config.Service, env *Env, now time.Time, staged bool) (s *Service, err error) {
 	key := cfg.Key.String()
 	if len(cfg.Argv) == 0 {
 		return nil, errors.New("no exec command")
@@ -159,7 +191,9 @@ func New(cfg *config.Service, env *Env, now time.Time) (s *Service, err error) {
 	s = &Service{Cfg: cfg, Key: key, env: env, Loaded: now, lastActivity: now, lfd: -1, repFD: -1,
 		SocketPath: filepath.Join(env.RendezvousDir, key+".socket"),
 		MmapPath:   filepath.Join(env.RendezvousDir, key+".mmap"),
-		inst:       make([]*Instance, cfg.MaximumProcesses), argv: cfg.Argv}
+		inst:       make([]*Instance, cfg.MaximumProcesses), argv: cfg.Argv, staged: staged,
+		lines: newLineLimiter(env.Log)}
+	s.curSocket, s.curMmap = s.SocketPath+".tmp", s.MmapPath+".tmp"
 	defer func() {
 		if err != nil {
 			s.closeFiles()
@@ -188,16 +222,28 @@ func New(cfg *config.Service, env *Env, now time.Time) (s *Service, err error) {
 	if err = s.createSocket(); err != nil {
 		return nil, err
 	}
-	// Both are complete: put them in place, the socket last.
-	if err = os.Rename(s.MmapPath+".tmp", s.MmapPath); err != nil {
-		return nil, fmt.Errorf("stats segment: %w", err)
-	}
-	if err = os.Rename(s.SocketPath+".tmp", s.SocketPath); err != nil {
-		return nil, fmt.Errorf("socket: %w", err)
+	if !staged {
+		if err = s.putInPlace(); err != nil {
+			return nil, err
+		}
 	}
 	s.metrics = env.Metrics.Service(key)
 	s.updateGauges()
 	return s, nil
+}
+
+// putInPlace renames the complete segment and socket over their final
+// names, the socket last.
+func (s *Service) putInPlace() error {
+	if err := os.Rename(s.MmapPath+".tmp", s.MmapPath); err != nil {
+		return fmt.Errorf("stats segment: %w", err)
+	}
+	s.curMmap = s.MmapPath
+	if err := os.Rename(s.SocketPath+".tmp", s.SocketPath); err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	s.curSocket = s.SocketPath
+	return nil
 }
 
 func (s *Service) resolveCredential() error {
@@ -281,6 +327,13 @@ func (s *Service) createSocket() error {
 	if err := unix.Listen(fd, 128+3*s.Cfg.MaximumProcesses); err != nil {
 		return fail("listen", err)
 	}
+	// accept on the shared blocking socket returns EAGAIN at least once a
+	// second (docs/protocol.md §8.4), so neither an instance nor the
+	// manager's own answerer (rejector.go) can block in accept for long
+	// after losing a race for a connection.
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1}); err != nil {
+		return fail("setsockopt SO_RCVTIMEO", err)
+	}
 	if err := os.Chmod(tmp, 0o666); err != nil {
 		return fail("chmod", err)
 	}
@@ -341,10 +394,11 @@ func (s *Service) Shutdown(now time.Time, reason string, unlink bool, drain time
 	s.phase = Draining
 	s.drainUntil = now.Add(drain)
 	s.lastExitLog = now
-	if unlink {
-		s.unlinkIfOurs(s.SocketPath, s.pathIno)
+	if unlink || s.staged {
+		s.unlinkIfOurs(s.curSocket, s.pathIno)
 	}
 	s.disarm()
+	s.stopRejector()
 	s.step(now)
 }
 
@@ -354,13 +408,16 @@ func (s *Service) Finished() bool { return s.phase == Finished }
 func (s *Service) finish() {
 	s.phase = Finished
 	s.disarm()
-	s.unlinkIfOurs(s.SocketPath, s.pathIno)
-	s.unlinkIfOurs(s.MmapPath, s.segIno)
+	s.stopRejector()
+	s.lines.flushAll()
+	s.unlinkIfOurs(s.curSocket, s.pathIno)
+	s.unlinkIfOurs(s.curMmap, s.segIno)
 	s.closeFiles()
 	s.env.Log.Logf(logging.ServiceExit, "Service Exit: %s", s.Key)
 }
 
 func (s *Service) closeFiles() {
+	s.stopRejector()
 	if s.listener != nil {
 		s.listener.Close()
 		s.listener, s.lfd = nil, -1

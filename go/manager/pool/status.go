@@ -36,6 +36,17 @@ type ServiceStatus struct {
 	Requests         uint64         `json:"requests"`
 	Faults           uint64         `json:"faults"`
 	Loaded           time.Time      `json:"loaded"`
+	// Unavailable is the fault text the manager answers clients with while
+	// no instance can serve (halted, held with no instance, backed off,
+	// restarts throttled); empty otherwise.
+	Unavailable string `json:"unavailable,omitempty"`
+	// Rollout is "rollout of <SK> failed: <why>" after a reload whose new
+	// version could not start (the old one keeps serving), or "rollout of
+	// <SK> in progress" while a new version proves it starts; empty otherwise.
+	Rollout string `json:"rollout,omitempty"`
+	// LastCrash names the request the last instance that died while busy
+	// died on (crash forensics); null if none has.
+	LastCrash *CrashStatus `json:"lastCrash"`
 }
 
 // ProcessStatus is a snapshot of one instance, as GET /processes returns it.
@@ -54,6 +65,9 @@ type ProcessStatus struct {
 	MaxRequests   uint32    `json:"maximumRequests"`
 	Stopping      string    `json:"stopping,omitempty"`
 	Retiring      bool      `json:"retiring,omitempty"`
+	// The request the instance is serving, or served last (slot v2 fields).
+	RequestID  int64  `json:"requestID"`
+	ClientName string `json:"clientName,omitempty"`
 }
 
 // Status returns a snapshot of the service.
@@ -62,7 +76,15 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 		Instances: s.live, Serving: s.servingCount(), Busy: s.busy, Idle: s.idle, Starting: s.starting,
 		Spare: len(s.inst) - s.live, MinimumProcesses: s.Cfg.MinimumProcesses, MaximumProcesses: len(s.inst),
 		Occupancy: s.occFast, OccupancySlow: s.occSlow, OccupancyTarget: float64(s.Cfg.OccupancyPercent) / 100,
-		Backlog: s.backlog, Held: s.held, Halted: s.halted, Requests: s.requests, Faults: s.faults, Loaded: s.Loaded}
+		Backlog: s.backlog, Held: s.held, Halted: s.halted, Requests: s.requests, Faults: s.faults, Loaded: s.Loaded,
+		Unavailable: s.Unavailable(now), Rollout: s.rolloutFailed, LastCrash: s.lastCrash}
+	if s.staged {
+		st.Phase = "rollout"
+		st.Rollout = "rollout of " + s.Key + " in progress"
+		if s.rolloutErr != "" {
+			st.Rollout = "rollout of " + s.Key + " failed: " + s.rolloutErr
+		}
+	}
 	if now.Before(s.backoffUntil) {
 		st.Backoff = &BackoffStatus{Reason: s.backoffReason, RemainingSeconds: s.backoffUntil.Sub(now).Seconds()}
 	}
@@ -80,7 +102,12 @@ func (s *Service) Processes(now time.Time) []ProcessStatus {
 		p := ProcessStatus{LogID: in.LogID, Service: s.Key, Slot: in.Slot, PID: in.Proc.Pid,
 			UptimeSeconds: now.Sub(in.Started).Seconds(), State: st.State.String(),
 			Requests: st.Requests, Responses: st.Responses, Faults: st.Faults,
-			BusySeconds: float64(st.BusyMicros) / 1e6, MaxRequests: in.MaxRequests, Retiring: in.retiring}
+			BusySeconds: float64(st.BusyMicros) / 1e6, MaxRequests: in.MaxRequests, Retiring: in.retiring,
+			RequestID: st.RequestID, ClientName: st.ClientName}
+		// lastActive is when the slot's state last changed; an instance that
+		// has not written its slot yet (starting) was last active when it
+		// was started.
+		p.LastActive = in.Started.UTC()
 		if st.SinceMicros > 0 {
 			p.LastActive = time.UnixMicro(int64(st.SinceMicros)).UTC()
 		}
@@ -102,8 +129,16 @@ func (s *Service) Halt(now time.Time) {
 	s.step(now)
 }
 
-// Resume ends a hold or halt.
+// Resume ends a hold, a halt and a backoff (or restart throttle), and
+// starts an instance at once if none can accept; the manager's own answers
+// stop. The status API's POST /services/<SK>/resume calls it through
+// manager.Manager.Resume.
 func (s *Service) Resume(now time.Time) {
 	s.held, s.halted = false, false
+	s.backoffUntil, s.throttleUntil, s.backoffReason = time.Time{}, time.Time{}, ""
+	if s.phase == Running && !s.staged && s.acceptors() == 0 && s.live < len(s.inst) {
+		s.used = true
+		_ = s.start(now)
+	}
 	s.step(now)
 }
