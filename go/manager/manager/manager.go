@@ -79,9 +79,9 @@ type Manager struct {
 	// they start before they replace the running ones (safe rollouts).
 	candidates map[string]*pool.Service
 	zombies    []*pool.Service
-	counters pool.Counters
-	lockFile *os.File
-	statusSv *status.Server
+	counters   pool.Counters
+	lockFile   *os.File
+	statusSv   *status.Server
 
 	shuttingDown bool
 	nextStats    time.Time
