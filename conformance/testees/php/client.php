@@ -4,7 +4,7 @@
 //
 //     client.php <lookup> <key> [-C key=value]... [-w] < data
 //
-// Sends one request with Pluton\Client (-w: noWait), writes the response data
+// Sends one request with Pluton\Client::call() (-w: noWait), writes the response data
 // to stdout and exits 0, or writes "FAULT <code> <text>" to stderr and exits 1.
 
 declare(strict_types=1);
@@ -12,7 +12,6 @@ declare(strict_types=1);
 require dirname(__DIR__, 3) . '/sdk/php/autoload.php';
 
 use Pluton\Client;
-use Pluton\ClientRequest;
 use Pluton\Fault;
 
 const USAGE = "usage: client.php <lookup> <key> [-C key=value]... [-w] < data\n";
@@ -21,13 +20,6 @@ function usage(string $why): never
 {
     fwrite(STDERR, "client.php: $why\n" . USAGE);
     exit(2);
-}
-
-function fail(?Fault $f): never
-{
-    $f ??= new Fault(Fault::SERIOUS_INTERNAL_OS_ERROR, 'no fault recorded');
-    fwrite(STDERR, sprintf("FAULT %d %s\n", $f->getFaultCode(), $f->getFaultText()));
-    exit(1);
 }
 
 $args = array_slice($argv, 1);
@@ -54,7 +46,7 @@ for ($i = 0; $i < count($args); $i++) {
     if (count($kv) !== 2) {
         usage('-C needs key=value');
     }
-    $context[] = $kv;
+    $context[$kv[0]] = $kv[1];
 }
 
 $data = stream_get_contents(STDIN);
@@ -62,26 +54,11 @@ if ($data === false) {
     $data = '';
 }
 
-$client = new Client('phpClient');
-if (!$client->initialize($lookup)) {
-    fail($client->getFault());
+try {
+    $client = new Client('phpClient', lookup: $lookup);
+    fwrite(STDOUT, $client->call($key, $data, context: $context, noWait: $noWait));
+} catch (Fault $f) {
+    fwrite(STDERR, sprintf("FAULT %d %s\n", $f->getCode(), $f->text()));
+    exit(1);
 }
-$req = new ClientRequest();
-$req->setRequestData($data);
-foreach ($context as [$k, $v]) {
-    if (!$req->setContext($k, $v)) {
-        fail($req->getFault());
-    }
-}
-if ($noWait) {
-    $req->setAttribute(ClientRequest::NO_WAIT_ATTR);
-}
-if (!$client->addRequest($key, $req)) {
-    fail($req->hasFault() ? $req->getFault() : $client->getFault());
-}
-$client->executeAndWaitOne($req);
-if ($req->hasFault()) {
-    fail($req->getFault());
-}
-fwrite(STDOUT, $req->getResponseData());
 exit(0);

@@ -1,34 +1,18 @@
 <?php
 
-// The PHP SDK's testee for the conformance suite (conformance/README.md): a
+// The PHP SDK's testee for the conformance suite (conformance/README.md),
+// written with the native API (Pluton\Service in the handler form): a
 // service named "testee" that answers by the function of the request's key,
-// exactly as go/cmd/conformanceTestee does. It uses only the public API of
-// the SDK in sdk/php, loaded from the source tree.
+// exactly as go/cmd/conformanceTestee does. compat.php does the same with
+// the original API. Both load the SDK from the source tree.
 
 declare(strict_types=1);
 
 require dirname(__DIR__, 3) . '/sdk/php/autoload.php';
 
-use Pluton\ClientRequest;
 use Pluton\Fault;
+use Pluton\Request;
 use Pluton\Service;
-use Pluton\ServiceKey;
-
-/** Thrown when the context was malformed and the request was answered with fault 22. */
-final class ContextFaulted extends \Exception
-{
-}
-
-/** A context value or null; a malformed context faults the request with code 22. */
-function context(Service $svc, string $key): ?string
-{
-    $v = $svc->getContext($key);
-    if ($v === null && $svc->hasFault() && $svc->getFault()->getFaultCode() === Fault::CONTEXT_FORMAT_ERROR) {
-        $svc->sendFault(22, $svc->getFault()->getFaultText());
-        throw new ContextFaulted();
-    }
-    return $v;
-}
 
 /** strconv.Atoi with the error ignored: an optional sign and digits, else 0. */
 function atoi(?string $s): int
@@ -36,87 +20,70 @@ function atoi(?string $s): int
     return $s !== null && preg_match('/\A[+-]?[0-9]+\z/', $s) ? (int) $s : 0;
 }
 
-/** The serialization's name, from the char code the SDK returns. */
-function serializationName(int $code): string
+/** A context value; a malformed context is answered with fault 22 and the decoder's message. */
+function context(Request $r, string $name): ?string
 {
-    foreach (ServiceKey::SERIALIZATIONS as $name) {
-        if (constant(ServiceKey::class . '::SERIALIZATION_' . strtoupper($name)) === $code) {
-            return $name;
-        }
+    try {
+        return $r->context($name);
+    } catch (Fault $f) {
+        throw new Fault(22, $f->text());
     }
-    return '?';
 }
 
-function answer(Service $svc, int $served): void
-{
-    $fn = $svc->getServiceFunction();
-    switch ($fn) {
+$served = 0;
+$handler = function (Request $r) use (&$served): ?string {
+    $served++;
+    $key = $r->key();
+    switch ($key->function()) {
         case 'echo':
-            $svc->sendResponse($svc->getRequestData());
-            break;
+            return $r->data();
         case 'sleep':
-            $ms = atoi(context($svc, 'sleep.ms'));
+            $ms = atoi(context($r, 'sleep.ms'));
             if ($ms > 0) {
                 usleep($ms * 1000);
             }
-            $svc->sendResponse($svc->getRequestData());
-            break;
+            return $r->data();
         case 'fault':
-            $code = atoi(context($svc, 'fault.code'));
-            $text = context($svc, 'fault.text') ?? '';
-            $svc->sendFault($code, $text);
-            break;
+            throw new Fault(atoi(context($r, 'fault.code')), context($r, 'fault.text') ?? '');
         case 'context':
             $out = '';
-            foreach (explode("\n", rtrim($svc->getRequestData(), "\n")) as $k) {
-                $v = context($svc, $k);
+            foreach (explode("\n", rtrim($r->data(), "\n")) as $k) {
+                $v = context($r, $k);
                 $out .= $v !== null ? "$k=$v\n" : "$k!\n";
             }
-            $svc->sendResponse($out);
-            break;
+            return $out;
         case 'key':
-            $svc->sendResponse(sprintf("%s\n%s\n%d\n%s\n%s", $svc->getServiceApplication(), $fn,
-                $svc->getServiceVersion(), serializationName($svc->getSerializationType()), $svc->getServiceKey()));
-            break;
+            return sprintf(
+                "%s\n%s\n%d\n%s\n%s",
+                $key->application(),
+                $key->function(),
+                $key->version(),
+                $key->serialization(),
+                $key
+            );
         case 'client':
-            $svc->sendResponse($svc->getClientName());
-            break;
+            return $r->clientName();
         case 'flags':
-            $svc->sendResponse(sprintf('noWait=%d keepAffinity=%d', $svc->getNoWait() ? 1 : 0,
-                $svc->getKeepAffinity() ? 1 : 0));
-            break;
+            return sprintf('noWait=%d keepAffinity=%d', $r->noWait() ? 1 : 0, $r->keepAffinity() ? 1 : 0);
         case 'pid':
-            $svc->sendResponse(getmypid() . ':' . $served);
-            break;
+            return getmypid() . ':' . $served;
         case 'exit':
             try {
-                $code = atoi(context($svc, 'exit.code'));
-            } catch (ContextFaulted) { // as the Go testee: the fault is sent, then exit 0
+                $code = atoi(context($r, 'exit.code'));
+            } catch (Fault $f) { // as the Go testee: the fault is sent, then exit 0
+                $r->fault($f->getCode(), $f->text());
                 $code = 0;
             }
             exit($code);
         default:
-            $svc->sendFault(2, 'unknown function ' . $fn);
+            throw new Fault(2, 'unknown function ' . $key->function());
     }
-}
+};
 
-$svc = new Service('testee');
-if (!$svc->initialize()) {
-    fwrite(STDERR, 'testee: ' . $svc->getFault()->getMessageLong() . "\n");
-    exit(1);
-}
-$served = 0;
-while ($svc->getRequest()) {
-    $served++;
-    try {
-        answer($svc, $served);
-    } catch (ContextFaulted) {
-    }
-}
-$fault = $svc->hasFault() ? $svc->getFault() : null;
-$svc->terminate();
-if ($fault !== null) {
-    fwrite(STDERR, 'testee: ' . $fault->getMessageLong() . "\n");
+try {
+    (new Service('testee'))->serve($handler);
+} catch (Fault $f) {
+    fwrite(STDERR, 'testee: ' . $f->getMessage() . "\n");
     exit(1);
 }
 exit(0);

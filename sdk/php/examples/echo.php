@@ -2,8 +2,8 @@
 <?php
 
 /*
- * echo: the reference echo service. It returns the request data as the
- * response.
+ * echo: the reference echo service, in the handler form. It returns the
+ * request data as the response.
  *
  * Context:
  *   echo.sleepMS     sleep this many ms before replying; a negative value
@@ -11,7 +11,7 @@
  *   echo.sleepAfter  sleep this many seconds after replying
  *   echo.log         write this text to stderr (the manager's log)
  *
- * Exit: 42 if initialize fails, 41 if it stopped with a fault, else 0.
+ * Exit: 1 if it cannot start or stops on a bad request, else 0.
  *
  * Try it without a manager (stand-alone mode, fd 3 in, fd 4 out):
  *   printf '0Q,1b0,17csystem.echo.0.raw,1l0,5kHello,0z\n' | ./echo.php 3<&0 4>&1
@@ -28,49 +28,41 @@ foreach ([__DIR__ . '/../autoload.php', __DIR__ . '/../../../autoload.php'] as $
     }
 }
 
+use Pluton\Fault;
+use Pluton\Request;
 use Pluton\Service;
 
 $service = new Service('echo');
-if (!$service->initialize()) {
-    fwrite(STDERR, 'echo: ' . $service->getFault()->getMessageLong() . "\n");
-    exit(42);
-}
-
 $requests = 0;
 $bytes = 0;
-while ($service->getRequest()) {
-    $requests++;
-    $data = $service->getRequestData();
-    $bytes += strlen($data);
+$service->onStop(function () use (&$requests, &$bytes): void {
+    fprintf(STDERR, "echo stats: Rq=%d MB=%d\n", $requests, intdiv($bytes, 1000000));
+});
 
-    $log = $service->getContext('echo.log');
-    if ($log !== null) {
-        fwrite(STDERR, $log . "\n");
-    }
-    $sleepMS = (int) ($service->getContext('echo.sleepMS') ?? 0);
-    if ($sleepMS < 0) {
-        $service->sendFault(111, 'sleep time negative');
-        continue;
-    }
-    if ($sleepMS > 0) {
-        usleep($sleepMS * 1000);
-    }
-    $service->sendResponse($data);
-
-    $sleepAfter = (int) ($service->getContext('echo.sleepAfter') ?? 0);
-    if ($sleepAfter > 0) {
-        sleep($sleepAfter);
-    }
-    if ($requests % 10000 === 0) {
-        fprintf(STDERR, "echo stats: Rq=%d MB=%d\n", $requests, intdiv($bytes, 1000000));
-    }
+try {
+    $service->serve(function (Request $request) use (&$requests, &$bytes): string {
+        $requests++;
+        $data = $request->data();
+        $bytes += strlen($data);
+        $log = $request->context('echo.log');
+        if ($log !== null) {
+            fwrite(STDERR, $log . "\n");
+        }
+        $sleepMS = (int) ($request->context('echo.sleepMS') ?? 0);
+        if ($sleepMS < 0) {
+            throw new Fault(111, 'sleep time negative');
+        }
+        if ($sleepMS > 0) {
+            usleep($sleepMS * 1000);
+        }
+        $sleepAfter = (int) ($request->context('echo.sleepAfter') ?? 0);
+        if ($sleepAfter > 0) {
+            $request->respond($data);
+            sleep($sleepAfter);
+        }
+        return $data;
+    });
+} catch (Fault $f) {
+    fwrite(STDERR, 'echo: ' . $f->getMessage() . "\n");
+    exit(1);
 }
-
-$fault = $service->getFault();
-$service->terminate();
-fprintf(STDERR, "echo stats: Rq=%d MB=%d\n", $requests, intdiv($bytes, 1000000));
-if ($fault !== null) {
-    fwrite(STDERR, 'echo: ' . $fault->getMessageLong() . "\n");
-    exit(41);
-}
-exit(0);

@@ -5,88 +5,20 @@ declare(strict_types=1);
 namespace Pluton;
 
 /**
- * A Pluton fault: a numeric code, its name, and an optional text.
+ * A Pluton fault: a numeric code (FaultCode), its name, and a text.
  *
  * Codes below 0 are system faults raised by this library, 0 is noFault,
  * 1-10 are reserved user faults with predefined meanings and any other
  * positive code belongs to the service that sent it.
  *
- * The SDK never throws a Fault by itself: calls return false and keep the
- * Fault, which getFault() returns. It is an exception so that applications
- * can throw it on (`throw $client->getFault()`).
+ * The client throws it: a fault sent by a service is a ServiceFault, a
+ * timeout a TimeoutFault. A handler given to Service::serve() throws it to
+ * answer with that fault. getCode() is the fault code, text() the text, and
+ * getMessage() the original's long message, e.g.
+ * `pluton::Fault=-30 (serviceNotFound:ServiceKey is not in lookupMap) 'nosuch.thing.0.raw'`.
  */
-class Fault extends \Exception
+class Fault extends \RuntimeException implements FaultCode
 {
-    public const NO_FAULT = 0;
-    public const DESERIALIZE_FAILED = 1;
-    public const UNKNOWN_FUNCTION = 2;
-    public const REQUEST_TOO_LARGE = 3;
-    public const REMOTE_CONNECT_FAILED = 4;
-    public const REMOTE_TRANSFER_FAILED = 5;
-    public const LAST_RESERVED_USER_FAULT = 10;
-
-    public const ALREADY_INITIALIZED = -1;
-    public const NOT_INITIALIZED = -2;
-    public const REQUEST_NOT_ADDED = -3;
-    public const REQUEST_ALREADY_ADDED = -4;
-    public const REQUEST_IN_PROGRESS = -5;
-    public const RESPONSE_IN_PROGRESS = -6;
-    public const UNIMPLEMENTED = -7;
-    public const BAD_REQUEST_LENGTH = -8;
-    public const NO_AFFINITY = -9;
-    public const NO_WAIT_NOT_ALLOWED = -10;
-    public const NEED_NO_RETRY = -11;
-    public const OPEN_SOCKET_FAILED = -15;
-    public const CONNECT_FAILED = -16;
-    public const SOCKET_WRITE_FAILED = -17;
-    public const SOCKET_READ_FAILED = -18;
-    public const SERVICE_TIMEOUT = -19;
-    public const INCOMPLETE_RESPONSE = -20;
-    public const RESPONSE_PACKET_FORMAT_ERROR = -21;
-    public const CONTEXT_FORMAT_ERROR = -22;
-    public const CONTEXT_RESERVED_NAMESPACE = -23;
-    public const SETSOCKOPT_FAILED = -24;
-    public const FCNTL_FAILED = -25;
-    public const SERVICE_NOT_FOUND = -30;
-    public const SERVICE_KEY_BAD = -31;
-    public const MAP_INITIALIZATION_FAILED = -32;
-    public const OPEN_FOR_MMAP_FAILED = -33;
-    public const LOOKUP_BUT_NO_MAP = -34;
-    public const PERSISTENT_REMAP_FLAG = -35;
-    public const EXCEEDED_RETRY_LIMIT = -43;
-    public const RETRY_NOT_ALLOWED = -44;
-    public const REMOTE_NOT_ALLOWED = -45;
-    public const WRITE_EVENT_FOR_WRONG_FD = -46;
-    public const READ_EVENT_FOR_WRONG_FD = -47;
-    public const WRITE_EVENT_WRONG_STATE = -48;
-    public const READ_EVENT_WRONG_STATE = -49;
-    public const OPEN_ACCEPT_SOCKET_FAILED = -51;
-    public const MMAP_INHERITED_SHM_FD_FAILED = -52;
-    public const GET_REQUEST_NOT_NEXT = -53;
-    public const ACCEPT_FAILED = -54;
-    public const NO_FAUX_STDIN = -55;
-    public const WRONG_NS_TYPE = -56;
-    public const REQUEST_DECODE_FAILED = -57;
-    public const REQUEST_NET_STRING_PARSE_ERROR = -58;
-    public const SEND_RESPONSE_NOT_NEXT = -59;
-    public const SEND_RAW_RESPONSE_NOT_NEXT = -60;
-    public const NET_STRING_TOO_LARGE = -61;
-    public const UNEXPECTED_EOF = -62;
-    public const BIND_FAILED = -63;
-    public const UNLINK_FAILED = -64;
-    public const LISTEN_FAILED = -65;
-    public const EMPTY_IDENTIFIER = -66;
-    public const POLL_INTERRUPTED = -67;
-    public const SHM_FSTAT_FAILED = -101;
-    public const SHM_MMAP_FAILED = -102;
-    public const SHM_VERSION_MISMATCH = -103;
-    public const SHM_THREAD_CONFIG_NOT_SERVICE = -104;
-    public const SHM_THREAD_SERVICE_NOT_CONFIG = -105;
-    public const SHM_PRE_WRITE_FAILED = -106;
-    public const SHM_IMPOSSIBLY_SMALL = -107;
-    public const SERIOUS_INTERNAL_OS_ERROR = -998;
-    public const SERIOUS_INTERNAL_ROUTING_ERROR = -999;
-
     /** code => [name, English description], the original's names. */
     private const TABLE = [
         0 => ['noFault', 'no fault'],
@@ -95,6 +27,8 @@ class Fault extends \Exception
         3 => ['requestTooLarge', 'request too large'],
         4 => ['remoteConnectFailed', 'proxy could not reach the remote host'],
         5 => ['remoteTransferFailed', 'proxy transfer failed part-way'],
+        6 => ['serviceException', "the service's own code raised an exception"],
+        7 => ['serviceUnavailable', 'the service cannot take requests now'],
         10 => ['lastReservedUserFault', 'top of the reserved user range'],
         -1 => ['alreadyInitialized', 'initialize called twice'],
         -2 => ['notInitialized', 'a call made before initialize'],
@@ -159,32 +93,60 @@ class Fault extends \Exception
         -999 => ['seriousInternalRoutingError', 'response for the wrong client'],
     ];
 
-    private int $faultCode;
     private string $faultText;
 
-    public function __construct(int $faultCode = self::NO_FAULT, string $faultText = '', ?\Throwable $previous = null)
+    public function __construct(int $code = self::NO_FAULT, string $text = '', ?\Throwable $previous = null)
     {
-        $this->faultCode = $faultCode;
-        $this->faultText = $faultText;
-        parent::__construct(self::format($faultCode, $faultText, '', false), $faultCode, $previous);
+        $this->faultText = $text;
+        parent::__construct(self::format($code, $text, '', true), $code, $previous);
     }
 
-    public function hasFault(): bool
+    /**
+     * The fault for a code: a TimeoutFault for serviceTimeout (-19), else a
+     * plain Fault.
+     */
+    public static function of(int $code, string $text = ''): self
     {
-        return $this->faultCode !== self::NO_FAULT;
+        return $code === self::SERVICE_TIMEOUT ? new TimeoutFault($text) : new self($code, $text);
     }
 
-    public function getFaultCode(): int
+    /** The fault's text: what went wrong, in words. */
+    public function text(): string
     {
-        return $this->faultCode;
+        return $this->faultText;
     }
 
     /** The original's name of the code, e.g. "serviceNotFound"; "" for a service's own code. */
-    public function getFaultName(): string
+    public function name(): string
     {
-        return self::nameOf($this->faultCode);
+        return self::nameOf($this->getCode());
     }
 
+    /** True for a client timeout. */
+    public function isTimeout(): bool
+    {
+        return $this->getCode() === self::SERVICE_TIMEOUT;
+    }
+
+    /** True unless the code is noFault (0). */
+    public function hasFault(): bool
+    {
+        return $this->getCode() !== self::NO_FAULT;
+    }
+
+    /** The original binding's name of getCode(). */
+    public function getFaultCode(): int
+    {
+        return $this->getCode();
+    }
+
+    /** The original binding's name of name(). */
+    public function getFaultName(): string
+    {
+        return $this->name();
+    }
+
+    /** The original binding's name of text(). */
     public function getFaultText(): string
     {
         return $this->faultText;
@@ -192,14 +154,15 @@ class Fault extends \Exception
 
     /**
      * The original's message, e.g.
-     * `pluton::Fault=-30 (serviceNotFound:ServiceKey is not in lookupMap) 'nosuch.thing.0.raw'`.
-     * The short format leaves out the part in parentheses.
+     * `pluton::Fault=-30 (serviceNotFound:ServiceKey is not in lookupMap) 'nosuch.thing.0.raw'`,
+     * after `$pre` and a blank. The short format leaves out the part in parentheses.
      */
     public function getMessageLong(string $pre = '', bool $longFormat = true): string
     {
-        return self::format($this->faultCode, $this->faultText, $pre, $longFormat);
+        return self::format($this->getCode(), $this->faultText, $pre, $longFormat);
     }
 
+    /** The original's name of a code, "" for a service's own code. */
     public static function nameOf(int $code): string
     {
         return self::TABLE[$code][0] ?? '';

@@ -29,9 +29,15 @@ final class PacketDecoder
      * @param string $wanted  the packet type expected first: Packet::REQUEST or Packet::RESPONSE
      * @param bool   $keepRaw keep each packet's raw bytes for lastRaw() (packet tracing)
      * @param bool   $checkKey reject a request whose service key fails the client rules (services do)
+     * @param int    $maximumSize the largest netstring length accepted (0 = no limit): a longer
+     *                            length prefix throws TooLargeError as soon as it is read
      */
-    public function __construct(private string $wanted, private bool $keepRaw = false, private bool $checkKey = false)
-    {
+    public function __construct(
+        private string $wanted,
+        private bool $keepRaw = false,
+        private bool $checkKey = false,
+        private int $maximumSize = 0
+    ) {
     }
 
     public function feed(string $bytes): void
@@ -98,6 +104,11 @@ final class PacketDecoder
             if ($digits === 0) {
                 throw new ProtocolError('leading netString character not a digit', true);
             }
+            $n = (int) substr($buf, $pos, $digits);
+            if ($this->maximumSize > 0 && $n > $this->maximumSize) {
+                // Even with more digits to come, the length can only grow.
+                throw new TooLargeError($n, $this->maximumSize, $fields);
+            }
             if ($digits > 9 && strlen(ltrim(substr($buf, $pos, $digits), '0')) > 9) {
                 // Checked before waiting for more digits: a flood of digits fails at once.
                 throw new ProtocolError('netString length value greater than 999999999', true);
@@ -111,7 +122,6 @@ final class PacketDecoder
             if ($o < 0x20 || $o > 0x7E) {
                 throw new ProtocolError('invalid netString type (not isprint())', true);
             }
-            $n = (int) substr($buf, $pos, $digits);
             $end = $at + 1 + $n;
             if ($end >= $len) {
                 break;

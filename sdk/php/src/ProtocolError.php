@@ -9,7 +9,7 @@ namespace Pluton;
  * (docs/protocol.md section 1); isNetStringError() tells a netstring syntax
  * error from a packet structure error.
  */
-final class ProtocolError extends \RuntimeException
+class ProtocolError extends \RuntimeException
 {
     public function __construct(string $message, private bool $netStringError)
     {

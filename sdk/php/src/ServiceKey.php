@@ -100,6 +100,30 @@ final class ServiceKey
         return new self($p[0], $p[1], $p[2], $p[3]);
     }
 
+    /** The application, e.g. `system`. */
+    public function application(): string
+    {
+        return $this->application;
+    }
+
+    /** The function, e.g. `echo` (empty only in a wildcard config key). */
+    public function function(): string
+    {
+        return $this->function;
+    }
+
+    /** The version as a number (0 when it is not one). */
+    public function version(): int
+    {
+        return (int) $this->version;
+    }
+
+    /** The serialization's name, e.g. `raw`. */
+    public function serialization(): string
+    {
+        return $this->serialization;
+    }
+
     public function __toString(): string
     {
         return $this->application . '.' . $this->function . '.' . $this->version . '.' . $this->serialization;

@@ -5,19 +5,24 @@ declare(strict_types=1);
 namespace Pluton;
 
 /**
- * The service's slot in the stats segment on fd 4 (docs/protocol.md section 4).
+ * The service's slot in the stats segment on fd 4, version 2
+ * (docs/protocol.md section 4), and the limits its header carries.
  *
  * With ext-ffi the segment is mapped shared, as the Go SDK does, and an
  * update is a few stores into the slot. Without it, each update is one
  * fwrite (plus an fseek when the file offset is elsewhere) on a private
  * open file description of the segment.
+ *
+ * @internal
  */
 final class StatsSegment
 {
     public const MAGIC = 'PLSS';
-    public const VERSION = 1;
-    public const HEADER_SIZE = 64;
-    public const SLOT_SIZE = 64;
+    public const VERSION = 2;
+    public const HEADER_SIZE = 320;
+    public const SLOT_SIZE = 192;
+    public const CLIENT_NAME_SIZE = 112;
+    public const NOT_RECORDING = 0xFFFFFFFF;
 
     public const STATE_STARTING = 0;
     public const STATE_IDLE = 1;
@@ -36,12 +41,15 @@ final class StatsSegment
     public const EXIT_IDLE_TIMEOUT = 8;
     public const EXIT_ACCEPT_FAILED = 9;
 
-    /** The slot (section 4.2) in C, for the mapping; the header is as long as a slot. */
+    /** The slot (section 4.2) in C, for the mapping. */
     private const C_SLOT = '
         typedef struct {
             uint32_t pid, state;
             uint64_t since, requests, responses, faults, busyMicros;
             uint32_t maximumRequests, shutdownRequest, exitReason, reserved;
+            uint64_t requestID;
+            uint32_t recorderIndex, clientNameLength;
+            char clientName[112];
         } pluton_slot;
         void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);';
 
@@ -64,7 +72,8 @@ final class StatsSegment
     private int $busyMicros = 0;
     private int $maximumRequests = 0;
 
-    private function __construct(int $slot, private int $affinityTimeout)
+    /** @param array<string,int|string> $header the decoded header */
+    private function __construct(int $slot, private array $header)
     {
         $this->base = self::HEADER_SIZE + $slot * self::SLOT_SIZE;
     }
@@ -85,12 +94,17 @@ final class StatsSegment
         stream_set_read_buffer($fp, 0);
         $h = @fseek($fp, 0) === 0 ? @fread($fp, self::HEADER_SIZE) : false;
         $st = @fstat($fp);
-        if (!is_string($h) || strlen($h) < 24 || $st === false) {
+        if (!is_string($h) || strlen($h) < self::HEADER_SIZE || $st === false) {
             fclose($fp);
             return null;
         }
-        $v = unpack('a4magic/Vversion/VheaderSize/VslotSize/VslotCount/VaffinityTimeout', $h);
-        if ($v['magic'] !== self::MAGIC || $v['version'] !== self::VERSION
+        $v = unpack(
+            'a4magic/Vversion/VheaderSize/VslotSize/VslotCount/VaffinityTimeout/VrecorderCycle/'
+            . 'VmaximumRequestSize/VrequestReadTimeout/VmaximumPending',
+            $h
+        );
+        if (
+            $v['magic'] !== self::MAGIC || $v['version'] !== self::VERSION
             || $v['headerSize'] !== self::HEADER_SIZE || $v['slotSize'] !== self::SLOT_SIZE
             || $slot < 0 || $slot >= $v['slotCount']
             || $st['size'] < self::HEADER_SIZE + ($slot + 1) * self::SLOT_SIZE
@@ -98,7 +112,10 @@ final class StatsSegment
             fclose($fp);
             return null;
         }
-        $segment = new self($slot, $v['affinityTimeout']);
+        $prefix = substr($h, 64, 256);
+        $nul = strpos($prefix, "\0");
+        $v['recorderPrefix'] = $nul === false ? $prefix : substr($prefix, 0, $nul);
+        $segment = new self($slot, $v);
         if ($segment->map($fd, $slot)) {
             fclose($fp);
         } else {
@@ -109,9 +126,40 @@ final class StatsSegment
         return $segment;
     }
 
+    /** Seconds a kept (affinity) connection may wait for its next request. */
     public function affinityTimeout(): int
     {
-        return $this->affinityTimeout;
+        return (int) $this->header['affinityTimeout'];
+    }
+
+    /** The recorder's index cycle (0 = unbounded). */
+    public function recorderCycle(): int
+    {
+        return (int) $this->header['recorderCycle'];
+    }
+
+    /** Largest netstring length a request may declare (0 = no limit). */
+    public function maximumRequestSize(): int
+    {
+        return (int) $this->header['maximumRequestSize'];
+    }
+
+    /** Milliseconds within which a request must be read (0 = no limit). */
+    public function requestReadTimeout(): int
+    {
+        return (int) $this->header['requestReadTimeout'];
+    }
+
+    /** Accepted connections held while incomplete (0 = the SDK default). */
+    public function maximumPending(): int
+    {
+        return (int) $this->header['maximumPending'];
+    }
+
+    /** The recorder's file prefix; '' = recorder off. */
+    public function recorderPrefix(): string
+    {
+        return (string) $this->header['recorderPrefix'];
     }
 
     /** This instance's request limit (0 = none), as the manager set it before the start. */
@@ -126,6 +174,12 @@ final class StatsSegment
         return $this->slot !== null;
     }
 
+    /** The slot's state as last written. */
+    public function state(): int
+    {
+        return $this->state;
+    }
+
     /** The exit reason the manager wants (written before it signals), 0 = none. */
     public function shutdownRequest(): int
     {
@@ -137,8 +191,10 @@ final class StatsSegment
     {
         if ($this->slot !== null) {
             $this->slot->pid = $pid;
+            $this->slot->recorderIndex = self::NOT_RECORDING;
         } else {
             $this->write(0, pack('V', $pid));
+            $this->write(72, pack('V', self::NOT_RECORDING));
         }
         $this->setState(self::STATE_IDLE, self::nowMicros());
     }
@@ -156,58 +212,56 @@ final class StatsSegment
         }
     }
 
-    /** A request was accepted: state = busy, since = now, requests += 1 (bytes 4-23). */
-    public function requestStarted(int $nowMicros): void
+    /**
+     * A request is handed to the service's code: state = busy, since = now,
+     * requests += 1 (bytes 4-23), and its identity (bytes 64 to 80 + the
+     * client name's length).
+     */
+    public function requestStarted(int $nowMicros, int $requestId, string $clientName, int $recorderIndex): void
     {
         $this->state = self::STATE_BUSY;
         $this->since = $nowMicros;
         $this->requests++;
+        if (strlen($clientName) > self::CLIENT_NAME_SIZE) {
+            $clientName = substr($clientName, 0, self::CLIENT_NAME_SIZE);
+        }
+        $len = strlen($clientName);
         $s = $this->slot;
         if ($s !== null) {
             $s->state = self::STATE_BUSY;
             $s->since = $nowMicros;
             $s->requests = $this->requests;
+            $s->requestID = $requestId;
+            $s->recorderIndex = $recorderIndex;
+            $s->clientNameLength = $len;
+            if ($len > 0) {
+                \FFI::memcpy($s->clientName, $clientName, $len);
+            }
         } else {
             $this->write(4, pack('VPP', self::STATE_BUSY, $nowMicros, $this->requests));
+            $this->write(64, pack('PVV', $requestId, $recorderIndex, $len) . $clientName);
         }
     }
 
     /**
-     * A request is finished (bytes 4-47).
+     * A request was answered (response or fault written): the counters and
+     * busyMicros (bytes 16-47). The state stays busy until the next wait.
      *
      * @param int $outcome Reporter::OK, FAULT or an error (neither counted)
      */
-    public function requestFinished(int $nextState, int $outcome, int $nowMicros): void
+    public function requestAnswered(int $outcome, int $nowMicros): void
     {
         if ($this->state === self::STATE_BUSY && $nowMicros > $this->since) {
             $this->busyMicros += $nowMicros - $this->since;
+            $this->since = $nowMicros; // busy time is counted once
         }
-        if ($outcome === Reporter::OK) {
-            $this->responses++;
-        } elseif ($outcome === Reporter::FAULT) {
-            $this->faults++;
-        }
-        $this->state = $nextState;
-        $this->since = $nowMicros;
-        $s = $this->slot;
-        if ($s !== null) {
-            $s->state = $nextState;
-            $s->since = $nowMicros;
-            $s->requests = $this->requests;
-            $s->responses = $this->responses;
-            $s->faults = $this->faults;
-            $s->busyMicros = $this->busyMicros;
-        } else {
-            $this->write(4, pack(
-                'VPPPPP',
-                $nextState,
-                $nowMicros,
-                $this->requests,
-                $this->responses,
-                $this->faults,
-                $this->busyMicros
-            ));
-        }
+        $this->count($outcome);
+    }
+
+    /** A fault sent without a request handed to the code (request too large): faults += 1. */
+    public function faultSent(): void
+    {
+        $this->count(Reporter::FAULT);
     }
 
     /** At exit: state = stopping (bytes 4-15) and the exit reason (offset 56). */
@@ -236,6 +290,23 @@ final class StatsSegment
         return (int) (microtime(true) * 1000000);
     }
 
+    private function count(int $outcome): void
+    {
+        if ($outcome === Reporter::OK) {
+            $this->responses++;
+        } elseif ($outcome === Reporter::FAULT) {
+            $this->faults++;
+        }
+        $s = $this->slot;
+        if ($s !== null) {
+            $s->responses = $this->responses;
+            $s->faults = $this->faults;
+            $s->busyMicros = $this->busyMicros;
+        } else {
+            $this->write(16, pack('PPPP', $this->requests, $this->responses, $this->faults, $this->busyMicros));
+        }
+    }
+
     /**
      * Maps the segment shared and points $slot at slot number $n; false
      * without ext-ffi (or where it is disabled), on a big-endian host (the
@@ -250,10 +321,11 @@ final class StatsSegment
             $ffi = \FFI::cdef(self::C_SLOT);
             $length = self::HEADER_SIZE + ($n + 1) * self::SLOT_SIZE;
             $p = $ffi->mmap(null, $length, 3 /* PROT_READ|PROT_WRITE */, 1 /* MAP_SHARED */, $fd, 0);
-            if ($p == $ffi->cast('void *', -1)) { // MAP_FAILED
+            if ($p === null || \FFI::cast('intptr_t', $p)->cdata === -1) { // MAP_FAILED
                 return false;
             }
-            $this->slot = $ffi->cast('pluton_slot *', $p)[1 + $n];
+            $bytes = \FFI::cast('char *', $p);
+            $this->slot = $ffi->cast('pluton_slot *', $bytes + $this->base)[0];
             $this->ffi = $ffi;
             return true;
         } catch (\FFI\Exception) {

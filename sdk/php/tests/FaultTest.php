@@ -17,7 +17,10 @@ final class FaultTest extends TestCase
             $f->getMessageLong()
         );
         $this->assertSame("pre pluton::Fault=-30 'nosuch.thing.0.raw'", $f->getMessageLong('pre', false));
-        $this->assertSame("pluton::Fault=-30 'nosuch.thing.0.raw'", $f->getMessage());
+        $this->assertSame($f->getMessageLong(), $f->getMessage());
+        $this->assertSame('nosuch.thing.0.raw', $f->text());
+        $this->assertSame('serviceNotFound', $f->name());
+        $this->assertInstanceOf(\RuntimeException::class, $f);
         $this->assertSame(-30, $f->getFaultCode());
         $this->assertSame(-30, $f->getCode());
         $this->assertSame('serviceNotFound', $f->getFaultName());

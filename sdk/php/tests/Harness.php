@@ -133,28 +133,60 @@ abstract class Harness extends TestCase
         return false;
     }
 
-    /** A stats segment file with a valid header. */
-    protected function makeSegment(string $path, int $slots = 4, int $affinityTimeout = 60)
+    /**
+     * A stats segment file (version 2) with a valid header.
+     *
+     * @param array<string,int|string> $limits recorderCycle, maximumRequestSize,
+     *        requestReadTimeout (ms), maximumPending, recorderPrefix
+     */
+    protected function makeSegment(string $path, int $slots = 4, int $affinityTimeout = 60, array $limits = [])
     {
-        $h = pack('a4VVVVV', 'PLSS', StatsSegment::VERSION, 64, 64, $slots, $affinityTimeout);
-        file_put_contents($path, str_pad($h, 64 + 64 * $slots, "\0"));
+        $h = pack(
+            'a4VVVVVVVVV',
+            'PLSS',
+            StatsSegment::VERSION,
+            StatsSegment::HEADER_SIZE,
+            StatsSegment::SLOT_SIZE,
+            $slots,
+            $affinityTimeout,
+            $limits['recorderCycle'] ?? 0,
+            $limits['maximumRequestSize'] ?? 0,
+            $limits['requestReadTimeout'] ?? 0,
+            $limits['maximumPending'] ?? 0
+        );
+        $h = str_pad($h, 64, "\0") . str_pad((string) ($limits['recorderPrefix'] ?? ''), 256, "\0");
+        file_put_contents($path, str_pad($h, StatsSegment::HEADER_SIZE + StatsSegment::SLOT_SIZE * $slots, "\0"));
         $fp = fopen($path, 'r+');
         stream_set_read_buffer($fp, 0);
         stream_set_write_buffer($fp, 0);
         return $fp;
     }
 
-    /** @return array{pid:int,state:int,since:int,requests:int,responses:int,faults:int,busyMicros:int,maximumRequests:int,shutdownRequest:int,exitReason:int} */
+    /**
+     * @return array{pid:int,state:int,since:int,requests:int,responses:int,faults:int,busyMicros:int,
+     *               maximumRequests:int,shutdownRequest:int,exitReason:int,requestID:int,recorderIndex:int,
+     *               clientName:string}
+     */
     protected static function readSlot(string $path, int $slot): array
     {
         clearstatcache();
-        $b = substr((string) file_get_contents($path), 64 + 64 * $slot, 64);
-        return unpack('Vpid/Vstate/Psince/Prequests/Presponses/Pfaults/PbusyMicros/VmaximumRequests/VshutdownRequest/VexitReason', $b);
+        $b = substr(
+            (string) file_get_contents($path),
+            StatsSegment::HEADER_SIZE + StatsSegment::SLOT_SIZE * $slot,
+            StatsSegment::SLOT_SIZE
+        );
+        $v = unpack(
+            'Vpid/Vstate/Psince/Prequests/Presponses/Pfaults/PbusyMicros/VmaximumRequests/VshutdownRequest/'
+            . 'VexitReason/Vreserved/PrequestID/VrecorderIndex/VclientNameLength',
+            $b
+        );
+        $v['clientName'] = substr($b, 80, min(112, $v['clientNameLength']));
+        return $v;
     }
 
     protected static function writeSlotField($fp, int $slot, int $offset, int $value): void
     {
-        fseek($fp, 64 + 64 * $slot + $offset);
+        fseek($fp, StatsSegment::HEADER_SIZE + StatsSegment::SLOT_SIZE * $slot + $offset);
         fwrite($fp, pack('V', $value));
     }
 

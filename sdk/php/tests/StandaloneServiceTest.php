@@ -74,19 +74,19 @@ final class StandaloneServiceTest extends Harness
     public function testBadPacketStopsWithAFault(): void
     {
         [$rc, , $err] = $this->runEcho('0G,0z,');
-        $this->assertSame(41, $rc);
+        $this->assertSame(1, $rc);
         $this->assertStringContainsString('pluton::Fault=-57', $err);
         $this->assertStringContainsString("Wanted: requestPT, but got: 'G'", $err);
 
         [$rc, , $err] = $this->runEcho('xQ,');
-        $this->assertSame(41, $rc);
+        $this->assertSame(1, $rc);
         $this->assertStringContainsString('pluton::Fault=-58', $err);
     }
 
     public function testEofInsideAPacketIsAFault(): void
     {
         [$rc, , $err] = $this->runEcho('0Q,3b100,');
-        $this->assertSame(41, $rc);
+        $this->assertSame(1, $rc);
         $this->assertStringContainsString('pluton::Fault=-57', $err);
         $this->assertStringContainsString('unexpected EOF in packet', $err);
     }
@@ -94,8 +94,10 @@ final class StandaloneServiceTest extends Harness
     public function testNoFd3FailsInitialize(): void
     {
         [$p, $pipes] = $this->spawn(self::ECHO, []);
-        $this->assertSame(42, $this->waitExit($p));
-        $this->assertStringContainsString('pluton::Fault=-55', self::readAll($pipes[2]));
+        $this->assertSame(1, $this->waitExit($p));
+        $err = self::readAll($pipes[2]);
+        $this->assertStringContainsString('pluton::Fault=-55', $err);
+        $this->assertStringContainsString('fd 3 is not open; run the service under plutonManager', $err);
     }
 
     public function testPacketTrace(): void

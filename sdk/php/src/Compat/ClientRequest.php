@@ -2,11 +2,16 @@
 
 declare(strict_types=1);
 
-namespace Pluton;
+namespace Pluton\Compat;
+
+use Pluton\Fault;
+use Pluton\Packet;
 
 /**
- * One request and, once it completes, its response. A request object can
- * be reused once it has completed; an affinity connection belongs to it.
+ * The original binding's request object (`PlutonClientRequest`): one
+ * request and, once it completes, its response. A request object can be
+ * reused once it has completed; an affinity connection belongs to it.
+ * New code uses Pluton\Client::call() / submit() instead.
  */
 class ClientRequest
 {
@@ -194,6 +199,12 @@ class ClientRequest
     public function affinity()
     {
         return $this->affinity;
+    }
+
+    /** @internal the connection now belongs to a request in flight: forget it without closing */
+    public function releaseAffinity(): void
+    {
+        $this->affinity = null;
     }
 
     /**

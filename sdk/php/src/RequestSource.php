@@ -1,0 +1,36 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Pluton;
+
+/**
+ * Where a service's requests come from and its responses go: the sockets
+ * of manager and accept mode, or fd 3 / fd 4 in stand-alone mode.
+ *
+ * @internal
+ */
+interface RequestSource
+{
+    /**
+     * Waits for the next complete request.
+     *
+     * @return Incoming|null null at the end of input or on the stop signal
+     * @throws Fault when requests cannot be read any more (a bad packet in
+     *               stand-alone mode, a failed accept)
+     */
+    public function next(): ?Incoming;
+
+    /**
+     * Sends a response packet for $in (nothing for noWait).
+     *
+     * @return bool false on a write error: the instance must stop (lostIO)
+     */
+    public function reply(Incoming $in, string $packet): bool;
+
+    /** True while a kept (affinity) connection waits for its next request. */
+    public function holdsAffinity(): bool;
+
+    /** Closes every descriptor of the source. */
+    public function close(): void;
+}

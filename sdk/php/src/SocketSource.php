@@ -1,0 +1,335 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Pluton;
+
+/**
+ * Manager and accept mode: requests come on connections accepted from a
+ * listening Unix socket (docs/protocol.md section 8).
+ *
+ * Fast path: with no connection pending, block in accept (SO_RCVTIMEO 1 s,
+ * so the stop signal and due reports are seen within a second), read the
+ * new connection without waiting, and when that read holds a complete
+ * packet serve it at once. A connection whose packet is still incomplete
+ * joins the pending set with a deadline (accept time + request read
+ * timeout); while the set is not empty, one select waits on the listening
+ * socket and every pending connection. A connection past its deadline is
+ * closed without an answer; when the set is full the oldest is closed. A
+ * length prefix above the request size limit is answered at once with
+ * fault 3 requestTooLarge. Client errors never end the loop: the
+ * connection is closed and counted as a read error in the report.
+ *
+ * @internal
+ */
+final class SocketSource implements RequestSource
+{
+    private const EINTR = 4;
+    private const EAGAIN = 11;
+    private const EPIPE = 32;
+    private const ECONNABORTED = 103;
+    private const MSG_DONTWAIT = 0x40;
+
+    /** @var array<int,Connection> incomplete connections by spl_object_id of their socket, oldest first */
+    private array $pending = [];
+    /** The connection kept for the client's next request (keepAffinity). */
+    private ?Connection $affinity = null;
+
+    /**
+     * @param \Socket       $listen the listening socket (blocking)
+     * @param resource|null $stream the stream $listen was imported from, kept open with it
+     * @param string        $unlink a socket file to remove at close (accept mode)
+     */
+    public function __construct(
+        private \Socket $listen,
+        private $stream,
+        private string $unlink,
+        private SignalWatcher $signals,
+        private Books $books,
+        private Limits $limits,
+        private string $serviceName,
+        private bool $keepRaw
+    ) {
+        // The same 1 s in every SDK: accept returns EAGAIN at least once a second.
+        @socket_set_option($listen, SOL_SOCKET, SO_RCVTIMEO, ['sec' => 1, 'usec' => 0]);
+    }
+
+    public function next(): ?Incoming
+    {
+        while (!$this->signals->stopRequested()) {
+            if ($this->affinity !== null) {
+                $in = $this->nextOnAffinity();
+                if ($in !== null) {
+                    return $in;
+                }
+                continue;
+            }
+            $this->books->waiting(StatsSegment::STATE_IDLE);
+            $in = $this->pending === [] ? $this->acceptAndRead() : $this->poll();
+            if ($in !== null) {
+                return $in;
+            }
+        }
+        return null;
+    }
+
+    public function reply(Incoming $in, string $packet): bool
+    {
+        $conn = $in->conn;
+        if ($conn === null) {
+            return true; // noWait: closed when read
+        }
+        $in->conn = null;
+        $sock = $conn->socket;
+        $len = strlen($packet);
+        $off = 0;
+        while ($off < $len) {
+            $n = @socket_write($sock, $off === 0 ? $packet : substr($packet, $off));
+            if ($n === false) {
+                $errno = socket_last_error($sock);
+                if ($errno === self::EINTR) {
+                    continue;
+                }
+                $conn->close();
+                return $errno === self::EPIPE; // a client that has gone is not the service's failure
+            }
+            $off += $n;
+        }
+        if (isset($in->fields[Packet::KEEP_AFFINITY])) {
+            $this->affinity = $conn;
+        } else {
+            $conn->close();
+        }
+        return true;
+    }
+
+    public function holdsAffinity(): bool
+    {
+        return $this->affinity !== null;
+    }
+
+    public function close(): void
+    {
+        $this->affinity?->close();
+        $this->affinity = null;
+        foreach ($this->pending as $conn) {
+            $conn->close();
+        }
+        $this->pending = [];
+        socket_close($this->listen);
+        if (is_resource($this->stream)) {
+            fclose($this->stream);
+        }
+        $this->stream = null;
+        if ($this->unlink !== '') {
+            @unlink($this->unlink);
+        }
+    }
+
+    /** The fast path: a blocking accept, then one read that does not wait. */
+    private function acceptAndRead(): ?Incoming
+    {
+        $listen = $this->listen;
+        $sock = $this->signals->wait(static fn () => @socket_accept($listen));
+        if ($sock === SignalWatcher::STOPPED) {
+            return null;
+        }
+        if (!$sock instanceof \Socket) {
+            $errno = socket_last_error($listen);
+            socket_clear_error($listen);
+            if ($errno === self::EAGAIN || $errno === self::EINTR || $errno === self::ECONNABORTED) {
+                return null; // the 1 s accept timeout, a signal, or a client that went away
+            }
+            throw new Fault(Fault::ACCEPT_FAILED, 'accept: ' . socket_strerror($errno));
+        }
+        $now = microtime(true);
+        $conn = new Connection($sock, $this->keepRaw, $this->limits->maximumRequestSize, $now, $this->deadline($now));
+        return $this->readOrPend($conn);
+    }
+
+    /** Waits on the listening socket and the pending connections, up to the nearest deadline. */
+    private function poll(): ?Incoming
+    {
+        $this->expire();
+        if ($this->pending === []) {
+            return null;
+        }
+        $wait = 1.0; // at least once a second: reports, and a stop request
+        $now = microtime(true);
+        $read = [$this->listen];
+        foreach ($this->pending as $conn) {
+            $wait = min($wait, max(0.0, $conn->deadline - $now));
+            $read[] = $conn->socket;
+        }
+        $sec = (int) $wait;
+        $usec = (int) (($wait - $sec) * 1000000);
+        $n = $this->signals->wait(static function () use (&$read, $sec, $usec) {
+            $write = $except = null;
+            return @socket_select($read, $write, $except, $sec, $usec);
+        });
+        if ($n === SignalWatcher::STOPPED || !is_int($n) || $n === 0) {
+            return null;
+        }
+        $accept = false;
+        foreach ($read as $sock) {
+            if ($sock === $this->listen) {
+                $accept = true;
+                continue;
+            }
+            $oid = spl_object_id($sock);
+            $conn = $this->pending[$oid] ?? null;
+            if ($conn === null) {
+                continue;
+            }
+            unset($this->pending[$oid]);
+            $in = $this->readOrPend($conn);
+            if ($in !== null) {
+                return $in;
+            }
+        }
+        return $accept ? $this->acceptAndRead() : null;
+    }
+
+    /**
+     * Waits (state affinity) for the next request on the kept connection, at
+     * most the affinity timeout. A wait that ends without a byte (timeout,
+     * client close) is not a request: the connection is closed.
+     */
+    private function nextOnAffinity(): ?Incoming
+    {
+        $conn = $this->affinity;
+        $this->affinity = null;
+        if (!$conn->decoder->hasPartial()) {
+            $this->books->waiting(StatsSegment::STATE_AFFINITY);
+            $timeout = $this->limits->affinityTimeout;
+            $sock = $conn->socket;
+            $n = $this->signals->wait(static function () use ($sock, $timeout) {
+                $read = [$sock];
+                $write = $except = null;
+                $sec = (int) $timeout;
+                return @socket_select($read, $write, $except, $sec, (int) (($timeout - $sec) * 1000000));
+            });
+            if ($n !== 1) {
+                $conn->close();
+                return null;
+            }
+            $peek = '';
+            if (@socket_recv($sock, $peek, 1, self::MSG_DONTWAIT | 0x2 /* MSG_PEEK */) !== 1) {
+                $conn->close(); // the client closed: no request, no report entry
+                return null;
+            }
+        }
+        $now = microtime(true);
+        $conn->startTime = $now;
+        $conn->deadline = $this->deadline($now);
+        return $this->readOrPend($conn);
+    }
+
+    /**
+     * Reads what $conn has without waiting. A complete packet is returned;
+     * an incomplete one joins the pending set; a closed or broken
+     * connection is dropped (a read error), an oversize one answered with
+     * fault 3.
+     */
+    private function readOrPend(Connection $conn): ?Incoming
+    {
+        $sock = $conn->socket;
+        $decoder = $conn->decoder;
+        $packet = null;
+        try {
+            $packet = $decoder->next(); // bytes after an earlier packet (affinity)
+            while ($packet === null) {
+                $size = $decoder->readSize();
+                $buf = '';
+                $n = @socket_recv($sock, $buf, $size, self::MSG_DONTWAIT);
+                if ($n === false) {
+                    $errno = socket_last_error($sock);
+                    if ($errno === self::EINTR) {
+                        continue;
+                    }
+                    if ($errno !== self::EAGAIN) {
+                        $this->drop($conn);
+                        return null;
+                    }
+                    break;
+                }
+                if ($n === 0) {
+                    $this->drop($conn);
+                    return null;
+                }
+                $decoder->feed($buf);
+                $packet = $decoder->next();
+                if ($n < $size) {
+                    break; // the socket is most likely drained
+                }
+            }
+        } catch (TooLargeError $e) {
+            $this->refuse($conn, $e);
+            return null;
+        } catch (ProtocolError) {
+            $this->drop($conn);
+            return null;
+        }
+        if ($packet === null) {
+            $this->pend($conn);
+            return null;
+        }
+        $start = $conn->startTime;
+        if (isset($packet[Packet::NO_WAIT])) {
+            $conn->close(); // the client waits only until the request was read
+            $conn = null;
+        }
+        return new Incoming($packet, $decoder->lastRaw(), $decoder->serviceKey(), $start, $conn);
+    }
+
+    private function pend(Connection $conn): void
+    {
+        if (count($this->pending) >= $this->limits->maximumPending) {
+            $oldest = array_key_first($this->pending);
+            $this->drop($this->pending[$oldest]);
+            unset($this->pending[$oldest]);
+        }
+        $this->pending[spl_object_id($conn->socket)] = $conn;
+    }
+
+    /** Closes the pending connections past their deadline. */
+    private function expire(): void
+    {
+        $now = microtime(true);
+        foreach ($this->pending as $oid => $conn) {
+            if ($conn->deadline <= $now) {
+                unset($this->pending[$oid]);
+                $this->drop($conn);
+            }
+        }
+    }
+
+    /** A connection that gave no request: closed without an answer, a read error in the report. */
+    private function drop(Connection $conn): void
+    {
+        $conn->close();
+        $this->books->readError($conn->startTime);
+    }
+
+    /** Answers fault 3 requestTooLarge before the body is read, and closes. */
+    private function refuse(Connection $conn, TooLargeError $e): void
+    {
+        $f = $e->fields;
+        $packet = Packet::encodeResponse(
+            (string) Packet::number($f[Packet::REQUEST_ID] ?? ''),
+            $f[Packet::CLIENT_NAME] ?? '',
+            $this->serviceName,
+            Fault::REQUEST_TOO_LARGE,
+            $e->getMessage(),
+            ''
+        );
+        @socket_write($conn->socket, $packet);
+        $conn->close();
+        $this->books->refused($conn->startTime, $e->length);
+    }
+
+    private function deadline(float $now): float
+    {
+        return $this->limits->requestReadTimeout > 0 ? $now + $this->limits->requestReadTimeout : INF;
+    }
+}
