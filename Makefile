@@ -15,13 +15,15 @@ test: setup build
 demo: setup build
 	bash tools/demo.sh
 
+# tools/bench is its own module (tools/bench/go.mod), so that the library's
+# go.mod carries no plotting or FastCGI module.
 bench: build
 	PLUTON_BENCH=1 bash tools/setup.sh
-	$(GO) run ./tools/bench
+	cd tools/bench && $(GO) run .
 
 bench-quick: build
 	PLUTON_BENCH=1 bash tools/setup.sh
-	$(GO) run ./tools/bench -quick
+	cd tools/bench && $(GO) run . -quick
 
 dist:
 	bash tools/dist.sh

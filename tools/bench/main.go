@@ -159,7 +159,7 @@ func repoRoot() (string, error) {
 		return "", err
 	}
 	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/pluton-go/pluton") {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b)+"\n", "module github.com/pluton-go/pluton\n") {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)

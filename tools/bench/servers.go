@@ -65,12 +65,12 @@ func setup(e *env) error {
 			return err
 		}
 	}
-	if _, err := run(e.root, "go", "build", "-o", bin+"/", "./tools/bench/floors/goserver", "./tools/bench/profecho"); err != nil {
+	if _, err := run(filepath.Join(e.root, "tools/bench"), "go", "build", "-o", bin+"/", "./floors/goserver", "./profecho"); err != nil {
 		return err
 	}
 	e.goSrv = filepath.Join(bin, "goserver")
 	e.profBin = filepath.Join(bin, "profecho")
-	if _, err := run(e.root, "go", "build", "-o", bin+"/", "./tools/bench/profmanager"); err == nil {
+	if _, err := run(filepath.Join(e.root, "tools/bench"), "go", "build", "-o", bin+"/", "./profmanager"); err == nil {
 		e.profMgr = filepath.Join(bin, "profmanager")
 	} else {
 		e.note("tools/bench/profmanager did not build (%v): no manager profile", firstLine(err.Error()))
