@@ -27,6 +27,14 @@ import (
 // line Parse accepts.
 const MaxFileSize = 1 << 20
 
+// The defaults of the service loop limits (docs/protocol.md §8), written
+// into every stats segment's header for the instances.
+const (
+	DefaultMaximumRequestSize = 64 << 20        // maximum-request-size, bytes
+	DefaultRequestReadTimeout = 5 * time.Second // request-read-timeout
+	DefaultMaximumPending     = 64              // maximum-pending
+)
+
 // MaxRecorderPrefix is how many bytes of recorder-prefix are kept (the size of
 // the original's shared-memory field).
 const MaxRecorderPrefix = 255
@@ -44,7 +52,9 @@ type Service struct {
 	Argv                  []string      // Exec tokenized by TokenizeExec; Load resolves Argv[0] (ResolveProgram)
 	ExecFailureBackoff    time.Duration // exec-failure-backoff, s, default 60, min 0
 	IdleTimeout           time.Duration // idle-timeout, s, default 120, min 10
+	MaximumPending        int           // maximum-pending, default 64, 1..4096: incomplete connections an instance holds (protocol.md §8)
 	MaximumProcesses      int           // maximum-processes, default 10, 1..10000
+	MaximumRequestSize    int64         // maximum-request-size, bytes, default 64 MiB, 0 (no limit)..999999999
 	MaximumRequests       int           // maximum-requests, default 10000, min 1
 	MaximumRetries        int           // maximum-retries, default 1, 0..10: a hint for clients
 	MaximumThreads        int           // maximum-threads, default 1, 1..10000
@@ -53,6 +63,7 @@ type Service struct {
 	PrestartProcesses     bool          // prestart-processes, default false
 	RecorderCycle         int           // recorder-cycle, default 0 (never wrap), min 0
 	RecorderPrefix        string        // recorder-prefix, default "" (off); at most 255 bytes kept
+	RequestReadTimeout    time.Duration // request-read-timeout, s, default 5, 0 (no limit)..600
 	UlimitCPUMilliseconds int64         // ulimit-cpu-milliseconds, default 0 (none), min 0
 	UlimitDataMemoryMB    int64         // ulimit-data-memory, MB, default 0 (none), min 0
 	UlimitOpenFiles       int64         // ulimit-open-files, default 0 (none), 0..1000
@@ -311,7 +322,9 @@ func Parse(r io.Reader, path string, key servicekey.Key) (*Service, error) {
 	s.Exec = p.str("exec", "")
 	s.ExecFailureBackoff = p.seconds("exec-failure-backoff", 60, 0, -1)
 	s.IdleTimeout = p.seconds("idle-timeout", 120, 10, -1)
+	s.MaximumPending = p.integer("maximum-pending", DefaultMaximumPending, 1, 4096)
 	s.MaximumProcesses = p.integer("maximum-processes", 10, 1, 10000)
+	s.MaximumRequestSize = p.num("maximum-request-size", DefaultMaximumRequestSize, 0, 999999999)
 	s.MaximumRequests = p.integer("maximum-requests", 10000, 1, -1)
 	s.MaximumRetries = p.integer("maximum-retries", 1, 0, 10)
 	s.MaximumThreads = p.integer("maximum-threads", 1, 1, 10000)
@@ -320,6 +333,7 @@ func Parse(r io.Reader, path string, key servicekey.Key) (*Service, error) {
 	s.PrestartProcesses = p.boolean("prestart-processes", false)
 	s.RecorderCycle = p.integer("recorder-cycle", 0, 0, -1)
 	s.RecorderPrefix = p.str("recorder-prefix", "")
+	s.RequestReadTimeout = p.seconds("request-read-timeout", int64(DefaultRequestReadTimeout/time.Second), 0, 600)
 	s.UlimitCPUMilliseconds = p.num("ulimit-cpu-milliseconds", 0, 0, -1)
 	s.UlimitOpenFiles = p.num("ulimit-open-files", 0, 0, 1000)
 	s.UlimitDataMemoryMB = p.num("ulimit-data-memory", 0, 0, -1)

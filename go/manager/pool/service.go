@@ -139,6 +139,7 @@ type Service struct {
 	lastCrash  *CrashStatus           // the last instance that died while busy (crash forensics)
 	rej        *rejector              // answers clients while no instance can (fault 7)
 	lines      *lineLimiter           // summarizes repeated log lines
+	book       exitBook               // what the status API shows of exited instances
 
 	shutdownReason string
 	drainUntil     time.Time
@@ -297,6 +298,10 @@ func (s *Service) createSegment() error {
 		AffinityTimeout: s.Cfg.AffinityTimeout,
 		RecorderCycle:   uint32(s.Cfg.RecorderCycle),
 		RecorderPrefix:  s.Cfg.RecorderPrefix,
+		// The service loop limits (docs/protocol.md §8).
+		MaximumRequestSize: uint32(s.Cfg.MaximumRequestSize),
+		RequestReadTimeout: s.Cfg.RequestReadTimeout,
+		MaximumPending:     uint32(s.Cfg.MaximumPending),
 	})
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err == nil {
