@@ -94,8 +94,9 @@ final class Client
     }
 
     /**
-     * Starts a request and returns at once; the request makes progress in
-     * every wait of this client (result(), wait(), asCompleted(), call()).
+     * Starts a request and returns at once: it connects and writes what
+     * the socket takes without waiting; the request makes progress in every
+     * wait of this client (result(), wait(), asCompleted(), call()).
      *
      * @param array<string,string> $context
      * @throws Fault when the request cannot be sent at all (a bad key, no
@@ -124,7 +125,9 @@ final class Client
             $encoded .= Packet::contextPair($name, (string) $value);
         }
         $attrs = $noWait ? Exchange::NO_WAIT : 0;
-        return new Call($this->engine, $this->engine->add($key, $data, $timeout, $attrs, $encoded));
+        $ex = $this->engine->add($key, $data, $timeout, $attrs, $encoded);
+        $this->engine->kick($ex);
+        return new Call($this->engine, $ex);
     }
 
     /**

@@ -134,6 +134,15 @@ final class ClientEngine
         return $ex;
     }
 
+    /** Connects and writes what the socket takes now, without waiting. */
+    public function kick(Exchange $ex): void
+    {
+        $oid = spl_object_id($ex);
+        if (isset($this->outstanding[$oid]) && $ex->state === Exchange::CONNECT) {
+            $this->start($oid);
+        }
+    }
+
     /** True while $ex is in flight here. */
     public function has(Exchange $ex): bool
     {

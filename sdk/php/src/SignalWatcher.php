@@ -7,11 +7,13 @@ namespace Pluton;
 /**
  * The stop signal (SIGTERM, docs/protocol.md section 3.1).
  *
- * The handler (pcntl_async_signals, system calls not restarted) records
- * the stop and chains to the handler the service had installed before. If
- * the loop is waiting for a request at that moment, also when the signal
- * came just before the wait began, the wait ends at once; otherwise the
- * request in progress is finished first. After the service has ended, a
+ * The handler (pcntl_async_signals) records the stop and chains to the
+ * handler the service had installed before. If the loop is waiting for a
+ * request at that moment, also when the signal came just before the wait
+ * began, the wait ends at once; otherwise the request in progress is
+ * finished first. System calls are restarted (SA_RESTART), so the service's
+ * own I/O is not disturbed; the loop's waits end anyway, because select(2)
+ * and an accept(2) with SO_RCVTIMEO are never restarted after a handler. After the service has ended, a
  * SIGTERM goes to the service's own handler, or exits 0.
  *
  * @internal
@@ -38,7 +40,7 @@ final class SignalWatcher
             $this->previous = $previous;
         }
         pcntl_async_signals(true);
-        pcntl_signal(SIGTERM, $this->handle(...), false);
+        pcntl_signal(SIGTERM, $this->handle(...), true);
     }
 
     /** @internal the signal handler */

@@ -51,7 +51,13 @@ final class StandaloneSource implements RequestSource
             }
             $in = $this->in;
             $size = $decoder->readSize();
-            $chunk = $this->signals->wait(static fn () => @fread($in, $size));
+            // select(2) first: unlike read(2), it is never restarted after the stop signal.
+            $chunk = $this->signals->wait(static function () use ($in, $size) {
+                $r = [$in];
+                $w = $e = null;
+                @stream_select($r, $w, $e, null);
+                return @fread($in, $size);
+            });
             if ($chunk === SignalWatcher::STOPPED) {
                 return null;
             }

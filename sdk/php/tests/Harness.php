@@ -109,6 +109,36 @@ abstract class Harness extends TestCase
         return (bool) $cond();
     }
 
+    /**
+     * Starts $script in manager mode, as plutonManager would (fd 3 the
+     * listening socket <dir>/<key>.socket, fd 4 a stats segment, fd 5 a
+     * pipe; slot 1), and waits until the slot says idle.
+     *
+     * @param array<string,int|string> $limits header fields (see makeSegment)
+     * @return array{proc:resource,pipes:array<int,resource>,dir:string,segment:string,shm:resource,socket:string}
+     */
+    protected function manage(
+        string $script,
+        string $key,
+        array $env = [],
+        array $limits = [],
+        int $affinityTimeout = 60
+    ): array {
+        $dir = $this->tempDir();
+        $segment = "$dir/$key.mmap";
+        $shm = $this->makeSegment($segment, 4, $affinityTimeout, $limits);
+        $socket = "$dir/$key.socket";
+        $listen = stream_socket_server("unix://$socket");
+        [$proc, $pipes] = $this->spawn($script, [3 => $listen, 4 => $shm, 5 => ['pipe', 'w']], $env + ['plutonSlot' => '1']);
+        fclose($listen);
+        $this->assertTrue(
+            $this->waitFor(fn () => self::readSlot($segment, 1)['state'] === StatsSegment::STATE_IDLE),
+            'service never became idle; stderr: ' . self::drain($pipes[2])
+        );
+        return ['proc' => $proc, 'pipes' => $pipes, 'dir' => $dir, 'segment' => $segment, 'shm' => $shm,
+            'socket' => $socket];
+    }
+
     /** Starts echo.php in accept mode on <dir>/<key>.socket and waits for the socket. */
     protected function startAcceptEcho(string $dir, string $key = 'system.echo.0.raw', string $script = self::ECHO): array
     {
