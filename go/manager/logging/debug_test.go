@@ -57,6 +57,16 @@ func TestDebugLines(t *testing.T) {
 	assert.True(t, l.Debugging(DebugProcess))
 	assert.False(t, l.Debugging(DebugChild))
 
+	// Always lines are written whatever -l says and traced by their flag.
+	log.Reset()
+	dbg.Reset()
+	l.SetCategories(0)
+	l.Event(Always|ProcessStart, "Process Start: k/0-2 (1 of 1)", "pid", 2)
+	assert.Equal(t, "Process Start: k/0-2 (1 of 1) pid=2\n", log.String())
+	assert.Equal(t, "1796677445.123456:  process: Process Start: k/0-2 (1 of 1) pid=2\n", dbg.String())
+	assert.True(t, l.Enabled(Always|Calibrate))
+	assert.False(t, l.Enabled(Calibrate))
+
 	// No debug writer: nothing is traced.
 	quiet := NewWith(&log, Options{Debug: DebugAll})
 	assert.False(t, quiet.Debugging(DebugAll))

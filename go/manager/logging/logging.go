@@ -43,6 +43,12 @@ const (
 	Service = ServiceConfig | ServiceStart | ServiceExit
 	// All is every category.
 	All = Process | Service | Calibrate
+
+	// Always marks a line that is written whatever -l says; the category it
+	// is combined with still names the line (the JSON "category" field and
+	// the -d flag that traces it). Process start and exit lines are
+	// Always|ProcessStart and Always|ProcessExit.
+	Always Category = 1 << 31
 )
 
 var names = []struct {
@@ -187,8 +193,9 @@ func fatalName(groups []string, a slog.Attr) slog.Attr {
 // Format returns the Logger's format.
 func (l *Logger) Format() Format { return l.format }
 
-// Enabled reports whether any category of c is on.
-func (l *Logger) Enabled(c Category) bool { return Category(l.cats.Load())&c != 0 }
+// Enabled reports whether any category of c is on; always true for c
+// with Always.
+func (l *Logger) Enabled(c Category) bool { return c&Always != 0 || Category(l.cats.Load())&c != 0 }
 
 // Categories returns the enabled categories.
 func (l *Logger) Categories() Category { return Category(l.cats.Load()) }
@@ -242,7 +249,7 @@ func (l *Logger) Event(c Category, msg string, args ...any) {
 
 func (l *Logger) write(c Category, msg string, args []any) {
 	r := slog.NewRecord(l.now(), levelOf(msg), msg, 0)
-	if c != 0 && l.format == JSON {
+	if c&^Always != 0 && l.format == JSON {
 		r.AddAttrs(slog.String("category", c.String()))
 	}
 	if len(args) > 0 {

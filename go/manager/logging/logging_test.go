@@ -51,13 +51,13 @@ func TestFormats(t *testing.T) {
 		l.Printf("Manager ready: Version %s", "1")
 		l.Event(0, "Child Exit: abnormal system.echo.0.raw/0-42 exit(1)", "pid", 42, "service", "system.echo.0.raw",
 			"uptime", 1500*time.Millisecond, "requests", 7, "status", "exit(1)")
-		l.Event(ProcessStart, "Process Start: system.echo.0.raw/0-43 (1 of 2)", "pid", 43)
+		l.Event(Always|ProcessStart, "Process Start: system.echo.0.raw/0-43 (1 of 2)", "pid", 43)
 		l.Event(Calibrate, "Calibrate Up: off") // category off: not written
 		l.Printf("Config Error: x: %s", `say "hi"`)
 	}
 	t.Run("text", func(t *testing.T) {
 		var b bytes.Buffer
-		emit(NewWith(&b, Options{Format: Text, Categories: ProcessStart, Now: fixedNow}))
+		emit(NewWith(&b, Options{Format: Text, Now: fixedNow}))
 		assert.Equal(t, "2026-12-07T21:04:05.123Z Manager ready: Version 1\n"+
 			"2026-12-07T21:04:05.123Z Child Exit: abnormal system.echo.0.raw/0-42 exit(1) pid=42 service=system.echo.0.raw uptime=1.5s requests=7 status=exit(1)\n"+
 			"2026-12-07T21:04:05.123Z Process Start: system.echo.0.raw/0-43 (1 of 2) pid=43\n"+
@@ -70,7 +70,7 @@ func TestFormats(t *testing.T) {
 	})
 	t.Run("plain", func(t *testing.T) {
 		var b bytes.Buffer
-		emit(NewWith(&b, Options{Format: Plain, Categories: ProcessStart, Now: fixedNow}))
+		emit(NewWith(&b, Options{Format: Plain, Now: fixedNow}))
 		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 		require.Len(t, lines, 4)
 		assert.Equal(t, "Manager ready: Version 1", lines[0])
@@ -78,7 +78,7 @@ func TestFormats(t *testing.T) {
 	})
 	t.Run("json", func(t *testing.T) {
 		var b bytes.Buffer
-		emit(NewWith(&b, Options{Format: JSON, Categories: ProcessStart, Now: fixedNow}))
+		emit(NewWith(&b, Options{Format: JSON, Now: fixedNow}))
 		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 		require.Len(t, lines, 4)
 		var recs []map[string]any

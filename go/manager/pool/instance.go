@@ -36,6 +36,7 @@ type Instance struct {
 	rate         float64
 	last         stats.SlotStats
 	usage        usage
+	stderr       *logging.Tail // its last stderr lines
 }
 
 // stopping reports whether the manager has asked the instance to stop.
@@ -68,6 +69,7 @@ func (s *Service) start(now time.Time) error {
 	sl.SetManagerFields(maxReq, stats.NoReason)
 	key, lines := s.Key, s.lines
 	slotTag := key + "/" + strconv.Itoa(slot)
+	tail := &logging.Tail{}
 	spec := &process.Spec{
 		Path: s.argv[0], Argv: s.argv, Dir: s.Cfg.Cd, Env: s.instanceEnv(slot),
 		Files:  []*os.File{s.listener, s.segFile, s.repW},
@@ -76,10 +78,12 @@ func (s *Service) start(now time.Time) error {
 			if !strings.HasPrefix(line, "previous message repeated ") {
 				l := line
 				s.lastStderr.Store(&l)
+				tail.Add(line)
 			}
 			lines.logf(logging.ProcessLog, "Log: "+slotTag+" "+line, "Log: %s/%d-%d %s", key, slot, pid, line)
 		},
 	}
+	s.debugStart(spec, slot)
 	err := process.CheckExec(spec.Path, spec.Dir)
 	var p *process.Process
 	if err == nil {
@@ -99,7 +103,7 @@ func (s *Service) start(now time.Time) error {
 	}
 	sl.SetPID(uint32(p.Pid))
 	in := &Instance{Slot: slot, Proc: p, Started: now, MaxRequests: maxReq,
-		LogID: fmt.Sprintf("%s/%d-%d", s.Key, slot, p.Pid)}
+		LogID: fmt.Sprintf("%s/%d-%d", s.Key, slot, p.Pid), stderr: tail}
 	s.inst[slot] = in
 	s.live++
 	s.starting++
@@ -107,10 +111,13 @@ func (s *Service) start(now time.Time) error {
 	c.Children++
 	c.Started++
 	s.env.Metrics.Starts.WithLabelValues(s.Key).Inc()
-	s.lines.logf(logging.ProcessStart, "Process Start: "+slotTag, "Process Start: %s (%d of %d)", in.LogID, s.live, len(s.inst))
+	s.lines.event(logging.Always|logging.ProcessStart, "Process Start: "+slotTag, fmt.Sprintf("Process Start: %s (%d of %d)", in.LogID, s.live, len(s.inst)),
+		"pid", p.Pid, "service", s.Key, "slot", slot, "program", spec.Path)
 	s.disarm()
 	go func() {
+		s.env.Log.Debugf(logging.DebugThread, "%s: waiter goroutine started", in.LogID)
 		<-p.Done()
+		s.env.Log.Debugf(logging.DebugThread, "%s: reaped, stderr closed; handing the exit to the loop", in.LogID)
 		s.env.Post(func() { s.onExit(in) })
 	}()
 	return nil
@@ -186,13 +193,15 @@ func (s *Service) onExit(in *Instance) {
 		s.lastCrash.Reasons = e.Reasons
 	}
 	template := strings.Replace(in.LogID, "-"+strconv.Itoa(in.Proc.Pid), "", 1)
+	var logged bool
 	if e.Normal {
-		s.lines.logf(logging.ProcessExit, "Child Exit: normal "+template+" "+e.Reasons,
-			"Child Exit: normal %s %s%s", in.LogID, e.Reasons, forensics)
+		logged = s.lines.event(logging.Always|logging.ProcessExit, "Child Exit: normal "+template+" "+e.Reasons,
+			fmt.Sprintf("Child Exit: normal %s %s%s", in.LogID, e.Reasons, forensics), exitAttrs(s, in, st, final, now)...)
 	} else {
-		s.lines.logf(0, "Child Exit: abnormal "+template+" "+e.Reasons,
-			"Child Exit: abnormal %s %s%s", in.LogID, e.Reasons, forensics)
+		logged = s.lines.event(logging.Always|logging.ProcessExit, "Child Exit: abnormal "+template+" "+e.Reasons,
+			fmt.Sprintf("Child Exit: abnormal %s %s%s", in.LogID, e.Reasons, forensics), exitAttrs(s, in, st, final, now)...)
 	}
+	s.noteExit(in, st, final, e.Normal, e.Reasons, now, logged)
 	if st != nil && (in.usage.reqs > 0 || final.Requests > 0) {
 		s.env.Log.Logf(logging.ProcessUsage, "Usage: %s", in.usage.line(in.LogID, now.Sub(in.Started), st))
 	}

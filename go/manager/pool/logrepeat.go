@@ -46,9 +46,22 @@ func newLineLimiter(log *logging.Logger) *lineLimiter {
 // template has been written too often lately.
 func (l *lineLimiter) logf(cat logging.Category, template, format string, args ...any) {
 	if cat != 0 && !l.log.Enabled(cat) {
+		if l.log.Debugging(logging.DebugFlagOf(cat)) {
+			l.log.Event(cat, fmt.Sprintf(format, args...)) // the -d trace only
+		}
 		return
 	}
-	line := fmt.Sprintf(format, args...)
+	l.event(cat, template, fmt.Sprintf(format, args...))
+}
+
+// event is logf with the line already formatted and structured attributes
+// (slog key-value pairs) after it. It reports whether the line was written
+// (not held back).
+func (l *lineLimiter) event(cat logging.Category, template, line string, attrs ...any) bool {
+	if cat != 0 && !l.log.Enabled(cat) {
+		l.log.Event(cat, line, attrs...) // the -d trace, if on
+		return false
+	}
 	now := l.now()
 	l.mu.Lock()
 	e := l.m[template]
@@ -66,12 +79,13 @@ func (l *lineLimiter) logf(cat logging.Category, template, format string, args .
 	if e.written < repeatFree {
 		e.written++
 		l.mu.Unlock()
-		l.log.Printf("%s", line)
-		return
+		l.log.Event(cat, line, attrs...)
+		return true
 	}
 	e.held++
 	e.last = line
 	l.mu.Unlock()
+	return false
 }
 
 func (l *lineLimiter) writeSummary(e *repeatEntry) {

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pluton-go/pluton/go/manager/logging"
 	"github.com/pluton-go/pluton/go/stats"
 )
 
@@ -122,6 +123,7 @@ func (s *Service) onRecord(b []byte, t *reportTotals) {
 		return
 	}
 	pid, slot, n := le.Uint32(b[4:]), le.Uint32(b[8:]), int(le.Uint32(b[12:]))
+	s.env.Log.Debugf(logging.DebugReportingChannel, "%s: record from pid %d slot %d: %d entries", s.Key, pid, slot, n)
 	in := s.reporter(slot, pid)
 	if in == nil && n > 0 {
 		s.env.Log.Printf("Service Warning: %s: Reporting Event from unknown pid %d ignored", s.Key, pid)

@@ -47,6 +47,9 @@ type ServiceStatus struct {
 	// LastCrash names the request the last instance that died while busy
 	// died on (crash forensics); null if none has.
 	LastCrash *CrashStatus `json:"lastCrash"`
+	// LastAbnormalExit is the last instance that crashed, was killed or
+	// failed to start up, with its last stderr lines; null if none has.
+	LastAbnormalExit *ExitStatus `json:"lastAbnormalExit"`
 }
 
 // ProcessStatus is a snapshot of one instance, as GET /processes returns it.
@@ -68,6 +71,9 @@ type ProcessStatus struct {
 	// The request the instance is serving, or served last (slot v2 fields).
 	RequestID  int64  `json:"requestID"`
 	ClientName string `json:"clientName,omitempty"`
+	// StderrTail is the last lines the instance wrote to stderr, oldest
+	// first (bounded as logging.Tail says); empty if none.
+	StderrTail []string `json:"stderrTail"`
 }
 
 // Status returns a snapshot of the service.
@@ -77,7 +83,9 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 		Spare: len(s.inst) - s.live, MinimumProcesses: s.Cfg.MinimumProcesses, MaximumProcesses: len(s.inst),
 		Occupancy: s.occFast, OccupancySlow: s.occSlow, OccupancyTarget: float64(s.Cfg.OccupancyPercent) / 100,
 		Backlog: s.backlog, Held: s.held, Halted: s.halted, Requests: s.requests, Faults: s.faults, Loaded: s.Loaded,
-		Unavailable: s.Unavailable(now), Rollout: s.rolloutFailed, LastCrash: s.lastCrash}
+		Unavailable: s.Unavailable(now), Rollout: s.rolloutFailed, LastCrash: s.lastCrash,
+		LastAbnormalExit: s.book.lastAbnormal}
+	st.Requests, st.Faults = s.liveCounts() // not the report pipe's, which lags
 	if s.staged {
 		st.Phase = "rollout"
 		st.Rollout = "rollout of " + s.Key + " in progress"
@@ -103,7 +111,7 @@ func (s *Service) Processes(now time.Time) []ProcessStatus {
 			UptimeSeconds: now.Sub(in.Started).Seconds(), State: st.State.String(),
 			Requests: st.Requests, Responses: st.Responses, Faults: st.Faults,
 			BusySeconds: float64(st.BusyMicros) / 1e6, MaxRequests: in.MaxRequests, Retiring: in.retiring,
-			RequestID: st.RequestID, ClientName: st.ClientName}
+			RequestID: st.RequestID, ClientName: st.ClientName, StderrTail: in.stderr.Lines()}
 		// lastActive is when the slot's state last changed; an instance that
 		// has not written its slot yet (starting) was last active when it
 		// was started.
