@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -185,7 +186,9 @@ func TestTimeoutIsPerRequest(t *testing.T) {
 	assert.Nil(t, b.WaitAny())
 }
 
-func TestGarbageResponseRetriedThenFault(t *testing.T) {
+// Rule 6 of docs/sdk.md: once the request was written it is never resent,
+// whatever comes back.
+func TestGarbageResponseNotResent(t *testing.T) {
 	dir := tempDir(t)
 	s := startFake(t, dir, echoKey, "echo")
 	c := newTestClient(t, dir)
@@ -193,37 +196,12 @@ func TestGarbageResponseRetriedThenFault(t *testing.T) {
 	assert.Equal(t, fault.ResponsePacketFormatError, faultCode(t, err))
 	var se *protocol.SyntaxError
 	assert.ErrorAs(t, err, &se)
-	assert.EqualValues(t, 2, s.requests.Load(), "one retry")
-	assert.EqualValues(t, 2, s.accepts.Load(), "the retry uses a fresh connection")
-
-	_, err = c.Call(context.Background(), echoKey, []byte("x"), Context("garbage", ""), NoRetry())
-	assert.Equal(t, fault.ResponsePacketFormatError, faultCode(t, err))
-	assert.EqualValues(t, 3, s.requests.Load(), "noRetry is not retried")
-}
-
-func TestGarbageOnceThenSuccess(t *testing.T) {
-	dir := tempDir(t)
-	var n int32
-	var mu sync.Mutex
-	s := startFake(t, dir, echoKey, "echo", func(s *fakeService) {
-		s.handler = func(s *fakeService, c net.Conn, req *protocol.Request) bool {
-			mu.Lock()
-			n++
-			first := n == 1
-			mu.Unlock()
-			if first {
-				c.Write([]byte("0A,3b"))
-				c.Write([]byte("x00,0z\n"))
-				return false
-			}
-			return s.serve(c, req)
-		}
-	})
-	c := newTestClient(t, dir)
-	resp, err := c.Call(context.Background(), echoKey, []byte("again"))
+	assert.EqualValues(t, 1, s.requests.Load(), "not resent")
+	assert.EqualValues(t, 1, s.accepts.Load())
+	// The client stays usable.
+	resp, err := c.Call(context.Background(), echoKey, []byte("next"))
 	require.NoError(t, err)
-	assert.Equal(t, "again", string(resp.Data))
-	assert.EqualValues(t, 2, s.requests.Load())
+	assert.Equal(t, "next", string(resp.Data))
 }
 
 func TestRoutingMismatch(t *testing.T) {
@@ -233,7 +211,7 @@ func TestRoutingMismatch(t *testing.T) {
 	for i, k := range []string{"badid", "badname"} {
 		_, err := c.Call(context.Background(), echoKey, []byte("x"), Context(k, ""))
 		assert.Equal(t, fault.ResponsePacketFormatError, faultCode(t, err), k)
-		assert.EqualValues(t, 2*(i+1), s.requests.Load(), "%s: retried once", k)
+		assert.EqualValues(t, i+1, s.requests.Load(), "%s: not resent", k)
 	}
 }
 
@@ -243,17 +221,45 @@ func TestEOFMidResponse(t *testing.T) {
 	c := newTestClient(t, dir)
 	_, err := c.Call(context.Background(), echoKey, []byte("0123456789"), Context("half", ""))
 	assert.Equal(t, fault.IncompleteResponse, faultCode(t, err))
-	assert.EqualValues(t, 1, s.requests.Load(), "a partly received response is not retried")
+	assert.Contains(t, err.Error(), DiedText)
+	assert.EqualValues(t, 1, s.requests.Load(), "a partly received response is not resent")
 }
 
-func TestCloseWithoutResponseRetried(t *testing.T) {
+// A poison request: the instance closes (dies) without answering. It is
+// not resent, so it kills one instance, and the fault says what happened.
+func TestCloseWithoutResponseNotResent(t *testing.T) {
 	dir := tempDir(t)
 	s := startFake(t, dir, echoKey, "echo")
 	c := newTestClient(t, dir)
+	start := time.Now()
 	_, err := c.Call(context.Background(), echoKey, nil, Context("close", ""))
-	f := faultCode(t, err)
-	assert.True(t, f == fault.IncompleteResponse || f == fault.SocketReadFailed, "got %v", err)
-	assert.EqualValues(t, 2, s.requests.Load(), "nothing received: retried once")
+	var f *fault.Fault
+	require.ErrorAs(t, err, &f)
+	assert.Equal(t, fault.IncompleteResponse, f.Code)
+	assert.Equal(t, DiedText, f.Text)
+	assert.EqualValues(t, 1, s.requests.Load(), "not resent")
+	assert.EqualValues(t, 1, s.accepts.Load())
+	assert.Less(t, time.Since(start), time.Second, "the caller hears at once")
+}
+
+// A fault answered by the manager (7 serviceUnavailable) is surfaced as is.
+func TestManagerFaultSurfaced(t *testing.T) {
+	dir := tempDir(t)
+	text := "system.echo.0.raw: exec backoff 12 s after 5 crashes; last exit status 1"
+	s := startFake(t, dir, echoKey, "echo", func(s *fakeService) {
+		s.handler = func(s *fakeService, c net.Conn, req *protocol.Request) bool {
+			c.Write(protocol.AppendResponse(nil, &protocol.Response{ID: req.ID, ClientName: req.ClientName,
+				ServiceName: "plutonManager:1/0", FaultCode: int64(fault.ServiceUnavailable), FaultText: text}))
+			return false
+		}
+	})
+	c := newTestClient(t, dir)
+	_, err := c.Call(context.Background(), echoKey, []byte("x"))
+	var f *fault.Fault
+	require.ErrorAs(t, err, &f)
+	assert.Equal(t, fault.ServiceUnavailable, f.Code)
+	assert.Equal(t, text, f.Text)
+	assert.EqualValues(t, 1, s.requests.Load())
 }
 
 func TestNotFoundAndBadKey(t *testing.T) {
@@ -626,38 +632,62 @@ func TestParserBigPayloadOwned(t *testing.T) {
 	assert.Equal(t, bytes.Repeat([]byte("b"), parserSmallField+1), r2.Data)
 }
 
-// A write that fails part-way is retried from the first byte on a new
-// connection.
-func TestRetryAfterPartialWrite(t *testing.T) {
+// A write that fails part-way (the instance read some of the request and
+// died) is not resent: the instance may have died on it.
+func TestPartialWriteNotResent(t *testing.T) {
 	dir := tempDir(t)
 	ln, err := net.Listen("unix", filepath.Join(dir, echoKey+".socket"))
 	require.NoError(t, err)
 	defer ln.Close()
-	data := payload(4 << 20)
-	got := make(chan []byte, 1)
+	var accepts atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepts.Add(1)
+			c.Read(make([]byte, 1000)) // read a little, then drop the connection
+			c.Close()
+		}
+	}()
+	c := newTestClient(t, dir)
+	_, err = c.Call(context.Background(), echoKey, payload(4<<20))
+	var f *fault.Fault
+	require.ErrorAs(t, err, &f)
+	assert.Equal(t, fault.IncompleteResponse, f.Code)
+	assert.Equal(t, DiedText, f.Text)
+	time.Sleep(50 * time.Millisecond)
+	assert.EqualValues(t, 1, accepts.Load(), "not resent")
+}
+
+// A service that answers before reading the whole request (fault 3 for an
+// oversize request, docs/protocol.md §8) and closes: the answer is the
+// result, not the broken pipe.
+func TestAnswerBeforeWholeRequest(t *testing.T) {
+	dir := tempDir(t)
+	ln, err := net.Listen("unix", filepath.Join(dir, echoKey+".socket"))
+	require.NoError(t, err)
+	defer ln.Close()
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		c.Read(make([]byte, 1000)) // read a little, then drop the connection
-		c.Close()
-		c, err = ln.Accept()
-		if err != nil {
-			return
-		}
 		defer c.Close()
+		b := make([]byte, 4096)
+		n, _ := c.Read(b)
+		p := protocol.NewRequestParser()
+		p.Feed(b[:n])
 		var req protocol.Request
-		if protocol.NewRequestDecoder(c).ReadRequest(&req) != nil {
-			got <- nil
-			return
-		}
-		got <- append([]byte(nil), req.Data...)
-		c.Write(protocol.AppendResponse(nil, &protocol.Response{ID: req.ID, ClientName: req.ClientName, Data: []byte("ok")}))
+		p.Request(&req)
+		c.Write(protocol.AppendResponse(nil, &protocol.Response{ID: req.ID, ClientName: req.ClientName,
+			FaultCode: int64(fault.RequestTooLarge), FaultText: "request data of 8388608 bytes exceeds maximum-request-size 1000"}))
 	}()
 	c := newTestClient(t, dir)
-	resp, err := c.Call(context.Background(), echoKey, data)
-	require.NoError(t, err)
-	assert.Equal(t, "ok", string(resp.Data))
-	assert.True(t, bytes.Equal(data, <-got), "the retry sent the whole request")
+	_, err = c.Call(context.Background(), echoKey, payload(8<<20))
+	var f *fault.Fault
+	require.ErrorAs(t, err, &f)
+	assert.Equal(t, fault.RequestTooLarge, f.Code, "%v", err)
+	assert.Contains(t, f.Text, "exceeds maximum-request-size")
 }

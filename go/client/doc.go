@@ -58,29 +58,31 @@
 // re-reads the lookup map (at most every 500 ms), in case the manager was
 // restarted with another rendezvous directory.
 //
-// # Retry
+// # Retry: no resend of a request that may have been read
 //
-// A request is tried at most twice; the second try always uses a fresh
-// connection, made with a fresh lookup, so it may reach another instance or
-// a service that was replaced meanwhile. There is no retry for a request
-// with NoRetry or NeedAffinity, and only for failures after which nothing
-// usable came back:
+// A request is resent at most once, and only when it provably was not read
+// by a service (docs/sdk.md rule 6): the connection was refused
+// (connectFailed with ECONNREFUSED, for example a socket whose manager is
+// gone, or the moment of a reload), retried 10 ms later on a fresh
+// connection made with a fresh lookup; never for NoRetry or NeedAffinity
+// requests. A missing socket (ENOENT) falls back to the wildcard service and
+// then re-reads the lookup map; a full listen backlog (EAGAIN on connect) is
+// not a failure: the client waits and connects again, until the deadline,
+// as a blocking connect would.
 //
-//   - the write failed (socketWriteFailed);
-//   - the connection failed or closed before the first byte of the response
-//     (socketReadFailed, incompleteResponse);
-//   - the response was garbage: not a packet, or not ours by id or client
-//     name (responsePacketFormatError);
-//   - the connection was refused (connectFailed with ECONNREFUSED): retried
-//     once, 10 ms later, since the service cannot have seen the request
-//     (for example a socket whose manager is gone, or the moment of a
-//     reload). The original never retried a connect failure.
-//
-// Never retried: a fault sent by the service, a timeout, a response cut off
-// after its first byte (incompleteResponse: the service saw the request),
-// serviceNotFound and other connect errors. A full listen backlog (EAGAIN
-// on connect) is not a failure: the client waits and connects again, until
-// the deadline, as a blocking connect would.
+// Once any byte of the request was written it is never resent, so a poison
+// request that kills its instance kills one instance, and the caller hears
+// at once. A connection that closes before a complete response (EOF or
+// ECONNRESET, before or after the response's first byte, or EPIPE while
+// writing) is incompleteResponse (-20) with the text DiedText. When the
+// service answered and closed before taking the whole request (a fault 3
+// requestTooLarge, or the manager's fault 7 serviceUnavailable), that
+// answer is the result. Garbage (not a packet, or not ours by id or client
+// name) is responsePacketFormatError (-21), a fault sent by the service or
+// by the manager (7 serviceUnavailable: the service is halted, held, backed
+// off after crashes, or restarting; the text names the state and its
+// cause) is returned as is, and neither is resent. The original resent
+// after any of these.
 //
 // # noWait
 //
@@ -110,8 +112,8 @@
 // # Wire details
 //
 // The client name is "<name>:<pid>". Request ids come from one counter per
-// Client, starting at 100 and wrapping back to 100 after 10,000,000; a
-// retry reuses the id. A response is accepted only if it carries the
+// Client, starting at 100 and wrapping back to 100 after 10,000,000; the
+// retry after a refused connection reuses the id. A response is accepted only if it carries the
 // request's id and the client's name. Context keys starting with "pluton."
 // are reserved (contextReservedNamespace, -23).
 //

@@ -125,9 +125,15 @@ func (r *Request) finish(err error) {
 // outcome of one attempt.
 type outcome struct {
 	err      error
-	retry    bool // nothing usable came back; a fresh connection may succeed
 	complete bool // a whole response packet arrived (affinity may be kept)
 }
+
+// DiedText is the text of the incompleteResponse (-20) fault of a request
+// whose connection closed after the request was written and before a
+// complete response came (docs/sdk.md rule 6). Such a request is never
+// resent: the instance may have died while serving it, and resending a
+// poison request would kill a second one.
+const DiedText = "the service instance closed the connection without a response: it may have died while serving this request"
 
 // execute runs a prepared request until it has a result; the caller then
 // finishes it. With poller set (Batch) the connection waits on the runtime
@@ -181,10 +187,8 @@ func (c *Client) execute(ctx context.Context, r *Request, x *exchange, poller bo
 		} else {
 			cn.close()
 		}
-		if res.retry && retryAllowed && time.Now().Before(r.deadline) {
-			c.debug("retry on a fresh connection", "key", r.key, "id", r.id, "reusedAffinity", held != nil, "err", res.err)
-			continue
-		}
+		// Once the request was written it is never resent (docs/sdk.md
+		// rule 6): only a failed connect is retried, above.
 		break
 	}
 	if c.log != nil {
@@ -290,12 +294,22 @@ func (c *Client) roundTrip(ctx context.Context, r *Request, x *exchange, cn conn
 	if err := cn.setDeadline(r.deadline); err != nil {
 		return outcome{err: fault.Wrap(fault.SetsockoptFailed, "SetDeadline", err)}
 	}
-	iov := x.iov // a copy: a retry sends x.iov again from the start
+	iov := x.iov // a copy: x.iov stays whole
 	if err := cn.writev(iov[:], r.deadline); err != nil {
 		if o, ok := interrupted(ctx, err); ok {
 			return o
 		}
-		return outcome{err: fault.Wrap(fault.SocketWriteFailed, r.key, bare(err)), retry: true}
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			// The other side closed before taking the whole request. It may
+			// have answered first (a service refusing an oversize request
+			// with fault 3, the manager answering fault 7): that answer is
+			// the result. Otherwise the instance may have died on it.
+			if o := c.readResponse(ctx, r, x, cn); o.complete {
+				return o
+			}
+			return outcome{err: fault.Wrap(fault.IncompleteResponse, DiedText, bare(err))}
+		}
+		return outcome{err: fault.Wrap(fault.SocketWriteFailed, r.key, bare(err))}
 	}
 	if !r.sent {
 		r.sent = true
@@ -335,7 +349,7 @@ func (c *Client) readResponse(ctx context.Context, r *Request, x *exchange, cn c
 			got += n
 			_, done, perr := p.Feed(x.rbuf[:n])
 			if perr != nil {
-				return outcome{err: fault.Wrap(fault.ResponsePacketFormatError, perr.Error(), perr), retry: true}
+				return outcome{err: fault.Wrap(fault.ResponsePacketFormatError, perr.Error(), perr)}
 			}
 			if done {
 				return c.checkResponse(r, x)
@@ -349,9 +363,11 @@ func (c *Client) readResponse(ctx context.Context, r *Request, x *exchange, cn c
 	case err == io.EOF && got == 0 && r.attrs&NoWaitAttr != 0:
 		return outcome{} // noWait: the service took the request and closed
 	case err == io.EOF:
-		return outcome{err: fault.New(fault.IncompleteResponse, "Socket closed with incomplete response"), retry: got == 0}
+		return outcome{err: fault.New(fault.IncompleteResponse, DiedText)}
+	case errors.Is(err, syscall.ECONNRESET):
+		return outcome{err: fault.Wrap(fault.IncompleteResponse, DiedText, bare(err))}
 	default:
-		return outcome{err: fault.Wrap(fault.SocketReadFailed, r.key, bare(err)), retry: got == 0}
+		return outcome{err: fault.Wrap(fault.SocketReadFailed, r.key, bare(err))}
 	}
 }
 
@@ -362,7 +378,7 @@ func (c *Client) checkResponse(r *Request, x *exchange) outcome {
 	p := x.parser
 	id := protocol.ParseNumber(p.Field(protocol.TypeRequestID))
 	if name := p.Field(protocol.TypeClientName); id != r.id || string(name) != c.name {
-		return outcome{retry: true, err: fault.New(fault.ResponsePacketFormatError,
+		return outcome{err: fault.New(fault.ResponsePacketFormatError,
 			"response routing mismatch: got id "+strconv.FormatInt(id, 10)+" for "+strconv.Quote(string(name))+
 				", want id "+strconv.FormatInt(r.id, 10)+" for "+strconv.Quote(c.name))}
 	}
