@@ -3,8 +3,9 @@
 #
 #     client.pl <lookup> <key> [-C key=value]... [-w] < data
 #
-# Sends one request with Pluton::Client (-w: noWait), writes the response data
-# to stdout and exits 0, or writes "FAULT <code> <text>" to stderr and exits 1.
+# Sends one request with Pluton::Client's call (-w: noWait), writes the
+# response data to stdout and exits 0, or writes "FAULT <code> <text>" to
+# stderr and exits 1.
 
 use strict;
 use warnings;
@@ -16,7 +17,6 @@ use Cwd qw(abs_path);
 use lib File::Spec->catdir(dirname(abs_path(__FILE__)), '..', '..', '..', 'sdk', 'perl', 'lib');
 
 use Pluton::Client;
-use Pluton::Client::Request;
 
 my $usage = "usage: client.pl <lookup> <key> [-C key=value]... [-w] < data\n";
 die $usage if @ARGV < 2;
@@ -24,20 +24,20 @@ my ($lookup, $key, @args) = @ARGV;
 my @context;
 my $no_wait = 0;
 while (@args) {
-    my $a = shift @args;
-    if ($a eq '-w') {
+    my $arg = shift @args;
+    if ($arg eq '-w') {
         $no_wait = 1;
         next;
     }
     my $pair;
-    if ($a eq '-C' && @args) {
+    if ($arg eq '-C' && @args) {
         $pair = shift @args;
     }
-    elsif ($a =~ /\A-C(.+)\z/s) {
+    elsif ($arg =~ /\A-C(.+)\z/s) {
         $pair = $1;
     }
     else {
-        print STDERR "client.pl: unexpected argument '$a'\n", $usage;
+        print STDERR "client.pl: unexpected argument '$arg'\n", $usage;
         exit 2;
     }
     my ($k, $v) = split /=/, $pair, 2;
@@ -51,30 +51,14 @@ while (@args) {
 binmode STDIN;
 binmode STDOUT;
 my $data = do { local $/; <STDIN> };
-$data = '' unless defined $data;
+$data = q{} unless defined $data;
 
 my $client = Pluton::Client->new(name => 'perlClient', lookup => $lookup);
-my $fault;
-if (!$client->initialize) {
-    $fault = $client->fault;
-}
-else {
-    my $req = Pluton::Client::Request->new(key => $key, data => $data, context => \@context, no_wait => $no_wait);
-    if (!$client->add_request($req)) {
-        $fault = $req->has_fault ? $req->fault : $client->fault;
-    }
-    else {
-        $client->wait_one($req);
-        if ($req->has_fault) {
-            $fault = $req->fault;
-        }
-        else {
-            print STDOUT $req->response_data;
-        }
-    }
-}
-if ($fault) {
+my $reply = eval { $client->call($key, $data, context => \@context, no_wait => $no_wait) };
+if (my $fault = $@) {
+    die $fault unless ref $fault;
     printf STDERR "FAULT %d %s\n", $fault->code, $fault->text;
     exit 1;
 }
+print STDOUT $reply;
 exit 0;

@@ -1,8 +1,9 @@
 #!/usr/bin/env perl
 # The Perl SDK's testee for the conformance suite (conformance/README.md): a
 # service named "testee" that answers by the function of the request's key,
-# exactly as go/cmd/conformanceTestee does. It uses only the public API of
-# the SDK in sdk/perl/lib, loaded from the source tree.
+# exactly as go/cmd/conformanceTestee does. It uses the native API of the SDK
+# (handler form) in sdk/perl/lib, loaded from the source tree; compat.pl does
+# the same with the original Pluton API.
 
 use strict;
 use warnings;
@@ -14,17 +15,17 @@ use Time::HiRes ();
 
 use lib File::Spec->catdir(dirname(abs_path(__FILE__)), '..', '..', '..', 'sdk', 'perl', 'lib');
 
-use Pluton::Fault;
+use Pluton::Fault qw(CONTEXT_FORMAT_ERROR);
 use Pluton::Service;
 
-# context($svc, $key): the value or undef; a malformed context faults the
-# request with code 22 and dies with "context faulted\n".
+# context($request, $name): the value or undef; a malformed context dies with
+# fault 22 and the decoder's message (so that it travels in a response).
 sub context {
-    my ($svc, $key) = @_;
-    my $v = $svc->context($key);
-    if (!defined $v && $svc->has_fault && $svc->fault_code == Pluton::Fault::contextFormatError()) {
-        $svc->send_fault(22, $svc->fault_text);
-        die "context faulted\n";
+    my ($request, $name) = @_;
+    my $v = eval { $request->context($name) };
+    if (my $f = $@) {
+        die $f unless ref $f && $f->code == CONTEXT_FORMAT_ERROR;
+        die Pluton::Fault->new(code => 22, text => $f->text);
     }
     return $v;
 }
@@ -35,70 +36,67 @@ sub atoi {
     return defined $s && $s =~ /\A[+-]?[0-9]+\z/ ? 0 + $s : 0;
 }
 
-sub answer {
-    my ($svc, $served) = @_;
-    my $fn = $svc->function;
-    if ($fn eq 'echo') {
-        $svc->send_response($svc->request_data);
-    }
-    elsif ($fn eq 'sleep') {
-        my $ms = atoi(context($svc, 'sleep.ms'));
-        Time::HiRes::sleep($ms / 1000) if $ms > 0;
-        $svc->send_response($svc->request_data);
-    }
-    elsif ($fn eq 'fault') {
-        my $code = atoi(context($svc, 'fault.code'));
-        my $text = context($svc, 'fault.text');
-        $svc->send_fault($code, defined $text ? $text : '');
-    }
-    elsif ($fn eq 'context') {
-        (my $data = $svc->request_data) =~ s/\n+\z//;
-        my @keys = length $data ? split(/\n/, $data, -1) : ('');
-        my $out = '';
-        for my $k (@keys) {
-            my $v = context($svc, $k);
-            $out .= defined $v ? "$k=$v\n" : "$k!\n";
-        }
-        $svc->send_response($out);
-    }
-    elsif ($fn eq 'key') {
-        $svc->send_response(sprintf("%s\n%s\n%d\n%s\n%s", $svc->application, $fn, $svc->version,
-            $svc->serialization, $svc->service_key));
-    }
-    elsif ($fn eq 'client') {
-        $svc->send_response($svc->client_name);
-    }
-    elsif ($fn eq 'flags') {
-        $svc->send_response(sprintf('noWait=%d keepAffinity=%d', $svc->no_wait ? 1 : 0, $svc->keep_affinity ? 1 : 0));
-    }
-    elsif ($fn eq 'pid') {
-        $svc->send_response("$$:$served");
-    }
-    elsif ($fn eq 'exit') {
-        my $code = eval { atoi(context($svc, 'exit.code')) };    # a bad context: the fault is sent, then exit 0
-        exit(defined $code ? $code : 0);
-    }
-    else {
-        $svc->send_fault(2, "unknown function $fn");
-    }
-}
-
-my $svc = Pluton::Service->new('testee');
-if (!$svc->initialize) {
-    print STDERR 'testee: ', $svc->fault->message, "\n";
-    exit 1;
-}
 my $served = 0;
-while ($svc->get_request) {
-    $served++;
-    eval { answer($svc, $served); 1 } or do {
-        die $@ unless $@ eq "context faulted\n";
-    };
-}
-my $fault = $svc->has_fault ? $svc->fault : undef;
-$svc->terminate;
-if ($fault) {
-    print STDERR 'testee: ', $fault->message, "\n";
+
+my %answer = (
+    echo  => sub { return $_[0]->data },
+    sleep => sub {
+        my $request = shift;
+        my $ms = atoi(context($request, 'sleep.ms'));
+        Time::HiRes::sleep($ms / 1000) if $ms > 0;
+        return $request->data;
+    },
+    fault => sub {
+        my $request = shift;
+        my $code = atoi(context($request, 'fault.code'));
+        my $text = context($request, 'fault.text');
+        $request->fault($code, defined $text ? $text : q{});
+        return;
+    },
+    context => sub {
+        my $request = shift;
+        (my $data = $request->data) =~ s/\n+\z//;
+        my @names = length $data ? split(/\n/, $data, -1) : (q{});
+        my $out = q{};
+        for my $name (@names) {
+            my $v = context($request, $name);
+            $out .= defined $v ? "$name=$v\n" : "$name!\n";
+        }
+        return $out;
+    },
+    key => sub {
+        my $k = $_[0]->key;
+        return sprintf "%s\n%s\n%d\n%s\n%s", $k->application, $k->function, $k->version, $k->serialization, "$k";
+    },
+    client => sub { return $_[0]->client_name },
+    flags  => sub {
+        return sprintf 'noWait=%d keepAffinity=%d', $_[0]->no_wait, $_[0]->keep_affinity;
+    },
+    pid  => sub { return "$$:$served" },
+    exit => sub {
+        my $request = shift;
+        my $code = eval { atoi(context($request, 'exit.code')) };
+        if (!defined $code) {    # a bad context: the fault is sent, then exit 0
+            $request->fault($@->code, $@->text);
+            exit 0;
+        }
+        exit $code;
+    },
+);
+
+my $service = Pluton::Service->new('testee');
+my $ok = eval {
+    $service->serve(sub {
+        my $request = shift;
+        $served++;
+        my $fn = $request->key->function;
+        my $answer = $answer{$fn} or die Pluton::Fault->new(code => 2, text => "unknown function $fn");
+        return $answer->($request);
+    });
+    1;
+};
+if (!$ok) {
+    print STDERR "testee: $@\n";
     exit 1;
 }
 exit 0;

@@ -1,9 +1,9 @@
 #!/usr/bin/env perl
-# The echo service: replies with the request data.
+# The echo service: replies with the request data (the handler form).
 #
 # Context: echo.sleepMS (sleep that many ms first; negative gives fault 111),
 # echo.sleepAfter (seconds to sleep after replying), echo.log (log to stderr).
-# Exit codes: 42 if initialize fails, 41 if it stopped with a fault, else 0.
+# Exit codes: 42 if it cannot start, 41 if it stopped with a fault, else 0.
 #
 # Try it stand-alone:  ./examples/echo.pl 3<requests 4>responses
 use strict;
@@ -23,6 +23,7 @@ sub nap {    # sleeps the whole time, even if a signal interrupts the sleep
     while ((my $left = $until - Time::HiRes::time()) > 0) {
         Time::HiRes::sleep($left);
     }
+    return;
 }
 
 sub int_of {
@@ -30,39 +31,38 @@ sub int_of {
     return defined $v && $v =~ /^\s*([+-]?\d+)/ ? 0 + $1 : 0;
 }
 
-my $svc = Pluton::Service->new('echo');
-if (!$svc->initialize) {
-    print STDERR 'echo: initialize failed: ', $svc->fault->message, "\n";
+my $service = Pluton::Service->new('echo');
+if (!eval { $service->initialize; 1 }) {
+    print STDERR "echo: cannot start: $@\n";
     exit 42;
 }
 
 my ($requests, $bytes) = (0, 0);
-while ($svc->get_request) {
-    my $data = $svc->request_data;
-    $requests++;
-    $bytes += length $data;
+my $ok = eval {
+    $service->serve(sub {
+        my $request = shift;
+        my $data = $request->data;
+        $requests++;
+        $bytes += length $data;
 
-    my $ms = $svc->context('echo.sleepMS');
-    if (defined $ms) {
-        $ms = int_of($ms);
-        if ($ms < 0) {
-            $svc->send_fault(111, 'sleep time negative');
-            next;
+        my $ms = $request->context('echo.sleepMS');
+        if (defined $ms) {
+            $ms = int_of($ms);
+            die Pluton::Fault->new(code => 111, text => 'sleep time negative') if $ms < 0;
+            nap($ms / 1000) if $ms > 0;
         }
-        nap($ms / 1000) if $ms > 0;
-    }
-    if (defined(my $log = $svc->context('echo.log'))) {
-        print STDERR "echo: $log\n";
-    }
-    $svc->send_response($data);
-
-    my $after = int_of($svc->context('echo.sleepAfter'));
-    nap($after) if $after > 0;
-}
-
-my $faulted = $svc->has_fault;
-print STDERR 'echo: stopped with ', $svc->fault->message, "\n" if $faulted;
+        if (defined(my $log = $request->context('echo.log'))) {
+            print STDERR "echo: $log\n";
+        }
+        my $after = int_of($request->context('echo.sleepAfter'));
+        return $data if $after <= 0;
+        $request->respond($data);
+        nap($after);
+        return;
+    });
+    1;
+};
+print STDERR "echo: stopped with $@\n" unless $ok;
 printf STDERR "echo stats: Rq=%d MB=%d\n", $requests, $bytes / (1024 * 1024)
     if exists $ENV{plutonPacketTrace};
-$svc->terminate;
-exit($faulted ? 41 : 0);
+exit($ok ? 0 : 41);

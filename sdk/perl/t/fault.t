@@ -18,10 +18,10 @@ is($u->name, '', 'a service code has no name');
 ok(!$u->is_system, 'service fault');
 is($u->message, "pluton::Fault=111 'sleep time negative'", 'service fault message');
 
-is(Pluton::Fault::serviceNotFound(), -30, 'constant sub');
+is(Pluton::Fault::SERVICE_NOT_FOUND, -30, 'constant sub');
 is(Pluton::Fault->code_for('contextFormatError'), -22, 'code_for');
 is(Pluton::Fault->name(-31), 'serviceKeyBad', 'class-method name');
-is(Pluton::Fault::noFault(), 0, 'noFault');
+is(Pluton::Fault::NO_FAULT, 0, 'noFault');
 
 my %expect = (
     -1 => 'alreadyInitialized', -2 => 'notInitialized', -3 => 'requestNotAdded',

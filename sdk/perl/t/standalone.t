@@ -87,8 +87,9 @@ my $REQ = "0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,20j12kecho.sleep
 {
     my $bad_ctx = "0Q,3b100,17csystem.echo.0.raw,4l4000,8j1xa,1v1,,2kHi,0z\n";
     my ($st, $out, $err, $pid) = run_echo($bad_ctx);
-    is($out, "0A,3b100," . sid($pid) . "2qHi,0z\n", 'a malformed context is ignored by echo');
-    is($st >> 8, 0, 'and the fault is cleared by the next get_request');
+    is($out, "0A,3b100," . sid($pid) . "3p-22,65rService Error: Unexpected Context type. Wanted: 'k', but got: 'x',0z\n",
+        'a malformed context: the lookup dies with fault -22, which the handler form sends');
+    is($st >> 8, 0, 'and the service goes on');
 }
 {
     my ($st, $out, $err, $pid) = run_echo($REQ, env => { plutonPacketTrace => 1 });
@@ -104,18 +105,6 @@ my $REQ = "0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,20j12kecho.sleep
     is($st, 0, 'big request');
     my $f = Pluton::Packet::decode($out, 'A');
     ok($f->{q} eq $big, '2 MB echoed byte for byte');
-}
-
-# The library directly: sequence faults and accessors.
-{
-    use Pluton::Service;
-    open(my $in, '<', \ '') or die;
-    my $s = Pluton::Service->new(name => 'x');
-    ok(!$s->get_request, 'get_request before initialize');
-    is($s->fault->code, -2, 'notInitialized');
-    ok(!$s->send_response('x'), 'send_response before initialize');
-    is($s->context('a'), undef, 'no context without a request');
-    is($s->service_key, '', 'no key without a request');
 }
 
 done_testing;

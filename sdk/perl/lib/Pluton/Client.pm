@@ -17,12 +17,14 @@ use Pluton::Fault;
 use Pluton::Packet;
 use Pluton::ServiceKey;
 use Pluton::Client::Request;
+use Pluton::Client::Call;
 
 our $VERSION = '0.1.0';
 
 use constant {
-    DEFAULT_TIMEOUT_MS => 4000,
-    DEFAULT_LOOKUP     => '/usr/local/var/pluton/lookup.map',
+    DEFAULT_TIMEOUT    => 4,
+    SYSTEM_HOME        => '/usr/local/var/pluton',
+    LOOKUP_MAP_NAME    => 'lookup.map',
     MAX_TRIES          => 2,
     FIRST_ID           => 100,
     LAST_ID            => 10_000_000,
@@ -31,6 +33,8 @@ use constant {
     CONNECT_BACKOFF_MIN => 0.0002,
     CONNECT_BACKOFF_MAX => 0.02,
     REFUSED_PAUSE       => 0.01,
+    DIED_TEXT => 'the service instance closed the connection without a response: '
+        . 'it may have died while serving this request',
 };
 
 # One request id counter per process.
@@ -42,14 +46,16 @@ sub _next_id {
     return $id;
 }
 
-# new(name => 'me', timeout_ms => 4000, lookup => '/path/lookup.map' or a rendezvous dir)
+# new(name => 'me', timeout => 4, lookup => '/path/lookup.map' or a rendezvous dir)
 # or new('me')
 sub new {
-    my $class = shift;
-    my %o = @_ == 1 ? (name => $_[0]) : @_;
+    my ($class, @args) = @_;
+    my %o = @args == 1 ? (name => $args[0]) : @args;
+    my $timeout_ms = defined $o{timeout} ? _ms($o{timeout}) : defined $o{timeout_ms} ? int $o{timeout_ms}
+                   : DEFAULT_TIMEOUT * 1000;
     my $self = bless {
-        name        => defined $o{name} ? "$o{name}" : '',
-        timeout_ms  => defined $o{timeout_ms} ? int($o{timeout_ms}) : DEFAULT_TIMEOUT_MS,
+        name        => defined $o{name} ? "$o{name}" : q{},
+        timeout_ms  => $timeout_ms,
         lookup      => $o{lookup},
         rendezvous  => undef,
         fault       => undef,
@@ -61,7 +67,22 @@ sub new {
     return $self;
 }
 
-sub api_version { $Pluton::Client::VERSION }
+sub api_version { return $VERSION }
+
+# Seconds (a number, perhaps fractional) to whole milliseconds, at least 1.
+sub _ms {
+    my $seconds = shift;
+    Carp::croak("timeout '$seconds' is not a number of seconds")
+        unless defined $seconds && $seconds =~ /\A\s*[0-9]*[.]?[0-9]+(?:[eE][-+]?[0-9]+)?\s*\z/;
+    my $ms = int($seconds * 1000 + 0.5);
+    return $ms > 0 ? $ms : 1;
+}
+
+sub timeout {
+    my ($self, $seconds) = @_;
+    $self->{timeout_ms} = _ms($seconds) if @_ > 1;
+    return $self->{timeout_ms} / 1000;
+}
 
 sub name { $_[0]{name} }
 sub client_name { "$_[0]{name}:$$" }
@@ -85,6 +106,27 @@ sub _debug {
 
 # ------------------------------------------------------------ lookup
 
+# The Pluton home (docs/protocol.md section 7.1): $plutonHome, else the
+# system home for root, else $XDG_STATE_HOME/pluton or ~/.local/state/pluton.
+sub home {
+    return $ENV{plutonHome} if defined $ENV{plutonHome} && length $ENV{plutonHome};
+    return SYSTEM_HOME if $> == 0;
+    my $x = $ENV{XDG_STATE_HOME};
+    return "$x/pluton" if defined $x && File::Spec->file_name_is_absolute($x);
+    my $h = $ENV{HOME};
+    $h = (getpwuid $>)[7] unless defined $h && length $h;
+    return SYSTEM_HOME unless defined $h && length $h;
+    return "$h/.local/state/pluton";
+}
+
+# The lookup maps tried when neither the lookup option nor $plutonLookupMap
+# names one: <home>/lookup.map, then the system one.
+sub default_lookup_paths {
+    my $first = home() . '/' . LOOKUP_MAP_NAME;
+    my $system = SYSTEM_HOME . '/' . LOOKUP_MAP_NAME;
+    return $first eq $system ? ($first) : ($first, $system);
+}
+
 # initialize([$lookup]): finds the rendezvous directory (a lookup map's
 # 'rendezvous' line, or the directory given). The first success wins.
 sub initialize {
@@ -92,8 +134,21 @@ sub initialize {
     return 1 if defined $self->{rendezvous};
     $path = $self->{lookup} unless defined $path && length $path;
     $path = $ENV{plutonLookupMap} unless defined $path && length $path;
-    $path = DEFAULT_LOOKUP unless defined $path && length $path;
-    my $dir = $self->_read_lookup($path) // return 0;
+    my $hint = ': is plutonManager running? Start it, or set plutonLookupMap or pass lookup =>';
+    if (!defined $path || !length $path) {
+        my @paths = default_lookup_paths();
+        ($path) = grep { -e } @paths;
+        if (!defined $path) {
+            return $self->_fail(Pluton::Fault::MAP_INITIALIZATION_FAILED,
+                'no lookup map at ' . join(' or ', @paths) . $hint, errno => POSIX::ENOENT());
+        }
+    }
+    elsif (!-e $path) {
+        return $self->_fail(Pluton::Fault::OPEN_FOR_MMAP_FAILED, "no lookup map at $path$hint",
+            errno => POSIX::ENOENT());
+    }
+    my $dir = $self->_read_lookup($path);
+    return 0 unless defined $dir;
     $self->{rendezvous} = $dir;
     $self->{map_path}   = -d $path ? undef : $path;
     return 1;
@@ -104,7 +159,7 @@ sub _read_lookup {
     return $path if -d $path;
     my $fh;
     if (!open($fh, '<', $path)) {
-        $self->_fail(Pluton::Fault::openForMmapFailed(), $path, errno => 0 + $!);
+        $self->_fail(Pluton::Fault::OPEN_FOR_MMAP_FAILED, $path, errno => 0 + $!);
         return undef;
     }
     my $dir;
@@ -116,7 +171,7 @@ sub _read_lookup {
     }
     close $fh;
     if (!defined $dir) {
-        $self->_fail(Pluton::Fault::mapInitializationFailed(), "no rendezvous line in '$path'");
+        $self->_fail(Pluton::Fault::MAP_INITIALIZATION_FAILED, "no rendezvous line in '$path'");
         return undef;
     }
     $dir = File::Spec->rel2abs($dir, dirname($path)) unless File::Spec->file_name_is_absolute($dir);
@@ -143,7 +198,7 @@ sub _open_socket {
     my ($self, $req) = @_;
     my $sock;
     if (!socket($sock, PF_UNIX, SOCK_STREAM, 0)) {
-        $req->{fault} = Pluton::Fault->new(Pluton::Fault::openSocketFailed(), $req->{key}, errno => 0 + $!);
+        $req->{fault} = Pluton::Fault->new(Pluton::Fault::OPEN_SOCKET_FAILED, $req->{key}, errno => 0 + $!);
         return undef;
     }
     binmode $sock;
@@ -158,7 +213,7 @@ sub _connect_path {
     my ($self, $req, $path) = @_;
     if (length($path) > 107) {
         local $! = POSIX::ENAMETOOLONG();
-        $req->{fault} = Pluton::Fault->new(Pluton::Fault::connectFailed(), $path, errno => 0 + $!);
+        $req->{fault} = Pluton::Fault->new(Pluton::Fault::CONNECT_FAILED, $path, errno => 0 + $!);
         return 'error';
     }
     my $sock = $self->_open_socket($req) or return 'error';
@@ -171,7 +226,7 @@ sub _connect_path {
     close $sock;
     local $! = $errno;
     return 'enoent' if $!{ENOENT};
-    $req->{fault} = Pluton::Fault->new(Pluton::Fault::connectFailed(), $path, errno => $errno);
+    $req->{fault} = Pluton::Fault->new(Pluton::Fault::CONNECT_FAILED, $path, errno => $errno);
     return 'again'   if $!{EAGAIN};
     return 'refused' if $!{ECONNREFUSED};
     return 'error';
@@ -202,7 +257,7 @@ sub _connect {
         }
         return 'error';
     }
-    $req->{fault} = Pluton::Fault->new(Pluton::Fault::serviceNotFound(), $req->{key});
+    $req->{fault} = Pluton::Fault->new(Pluton::Fault::SERVICE_NOT_FOUND, $req->{key});
     return 'error';
 }
 
@@ -242,26 +297,26 @@ sub _reject {
 
 sub _add {
     my ($self, $req) = @_;
-    return _reject($req, Pluton::Fault::requestAlreadyAdded(), 'request already added')
+    return _reject($req, Pluton::Fault::REQUEST_ALREADY_ADDED, 'request already added')
         if $req->{in_progress};
     if (!$self->initialize) {
         $req->{fault} = $self->{fault};
         return 0;
     }
     my $a = $req->{attr};
-    return _reject($req, Pluton::Fault::contextReservedNamespace(),
+    return _reject($req, Pluton::Fault::CONTEXT_RESERVED_NAMESPACE,
         "Context Key uses reserved prefix of 'pluton.'") if defined $req->{bad_context};
-    return _reject($req, Pluton::Fault::noWaitNotAllowed(), 'noWait is not allowed with keepAffinity')
+    return _reject($req, Pluton::Fault::NO_WAIT_NOT_ALLOWED, 'noWait is not allowed with keepAffinity')
         if $a->{keep_affinity} && $a->{no_wait};
-    return _reject($req, Pluton::Fault::needNoRetry(), 'keepAffinity requires noRetry')
+    return _reject($req, Pluton::Fault::NEED_NO_RETRY, 'keepAffinity requires noRetry')
         if $a->{keep_affinity} && !$a->{no_retry};
-    return _reject($req, Pluton::Fault::noAffinity(), 'needAffinity without an affinity connection')
+    return _reject($req, Pluton::Fault::NO_AFFINITY, 'needAffinity without an affinity connection')
         if $a->{need_affinity} && !$req->{affinity_sock};
     my $key = $req->{key};
     my $sk;
     if (!$a->{need_affinity}) {
         my $err = Pluton::ServiceKey->check($key, client => 1);
-        return _reject($req, Pluton::Fault::serviceKeyBad(), $err) if defined $err;
+        return _reject($req, Pluton::Fault::SERVICE_KEY_BAD, $err) if defined $err;
         $sk = Pluton::ServiceKey->parse($key);
     }
     my $timeout = defined $req->{timeout_ms} ? $req->{timeout_ms} : $self->{timeout_ms};
@@ -285,7 +340,7 @@ sub _add {
         my $r = $self->{rendezvous};
         $req->{paths} = [ "$r/" . $sk->socket_name, "$r/" . $sk->wildcard_socket_name ];
         my $c = $self->_connect($req);
-        if ($c eq 'error' && $req->{fault}->code == Pluton::Fault::serviceNotFound() && $self->_refresh) {
+        if ($c eq 'error' && $req->{fault}->code == Pluton::Fault::SERVICE_NOT_FOUND && $self->_refresh) {
             $r = $self->{rendezvous};
             $req->{paths} = [ "$r/" . $sk->socket_name, "$r/" . $sk->wildcard_socket_name ];
             $c = $self->_connect($req);
@@ -296,10 +351,12 @@ sub _add {
     $req->{in_progress} = 1;
     $req->{client}      = $self;
     Scalar::Util::weaken($req->{client});
-    $req->{fault} = Pluton::Fault->new(Pluton::Fault::requestInProgress(), 'request in progress');
+    $req->{fault} = Pluton::Fault->new(Pluton::Fault::REQUEST_IN_PROGRESS, 'request in progress');
     $self->{outstanding}{ refaddr $req } = $req;
     push @{ $self->{order} }, refaddr $req;
     $self->_debug("added $key id $req->{id}");
+    # the request goes out at once, so that a service finds it complete on accept
+    $self->_step_write($req) if $req->{state} eq 'writing';
     return 1;
 }
 
@@ -339,8 +396,9 @@ sub _abandon {
     $req->{in_progress} = 0;
 }
 
-# A failure of the exchange; $retry says whether a fresh connection may do
-# better (nothing usable came back). Retried once unless noRetry/needAffinity.
+# A failure of the exchange; $retry says whether the request provably was not
+# read by a service (no byte of it was written), so that it may be resent once
+# on a new connection (unless noRetry or needAffinity).
 sub _failed {
     my ($self, $req, $retry, $code, $text, $errno) = @_;
     my $fault = Pluton::Fault->new($code, $text, ($errno ? (errno => $errno) : ()));
@@ -365,7 +423,7 @@ sub _step_write {
         my $n = send($req->{sock}, substr($req->{packet}, $req->{wpos}, WRITE_SIZE), MSG_NOSIGNAL);
         if (!defined $n) {
             return if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR};
-            return $self->_failed($req, 1, Pluton::Fault::socketWriteFailed(), $req->{key}, 0 + $!);
+            return $self->_failed($req, $req->{wpos} == 0, Pluton::Fault::SOCKET_WRITE_FAILED, $req->{key}, 0 + $!);
         }
         $req->{wpos} += $n;
     }
@@ -381,7 +439,9 @@ sub _step_read {
         my $n = $dec->fill($req->{sock}, READ_SIZE);
         if (!defined $n) {
             return if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR};
-            return $self->_failed($req, !$req->{got}, Pluton::Fault::socketReadFailed(), $req->{key}, 0 + $!);
+            return $self->_failed($req, 0, Pluton::Fault::INCOMPLETE_RESPONSE, DIED_TEXT, 0 + $!)
+                if $!{ECONNRESET};
+            return $self->_failed($req, 0, Pluton::Fault::SOCKET_READ_FAILED, $req->{key}, 0 + $!);
         }
         if ($n == 0) {
             if ($req->{attr}{no_wait} && !$req->{got}) {
@@ -389,23 +449,23 @@ sub _step_read {
                 $req->{response} = '';
                 return $self->_complete($req, Pluton::Fault->new(0));
             }
-            return $self->_failed($req, !$req->{got}, Pluton::Fault::incompleteResponse(),
-                'Socket closed with incomplete response');
+            return $self->_failed($req, 0, Pluton::Fault::INCOMPLETE_RESPONSE, DIED_TEXT);
         }
         $req->{got} += $n;
         my ($pkt, $err) = $dec->next;
-        return $self->_failed($req, 1, Pluton::Fault::responsePacketFormatError(), $err->{text}) if $err;
+        return $self->_failed($req, 0, Pluton::Fault::RESPONSE_PACKET_FORMAT_ERROR, $err->{text}) if $err;
         next unless $pkt;
         my $f = Pluton::Packet::response_fields($pkt->{fields});
         if ($f->{id} != $req->{id} || $f->{client_name} ne $req->{client_name}) {
-            return $self->_failed($req, 1, Pluton::Fault::responsePacketFormatError(),
+            return $self->_failed($req, 0, Pluton::Fault::RESPONSE_PACKET_FORMAT_ERROR,
                 "response routing mismatch: got id $f->{id} for \"$f->{client_name}\", "
                 . "want id $req->{id} for \"$req->{client_name}\"");
         }
         $req->{service_name} = $f->{service_name};
         if ($f->{fault_code}) {
             $req->{response} = '';
-            return $self->_complete($req, Pluton::Fault->new($f->{fault_code}, $f->{fault_text}));
+            return $self->_complete($req,
+                Pluton::Fault::Service->new(code => $f->{fault_code}, text => $f->{fault_text}));
         }
         $req->{response} = $f->{data};
         return $self->_complete($req, Pluton::Fault->new(0));
@@ -426,7 +486,7 @@ sub _run {
         for my $ra (my @copy = @{ $self->{order} }) {
             my $req = $self->{outstanding}{$ra} or next;
             if ($now >= $req->{deadline}) {
-                $self->_complete($req, Pluton::Fault->new(Pluton::Fault::serviceTimeout(), 'service timeout'));
+                $self->_complete($req, Pluton::Fault->new(Pluton::Fault::SERVICE_TIMEOUT, 'service timeout'));
                 next;
             }
             if ($req->{state} eq 'connecting' && $now >= $req->{connect_at}) {
@@ -497,11 +557,11 @@ sub wait_one {
     my ($self, $req) = @_;
     my $ra = refaddr $req;
     if (!$self->{outstanding}{$ra} && !grep { refaddr($_) == $ra } @{ $self->{completed} }) {
-        return $self->_fail(Pluton::Fault::requestNotAdded(), 'request not added to this client');
+        return $self->_fail(Pluton::Fault::REQUEST_NOT_ADDED, 'request not added to this client');
     }
     $self->_run(sub { !$req->{in_progress} });
     @{ $self->{completed} } = grep { refaddr($_) != $ra } @{ $self->{completed} };
-    return $req->fault->code == Pluton::Fault::serviceTimeout() ? 0 : 1;
+    return $req->fault->code == Pluton::Fault::SERVICE_TIMEOUT ? 0 : 1;
 }
 
 sub execute_and_wait_all  { goto &wait_all }
@@ -526,14 +586,14 @@ sub reset {
     for my $req (values %{ $self->{outstanding} }) {
         $req->_close_socket;
         $req->{in_progress} = 0;
-        $req->{fault} = Pluton::Fault->new(Pluton::Fault::requestNotAdded(), 'client reset');
+        $req->{fault} = Pluton::Fault->new(Pluton::Fault::REQUEST_NOT_ADDED, 'client reset');
     }
     $self->{outstanding} = {};
     $self->{order}       = [];
     $self->{completed}   = [];
 }
 
-# call($key, $data, context => {...}, no_wait => 1, timeout_ms => ...):
+# call($key, $data, timeout => $seconds, context => {...}, no_wait => 1):
 # the response data; dies with a Pluton::Fault.
 sub call {
     my ($self, $key, $data, %opt) = @_;
@@ -547,6 +607,25 @@ sub call {
         die $req->fault;
     }
     return $req->response;
+}
+
+# submit($key, $data, %options): a Pluton::Client::Call, running; its result
+# (or fault) once waited for.
+sub submit {
+    my ($self, $key, $data, %opt) = @_;
+    my $call = Pluton::Client::Call->new(key => $key, data => $data, %opt);
+    $self->add_request($call);
+    return $call;
+}
+
+# wait(@calls): runs until every one of @calls is done; returns them.
+sub wait {    ## no critic (ProhibitBuiltinHomonyms)
+    my ($self, @calls) = @_;
+    my @mine = grep { $_->{in_progress} } @calls;
+    my %mine = map { refaddr($_) => 1 } @mine;
+    $self->_run(sub { !grep { $_->{in_progress} } @mine });
+    @{ $self->{completed} } = grep { !$mine{ refaddr $_ } } @{ $self->{completed} };
+    return wantarray ? @calls : scalar @calls;
 }
 
 1;

@@ -3,15 +3,21 @@ package Pluton::Service;
 use strict;
 use warnings;
 
-use Socket qw(SOL_SOCKET SO_ACCEPTCONN SOCK_STREAM PF_UNIX pack_sockaddr_un);
+use Socket qw(SOL_SOCKET SO_ACCEPTCONN SO_RCVTIMEO SOCK_STREAM PF_UNIX MSG_DONTWAIT pack_sockaddr_un);
+use Carp ();
 use POSIX ();
-use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK S_ISSOCK S_ISREG S_ISFIFO);
+use Fcntl qw(F_GETFD F_GETFL F_SETFL FD_CLOEXEC O_NONBLOCK S_ISSOCK S_ISREG S_ISFIFO);
+use Scalar::Util ();
 use Time::HiRes ();
 
 use Pluton::Fault;
 use Pluton::Packet;
+use Pluton::Packet::Decoder;
+use Pluton::Recorder;
+use Pluton::Request;
 use Pluton::ServiceKey;
 use Pluton::Stats;
+use Pluton::Stats::Report;
 
 our $VERSION = '0.1.0';
 
@@ -19,69 +25,54 @@ use constant {
     MODE_MANAGER    => 'manager',
     MODE_ACCEPT     => 'accept',
     MODE_STANDALONE => 'standalone',
-    READ_SIZE       => 65536,
-    DEFAULT_AFFINITY_TIMEOUT => 60,
+    READ_SIZE       => 65_536,
+
+    # defaults of docs/protocol.md section 8 (the fd 4 header may change them)
+    DEFAULT_AFFINITY_TIMEOUT     => 60,
+    DEFAULT_REQUEST_READ_TIMEOUT => 5,
+    DEFAULT_MAXIMUM_REQUEST_SIZE => 64 * 1024 * 1024,
+    DEFAULT_MAXIMUM_PENDING      => 64,
+    ACCEPT_TIMEOUT               => 1,    # SO_RCVTIMEO on fd 3, the same in every SDK
+    NOT_ANSWERED                 => 'request not answered by the service',
 };
 
-# The SIGTERM handler (manager mode) sets $STOP. While the service waits
-# (idle in accept, or on an affinity connection) $WAIT_FD holds the fd it
-# waits on, and the handler closes it: a signal that comes just before the
-# blocking call then makes the call fail at once instead of blocking, and a
-# signal during the call interrupts it (EINTR, no SA_RESTART).
-our $STOP = 0;
-our $WAIT_FD;
-
-sub _on_term {
-    $STOP = 1;
-    if (defined $WAIT_FD) {
-        POSIX::close($WAIT_FD);
-        $WAIT_FD = undef;
-    }
-}
+# Set by the SIGTERM handler; the loop ends at its next wait.
+my $STOP = 0;
 
 sub new {
-    my $class = shift;
-    my %o = @_ == 1 ? (name => $_[0]) : @_;
-    my $self = bless {
-        name         => defined $o{name} ? "$o{name}" : '',
-        exit_on_stop => exists $o{exit_on_stop} ? ($o{exit_on_stop} ? 1 : 0) : 1,
-        initialized  => 0,
-        terminated   => 0,
-        fault        => undef,
-        mode         => undef,
-        requests     => 0,
-        served       => 0,
-        responses    => 0,
-        faults       => 0,
-        busy_us      => 0,
-        exit_reason  => Pluton::Stats::EXIT_NONE,
-        owed         => 0,
-        req          => undef,     # the current request's fields (type => payload)
-        key          => "\0",      # the last request's key, split in key_parts
-        key_parts    => [],
-        max_requests => 0,
-        stopped      => 0,
+    my ($class, @args) = @_;
+    my %o = @args == 1 ? (name => $args[0]) : @args;
+    return bless {
+        name        => defined $o{name} ? "$o{name}" : q{},
+        initialized => 0,
+        finished    => 0,
+        stopped     => 0,
+        on_stop     => [],
+        requests    => 0,    # requests read (the slot's counter)
+        served      => 0,    # requests handed to the service's code
+        responses   => 0,
+        faults      => 0,
+        busy_us     => 0,
+        exit_reason => Pluton::Stats::EXIT_NONE,
+        keys        => {},   # key string => Pluton::ServiceKey
+        pending     => [],   # connections whose packet is incomplete
+        state       => -1,
     }, $class;
+}
+
+sub name { my $self = shift; return $self->{name} }
+sub mode { my $self = shift; return $self->{mode} }
+
+sub api_version { return $VERSION }
+
+sub on_stop {
+    my ($self, $hook) = @_;
+    Carp::croak('on_stop needs a code reference') unless ref $hook eq 'CODE';
+    push @{ $self->{on_stop} }, $hook;
     return $self;
 }
 
-sub api_version { $Pluton::Service::VERSION }
-
-sub name { $_[0]{name} }
-sub mode { $_[0]{mode} }
-
-# ---------------------------------------------------------------- faults
-
-sub has_fault  { defined $_[0]{fault} ? 1 : 0 }
-sub fault      { $_[0]{fault} }
-sub fault_code { defined $_[0]{fault} ? $_[0]{fault}->code : 0 }
-sub fault_text { defined $_[0]{fault} ? $_[0]{fault}->text : '' }
-
-sub _fail {
-    my ($self, $code, $text, %opt) = @_;
-    $self->{fault} = Pluton::Fault->new($code, $text, %opt);
-    return 0;
-}
+sub exit_reason { my $self = shift; return $self->{exit_reason} }
 
 # ---------------------------------------------------------------- setup
 
@@ -91,22 +82,40 @@ sub _fd_mode {
     return @st ? $st[2] : undef;
 }
 
-# Manager mode: fd 3 a listening socket, fd 4 a regular file, fd 5 a FIFO.
+# A handle on an inherited descriptor: open, without close-on-exec (perl's
+# own files have the flag), and not the script itself (perl keeps a script
+# with __END__ or __DATA__ open, possibly on fd 3). The handle is kept, so
+# that it never closes the descriptor.
+sub _inherited {
+    my ($self, $fd, $how) = @_;
+    my @st = POSIX::fstat($fd);
+    return undef unless @st;    ## no critic (ProhibitExplicitReturnUndef)
+    my @script = stat $0;
+    return undef if @script && $script[0] == $st[0] && $script[1] == $st[1];    ## no critic (ProhibitExplicitReturnUndef)
+    my $fh;
+    {
+        local $^F = $fd;    # so that open leaves the close-on-exec flag as it is
+        open $fh, $how, $fd or return undef;    ## no critic (ProhibitExplicitReturnUndef)
+    }
+    push @{ $self->{held} }, $fh;
+    my $flags = fcntl $fh, F_GETFD, 0;
+    return undef if !defined $flags || ($flags & FD_CLOEXEC);    ## no critic (ProhibitExplicitReturnUndef)
+    binmode $fh;
+    return $fh;
+}
+
+# Manager mode: fd 3 a listening socket, fd 4 a regular file, fd 5 a FIFO,
+# all inherited.
 sub _manager_fds {
     my $self = shift;
-    my $m3 = _fd_mode(3);
-    return 0 unless defined $m3 && S_ISSOCK($m3);
-    my $m4 = _fd_mode(4);
-    return 0 unless defined $m4 && S_ISREG($m4);
-    my $m5 = _fd_mode(5);
-    return 0 unless defined $m5 && S_ISFIFO($m5);
-    open(my $l, '+<&=', 3) or return 0;
-    my $v = getsockopt($l, SOL_SOCKET, SO_ACCEPTCONN);
-    if (!defined $v || unpack('i', $v) != 1) {
-        # Do not let the handle close fd 3 when it goes out of scope.
-        $self->{_keep_fd3} = $l;
-        return 0;
-    }
+    my @modes = map { _fd_mode($_) } 3, 4, 5;
+    return 0 unless defined $modes[0] && S_ISSOCK($modes[0]);
+    return 0 unless defined $modes[1] && S_ISREG($modes[1]);
+    return 0 unless defined $modes[2] && S_ISFIFO($modes[2]);
+    my $l = $self->_inherited(3, '+<&=') or return 0;
+    return 0 unless $self->_inherited(4, '+<&=') && $self->_inherited(5, '>&=');
+    my $v = getsockopt $l, SOL_SOCKET, SO_ACCEPTCONN;
+    return 0 unless defined $v && unpack('i', $v) == 1;
     $self->{listen} = $l;
     return 1;
 }
@@ -114,330 +123,532 @@ sub _manager_fds {
 sub _install_signals {
     my $self = shift;
     $STOP = 0;
-    my $act = POSIX::SigAction->new(\&_on_term, POSIX::SigSet->new, 0);    # flags 0: no SA_RESTART
+    my $prev = $SIG{TERM};
+    $self->{chained} = ref $prev eq 'CODE' ? $prev : undef;
+    my $svc = $self;
+    Scalar::Util::weaken($svc);
+    my $handler = sub {
+        $STOP = 1;
+        $svc->{chained}->(@_) if $svc && $svc->{chained};
+        return;
+    };
+    # no SA_RESTART: a blocking call returns EINTR and the loop sees $STOP
+    my $act = POSIX::SigAction->new($handler, POSIX::SigSet->new, 0);
     $act->safe(1);
     POSIX::sigaction(POSIX::SIGTERM(), $act)
-        or print STDERR "Pluton::Service: cannot install the SIGTERM handler: $!\n";
-    $self->{signals} = 1;
+        or print {*STDERR} "Pluton::Service: cannot install the SIGTERM handler: $!\n";
+    return;
+}
+
+sub _init_fault {
+    my ($self, $code, $text, $errno) = @_;
+    die Pluton::Fault->new(code => $code, text => $text, ($errno ? (errno => $errno) : ()));
 }
 
 sub initialize {
     my $self = shift;
-    return $self->_fail(Pluton::Fault::alreadyInitialized(), 'initialize called twice')
-        if $self->{initialized};
-    $self->{fault} = undef;
-    $self->{pid}   = $$;
-    $self->{trace} = exists $ENV{plutonPacketTrace} ? 1 : 0;
+    return $self if $self->{initialized};
+    $self->{pid}        = $$;
+    $self->{trace}      = exists $ENV{plutonPacketTrace} ? 1 : 0;
     $self->{service_id} = "$self->{name}:$$/0";
     $self->{affinity_timeout} = DEFAULT_AFFINITY_TIMEOUT;
+    $self->{read_timeout}     = DEFAULT_REQUEST_READ_TIMEOUT;
+    $self->{max_size}         = DEFAULT_MAXIMUM_REQUEST_SIZE;
+    $self->{max_pending}      = DEFAULT_MAXIMUM_PENDING;
+    $self->{max_requests}     = 0;
 
     if ($self->_manager_fds) {
         $self->{mode} = MODE_MANAGER;
-        my $flags = fcntl($self->{listen}, F_GETFL, 0);
-        fcntl($self->{listen}, F_SETFL, $flags & ~O_NONBLOCK) if defined $flags && ($flags & O_NONBLOCK);
         my $slot = $ENV{plutonSlot};
         my ($stats, $why) = Pluton::Stats->open_segment(4, $slot);
         if ($stats) {
             $self->{stats} = $stats;
             $self->{affinity_timeout} = $stats->affinity_timeout || DEFAULT_AFFINITY_TIMEOUT;
+            $self->{read_timeout}     = $stats->request_read_timeout || DEFAULT_REQUEST_READ_TIMEOUT;
+            $self->{max_size}         = $stats->maximum_request_size || DEFAULT_MAXIMUM_REQUEST_SIZE;
+            $self->{max_pending}      = $stats->maximum_pending || DEFAULT_MAXIMUM_PENDING;
+            $self->{max_requests}     = $stats->maximum_requests;
+            if (length $stats->recorder_prefix) {
+                $self->{recorder} = Pluton::Recorder->new($stats->recorder_prefix, $stats->recorder_cycle);
+            }
         }
         else {
-            print STDERR "Pluton::Service: running without stats: $why\n";
+            print {*STDERR} "Pluton::Service: running without stats: $why\n";
         }
         $self->{report} = Pluton::Stats::Report->new(5, $slot);
-        $SIG{PIPE} = 'IGNORE';    # as the manager's children: a gone client is EPIPE
+        $SIG{PIPE} = 'IGNORE';    ## no critic (RequireLocalizedPunctuationVars)
+        $self->_socket_setup;
         $self->_install_signals;
         if ($self->{stats}) {
-            $self->{max_requests} = $self->{stats}->maximum_requests;
             $self->{stats}->write_pid($$);
-            $self->{stats}->write_state(Pluton::Stats::STATE_IDLE, Pluton::Stats::now_us());
+            $self->_set_state(Pluton::Stats::STATE_IDLE);
         }
     }
     elsif (defined $ENV{plutonAcceptSocket} && length $ENV{plutonAcceptSocket}) {
         $self->{mode} = MODE_ACCEPT;
         my $path = $ENV{plutonAcceptSocket};
         my $failed = sub {
-            my ($step) = @_;
-            return $self->_fail(Pluton::Fault::openAcceptSocketFailed(), "$step $path", errno => 0 + $!);
+            my $step = shift;
+            $self->_init_fault(Pluton::Fault::OPEN_ACCEPT_SOCKET_FAILED,
+                "$step $path (plutonAcceptSocket): $!; pick a path in a writable directory, "
+                . 'at most 107 bytes long', 0 + $!);
         };
-        unlink($path) or $!{ENOENT} or return $failed->('unlink');
-        my $l;
-        socket($l, PF_UNIX, SOCK_STREAM, 0) or return $failed->('socket');
-        my $addr = eval { pack_sockaddr_un($path) };
-        if (!defined $addr || length($path) > 107) {
-            $! = POSIX::ENAMETOOLONG();
-            return $failed->('bind');
+        unlink $path or $!{ENOENT} or $failed->('unlink');
+        socket my $l, PF_UNIX, SOCK_STREAM, 0 or $failed->('socket');
+        my $addr = length($path) > 107 ? undef : eval { pack_sockaddr_un($path) };
+        if (!defined $addr) {
+            $! = POSIX::ENAMETOOLONG();    ## no critic (RequireLocalizedPunctuationVars)
+            $failed->('bind');
         }
-        bind($l, $addr)  or return $failed->('bind');
-        listen($l, 20)   or return $failed->('listen');
+        bind $l, $addr  or $failed->('bind');
+        listen $l, 20   or $failed->('listen');
         $self->{listen} = $l;
-        $SIG{PIPE} = 'IGNORE';
+        $SIG{PIPE} = 'IGNORE';    ## no critic (RequireLocalizedPunctuationVars)
+        $self->_socket_setup;
+        $self->_install_signals;
     }
     else {
         $self->{mode} = MODE_STANDALONE;
-        return $self->_fail(Pluton::Fault::noFauxSTDIN(), 'fd 3 is not open')
-            unless defined _fd_mode(3);
-        open(my $in, '<&=', 3)
-            or return $self->_fail(Pluton::Fault::noFauxSTDIN(), "fd 3: $!", errno => 0 + $!);
-        binmode $in;
+        my $in = $self->_inherited(3, '<&=');
+        if (!$in) {
+            $self->_init_fault(Pluton::Fault::NO_FAUX_STDIN,
+                'no request source: fd 3 is not open; run the service under plutonManager, '
+                . 'with plTest, or as ./svc 3<request 4>response');
+        }
         $self->{in} = $in;
+        $self->_install_signals;
     }
-    $self->{decoder} = Pluton::Packet::Decoder->new('Q', keep_raw => $self->{trace}, check_key => 1);
+    $self->{decoder} = $self->_new_decoder;
     $self->{initialized} = 1;
-    return 1;
+    return $self;
 }
 
-# ---------------------------------------------------------------- request loop
-
-sub get_request {
+sub _new_decoder {
     my $self = shift;
-    return $self->_fail(Pluton::Fault::notInitialized(), 'getRequest before initialize')
-        unless $self->{initialized};
-    return $self->_fail(Pluton::Fault::getRequestNotNext(), 'getRequest called before the previous request was answered')
-        if $self->{owed};
-    $self->{req} = undef;
-    $self->{ctx} = undef;
-    return 0 if $self->{stopped} || $self->{terminated};
-    $self->{fault} = undef;
-    my $ok = $self->{mode} eq MODE_STANDALONE ? $self->_get_standalone : $self->_get_socket;
-    return 0 unless $ok;
-    $self->{served}++;
-    return 1;
+    return Pluton::Packet::Decoder->new('Q',
+        keep_raw  => ($self->{trace} || $self->{recorder}) ? 1 : 0,
+        check_key => 1,
+        max_size  => $self->{mode} eq MODE_STANDALONE ? 0 : $self->{max_size});
 }
 
-sub _stop {
-    my ($self, $reason) = @_;
-    $self->{exit_reason} = $reason if defined $reason;
+# fd 3: blocking, and SO_RCVTIMEO of 1 s so that accept returns at least once
+# a second (docs/protocol.md section 8).
+sub _socket_setup {
+    my $self = shift;
+    my $l = $self->{listen};
+    my $flags = fcntl $l, F_GETFL, 0;
+    fcntl $l, F_SETFL, $flags & ~O_NONBLOCK if defined $flags && ($flags & O_NONBLOCK);
+    setsockopt $l, SOL_SOCKET, SO_RCVTIMEO, pack('q q', ACCEPT_TIMEOUT, 0);
+    $self->{listen_fd} = fileno $l;
+    return;
+}
+
+# ---------------------------------------------------------------- the loop
+
+sub next {    ## no critic (ProhibitBuiltinHomonyms)
+    my $self = shift;
+    $self->initialize unless $self->{initialized};
+    if (my $owed = $self->{owed}) {
+        $self->_answer($owed, Pluton::Fault::SERVICE_EXCEPTION, NOT_ANSWERED, q{});
+    }
+    return undef if $self->{finished};    ## no critic (ProhibitExplicitReturnUndef)
+    my $got = $self->{mode} eq MODE_STANDALONE ? $self->_next_standalone : $self->_next_socket;
+    if (!$got) {
+        $self->_end;
+        die $self->{fault} if $self->{fault};
+        return undef;    ## no critic (ProhibitExplicitReturnUndef)
+    }
+    return $self->_hand_over($got);
+}
+
+sub serve {
+    my ($self, $handler) = @_;
+    Carp::croak('serve needs a code reference') unless ref $handler eq 'CODE';
+    while (my $request = $self->next) {
+        my $out;
+        if (eval { $out = $handler->($request); 1 }) {
+            next if $request->{answered};
+            $out = q{} unless defined $out;
+            utf8::encode($out) if utf8::is_utf8($out);
+            $self->_answer($request, 0, q{}, $out);
+        }
+        else {
+            $self->_handler_died($request, $@);
+        }
+    }
+    return;
+}
+
+# The handler died with $err: a Pluton::Fault is sent as it is; anything else
+# is fault 6 naming it, and the whole message goes to stderr.
+sub _handler_died {
+    my ($self, $request, $err) = @_;
+    my $what = "request $request->{f}{b} ($request->{k})";
+    if (Scalar::Util::blessed($err) && $err->isa('Pluton::Fault')) {
+        return $self->_answer($request, $err->code, $err->text, q{}) unless $request->{answered};
+        print {*STDERR} "Pluton::Service: the handler died with a fault after answering $what: $err\n";
+        return;
+    }
+    my $text;
+    if (Scalar::Util::blessed($err)) {
+        my $m = $err->can('message') ? $err->message : $err->can('as_string') ? $err->as_string : "$err";
+        $text = ref($err) . ': ' . (defined $m ? $m : q{});
+        $text =~ s/\s+\z//;
+    }
+    else {
+        $text = defined $err ? "$err" : 'Died';
+        $text =~ s/ at \S+ line \d+(?:, <[^>]*> (?:line|chunk) \d+)?\.\n\z//;
+        $text =~ s/\s+\z//;
+    }
+    (my $full = defined $err ? "$err" : 'Died') =~ s/\n*\z/\n/;
+    print {*STDERR} "Pluton::Service: the handler died on $what: $full";
+    return if $request->{answered};
+    return $self->_answer($request, Pluton::Fault::SERVICE_EXCEPTION, $text, q{});
+}
+
+# The loop ends: stop hooks, then the final statistics and report.
+sub _end {
+    my $self = shift;
+    return if $self->{finished};
     $self->{stopped} = 1;
-    return 0;
+    my @hooks = @{ $self->{on_stop} };
+    $self->{on_stop} = [];
+    for my $hook (@hooks) {
+        eval { $hook->(); 1 } or print {*STDERR} "Pluton::Service: an on_stop hook died: $@";
+    }
+    $self->_terminate;
+    return;
 }
 
-sub _shutdown_reason {
+sub _stop_reason {
     my $self = shift;
     my $r = $self->{stats} ? $self->{stats}->shutdown_request : 0;
     return $r || Pluton::Stats::EXIT_SERVICE_SHUTDOWN;
-}
-
-# SIGTERM while idle in accept or waiting on an affinity connection: the
-# final report, state stopping, exit 0 (or a false get_request with
-# exit_on_stop => 0).
-sub _stop_idle {
-    my $self = shift;
-    $self->_close_conn;
-    $self->_stop($self->_shutdown_reason);
-    if ($self->{exit_on_stop}) {
-        $self->terminate;
-        exit 0;
-    }
-    return 0;
-}
-
-sub _close_conn {
-    my $self = shift;
-    if ($self->{conn}) {
-        close($self->{conn});
-        $self->{conn} = undef;
-    }
 }
 
 sub _set_state {
     my ($self, $state) = @_;
     $self->{state} = $state;
     $self->{stats}->write_state($state, Pluton::Stats::now_us()) if $self->{stats};
+    return;
 }
 
-# A request starts: busy, since = now, requests + 1 (one write).
-sub _go_busy {
-    my $self = shift;
-    my $now = $self->{busy_start} = Time::HiRes::time();
-    $self->{requests}++;
-    $self->{state} = Pluton::Stats::STATE_BUSY;
-    $self->{stats}->write_busy(int($now * 1_000_000), $self->{requests}) if $self->{stats};
+# The instance waits for connections, or for the next request of an
+# affinity connection: from here on it is no longer accountable for the last
+# request (docs/protocol.md section 4.2).
+sub _waiting {
+    my ($self, $state) = @_;
+    $self->_set_state($state) if $self->{state} != $state;
+    $self->{report}->flush_if_due if $self->{report};
+    return;
 }
 
-# A request is finished: counters, busy time, state (one write), report entry.
-sub _done {
-    my ($self, $outcome, $rq_bytes, $rs_bytes, $function) = @_;
+# A connection record: fh, fd, decoder, t0 (accepted), deadline.
+sub _conn {
+    my ($self, $fh, $decoder) = @_;
     my $now = Time::HiRes::time();
-    my $dur = defined $self->{busy_start} ? int(($now - $self->{busy_start}) * 1_000_000) : 0;
-    $dur = 0 if $dur < 0;
-    $self->{busy_us} += $dur;
-    $self->{busy_start} = undef;
-    $self->{responses}++ if $outcome == Pluton::Stats::OUTCOME_OK;
-    $self->{faults}++    if $outcome == Pluton::Stats::OUTCOME_FAULT;
-    my $state = $self->{conn} ? Pluton::Stats::STATE_AFFINITY : Pluton::Stats::STATE_IDLE;
-    $self->{state} = $state;
-    $self->{stats}->write_done($state, int($now * 1_000_000), $self->{requests},
-        $self->{responses}, $self->{faults}, $self->{busy_us}) if $self->{stats};
-    $self->{report}->add($outcome, $dur, $rq_bytes, $rs_bytes, $function, $now) if $self->{report};
+    return { fh => $fh, fd => fileno $fh, dec => $decoder, t0 => $now, deadline => $now + $self->{read_timeout} };
 }
 
-# Waits in accept. Returns the connection, or undef (stopping or failed).
-sub _accept {
-    my $self = shift;
-    my $l = $self->{listen};
-    $self->{report}->flush_if_due if $self->{report};
-    while (1) {
-        $WAIT_FD = fileno($l) if $self->{signals};
-        if ($STOP && $self->{signals}) {
-            $WAIT_FD = undef;
-            return $self->_stop_idle;
-        }
-        my $conn;
-        my $ok = accept($conn, $l);
-        my $errno = 0 + $!;
-        $WAIT_FD = undef;
-        return $conn if $ok;
-        return $self->_stop_idle if $STOP && $self->{signals};
-        local $! = $errno;
-        next if $!{EINTR} || $!{ECONNABORTED} || $!{EAGAIN};
-        $self->_fail(Pluton::Fault::acceptFailed(), 'accept on the service socket', errno => $errno);
-        $self->_stop($self->{mode} eq MODE_MANAGER ? Pluton::Stats::EXIT_ACCEPT_FAILED : undef);
-        return undef;
+# Reads what is there without blocking. 'done' (a packet, or a decoder error
+# in $c->{err}), 'more', or 'eof' / 'error' (the connection is dead).
+sub _read_conn {
+    my ($self, $c) = @_;
+    my $dec = $c->{dec};
+    my $size = READ_SIZE;
+    if ($dec->pending) {
+        my $need = $dec->want;
+        $size = $need if $need > $size;
     }
+    my $r = recv $c->{fh}, my $chunk, $size, MSG_DONTWAIT;
+    if (!defined $r) {
+        return 'more' if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR};
+        return 'error';
+    }
+    if (!length $chunk) {
+        return 'eof';
+    }
+    $dec->add($chunk);
+    my ($pkt, $err) = $dec->next;
+    if ($pkt) {
+        $c->{pkt} = $pkt;
+        return 'done';
+    }
+    if ($err) {
+        $c->{err} = $err;
+        return 'done';
+    }
+    return 'more';
 }
 
-# Waits for the first bytes of the next request on the affinity connection,
-# at most the affinity timeout. 1: bytes arrived; 0: timeout or client close;
-# 'stop': SIGTERM.
-sub _affinity_wait {
+# A connection that cannot give a request: closed, a readError entry.
+sub _drop {
+    my ($self, $c, $why) = @_;
+    close $c->{fh};
+    if ($self->{mode} eq MODE_ACCEPT && defined $why) {
+        print {*STDERR} "Pluton::Service: dropped a connection: $why\n";
+    }
+    $self->_report(Pluton::Stats::OUTCOME_READ_ERROR, $c->{t0}, 0, 0, q{});
+    return;
+}
+
+# A read that ended: the request, or undef after dealing with the problem.
+sub _finished_read {
+    my ($self, $c, $how) = @_;
+    if ($how eq 'done' && $c->{pkt}) {
+        return $c;
+    }
+    if ($how eq 'done') {
+        my $err = $c->{err};
+        if ($err->{kind} eq 'too_large') {
+            $self->_too_large($c);
+        }
+        else {
+            $self->_drop($c, $err->{text});
+        }
+    }
+    elsif ($how eq 'eof' && $c->{dec}->pending) {
+        $self->_drop($c, 'unexpected EOF in packet');
+    }
+    else {
+        $self->_drop($c, $how eq 'eof' ? undef : "read: $!");
+    }
+    return undef;    ## no critic (ProhibitExplicitReturnUndef)
+}
+
+# fault 3 at once, without reading the body; the id and client name are
+# those already read.
+sub _too_large {
+    my ($self, $c) = @_;
+    my $f = $c->{dec}->partial_fields;
+    my $id = Pluton::Packet::number($f->{b});
+    my $pkt = Pluton::Packet::response_packet($id, defined $f->{a} ? $f->{a} : q{}, $self->{service_id},
+        Pluton::Fault::REQUEST_TOO_LARGE, $c->{err}{text}, q{});
+    $self->_trace('PktOut', $pkt) if $self->{trace};
+    send $c->{fh}, $pkt, MSG_DONTWAIT;
+    close $c->{fh};
+    $self->{requests}++;
+    $self->{faults}++;
+    $self->{stats}->write_counters($self->{requests}, $self->{responses}, $self->{faults}, $self->{busy_us})
+        if $self->{stats};
+    $self->_report(Pluton::Stats::OUTCOME_FAULT, $c->{t0}, 0, 0, q{});
+    return;
+}
+
+# Accepts one connection (blocking, at most ACCEPT_TIMEOUT) and reads what
+# it holds. The connection with its packet, or undef (nothing yet, pending).
+sub _accept_one {
     my $self = shift;
-    my $conn = $self->{conn};
-    my $dec  = $self->{decoder};
-    $self->{report}->flush_if_due if $self->{report};
+    my $fh;
+    accept $fh, $self->{listen} or do {
+        return undef if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR} || $!{ECONNABORTED};    ## no critic (ProhibitExplicitReturnUndef)
+        $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::ACCEPT_FAILED,
+            text => 'accept on the service socket', errno => 0 + $!);
+        $self->{exit_reason} = Pluton::Stats::EXIT_ACCEPT_FAILED if $self->{mode} eq MODE_MANAGER;
+        $self->{failed} = 1;
+        return undef;    ## no critic (ProhibitExplicitReturnUndef)
+    };
+    my $dec = $self->{decoder};
+    $dec->reset;
+    my $c = $self->_conn($fh, $dec);
+    my $how = $self->_read_conn($c);
+    return $self->_finished_read($c, $how) if $how ne 'more';
+    # incomplete after the first read: pending, with a decoder of its own
+    $self->{decoder} = $self->_new_decoder;
+    my $pending = $self->{pending};
+    if (@{$pending} >= $self->{max_pending}) {
+        $self->_drop(shift @{$pending}, 'the pending set is full');
+    }
+    push @{$pending}, $c;
+    return undef;    ## no critic (ProhibitExplicitReturnUndef)
+}
+
+# Waits on fd 3 and the pending connections at once.
+sub _poll_pending {
+    my $self = shift;
+    my $pending = $self->{pending};
+    my $now = Time::HiRes::time();
+    my $wake = $now + ACCEPT_TIMEOUT;
+    my @live;
+    for my $c (@{$pending}) {
+        if ($c->{deadline} <= $now) {
+            $self->_drop($c, 'request-read-timeout');
+            next;
+        }
+        push @live, $c;
+        $wake = $c->{deadline} if $c->{deadline} < $wake;
+    }
+    @{$pending} = @live;
+    return undef unless @live;    ## no critic (ProhibitExplicitReturnUndef)
+    my $rin = q{};
+    vec($rin, $self->{listen_fd}, 1) = 1;
+    vec($rin, $_->{fd}, 1) = 1 for @live;
+    my $n = select my $rout = $rin, undef, undef, $wake - $now;
+    return undef if !$n || $n < 0;    ## no critic (ProhibitExplicitReturnUndef)
+    for my $i (0 .. $#live) {
+        my $c = $live[$i];
+        next unless vec $rout, $c->{fd}, 1;
+        my $how = $self->_read_conn($c);
+        next if $how eq 'more';
+        @{$pending} = grep { $_ != $c } @{$pending};
+        my $got = $self->_finished_read($c, $how);
+        return $got if $got;
+    }
+    return $self->_accept_one if vec $rout, $self->{listen_fd}, 1;
+    return undef;    ## no critic (ProhibitExplicitReturnUndef)
+}
+
+# The next request of the affinity connection, or undef (closed, timed out,
+# stopping).
+sub _affinity_next {
+    my $self = shift;
+    my $c = $self->{affinity};
+    my $dec = $c->{dec};
     my $deadline = Time::HiRes::time() + $self->{affinity_timeout};
-    while (1) {
-        $WAIT_FD = fileno($conn) if $self->{signals};
-        if ($STOP && $self->{signals}) {
-            $WAIT_FD = undef;
-            return 'stop';
+    my $started = $dec->pending ? 1 : 0;
+    if ($started) {
+        # bytes of the next request came with the last one
+        my ($pkt, $err) = $dec->next;
+        if ($pkt || $err) {
+            $c->{pkt} = $pkt;
+            $c->{err} = $err;
+            $self->{affinity} = undef;
+            return $self->_finished_read($c, 'done');
         }
-        my $left = $deadline - Time::HiRes::time();
-        if ($left <= 0) {
-            $WAIT_FD = undef;
-            return 0;
-        }
-        my $rin = '';
-        vec($rin, fileno($conn), 1) = 1;
-        my $n = select(my $rout = $rin, undef, undef, $left);
-        my $errno = 0 + $!;
-        $WAIT_FD = undef;
-        return 'stop' if $STOP && $self->{signals};
-        if ($n < 0) {
-            local $! = $errno;
-            next if $!{EINTR};
-            return 0;
-        }
-        next if $n == 0;
-        my $r = $dec->fill($conn, READ_SIZE);
-        if (!defined $r) {
-            next if $!{EINTR} || $!{EAGAIN};
-            return 0;
-        }
-        return $r > 0 ? 1 : 0;
+        $c->{deadline} = Time::HiRes::time() + $self->{read_timeout};
     }
+    while (!$STOP) {
+        my $now = Time::HiRes::time();
+        my $until = $started ? $c->{deadline} : $deadline;
+        last if $now >= $until;
+        my $rin = q{};
+        vec($rin, $c->{fd}, 1) = 1;
+        my $left = $until - $now;
+        my $n = select my $rout = $rin, undef, undef, $left < ACCEPT_TIMEOUT ? $left : ACCEPT_TIMEOUT;
+        next if !$n || $n < 0;
+        my $how = $self->_read_conn($c);
+        if ($how eq 'more') {
+            if (!$started) {
+                $started = 1;
+                $c->{t0} = Time::HiRes::time();
+                $c->{deadline} = $c->{t0} + $self->{read_timeout};
+            }
+            next;
+        }
+        $self->{affinity} = undef;
+        if ($how eq 'eof' && !$dec->pending && !$started) {
+            close $c->{fh};    # the client ended the affinity: not a request
+            return undef;      ## no critic (ProhibitExplicitReturnUndef)
+        }
+        $c->{t0} = Time::HiRes::time() unless $started;
+        return $self->_finished_read($c, $how);
+    }
+    # timeout or stop: the affinity ends without a request (a partial one is a read error)
+    $self->{affinity} = undef;
+    if ($started) { $self->_drop($c, 'request-read-timeout') }
+    else          { close $c->{fh} }
+    return undef;    ## no critic (ProhibitExplicitReturnUndef)
 }
 
-# Reads the rest of a request packet. Returns ('ok', $packet) | ('eof') (the
-# client sent nothing) | ('error', $code, $text).
-sub _read_request {
-    my ($self, $fh, $dec) = @_;
-    my $buffered = $dec->pending;    # not on a fresh connection: read first
+# The next complete request in manager or accept mode, or undef to stop.
+sub _next_socket {
+    my $self = shift;
+    while (1) {
+        return undef if $self->{failed} || $self->{lost_io};    ## no critic (ProhibitExplicitReturnUndef)
+        if ($STOP) {
+            $self->{exit_reason} = $self->_stop_reason;
+            return undef;    ## no critic (ProhibitExplicitReturnUndef)
+        }
+        if ($self->{affinity}) {
+            $self->_waiting(Pluton::Stats::STATE_AFFINITY);
+            my $c = $self->_affinity_next;
+            return $c if $c;
+            next;
+        }
+        my $max = $self->{max_requests};
+        if ($max && $self->{served} >= $max) {
+            $self->{exit_reason} = Pluton::Stats::EXIT_MAX_REQUESTS;
+            return undef;    ## no critic (ProhibitExplicitReturnUndef)
+        }
+        $self->_waiting(Pluton::Stats::STATE_IDLE);
+        my $c = @{ $self->{pending} } ? $self->_poll_pending : $self->_accept_one;
+        return $c if $c;
+    }
+    return;
+}
+
+sub _next_standalone {
+    my $self = shift;
+    return undef if $STOP || $self->{lost_io};    ## no critic (ProhibitExplicitReturnUndef)
+    my $dec = $self->{decoder};
+    my $t0 = Time::HiRes::time();
+    my $buffered = $dec->pending;
     while (1) {
         if ($buffered) {
             my ($pkt, $err) = $dec->next;
-            return ('ok', $pkt) if $pkt;
-            return ('error', Pluton::Fault::requestNetStringParseError(), $err->{text})
-                if $err && $err->{kind} eq 'netstring';
-            return ('error', Pluton::Fault::requestDecodeFailed(), $err->{text}) if $err;
+            return { pkt => $pkt, t0 => $t0 } if $pkt;
+            return $self->_standalone_fault($err) if $err;
         }
-        my $r = $dec->fill($fh, READ_SIZE);
+        my $r = $dec->fill($self->{in}, READ_SIZE);
         if (!defined $r) {
+            return undef if $STOP;    ## no critic (ProhibitExplicitReturnUndef)
             next if $!{EINTR} || $!{EAGAIN};
-            return ('error', Pluton::Fault::socketReadFailed(), "reading a request: $!");
+            $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::SOCKET_READ_FAILED,
+                text => "reading a request from fd 3: $!", errno => 0 + $!);
+            return undef;    ## no critic (ProhibitExplicitReturnUndef)
         }
         if ($r == 0) {
-            my $e = $dec->eof or return ('eof');
-            return ('error', Pluton::Fault::requestDecodeFailed(), $e->{text});
+            my $e = $dec->eof or return undef;    ## no critic (ProhibitExplicitReturnUndef)
+            return $self->_standalone_fault($e);
         }
         $buffered = 1;
     }
+    return;
 }
 
-sub _get_socket {
-    my $self = shift;
-    my $manager = $self->{mode} eq MODE_MANAGER;
-    my $dec = $self->{decoder};
-    while (1) {
-        return $self->_stop(Pluton::Stats::EXIT_LOST_IO) if $self->{lost_io};
-        if ($STOP && $self->{signals}) {
-            $self->_close_conn;
-            return $self->_stop($self->_shutdown_reason);
-        }
-        my $fresh = !$self->{conn};
-        if ($fresh) {
-            my $max = $self->{max_requests};
-            return $self->_stop(Pluton::Stats::EXIT_MAX_REQUESTS) if $max && $self->{served} >= $max;
-            $self->{conn} = $self->_accept or return 0;
-            $dec->reset;
-        }
-        elsif (!$dec->pending) {
-            my $w = $self->_affinity_wait;
-            return $self->_stop_idle if $w eq 'stop';
-            if (!$w) {
-                $self->_close_conn;
-                $self->_set_state(Pluton::Stats::STATE_IDLE);
-                next;
-            }
-        }
-        $self->_go_busy;
-        my ($st, $pkt, $text) = $self->_read_request($self->{conn}, $dec);
-        if ($st eq 'ok') {
-            $self->_set_request($pkt);
-            return 1;
-        }
-        $self->_close_conn;
-        if ($manager) {
-            # client errors are hidden: one readError entry, back to accept
-            $self->_done(Pluton::Stats::OUTCOME_READ_ERROR, 0, 0, '');
-            next;
-        }
-        $self->{busy_start} = undef;
-        return $self->_stop if $st eq 'eof' && $fresh;    # as the original: a client that sends nothing
-        $self->_fail($pkt || Pluton::Fault::requestDecodeFailed(), $text || 'unexpected EOF in packet');
-        return $self->_stop;
-    }
+sub _standalone_fault {
+    my ($self, $err) = @_;
+    my $code = $err->{kind} eq 'netstring' ? Pluton::Fault::REQUEST_NET_STRING_PARSE_ERROR
+             :                               Pluton::Fault::REQUEST_DECODE_FAILED;
+    $self->{fault} = Pluton::Fault->new(code => $code, text => $err->{text});
+    return undef;    ## no critic (ProhibitExplicitReturnUndef)
 }
 
-sub _get_standalone {
-    my $self = shift;
-    $self->{busy_start} = Time::HiRes::time();
-    my ($st, $code, $text) = $self->_read_request($self->{in}, $self->{decoder});
-    if ($st eq 'ok') {
-        $self->{requests}++;
-        $self->_set_request($code);
-        return 1;
+# A complete request goes to the service's code: the slot says busy and names
+# the request, the recorder keeps it, noWait closes the connection.
+sub _hand_over {
+    my ($self, $c) = @_;
+    my $fields = $c->{pkt}{fields};
+    my $keystr = defined $fields->{c} ? $fields->{c} : q{};
+    my $key = $self->{keys}{$keystr} ||= Pluton::ServiceKey->_from_checked($keystr);
+    my $req = Pluton::Request->_new($self, $fields, $key);
+    $req->{c} = $c;
+    $self->{requests}++;
+    $self->{served}++;
+    my $stats = $self->{stats};
+    if ($stats) {
+        $self->{state} = Pluton::Stats::STATE_BUSY;
+        $stats->write_busy(int($req->{t} * 1_000_000), $self->{requests});
     }
-    $self->_fail($code, $text) if $st eq 'error';
-    return $self->_stop;
-}
-
-# The request is its packet's fields (type => payload); the accessors below
-# read them.
-sub _set_request {
-    my ($self, $pkt) = @_;
-    my $f = $pkt->{fields};
-    $self->{req}  = $f;
-    $self->{owed} = 1;
-    my $key = defined $f->{c} ? $f->{c} : '';
-    if ($key ne $self->{key}) {
-        my @p = split /\./, $key, -1;
-        $self->{key} = $key;
-        $self->{key_parts} = [ map { defined $_ ? $_ : '' } @p[0 .. 3] ];
-        $self->{key_parts}[2] = Pluton::Packet::number($p[2]);
+    my $raw = $c->{pkt}{raw};
+    my $rec = $self->{recorder};
+    if ($rec && $rec->ok) {
+        $req->{rec} = $rec->next_index;
+        $rec->write('in', $req->{rec}, $raw);
     }
-    $self->_trace('PktIn', $pkt->{raw}) if $self->{trace};
-    $self->_close_conn if exists $f->{e} && $self->{mode} ne MODE_STANDALONE;    # noWait
+    if ($stats && $stats->version >= 2) {
+        $stats->write_identity(Pluton::Packet::number($fields->{b}),
+            defined $req->{rec} ? $req->{rec} : Pluton::Stats::NOT_RECORDING,
+            defined $fields->{a} ? $fields->{a} : q{});
+    }
+    $self->_trace('PktIn', $raw) if $self->{trace};
+    if (exists $fields->{e} && $c->{fh}) {    # noWait: closed once read
+        close $c->{fh};
+        $c->{fh} = undef;
+    }
+    $c->{pkt} = undef;
+    $self->{owed} = $req;
+    return $req;
 }
 
 sub _trace {
@@ -445,42 +656,19 @@ sub _trace {
     return unless defined $bytes;
     my $line = "$what: $bytes";
     $line .= "\n" unless $line =~ /\n\z/;
-    print STDERR $line;
-}
-
-# ---------------------------------------------------------------- responses
-
-sub send_response {
-    my ($self, $data) = @_;
-    return $self->_fail(Pluton::Fault::notInitialized(), 'sendResponse before initialize')
-        unless $self->{initialized};
-    return $self->_fail(Pluton::Fault::sendResponseNotNext(), 'no request to respond to')
-        unless $self->{owed};
-    $data = '' unless defined $data;
-    return $self->_finish(0, '', $data);
-}
-
-sub send_fault {
-    my ($self, $code, $text) = @_;
-    return $self->_fail(Pluton::Fault::notInitialized(), 'sendFault before initialize')
-        unless $self->{initialized};
-    return $self->_fail(Pluton::Fault::sendResponseNotNext(), 'no request to respond to')
-        unless $self->{owed};
-    $code = 0 unless defined $code;
-    $code = int($code);
-    $text = '' unless defined $text;
-    return $self->_finish($code, $text, '');
+    print {*STDERR} $line;
+    return;
 }
 
 # Writes all of $bytes; returns 0, or the errno of the failed write.
 sub _write_all {
-    my ($self, $fh, $bytes) = @_;
+    my ($fh, $bytes) = @_;
     my $off = 0;
     my $len = length $bytes;
     while ($off < $len) {
-        my $n = syswrite($fh, $bytes, $len - $off, $off);
+        my $n = syswrite $fh, $bytes, $len - $off, $off;
         if (!defined $n) {
-            next if $!{EINTR};
+            next if $!{EINTR} || $!{EAGAIN};
             return 0 + $!;
         }
         $off += $n;
@@ -488,156 +676,118 @@ sub _write_all {
     return 0;
 }
 
-sub _finish {
-    my ($self, $code, $text, $data) = @_;
-    my $req = $self->{req};
-    $self->{owed} = 0;
-    my $outcome  = $code ? Pluton::Stats::OUTCOME_FAULT : Pluton::Stats::OUTCOME_OK;
-    my $rq_bytes = defined $req->{k} ? length $req->{k} : 0;
-    my $function = $self->{key_parts}[1];
-    $data = '' if $code;
-    if (exists $req->{e}) {
-        # noWait: the connection was closed when the request was read (stand-alone
-        # mode writes nothing): only the statistics remain
-        $self->_done($outcome, $rq_bytes, 0, $function);
-        return 1;
-    }
-    my $id = $req->{b};
-    $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|[1-9][0-9]{0,17})\z/;
-    my $pkt = Pluton::Packet::response_packet($id, defined $req->{a} ? $req->{a} : '',
-        $self->{service_id}, $code, $text, $data);
+sub _out_fh {
+    my $self = shift;
+    return $self->{out} if $self->{out};
+    my $out = $self->_inherited(4, '>&=');
+    $self->{out} = $out;
+    return $out;
+}
+
+# Answers a request (called by Pluton::Request::respond and ::fault).
+sub _answer {
+    my ($self, $req, $code, $text, $data) = @_;
+    $req->{answered} = 1;
+    $self->{owed} = undef;
+    my $c = $req->{c};
+    $req->{c} = undef;
+    $req->{s} = undef;
+    my $f = $req->{f};
+    $data = q{} if $code;
+    my $pkt = Pluton::Packet::response_packet(Pluton::Packet::number($f->{b}),
+        defined $f->{a} ? $f->{a} : q{}, $self->{service_id}, $code, $text, $data);
     $self->_trace('PktOut', $pkt) if $self->{trace};
-    my $errno;
+    $self->{recorder}->write('out', $req->{rec}, $pkt) if defined $req->{rec};
+    my $errno = 0;
     if ($self->{mode} eq MODE_STANDALONE) {
-        if (!$self->{out} && defined _fd_mode(4) && open(my $out, '>&=', 4)) {
-            binmode $out;
-            $self->{out} = $out;
+        if (!exists $f->{e}) {
+            my $out = $self->_out_fh;
+            if (!$out) {
+                $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::SOCKET_WRITE_FAILED,
+                    text => 'fd 4 is not open for stand-alone responses; run the service as '
+                        . './svc 3<request 4>response');
+                $self->{lost_io} = 1;
+                return 0;
+            }
+            local $SIG{PIPE} = 'IGNORE';
+            $errno = _write_all($out, $pkt);
         }
-        if (!$self->{out}) {
-            $self->_fail(Pluton::Fault::socketWriteFailed(), 'fd 4 is not open for stand-alone responses');
-            $self->{lost_io} = 1;
-            $self->_stop;
-            return 0;
-        }
-        local $SIG{PIPE} = 'IGNORE';
-        $errno = $self->_write_all($self->{out}, $pkt);
     }
-    else {
-        $errno = $self->_write_all($self->{conn}, $pkt);
+    elsif ($c->{fh}) {
+        $errno = _write_all($c->{fh}, $pkt);
     }
+    my $ok = 1;
     if ($errno) {
         local $! = $errno;
-        if ($!{EPIPE}) {
-            # the client has gone: as the original, the response counts as sent
-            $self->_close_conn;
+        if (!$!{EPIPE}) {    # a gone client (EPIPE) counts as answered, as in the original
+            $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::SOCKET_WRITE_FAILED,
+                text => 'writing the response', errno => $errno);
+            $self->{lost_io} = 1;
+            $self->{exit_reason} = Pluton::Stats::EXIT_LOST_IO;
+            $ok = 0;
+        }
+    }
+    if ($c->{fh}) {
+        if ($ok && !$errno && exists $f->{h}) {
+            $self->{affinity} = $c;
         }
         else {
-            $self->_close_conn;
-            $self->_done(Pluton::Stats::OUTCOME_WRITE_ERROR, $rq_bytes, 0, $function);
-            $self->_fail(Pluton::Fault::socketWriteFailed(), 'writing the response', errno => $errno);
-            $self->{lost_io} = 1;
-            $self->_stop(Pluton::Stats::EXIT_LOST_IO);
-            return 0;
+            close $c->{fh};
         }
     }
-    $self->_close_conn if $self->{mode} ne MODE_STANDALONE && !exists $req->{h};    # not keepAffinity
-    $self->_done($outcome, $rq_bytes, length $data, $function);
-    return 1;
+    my $now = Time::HiRes::time();
+    my $busy = int(($now - $req->{t}) * 1_000_000);
+    $self->{busy_us} += $busy > 0 ? $busy : 0;
+    my $outcome;
+    if (!$ok)     { $outcome = Pluton::Stats::OUTCOME_WRITE_ERROR }
+    elsif ($code) { $outcome = Pluton::Stats::OUTCOME_FAULT; $self->{faults}++ }
+    else          { $outcome = Pluton::Stats::OUTCOME_OK; $self->{responses}++ }
+    $self->{stats}->write_counters($self->{requests}, $self->{responses}, $self->{faults}, $self->{busy_us})
+        if $self->{stats};
+    $self->_report($outcome, $c->{t0}, length(defined $f->{k} ? $f->{k} : q{}), length $data,
+        $req->{k}{function}, $now);
+    return $ok;
 }
 
-# ---------------------------------------------------------------- accessors
-
-# The current request's field of type $t, or $default without a request.
-sub _field {
-    my ($self, $t, $default) = @_;
-    my $req = $self->{req} or return $default;
-    return defined $req->{$t} ? $req->{$t} : $default;
-}
-
-# A part of the current request's key: 0 application, 1 function, 2 version, 3 serialization.
-sub _key_part { $_[0]{req} ? $_[0]{key_parts}[ $_[1] ] : $_[2] }
-
-sub service_key   { $_[0]->_field('c', '') }
-sub application   { $_[0]->_key_part(0, '') }
-sub function      { $_[0]->_key_part(1, '') }
-sub version       { $_[0]->_key_part(2, 0) }
-sub serialization { $_[0]->_key_part(3, '') }
-sub client_name   { $_[0]->_field('a', '') }
-sub request_id    { Pluton::Packet::number($_[0]->_field('b', 0)) }
-sub timeout_ms    { Pluton::Packet::number($_[0]->_field('l', 0)) }
-sub no_wait       { $_[0]{req} && exists $_[0]{req}{e} ? 1 : 0 }
-sub no_remote     { $_[0]{req} && exists $_[0]{req}{f} ? 1 : 0 }
-sub no_retry      { $_[0]{req} && exists $_[0]{req}{g} ? 1 : 0 }
-sub keep_affinity { $_[0]{req} && exists $_[0]{req}{h} ? 1 : 0 }
-sub need_affinity { $_[0]{req} && exists $_[0]{req}{i} ? 1 : 0 }
-
-sub request_data {
-    my $req = $_[0]{req};
-    return $req && defined $req->{k} ? $req->{k} : '';
-}
-
-# The serialization's char code ('r' for raw, '?' if unknown).
-sub serialization_code {
-    my $s = $_[0]->serialization;
-    return exists $Pluton::ServiceKey::SERIALIZATION_CODE{$s} ? $Pluton::ServiceKey::SERIALIZATION_CODE{$s} : '?';
-}
-
-sub has_file_descriptor { 0 }
-sub file_descriptor     { -1 }
-
-# context($key): the value, or undef if absent (or if the context is malformed,
-# in which case has_fault is true with contextFormatError).
-sub context {
-    my $req = $_[0]{req};
-    return undef unless $req && defined $req->{j};
-    my ($self, $key) = @_;
-    my $ctx = $self->{ctx};
-    if (!$ctx) {
-        $ctx = eval { Pluton::Packet::decode_context($req->{j}) };
-        if (!$ctx) {
-            (my $e = $@) =~ s/\n\z//;
-            $self->_fail(Pluton::Fault::contextFormatError(), $e);
-            return undef;
-        }
-        $self->{ctx} = $ctx;
-    }
-    return $ctx->{$key};
-}
-
-sub context_keys {
-    my $self = shift;
-    $self->context('');
-    return () unless $self->{ctx};
-    return sort keys %{ $self->{ctx} };
+sub _report {
+    my ($self, $outcome, $t0, $rq_bytes, $rs_bytes, $function, $now) = @_;
+    my $report = $self->{report} or return;
+    $now = Time::HiRes::time() unless defined $now;
+    my $dur = defined $t0 ? int(($now - $t0) * 1_000_000) : 0;
+    $report->add($outcome, $dur, $rq_bytes, $rs_bytes, $function, $now);
+    return;
 }
 
 # ---------------------------------------------------------------- the end
 
-sub exit_reason { $_[0]{exit_reason} }
-
-sub terminate {
+sub _terminate {
     my $self = shift;
-    return if $self->{terminated} || !$self->{initialized};
+    return if $self->{finished} || !$self->{initialized};
     return if defined $self->{pid} && $self->{pid} != $$;
-    $self->{terminated} = 1;
+    $self->{finished} = 1;
     $self->{stopped} = 1;
-    $self->_close_conn;
+    if (my $c = $self->{affinity}) {
+        close $c->{fh};
+        $self->{affinity} = undef;
+    }
+    close $_->{fh} for @{ $self->{pending} };
+    $self->{pending} = [];
     if ($self->{listen}) {
-        close($self->{listen});
+        close $self->{listen};
         $self->{listen} = undef;
     }
     if ($self->{stats}) {
-        $self->{stats}->write_state(Pluton::Stats::STATE_STOPPING, Pluton::Stats::now_us());
+        $self->_set_state(Pluton::Stats::STATE_STOPPING);
         $self->{stats}->write_exit_reason($self->{exit_reason});
         $self->{stats}->close;
     }
-    if ($self->{report}) {
+    if (my $report = $self->{report}) {
         # the final record, written even with 0 entries
-        do { $self->{report}->flush } while $self->{report}->ok && $self->{report}->count > 0;
-        $self->{report}->close;
+        do { $report->flush } while $report->ok && $report->count > 0;
+        $report->close;
     }
     if ($self->{out}) {
-        close($self->{out});
+        close $self->{out};
         $self->{out} = undef;
     }
     return 1;
@@ -646,75 +796,8 @@ sub terminate {
 sub DESTROY {
     my $self = shift;
     local ($@, $!, $?);
-    $self->terminate;
+    $self->_terminate;
+    return;
 }
 
 1;
-
-__END__
-
-=head1 NAME
-
-Pluton::Service - write a Pluton service in Perl
-
-=head1 SYNOPSIS
-
-    use Pluton::Service;
-
-    my $svc = Pluton::Service->new('echo');     # or ->new(name => 'echo')
-    $svc->initialize or die $svc->fault->message;
-    while ($svc->get_request) {
-        my $ms = $svc->context('echo.sleepMS');   # undef if absent
-        if (defined $ms && $ms < 0) {
-            $svc->send_fault(111, 'sleep time negative');
-            next;
-        }
-        $svc->send_response($svc->request_data);
-    }
-    $svc->terminate;
-    exit($svc->has_fault ? 41 : 0);
-
-=head1 DESCRIPTION
-
-C<initialize> picks the mode. B<Manager mode> when fd 3 is a listening
-socket, fd 4 a regular file (the stats segment) and fd 5 a FIFO (the report
-pipe); B<accept mode> when C<plutonAcceptSocket> names a socket path to
-create; otherwise B<stand-alone mode>, reading request packets from fd 3 and
-writing responses to fd 4 (C<< ./svc.pl 3<requests 4>responses >>).
-
-C<get_request> blocks until a request arrives and returns false when the
-service should stop (call C<terminate> and exit): the manager's SIGTERM, the
-maximum-requests limit, end of input in stand-alone mode, or a fault.
-
-In manager mode a SIGTERM while the service waits in C<accept> (or on an
-affinity connection) makes it send its final report, mark its slot
-stopping with the exit reason the manager asked for, and C<exit 0> at once
-(pass C<< exit_on_stop => 0 >> to C<new> to get a false C<get_request>
-instead). While busy, the request is finished first and the next
-C<get_request> returns false. The handler is installed with
-C<POSIX::sigaction> without C<SA_RESTART>; the other modes keep the default
-SIGTERM action.
-
-In manager mode client errors (a connection closed early, a malformed
-packet) are hidden: a readError report entry, and back to C<accept>. In the
-other modes C<get_request> returns false with the fault
-C<requestNetStringParseError> (-58) or C<requestDecodeFailed> (-57) and the
-decoder's message.
-
-=head1 METHODS
-
-C<new>, C<initialize>, C<get_request>, C<send_response($bytes)>,
-C<send_fault($code, $text)> (codes up to 10 are reserved, use your own above
-10), C<terminate>, C<has_fault>, C<fault> (a L<Pluton::Fault> or undef).
-
-For the current request: C<service_key>, C<application>, C<function>,
-C<version>, C<serialization>, C<serialization_code>, C<client_name>,
-C<request_data>, C<context($key)>, C<context_keys>, C<request_id>,
-C<timeout_ms>, C<no_wait>, C<keep_affinity>.
-
-=head1 ENVIRONMENT
-
-C<plutonSlot> (set by the manager), C<plutonAcceptSocket>,
-C<plutonPacketTrace> (C<PktIn:>/C<PktOut:> lines on stderr).
-
-=cut

@@ -5,6 +5,10 @@ use warnings;
 
 use Pluton::Fault;
 
+use overload
+    q{""}    => sub { my $self = shift; return $self->{key} },
+    fallback => 1;
+
 our $VERSION = '0.1.0';
 
 our @SERIALIZATIONS = qw(COBOL HTML JMS JSON NETSTRING PHP SOAP XML raw);
@@ -48,7 +52,7 @@ sub check {
 sub parse {
     my ($class, $key, %opt) = @_;
     if (defined(my $err = $class->check($key, %opt))) {
-        Pluton::Fault->throw(Pluton::Fault::serviceKeyBad(), $err);
+        Pluton::Fault->throw(code => Pluton::Fault::SERVICE_KEY_BAD, text => $err);
     }
     my ($app, $func, $ver, $ser) = split /\./, $key, -1;
     return bless {
@@ -57,7 +61,20 @@ sub parse {
     }, $class;
 }
 
-sub new { my $class = shift; return $class->parse(@_) }
+sub new {
+    my ($class, @args) = @_;
+    return $class->parse(@args);
+}
+
+# _from_checked($key): a key already checked (by the request decoder).
+sub _from_checked {
+    my ($class, $key) = @_;
+    my ($app, $func, $ver, $ser) = split /[.]/, $key, -1;
+    return bless {
+        key => $key, application => $app, function => $func,
+        version => 0 + $ver, serialization => $ser,
+    }, $class;
+}
 
 sub is_valid {
     my ($class, $key, %opt) = @_;

@@ -1,7 +1,10 @@
 package Pluton::Stats;
 
-# The stats segment on fd 4 and the report pipe on fd 5 (docs/protocol.md
-# sections 4 and 5). Written with sysseek + syswrite; no mmap.
+# The stats segment on fd 4 (docs/protocol.md section 4): the header the
+# manager writes, and this instance's slot. Mapped with File::Map when that
+# module is installed (plain memory stores, no system call per update);
+# otherwise written with sysseek + syswrite through a private open file
+# description of fd 4.
 
 use strict;
 use warnings;
@@ -12,10 +15,7 @@ use Time::HiRes ();
 our $VERSION = '0.1.0';
 
 use constant {
-    MAGIC        => 'PLSS',
-    VERSION_1    => 1,
-    HEADER_SIZE  => 64,
-    SLOT_SIZE    => 64,
+    MAGIC => 'PLSS',
 
     STATE_STARTING => 0,
     STATE_IDLE     => 1,
@@ -41,37 +41,44 @@ use constant {
     OUTCOME_FAULT       => 3,
     OUTCOME_OK          => 4,
 
-    REPORT_VERSION     => 1,
-    REPORT_SIZE        => 528,
-    REPORT_ENTRIES     => 16,
-    REPORT_ENTRY_SIZE  => 32,
+    NOT_RECORDING   => 0xFFFF_FFFF,
+    CLIENT_NAME_MAX => 112,
 };
 
-sub now_us { int(Time::HiRes::time() * 1_000_000) }
+# The layouts this SDK reads: version => [ headerSize, slotSize ]. Version 1
+# is the layout before version 2 (no limits, recorder or request identity).
+my %LAYOUT = (1 => [ 64, 64 ], 2 => [ 320, 192 ]);
 
-# open_segment($fd, $slot): a segment object, or (undef, $why).
+# File::Map is optional: without it the slot is written with syswrite.
+my $HAVE_MAP = eval { require File::Map; 1 } ? 1 : 0;
+
+sub now_us { return int(Time::HiRes::time() * 1_000_000) }
+
+# open_segment($fd, $slot, map => 0|1): a segment object, or (undef, $why).
 sub open_segment {
-    my ($class, $fd, $slot) = @_;
-    return (undef, 'plutonSlot is not set') unless defined $slot && $slot =~ /^[0-9]+$/;
+    my ($class, $fd, $slot, %opt) = @_;
+    return (undef, 'plutonSlot is not set') unless defined $slot && $slot =~ /\A[0-9]+\z/;
+    # A private open file description: the sysseek offset of fd 4 itself is
+    # shared by every instance.
     my $fh;
-    # A private open file description, so that our sysseek offset is not
-    # shared with other instances that inherited the same fd 4.
-    if (!open($fh, '+<', "/proc/self/fd/$fd")) {
-        open($fh, '+<&=', $fd) or return (undef, "cannot open fd $fd: $!");
+    if (!open $fh, '+<', "/proc/self/fd/$fd") {
+        open $fh, '+<&=', $fd or return (undef, "cannot open fd $fd: $!");
     }
     binmode $fh;
-    my $hdr = '';
+    my $hdr = q{};
     sysseek($fh, 0, SEEK_SET) or return (undef, "seek: $!");
-    my $n = sysread($fh, $hdr, HEADER_SIZE);
-    return (undef, 'short header') unless defined $n && $n == HEADER_SIZE;
-    my ($magic, $ver, $hsize, $ssize, $count, $aff) = unpack 'a4 V V V V V', $hdr;
-    return (undef, 'bad magic')          if $magic ne MAGIC;
-    return (undef, 'version mismatch')   if $ver != VERSION_1;
-    return (undef, 'bad header size')    if $hsize != HEADER_SIZE;
-    return (undef, 'bad slot size')      if $ssize != SLOT_SIZE;
-    return (undef, 'slot out of range')  if $slot >= $count;
+    my $n = sysread $fh, $hdr, 320;
+    return (undef, 'short header') unless defined $n && $n >= 64;
+    my ($magic, $ver, $hsize, $ssize, $count, $aff, $cycle, $max_size, $read_ms, $pending)
+        = unpack 'a4 V9', $hdr;
+    return (undef, 'bad magic') if $magic ne MAGIC;
+    my $layout = $LAYOUT{$ver} or return (undef, "version $ver is not supported");
+    return (undef, 'bad header size') if $hsize != $layout->[0] || $n < $hsize;
+    return (undef, 'bad slot size')   if $ssize != $layout->[1];
+    return (undef, "slot $slot out of range (slot count $count)") if $slot >= $count;
     my $self = bless {
         fh               => $fh,
+        version          => $ver,
         slot             => 0 + $slot,
         slot_count       => $count,
         affinity_timeout => $aff,
@@ -79,25 +86,56 @@ sub open_segment {
         offset           => -1,    # the file offset of fh, -1 if unknown
         ok               => 1,
     }, $class;
+    if ($ver >= 2) {
+        $self->{recorder_cycle}       = $cycle;
+        $self->{maximum_request_size} = $max_size;
+        $self->{request_read_timeout} = $read_ms / 1000;
+        $self->{maximum_pending}      = $pending;
+        (my $prefix = substr $hdr, 64, 256) =~ s/\0.*\z//s;
+        $self->{recorder_prefix} = $prefix;
+    }
+    my $use_map = exists $opt{map} ? $opt{map} : $HAVE_MAP;
+    if ($use_map && $HAVE_MAP) {
+        my $size = -s $fh;
+        if (defined $size && $size >= $self->{base} + $ssize
+            && eval { File::Map::map_handle(my $map, $fh, '+<'); $self->{map} = \$map; 1 }) {
+            $self->{mapped} = 1;
+        }
+    }
     $self->{maximum_requests} = $self->_read32(48);
     return $self;
 }
 
-sub affinity_timeout { $_[0]{affinity_timeout} }
-sub slot             { $_[0]{slot} }
+sub version              { my $self = shift; return $self->{version} }
+sub affinity_timeout     { my $self = shift; return $self->{affinity_timeout} }
+sub slot                 { my $self = shift; return $self->{slot} }
+sub mapped               { my $self = shift; return $self->{mapped} ? 1 : 0 }
+sub recorder_cycle       { my $self = shift; return $self->{recorder_cycle} || 0 }
+sub recorder_prefix      { my $self = shift; return defined $self->{recorder_prefix} ? $self->{recorder_prefix} : q{} }
+sub maximum_request_size { my $self = shift; return $self->{maximum_request_size} }
+sub request_read_timeout { my $self = shift; return $self->{request_read_timeout} }
+sub maximum_pending      { my $self = shift; return $self->{maximum_pending} }
 
-# Writes $bytes at $off in the slot: one syswrite, and a sysseek first unless
-# the file offset is there already.
+# The manager writes maximumRequests before it starts the instance: read once.
+sub maximum_requests { my $self = shift; return $self->{maximum_requests} }
+sub shutdown_request { my $self = shift; return $self->_read32(52) }
+
+# Writes $bytes at $off in the slot: a store into the mapping, or one
+# syswrite (after a sysseek unless the file offset is there already).
 sub _write {
     my ($self, $off, $bytes) = @_;
     return unless $self->{ok};
-    my $fh = $self->{fh};
     $off += $self->{base};
-    if ($self->{offset} != $off && !sysseek($fh, $off, SEEK_SET)) {
+    if ($self->{mapped}) {
+        substr ${ $self->{map} }, $off, length $bytes, $bytes;
+        return;
+    }
+    my $fh = $self->{fh};
+    if ($self->{offset} != $off && !sysseek $fh, $off, SEEK_SET) {
         $self->{ok} = 0;
         return;
     }
-    my $n = syswrite($fh, $bytes);
+    my $n = syswrite $fh, $bytes;
     if (defined $n && $n == length $bytes) {
         $self->{offset} = $off + $n;
     }
@@ -110,116 +148,58 @@ sub _write {
 sub _read32 {
     my ($self, $off) = @_;
     return 0 unless $self->{ok};
+    $off += $self->{base};
+    return unpack 'V', substr ${ $self->{map} }, $off, 4 if $self->{mapped};
     my $fh = $self->{fh};
     $self->{offset} = -1;
-    sysseek($fh, $self->{base} + $off, SEEK_SET) or return 0;
-    my $b = '';
-    my $n = sysread($fh, $b, 4);
+    sysseek($fh, $off, SEEK_SET) or return 0;
+    my $b = q{};
+    my $n = sysread $fh, $b, 4;
     return 0 unless defined $n && $n == 4;
-    $self->{offset} = $self->{base} + $off + 4;
+    $self->{offset} = $off + 4;
     return unpack 'V', $b;
 }
 
-sub write_pid { $_[0]->_write(0, pack 'V', $_[1]) }
+sub write_pid { my ($self, $pid) = @_; return $self->_write(0, pack 'V', $pid) }
 
-# bytes 4-15
+# bytes 4-15: state and since
 sub write_state {
     my ($self, $state, $since) = @_;
-    $self->_write(4, pack 'V Q<', $state, $since);
+    return $self->_write(4, pack 'V Q<', $state, $since);
 }
 
-# bytes 4-23
+# bytes 4-23: busy, since and requests
 sub write_busy {
     my ($self, $since, $requests) = @_;
-    $self->_write(4, pack 'V Q< Q<', STATE_BUSY, $since, $requests);
+    return $self->_write(4, pack 'V Q< Q<', STATE_BUSY, $since, $requests);
 }
 
-# bytes 4-47
-sub write_done {
-    my ($self, $state, $since, $requests, $responses, $faults, $busy_us) = @_;
-    $self->_write(4, pack 'V Q< Q< Q< Q< Q<', $state, $since, $requests, $responses, $faults, $busy_us);
+# bytes 16-47: the counters and the busy time, when a request is answered
+sub write_counters {
+    my ($self, $requests, $responses, $faults, $busy_us) = @_;
+    return $self->_write(16, pack 'Q< Q< Q< Q<', $requests, $responses, $faults, $busy_us);
 }
 
-sub write_exit_reason { $_[0]->_write(56, pack 'V', $_[1]) }
+# bytes 64 to 80 + the client name's length: the request's identity (v2)
+sub write_identity {
+    my ($self, $id, $recorder_index, $client_name) = @_;
+    return if $self->{version} < 2;
+    my $name = substr $client_name, 0, CLIENT_NAME_MAX;
+    return $self->_write(64, pack 'Q< V V a*', $id < 0 ? 0 : $id, $recorder_index, length $name, $name);
+}
 
-# The manager writes maximumRequests before it starts the instance: read it once.
-sub maximum_requests { $_[0]{maximum_requests} }
-sub shutdown_request { $_[0]->_read32(52) }
+sub write_exit_reason { my ($self, $reason) = @_; return $self->_write(56, pack 'V', $reason) }
 
-sub close {
+sub close {    ## no critic (ProhibitBuiltinHomonyms)
     my $self = shift;
-    close($self->{fh}) if $self->{fh};
-    $self->{fh} = undef;
-    $self->{ok} = 0;
-}
-
-package Pluton::Stats::Report;
-
-use strict;
-use warnings;
-
-# new($fd, $slot): the fd 5 reporter; undef if fd cannot be opened.
-sub new {
-    my ($class, $fd, $slot) = @_;
-    my $fh;
-    open($fh, '>&=', $fd) or return undef;
-    binmode $fh;
-    return bless {
-        fh      => $fh,
-        pid     => $$,
-        slot    => (defined $slot && $slot =~ /^[0-9]+$/ && $slot <= 0xFFFFFFFE) ? $slot : 0xFFFFFFFF,
-        entries => [],
-        oldest  => undef,
-        ok      => 1,
-    }, $class;
-}
-
-sub ok      { $_[0]{ok} }
-sub count   { scalar @{ $_[0]{entries} } }
-
-# add($outcome, $duration_us, $request_bytes, $response_bytes, $function, $now):
-# one entry ($now: the time it finished); the record goes out at 16 entries.
-sub add {
-    my ($self, $outcome, $dur, $rq, $rs, $func, $now) = @_;
-    return unless $self->{ok};
-    $dur = $dur > 0xFFFFFFFF ? 0xFFFFFFFF : $dur < 0 ? 0 : $dur;
-    $rq = 0xFFFFFFFF if $rq > 0xFFFFFFFF;
-    $rs = 0xFFFFFFFF if $rs > 0xFFFFFFFF;
-    my $e = $self->{entries};
-    push @$e, pack('V V V V a16', $outcome, $dur, $rq, $rs, defined $func ? $func : '');    # a16 cuts to 16 bytes
-    $self->{oldest} = defined $now ? $now : Time::HiRes::time() unless defined $self->{oldest};
-    $self->flush if @$e >= Pluton::Stats::REPORT_ENTRIES;
-}
-
-# Sends the pending entries if the oldest is at least 1 s old: the service
-# calls it when it is about to block waiting for a request.
-sub flush_if_due {
-    my $self = shift;
-    $self->flush if defined $self->{oldest} && Time::HiRes::time() - $self->{oldest} >= 1;
-}
-
-# Writes one record (even with 0 entries).
-sub flush {
-    my $self = shift;
-    return unless $self->{ok};
-    my @e = splice @{ $self->{entries} }, 0, Pluton::Stats::REPORT_ENTRIES;
-    my $rec = pack('V V V V', Pluton::Stats::REPORT_VERSION, $self->{pid}, $self->{slot}, scalar @e)
-        . join('', @e);
-    $rec .= "\0" x (Pluton::Stats::REPORT_SIZE - length $rec);
-    my $n;
-    {
-        $n = syswrite($self->{fh}, $rec);
-        redo if !defined $n && $!{EINTR};
+    if ($self->{mapped}) {
+        File::Map::unmap(${ $self->{map} });
+        $self->{mapped} = 0;
     }
-    $self->{ok} = 0 unless defined $n && $n == Pluton::Stats::REPORT_SIZE;
-    $self->{oldest} = @{ $self->{entries} } ? Time::HiRes::time() : undef;
-}
-
-sub close {
-    my $self = shift;
-    close($self->{fh}) if $self->{fh};
+    close $self->{fh} if $self->{fh};
     $self->{fh} = undef;
     $self->{ok} = 0;
+    return;
 }
 
 1;
@@ -228,15 +208,17 @@ __END__
 
 =head1 NAME
 
-Pluton::Stats - the fd 4 stats segment and fd 5 report records (internal)
+Pluton::Stats - the fd 4 stats segment (internal)
 
 =head1 DESCRIPTION
 
-Used by L<Pluton::Service> in manager mode. The segment is written through a
-private open file description (F</proc/self/fd/4>), each update with one
-C<syswrite>, after a C<sysseek> unless the file offset is already there;
-C<maximumRequests> is read once, at start. The report records go out with one
-C<syswrite> each (528 bytes, below PIPE_BUF, so records never interleave). All
-integers are little-endian (C<pack 'V'> and C<'QE<lt>'>).
+Used by L<Pluton::Service> in manager mode; not a public interface. The
+segment's header gives the affinity timeout, the service loop's limits and
+the recorder settings; the instance's slot says what it is doing
+(F<docs/protocol.md> section 4). With L<File::Map> installed the slot is
+mapped and updated with plain stores; without it each update is one
+C<syswrite> through a private open file description (F</proc/self/fd/4>),
+after a C<sysseek> unless the file offset is already there. All integers are
+little-endian.
 
 =cut

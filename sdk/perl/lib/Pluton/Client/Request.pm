@@ -34,7 +34,8 @@ sub new {
     $self->{key}    = $o{key};
     $self->{data}   = defined $o{data} ? $o{data} : '';
     $self->{handle} = $o{handle};
-    $self->{timeout_ms} = defined $o{timeout_ms} ? int($o{timeout_ms}) : undef;
+    $self->{timeout_ms} = defined $o{timeout} ? Pluton::Client::_ms($o{timeout})
+                        : defined $o{timeout_ms} ? int $o{timeout_ms} : undef;
     for my $a (@ATTRIBUTES) {
         $self->{attr}{$a} = $o{$a} ? 1 : 0;
     }
@@ -53,7 +54,7 @@ sub new {
 sub _is_option {
     my $k = shift;
     return defined $k && !ref $k
-        && ($k eq 'key' || $k eq 'data' || $k eq 'context' || $k eq 'handle' || $k eq 'timeout_ms'
+        && ($k eq 'key' || $k eq 'data' || $k eq 'context' || $k eq 'handle' || $k eq 'timeout_ms' || $k eq 'timeout'
             || $IS_ATTRIBUTE{$k});
 }
 
@@ -63,7 +64,7 @@ sub _clear {
     $self->{bad_context} = undef;
     $self->{response}    = '';
     $self->{service_name} = '';
-    $self->{fault}       = Pluton::Fault->new(Pluton::Fault::requestNotAdded(), 'request not added');
+    $self->{fault}       = Pluton::Fault->new(Pluton::Fault::REQUEST_NOT_ADDED, 'request not added');
     $self->{in_progress} = 0;
     $self->{attr}        = { map { $_ => 0 } @ATTRIBUTES };
 }
@@ -110,7 +111,7 @@ sub set_context {
     $v = '' unless defined $v;
     if (index($k, 'pluton.') == 0) {
         $self->{bad_context} = $k;
-        $self->{fault} = Pluton::Fault->new(Pluton::Fault::contextReservedNamespace(),
+        $self->{fault} = Pluton::Fault->new(Pluton::Fault::CONTEXT_RESERVED_NAMESPACE,
             "Context Key uses reserved prefix of 'pluton.'");
         return 0;
     }

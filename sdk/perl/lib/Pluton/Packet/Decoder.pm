@@ -1,0 +1,211 @@
+package Pluton::Packet::Decoder;
+
+use strict;
+use warnings;
+
+require Pluton::Packet;
+require Pluton::ServiceKey;
+
+our $VERSION = '0.1.0';
+
+# Incremental decoder: add() bytes, then next() returns
+#   ($packet)         a complete packet { type => 'Q', fields => {...}, raw => ... }
+#   (undef, $error)   { kind => 'netstring'|'packet', text => ... }
+#   ()                more bytes needed
+sub new {
+    my ($class, $expect, %opt) = @_;
+    my $self = bless {
+        expect   => $expect,
+        buf      => '',
+        pos      => 0,
+        fields   => undef,
+        keep_raw => $opt{keep_raw} ? 1 : 0,
+        check_key => $opt{check_key} ? 1 : 0,
+        max_size => $opt{max_size} || 0,
+        error    => undef,
+    }, $class;
+    return $self;
+}
+
+sub add {
+    my $self = shift;
+    $self->{buf} .= $_[0];
+    return;
+}
+
+# want: how many more bytes complete the netstring being read (at least 1).
+sub want {
+    my $self = shift;
+    my $b = \$self->{buf};
+    pos($$b) = $self->{pos};
+    my $need = 1;
+    if ($$b =~ /\G([0-9]{1,10})[^0-9]/gc) {
+        # <digits><type><payload><terminator>
+        $need = $self->{pos} + length($1) + 1 + $1 + 1 - length($$b);
+        $need = 1 if $need < 1;
+    }
+    pos($$b) = undef;
+    return $need;
+}
+
+# fill($fh, $size): one sysread of at least $size bytes (more when a known
+# payload needs more) appended straight to the buffer. Returns sysread's result.
+sub fill {
+    my ($self, $fh, $size) = @_;
+    if (length $self->{buf}) {
+        my $need = $self->want;
+        $size = $need if $need > $size;
+    }
+    return sysread($fh, $self->{buf}, $size, length $self->{buf});
+}
+
+sub pending { length($_[0]{buf}) }
+
+# Drops whatever is buffered, for a new connection.
+sub reset {
+    my $self = shift;
+    $self->{buf}    = '';
+    $self->{pos}    = 0;
+    $self->{fields} = undef;
+    $self->{error}  = undef;
+    return;
+}
+
+# True if some bytes of a packet have been seen and the packet is unfinished.
+sub in_packet { length($_[0]{buf}) > 0 }
+
+sub next {
+    my $self = shift;
+    return (undef, $self->{error}) if $self->{error};
+    my $bufref = \$self->{buf};
+    my $len    = length $$bufref;
+    my $pos    = $self->{pos};
+    my $fields = $self->{fields};
+    my ($num, $type);
+    # Each turn consumes one whole netstring <length><type><payload><terminator>.
+    while ($pos < $len) {
+        pos($$bufref) = $pos;
+        if ($$bufref =~ /\G([0-9]{1,9})([\x20-\x2f\x3a-\x7e])/gc) {    # the usual header
+            ($num, $type) = ($1, $2);
+        }
+        else {
+            $self->{fields} = $fields;
+            my @header = $self->_header($pos, $len) or last;
+            return @header unless defined $header[0];
+            ($num, $type) = @header;
+        }
+        if ($self->{max_size} && $num > $self->{max_size}) {
+            $self->{fields} = $fields;
+            return $self->_too_large($num);
+        }
+        my $at  = $pos + length($num) + 1;    # where the payload starts
+        my $end = $at + $num;
+        last if $end >= $len;
+        pos($$bufref) = $end;
+        return $self->_error('netstring', "incorrect netString terminator - comma or \\n expected")
+            unless $$bufref =~ /\G[,\n]/gc;
+        if (!$fields) {
+            return $self->_error('packet', "Unexpected netString type. Wanted: "
+                . Pluton::Packet::type_name($self->{expect})
+                . ", but got: '$type' (" . Pluton::Packet::type_name($type) . ")")
+                if $type ne $self->{expect};
+            $fields = {};
+        }
+        elsif ($type gt 'z') {
+            return $self->_error('packet', "Out-of-range netString type: '$type'");
+        }
+        elsif (exists $fields->{$type}) {
+            return $self->_error('packet', "Duplicate netString type of '$type'");
+        }
+        $fields->{$type} = substr($$bufref, $at, $num);
+        $pos = $end + 1;
+        next if $type ne 'z';
+        # a whole packet: the bytes after it stay for the next one
+        my %pkt = (type => $self->{expect}, fields => $fields);
+        $pkt{raw} = substr($$bufref, 0, $pos) if $self->{keep_raw};
+        substr($$bufref, 0, $pos, '');
+        $self->{pos}    = 0;
+        $self->{fields} = undef;
+        if ($self->{check_key}) {
+            # As the original: a request whose key fails the client rules is malformed.
+            # A service is sent the same key over and over: each new one is checked once.
+            my $key = defined $fields->{c} ? $fields->{c} : '';
+            if (!defined $self->{good_key} || $key ne $self->{good_key}) {
+                my $bad = Pluton::ServiceKey->check($key, client => 1);
+                return (undef, { kind => 'packet', text => "Invalid Service Key: $bad" }) if defined $bad;
+                $self->{good_key} = $key;
+            }
+        }
+        return (\%pkt);
+    }
+    # only whole netstrings are consumed: pos stays at the first unparsed one
+    $self->{pos}    = $pos;
+    $self->{fields} = $fields;
+    return ();
+}
+
+# The header <length><type> at $pos when it is not the usual one of at most 9
+# digits and a type: ($length_digits, $type); () when more bytes are needed;
+# (undef, $error) when it is malformed.
+sub _header {
+    my ($self, $pos, $len) = @_;
+    my $bufref = \$self->{buf};
+    pos($$bufref) = $pos;
+    $$bufref =~ /\G([0-9]*)/gc;
+    my $num = $1;
+    return $self->_error('netstring', 'leading netString character not a digit') unless length $num;
+    # a length over the limit fails as soon as its digits say so
+    my $max = $self->{max_size};
+    if ($max) {
+        (my $n = $num) =~ s/\A0+//;
+        return $self->_too_large($num) if length($n) > 10 || (length $n && $n > $max);
+    }
+    # checked before waiting for more digits: a flood of digits fails at once
+    return $self->_error('netstring', 'netString length value greater than 999999999')
+        if $num =~ /\A0*[1-9][0-9]{9}/;
+    my $at = $pos + length $num;
+    return () if $at >= $len;
+    my $type = substr($$bufref, $at, 1);
+    my $o    = ord $type;
+    return $self->_error('netstring', 'invalid netString type (not isprint())') if $o < 0x20 || $o > 0x7e;
+    return ($num, $type);
+}
+
+# A netstring longer than max_size: the error 'too_large' with the length.
+sub _too_large {
+    my ($self, $num) = @_;
+    $num =~ s/\A0+(?=.)//;
+    return (undef, $self->{error} = {
+        kind => 'too_large', size => $num,
+        text => "request data of $num bytes exceeds maximum-request-size $self->{max_size}",
+    });
+}
+
+# set_max_size($bytes): the largest netstring accepted (0: no limit).
+sub set_max_size {
+    my ($self, $max) = @_;
+    $self->{max_size} = $max || 0;
+    return;
+}
+
+# The fields of the packet being decoded (those complete so far).
+sub partial_fields {
+    my $self = shift;
+    return $self->{fields} || {};
+}
+
+sub _error {
+    my ($self, $kind, $text) = @_;
+    return (undef, $self->{error} = { kind => $kind, text => $text });
+}
+
+
+# At end of input: undef if clean (nothing pending), else the error.
+sub eof {
+    my $self = shift;
+    return $self->{error} if $self->{error};
+    return undef unless length $self->{buf};
+    return $self->{error} = { kind => 'packet', text => 'unexpected EOF in packet' };
+}
+
+1;

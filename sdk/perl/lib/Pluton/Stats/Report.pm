@@ -1,0 +1,81 @@
+package Pluton::Stats::Report;
+
+use strict;
+use warnings;
+
+use Time::HiRes ();
+require Pluton::Stats;
+
+our $VERSION = '0.1.0';
+
+use constant {
+    REPORT_VERSION => 1,
+    REPORT_SIZE    => 528,
+    REPORT_ENTRIES => 16,
+};
+
+# new($fd, $slot): the fd 5 reporter; undef if fd cannot be opened.
+sub new {
+    my ($class, $fd, $slot) = @_;
+    my $fh;
+    open($fh, '>&=', $fd) or return undef;
+    binmode $fh;
+    return bless {
+        fh      => $fh,
+        pid     => $$,
+        slot    => (defined $slot && $slot =~ /^[0-9]+$/ && $slot <= 0xFFFFFFFE) ? $slot : 0xFFFFFFFF,
+        entries => [],
+        oldest  => undef,
+        ok      => 1,
+    }, $class;
+}
+
+sub ok      { $_[0]{ok} }
+sub count   { scalar @{ $_[0]{entries} } }
+
+# add($outcome, $duration_us, $request_bytes, $response_bytes, $function, $now):
+# one entry ($now: the time it finished); the record goes out at 16 entries.
+sub add {
+    my ($self, $outcome, $dur, $rq, $rs, $func, $now) = @_;
+    return unless $self->{ok};
+    $dur = $dur > 0xFFFFFFFF ? 0xFFFFFFFF : $dur < 0 ? 0 : $dur;
+    $rq = 0xFFFFFFFF if $rq > 0xFFFFFFFF;
+    $rs = 0xFFFFFFFF if $rs > 0xFFFFFFFF;
+    my $e = $self->{entries};
+    push @$e, pack('V V V V a16', $outcome, $dur, $rq, $rs, defined $func ? $func : '');    # a16 cuts to 16 bytes
+    $self->{oldest} = defined $now ? $now : Time::HiRes::time() unless defined $self->{oldest};
+    $self->flush if @$e >= REPORT_ENTRIES;
+}
+
+# Sends the pending entries if the oldest is at least 1 s old: the service
+# calls it when it is about to block waiting for a request.
+sub flush_if_due {
+    my $self = shift;
+    $self->flush if defined $self->{oldest} && Time::HiRes::time() - $self->{oldest} >= 1;
+}
+
+# Writes one record (even with 0 entries).
+sub flush {
+    my $self = shift;
+    return unless $self->{ok};
+    my @e = splice @{ $self->{entries} }, 0, REPORT_ENTRIES;
+    my $rec = pack('V V V V', REPORT_VERSION, $self->{pid}, $self->{slot}, scalar @e)
+        . join('', @e);
+    $rec .= "\0" x (REPORT_SIZE - length $rec);
+    my $n;
+    {
+        $n = syswrite($self->{fh}, $rec);
+        redo if !defined $n && $!{EINTR};
+    }
+    $self->{ok} = 0 unless defined $n && $n == REPORT_SIZE;
+    $self->{oldest} = @{ $self->{entries} } ? Time::HiRes::time() : undef;
+}
+
+sub close {
+    my $self = shift;
+    close($self->{fh}) if $self->{fh};
+    $self->{fh} = undef;
+    $self->{ok} = 0;
+}
+
+1;
