@@ -1,19 +1,42 @@
 // Package service is the Go service library of Pluton: it turns a program
 // into a Pluton service. A service is a plain single-threaded loop: get a
 // request, answer it with a response or a fault, repeat until told to stop.
+// The handler form runs that loop for you:
 //
 //	svc, err := service.New("echo")
 //	if err != nil {
-//		log.Fatal(err) // a *fault.Fault, e.g. -55 noFauxSTDIN
+//		log.Fatal(err) // a *fault.Fault whose text says what to do
 //	}
 //	defer svc.Close()
+//	err = svc.Serve(func(req *service.Request) ([]byte, error) {
+//		return req.Data(), nil // or: nil, fault.New(111, "sleep time negative")
+//	})
+//
+// The loop form gives the same control by hand:
+//
 //	for {
 //		req, err := svc.Next()
 //		if err != nil {
-//			break // service.ErrStop: a clean stop; otherwise a *fault.Fault
+//			break // service.ErrStopped: a clean stop; otherwise a *fault.Fault
 //		}
 //		req.Respond(req.Data()) // or req.Fault(111, "sleep time negative")
 //	}
+//
+// docs/sdk.md is the contract this package shares with the Python, PHP and
+// Perl SDKs.
+//
+// # Handler form
+//
+// Serve sends the data the handler returns. A returned *fault.Fault is sent
+// as that fault; any other error is sent as fault 6 serviceException with
+// the error's text; a panic is recovered and sent as fault 6 "panic: <value>"
+// with the stack on stderr. In every case the same process goes on serving
+// the next request. A handler that called Respond or Fault itself has
+// answered; its return value is then ignored.
+//
+// In the loop form, exactly one of Respond or Fault answers a request; a
+// request left unanswered when Next is called again is answered with fault
+// 6 "request not answered by the service".
 //
 // # Modes
 //
@@ -24,9 +47,11 @@
 //     (the stats segment) and fd 5 a FIFO (the report pipe): the instance
 //     accepts connections on fd 3, keeps its slot of the stats segment up to
 //     date (environment plutonSlot), reports every request on fd 5, honours
-//     the slot's maximum-requests limit and stops on SIGTERM. Client errors
-//     (EOF, a malformed packet, a read error) are hidden: they are reported
-//     as readError and the instance goes back to accept.
+//     the slot's maximum-requests limit, records requests when the segment
+//     names a recorder prefix, and stops on SIGTERM. Client errors (EOF, a
+//     malformed packet, a read error, a connection that does not send its
+//     request within request-read-timeout) are hidden: they are reported as
+//     readError and the instance goes on.
 //   - Accept mode, when plutonAcceptSocket names a socket path: the service
 //     binds and listens there itself. For debugging.
 //   - Stand-alone mode otherwise: requests are read from fd 3, any number
@@ -43,22 +68,55 @@
 // *fault.Fault with code RequestDecodeFailed (-57) or
 // RequestNetStringParseError (-58) and the parser's message.
 //
+// # Connections and limits
+//
+// In manager and accept mode an instance never lets one client hold it
+// (docs/protocol.md §8). A connection whose packet is not complete after
+// the first read waits, with others, in a bounded set (maximum-pending,
+// default 64; the oldest is closed to make room) while the instance serves
+// whichever connection completes first; a connection still incomplete at
+// request-read-timeout (default 5 s after its accept) is closed. A
+// netstring whose length prefix exceeds maximum-request-size (default 64
+// MiB) is answered with fault 3 requestTooLarge before its payload is read.
+// Under the manager the limits come from the stats segment header, where 0
+// means no limit; without a segment the defaults apply. Stand-alone mode
+// applies only the size limit: the fault is written to fd 4 and the loop
+// ends with it.
+//
 // # Stopping
 //
-// Next returns ErrStop when the loop must end without a fault: end of input
-// in stand-alone mode, the maximum-requests limit, or the manager's stop
-// signal. In manager mode SIGTERM received while the instance waits for a
-// connection (or for the next request on an affinity connection) ends the
-// process at once with exit status 0, after the final report; received while
-// a request is being served, it lets the request finish and the next call of
-// Next returns ErrStop. Any other error from Next is a *fault.Fault; the
+// Next returns ErrStopped when the loop must end without a fault: the
+// manager's stop signal (SIGTERM), the maximum-requests limit, or end of
+// input in stand-alone mode. Stops are normal returns: the library never
+// exits the process, so deferred calls and the code after the loop run. An
+// instance waiting for a connection notices SIGTERM within a second (fd 3
+// carries a 1 s receive timeout); one serving a request finishes it first
+// and the next Next returns ErrStopped. The OnStop hooks run once, before
+// the loop returns. A program that registered its own SIGTERM handler with
+// signal.Notify keeps receiving the signal: the library adds its channel
+// beside the program's. Any other error from Next is a *fault.Fault; the
 // reference services exit with a non-zero status then. Call Close before
-// exiting in every case.
+// exiting in every case: it sends the final report and releases the
+// descriptors.
+//
+// # Accountability and the recorder
+//
+// Under the manager the instance's slot says busy from the moment a request
+// is handed to the service's code until the service next asks for one, so a
+// service that wedges after responding is still seen as busy and is killed
+// as unresponsive; the slot also names the request (id, client name,
+// recorder index) for crash forensics. When the segment header names a
+// recorder prefix, every request read and every response written is kept in
+// <prefix>in.<pid>.<NNNNN> and <prefix>out.<pid>.<NNNNN> (mode 0640; NNNNN
+// counts from 00001 and wraps at recorder-cycle): "./svc 3<in.F 4>out"
+// replays one. A recorder file that cannot be written is reported once on
+// stderr and recording stops; requests never fail because of it.
 //
 // # Performance
 //
-// In manager mode a small request costs four system calls: accept4, read,
-// writev and close. The listening socket is served with plain blocking
-// system calls, the stats slot is a shared memory mapping written in place,
-// and time comes from the vDSO clock.
+// In manager mode a small request costs four system calls when its bytes
+// are there at the accept: accept4, read, writev and close (a poll and a
+// second read when they arrive just after it). The listening socket is
+// served with plain system calls, the stats slot is a shared memory mapping
+// written in place, and time comes from the vDSO clock.
 package service

@@ -89,7 +89,7 @@ func TestSIGTERMWhileIdle(t *testing.T) {
 			code, _ := in.exit(t)
 			elapsed := time.Since(sent)
 			assert.Equal(t, 0, code, in.stderr.String())
-			assert.Less(t, elapsed, 2*time.Second, "exits at once (1 s on an idle machine)")
+			assert.Less(t, elapsed, 2*time.Second, "exits within the 1 s accept timeout")
 			t.Logf("exit %v after SIGTERM", elapsed)
 			st := f.slotStats(t)
 			assert.Equal(t, stats.StateStopping, st.State)
@@ -99,6 +99,7 @@ func TestSIGTERMWhileIdle(t *testing.T) {
 			assert.Equal(t, uint32(in.cmd.Process.Pid), recs[0].PID)
 			require.Len(t, recs[0].Entries, 1)
 			assert.Equal(t, stats.OK, recs[0].Entries[0].Outcome)
+			assert.Contains(t, in.stderr.String(), "echo stats: Rq=1 MB=0", "the code after the loop ran")
 			if affinity {
 				var resp protocol.Response
 				assert.ErrorIs(t, c.dec.ReadResponse(&resp), io.EOF, "the affinity connection is closed")
@@ -265,4 +266,24 @@ func TestClientGone(t *testing.T) {
 	es := entries(f.records(t))
 	require.Len(t, es, 2)
 	assert.Equal(t, stats.OK, es[0].Outcome)
+}
+
+// TestEchoDie: the context echo.die (plPing -k) makes echoService exit
+// without answering; the client sees the connection close.
+func TestEchoDie(t *testing.T) {
+	f := newManagerFixture(t, 1, 0, 0, 0)
+	in := startInstance(t, f)
+	r := echoReq("echo", "x")
+	r.ID = 31
+	r.Context = protocol.AppendContext(nil, "echo.die", "")
+	c := dial(t, f.sock)
+	c.send(t, r)
+	var resp protocol.Response
+	assert.ErrorIs(t, c.dec.ReadResponse(&resp), io.EOF)
+	code, _ := in.exit(t)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, in.stderr.String(), "echo.die")
+	st := f.slotStats(t)
+	assert.Equal(t, stats.StateBusy, st.State, "died busy")
+	assert.Equal(t, int64(31), st.RequestID, "the slot names the request it died on")
 }

@@ -21,9 +21,11 @@ type Request struct {
 	ctx       map[string]string
 	ctxErr    error
 	ctxParsed bool
+	readAt    time.Time // when the packet was complete
 }
 
-func (r *Request) reset() {
+func (r *Request) reset(now time.Time) {
+	r.readAt = now
 	r.pr = protocol.Request{}
 	r.key, r.keyParsed = servicekey.Key{}, false
 	r.ctx, r.ctxErr, r.ctxParsed = nil, nil, false
@@ -54,6 +56,22 @@ func (r *Request) Data() []byte { return r.pr.Data }
 
 // Timeout returns the client's timeout (0 when it set none).
 func (r *Request) Timeout() time.Duration { return time.Duration(r.pr.TimeoutMS) * time.Millisecond }
+
+// Remaining returns how much of the client's timeout is left: the
+// request's timeout (the 'l' field) minus the time since the request was
+// read. It returns 0 when the client set no timeout, and a negative
+// duration once the client's deadline has passed (the client has given up;
+// the answer will not be read).
+func (r *Request) Remaining() time.Duration {
+	if r.pr.TimeoutMS <= 0 {
+		return 0
+	}
+	left := r.Timeout() - time.Since(r.readAt)
+	if left == 0 {
+		left = -1
+	}
+	return left
+}
 
 // NoWait reports whether the client asked not to wait for the response. The
 // connection is already closed; Respond and Fault only count the request.
@@ -94,8 +112,9 @@ func (r *Request) ContextMap() (map[string]string, error) {
 	return r.ctx, r.ctxErr
 }
 
-// Respond sends data as the response. Responding twice, or after Fault, is
-// the fault SendResponseNotNext (-59). A client that has gone away is not an
+// Respond sends data as the response. Exactly one of Respond or Fault
+// answers a request; responding twice, or after Fault, is the fault
+// SendResponseNotNext (-59). A client that has gone away is not an
 // error. Any other write failure is a *fault.Fault with code
 // SocketWriteFailed (-17) and ends the loop: Next returns it.
 func (r *Request) Respond(data []byte) error {

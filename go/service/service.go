@@ -3,7 +3,6 @@ package service
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -19,10 +18,17 @@ import (
 	"github.com/pluton-go/pluton/go/stats"
 )
 
-// ErrStop is returned by Next when the service loop must end without a
-// fault: end of input in stand-alone mode, the maximum-requests limit, or
-// the manager's stop signal.
-var ErrStop = errors.New("service: stop")
+// ErrStopped is returned by Next (and makes Serve return nil) when the
+// service loop ends without a fault: the manager's stop signal (SIGTERM),
+// the instance's maximum-requests limit, or the end of input in stand-alone
+// mode. It is a normal return: deferred calls and the code after the loop
+// run.
+var ErrStopped = errors.New("service: stopped")
+
+// ErrStop is the former name of ErrStopped.
+//
+// Deprecated: use ErrStopped.
+var ErrStop = ErrStopped
 
 // Mode is how the service gets its requests (see the package documentation).
 type Mode int
@@ -53,68 +59,91 @@ const (
 	fdReport = 5 // manager: report pipe
 )
 
-// DefaultAffinityTimeout is how long a service waits for the next request on
-// an affinity connection when the stats segment does not say otherwise.
-const DefaultAffinityTimeout = 60 * time.Second
+// The limits of the service loop when the stats segment does not set them
+// (docs/protocol.md §8): without a segment (accept and stand-alone modes, or
+// a segment that fails its checks) the service uses these values.
+const (
+	// DefaultAffinityTimeout is how long a service waits for the next
+	// request on an affinity connection.
+	DefaultAffinityTimeout = 60 * time.Second
+	// DefaultRequestReadTimeout is how long a connection may take to send
+	// its complete request packet, counted from its accept.
+	DefaultRequestReadTimeout = 5 * time.Second
+	// DefaultMaximumRequestSize is the largest length prefix of any
+	// netstring of a request; a larger one is refused with fault 3
+	// requestTooLarge before its payload is read.
+	DefaultMaximumRequestSize = 64 << 20
+	// DefaultMaximumPending is how many accepted connections with an
+	// incomplete request the service holds at once; the oldest is closed to
+	// make room for a new one.
+	DefaultMaximumPending = 64
+)
+
+// acceptTimeout is the SO_RCVTIMEO every SDK sets on fd 3 (docs/protocol.md
+// §8.4): accept returns at least once a second, so an idle instance flushes
+// its reports and notices a stop request.
+const acceptTimeout = time.Second
 
 // reportAge is how old the oldest unsent report entry may get before the
 // service sends a record ahead of blocking for the next request.
 const reportAge = time.Second
 
-// Loop states shared between the service loop and the SIGTERM goroutine.
-// The loop owns the connection, the slot and the reporter while it is busy;
-// the signal goroutine may take them over only by winning idle -> exiting.
-const (
-	loopBusy          int32 = iota // serving, or running application code
-	loopIdle                       // blocked in accept or in an affinity wait
-	loopStopRequested              // SIGTERM arrived while busy
-	loopExiting                    // the signal goroutine is ending the process
-	loopClosed                     // Close has run
-)
+// The message of the fault sent for a request the service's code left
+// unanswered (docs/sdk.md, rule 3).
+const msgNotAnswered = "request not answered by the service"
 
 // Service is one service instance. Create it with New after the program's
-// own initialization, call Next in a loop, and Close before exiting. A
-// Service is not safe for concurrent use: it is meant for one loop.
+// own initialization, then either call Next in a loop or hand a handler to
+// Serve, and Close before exiting. A Service is not safe for concurrent use:
+// it is meant for one loop.
 type Service struct {
 	key   servicekey.Key // of the packet just read
 	name  string         // the response 's' field, <name>:<pid>/0
 	mode  Mode
 	pid   int
-	exit  func(int)
 	trace bool
 
-	listen  int // listening socket (accept, manager), or -1
-	in, out int // stand-alone request and response descriptors
-	conn    int // current connection (accept, manager), or -1
-	timed   bool
-	keep    bool // hold conn for the next request (keepAffinity)
+	listen int   // listening socket (accept, manager), or -1
+	out    int   // stand-alone response descriptor, or -1
+	in     *conn // stand-alone request stream
+	cur    *conn // connection of the request being served, or held for affinity
+	keep   bool  // hold cur for the next request (keepAffinity)
+
+	pendingConns []*conn // accepted connections whose packet is incomplete, oldest first
+	free         []*conn // closed connections kept for reuse
+	pollFDs      []unix.PollFd
 
 	affinityTimeout time.Duration
+	readTimeout     time.Duration // 0 = none
+	maxRequestSize  int           // 0 = none
+	maxPending      int
 
-	parser     *protocol.Parser
-	buf        []byte
-	start, end int
-	traceIn    []byte
-
-	req     Request
-	pending bool  // a request awaits Respond or Fault
-	stopErr error // once set, Next returns it
-	closed  bool
+	req       Request
+	pending   bool  // a request awaits Respond or Fault
+	stopErr   error // once set, Next returns it
+	closed    bool
+	ended     bool // the loop's end was handled (hooks, final report)
+	onStop    []func()
+	readStart time.Time // when the current request's first byte was awaited (report duration)
+	busyStart time.Time // when the current request was handed to the service's code
 
 	// Manager mode.
 	mem        []byte     // the mapped segment, or nil
 	slot       stats.Slot // this instance's slot, or nil without stats
+	slotState  stats.State
 	reporter   *stats.Reporter
 	reportFD   int
-	state      atomic.Int32
+	rec        *recorder // nil when not recording
+	recIndex   uint32    // recorder index of the current request
 	sig        chan os.Signal
+	stopSignal atomic.Bool // SIGTERM arrived
 	exitReason stats.ExitReason
+	exitDone   bool
 	requests   uint64
 	responses  uint64
 	faults     uint64
 	busyMicros uint64
 	served     uint64 // requests read completely, for maximum-requests
-	reqStart   time.Time
 
 	head    []byte
 	trailer []byte
@@ -125,7 +154,6 @@ type Service struct {
 // env is what New reads from the process, replaceable in tests.
 type env struct {
 	getenv  func(string) string
-	exit    func(int)
 	signals bool // install the SIGTERM handler in manager mode
 	listen  int  // fd 3
 	stats   int  // fd 4
@@ -133,28 +161,29 @@ type env struct {
 }
 
 func processEnv() env {
-	return env{getenv: os.Getenv, exit: os.Exit, signals: true, listen: fdListen, stats: fdStats, report: fdReport}
+	return env{getenv: os.Getenv, signals: true, listen: fdListen, stats: fdStats, report: fdReport}
 }
 
-// New initializes the service and chooses its mode. The name becomes the
-// service name in every response, "<name>:<pid>/0". New fails with a
-// *fault.Fault carrying the original's code: OpenAcceptSocketFailed (-51)
-// when the accept-mode socket cannot be set up, MmapInheritedShmFDFailed
-// (-52) when the stats segment cannot be mapped, NoFauxSTDIN (-55) when no
-// mode applies because fd 3 is not open.
+// New initializes the service and chooses its mode; there is no separate
+// initialization step. The name becomes the service name in every
+// response, "<name>:<pid>/0". New fails with a *fault.Fault carrying the
+// original's code and a text that says what to do: OpenAcceptSocketFailed
+// (-51) when the accept-mode socket cannot be set up,
+// MmapInheritedShmFDFailed (-52) when the stats segment cannot be mapped,
+// NoFauxSTDIN (-55) when no mode applies because fd 3 is not open.
 func New(name string) (*Service, error) {
 	return newService(name, processEnv())
 }
 
 func newService(name string, e env) (*Service, error) {
 	s := &Service{
-		pid:    os.Getpid(),
-		exit:   e.exit,
-		trace:  e.getenv("plutonPacketTrace") != "",
-		listen: -1, in: -1, out: -1, conn: -1, reportFD: -1,
-		parser:          protocol.NewRequestParser(),
-		buf:             make([]byte, 16*1024),
+		pid:   os.Getpid(),
+		trace: e.getenv("plutonPacketTrace") != "",
+		listen: -1, out: -1, reportFD: -1,
 		affinityTimeout: DefaultAffinityTimeout,
+		readTimeout:     DefaultRequestReadTimeout,
+		maxRequestSize:  DefaultMaximumRequestSize,
+		maxPending:      DefaultMaximumPending,
 	}
 	s.name = name + ":" + strconv.Itoa(s.pid) + "/0"
 	s.req.s = s
@@ -169,9 +198,11 @@ func newService(name string, e env) (*Service, error) {
 		}
 	default:
 		if !inherited(e.listen) {
-			return nil, fault.New(fault.NoFauxSTDIN, "fd "+strconv.Itoa(e.listen)+" is not open for stand-alone requests")
+			return nil, fault.New(fault.NoFauxSTDIN, "no request source: fd "+strconv.Itoa(e.listen)+
+				" is not open; run the service under plutonManager, with plTest, or as ./svc 3<request 4>response")
 		}
-		s.mode, s.in = StandAlone, e.listen
+		s.mode = StandAlone
+		s.in = s.newConn(e.listen)
 		if inherited(e.stats) {
 			s.out = e.stats
 		}
@@ -209,7 +240,8 @@ func isManagerFDs(e env) bool {
 
 func (s *Service) initAccept(path string) error {
 	fail := func(step string, err error) error {
-		return fault.Wrap(fault.OpenAcceptSocketFailed, step+" "+path, err)
+		return fault.Wrap(fault.OpenAcceptSocketFailed, step+" "+path+
+			" (plutonAcceptSocket must name a socket path in an existing, writable directory)", err)
 	}
 	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
 		return fail("socket path too long:", unix.ENAMETOOLONG)
@@ -230,6 +262,7 @@ func (s *Service) initAccept(path string) error {
 		closeFD(fd)
 		return fail("listen", err)
 	}
+	_ = setReadTimeout(fd, acceptTimeout)
 	s.mode, s.listen = Accept, fd
 	return nil
 }
@@ -237,7 +270,7 @@ func (s *Service) initAccept(path string) error {
 func (s *Service) initManager(e env) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(e.stats, &st); err != nil {
-		return fault.Wrap(fault.MmapInheritedShmFDFailed, "fstat of fd 4", err)
+		return fault.Wrap(fault.MmapInheritedShmFDFailed, "fstat of fd 4 (the stats segment plutonManager passes)", err)
 	}
 	slotIndex := -1
 	if v, err := strconv.Atoi(e.getenv("plutonSlot")); err == nil && v >= 0 {
@@ -246,7 +279,7 @@ func (s *Service) initManager(e env) error {
 	if st.Size > 0 {
 		mem, err := unix.Mmap(e.stats, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 		if err != nil {
-			return fault.Wrap(fault.MmapInheritedShmFDFailed, "mmap of fd 4", err)
+			return fault.Wrap(fault.MmapInheritedShmFDFailed, "mmap of fd 4 (the stats segment plutonManager passes; is it opened read-write?)", err)
 		}
 		s.mem = mem
 	}
@@ -261,9 +294,7 @@ func (s *Service) initManager(e env) error {
 		fmt.Fprintf(os.Stderr, "service: running without stats: plutonSlot %d is not below the slot count %d\n", slotIndex, seg.SlotCount())
 	default:
 		s.slot = seg.Slot(slotIndex)
-		if t := seg.AffinityTimeout(); t > 0 {
-			s.affinityTimeout = time.Duration(t) * time.Second
-		}
+		s.applyHeader(seg.Header())
 	}
 	if s.slot == nil && s.mem != nil {
 		_ = unix.Munmap(s.mem)
@@ -278,17 +309,45 @@ func (s *Service) initManager(e env) error {
 	s.mode, s.listen = Manager, e.listen
 	_ = unix.SetNonblock(s.listen, false)
 	raiseBuffers(s.listen, 64*1024)
+	_ = setReadTimeout(s.listen, acceptTimeout)
 	if e.signals {
+		// Notify adds a channel: a handler the program registered itself
+		// keeps receiving SIGTERM.
 		s.sig = make(chan os.Signal, 1)
-		notifyStop(s.sig)
-		go s.signalLoop()
+		signal.Notify(s.sig, syscall.SIGTERM)
+		go s.signalLoop(s.sig)
 	}
 	if s.slot != nil {
 		// Idle is published only once the stop signal can be honoured.
 		s.slot.SetPID(uint32(s.pid))
-		s.slot.SetState(stats.StateIdle, micros(time.Now()))
+		s.setSlotState(stats.StateIdle, time.Now())
 	}
 	return nil
+}
+
+// applyHeader takes the limits and the recorder settings from the segment
+// header (docs/protocol.md §4.1): with a segment, 0 means no limit, except
+// for maximumPending where it means the default.
+func (s *Service) applyHeader(h stats.HeaderConfig) {
+	if h.AffinityTimeout > 0 {
+		s.affinityTimeout = h.AffinityTimeout
+	}
+	s.readTimeout = h.RequestReadTimeout
+	s.maxRequestSize = int(h.MaximumRequestSize)
+	if h.MaximumPending > 0 {
+		s.maxPending = int(h.MaximumPending)
+	}
+	if h.RecorderPrefix != "" {
+		s.rec = newRecorder(h.RecorderPrefix, h.RecorderCycle, s.pid)
+	}
+}
+
+// signalLoop records the manager's stop signal; the loop acts on it at its
+// next wait, or within a second while it waits for connections.
+func (s *Service) signalLoop(c <-chan os.Signal) {
+	for range c {
+		s.stopSignal.Store(true)
+	}
 }
 
 // Mode returns the mode New chose.
@@ -297,23 +356,35 @@ func (s *Service) Mode() Mode { return s.mode }
 // Name returns the service name sent in every response, "<name>:<pid>/0".
 func (s *Service) Name() string { return s.name }
 
+// OnStop registers f to run once when the service loop ends, for any
+// reason (the stop signal, maximum-requests, end of input, a fatal error),
+// before Next returns that end (and so before Serve returns), or in Close
+// if the loop never ended. Hooks run in the order they were registered.
+func (s *Service) OnStop(f func()) { s.onStop = append(s.onStop, f) }
+
 // Next waits for the next request and returns it. The Request and
 // everything it returns stay valid until the next call of Next.
 //
-// Next returns ErrStop when the loop must end cleanly, and a *fault.Fault
-// when it must end because of an error (a client error outside manager
-// mode, a failed accept or write). Once Next has returned an error it
-// returns the same error on every call. Calling Next before the previous
-// request was answered with Respond or Fault is the fault
-// GetRequestNotNext (-53), which does not end the loop.
+// Next returns ErrStopped when the loop must end cleanly (the stop signal,
+// maximum-requests, end of stand-alone input) and a *fault.Fault when it
+// must end because of an error (a client error outside manager mode, a
+// failed accept or write). Once Next has returned an error it returns the
+// same error on every call. A request that was not answered with Respond
+// or Fault when Next is called again is answered with fault 6
+// serviceException "request not answered by the service".
 func (s *Service) Next() (*Request, error) {
 	switch {
 	case s.closed:
 		return nil, fault.New(fault.NotInitialized, "service closed")
 	case s.stopErr != nil:
 		return nil, s.stopErr
-	case s.pending:
-		return nil, fault.New(fault.GetRequestNotNext, "Next called before the previous request was answered")
+	}
+	if s.pending {
+		fmt.Fprintf(os.Stderr, "service: request %d of %q was not answered: sending fault 6 %q\n",
+			s.req.pr.ID, s.req.pr.ClientName, msgNotAnswered)
+		if err := s.respond(&s.req, fault.ServiceException, msgNotAnswered, nil); err != nil && s.stopErr != nil {
+			return nil, s.end()
+		}
 	}
 	var err error
 	if s.mode == StandAlone {
@@ -322,184 +393,88 @@ func (s *Service) Next() (*Request, error) {
 		err = s.nextSocket()
 	}
 	if err != nil {
-		s.stopErr = err
-		return nil, err
+		if s.stopErr == nil {
+			s.stopErr = err
+		}
+		return nil, s.end()
 	}
-	s.pending = true
-	s.served++
-	s.req.reset()
-	s.parser.Request(&s.req.pr)
-	s.req.key, s.req.keyParsed = s.key, true
-	if s.trace {
-		s.tracePacket("PktIn: ", s.traceIn, []byte("\n"))
-	}
-	if s.req.pr.NoWait && s.conn >= 0 {
-		// The client takes the close as completion; the application still
-		// answers, for the statistics.
-		s.dropConn()
-	} else {
-		s.keep = s.req.pr.KeepAffinity
-	}
+	s.handOff()
 	return &s.req, nil
 }
 
+// handOff makes the complete packet of the current connection the request
+// the service's code sees: busy from now until the next wait.
+func (s *Service) handOff() {
+	c := s.curConn()
+	now := time.Now()
+	s.pending = true
+	s.served++
+	s.requests++
+	s.busyStart = now
+	s.req.reset(now)
+	c.parser.Request(&s.req.pr)
+	s.req.key, s.req.keyParsed = s.key, true
+	if s.trace {
+		s.tracePacket("PktIn: ", c.raw, []byte("\n"))
+	}
+	s.recIndex = stats.NotRecording
+	if s.rec != nil {
+		s.recIndex = s.rec.recordIn(c.raw)
+	}
+	c.raw = c.raw[:0]
+	if s.slot != nil {
+		s.slot.StartRequest(micros(now), s.requests)
+		s.slot.SetRequestIdentity(s.req.pr.ID, s.recIndex, s.req.pr.ClientName)
+		s.slotState = stats.StateBusy
+	}
+	if s.mode == StandAlone {
+		return
+	}
+	if s.req.pr.NoWait {
+		// The client takes the close as completion; the application still
+		// answers, for the statistics.
+		s.dropCur()
+	} else {
+		s.keep = s.req.pr.KeepAffinity
+	}
+}
+
+func (s *Service) curConn() *conn {
+	if s.mode == StandAlone {
+		return s.in
+	}
+	return s.cur
+}
+
 func (s *Service) nextStandAlone() error {
-	s.reqStart = time.Now()
-	s.traceIn = s.traceIn[:0]
-	err := s.readPacket(s.in)
+	s.readStart = time.Now()
+	done, err := s.fill(s.in, true)
 	switch {
-	case err == nil:
+	case done:
+		if err := s.checkKey(s.in); err != nil {
+			return readFault(err)
+		}
 		return nil
-	case errors.Is(err, io.EOF):
-		return ErrStop
+	case err == nil:
+		// fill with block never returns without a packet or an error.
+		return fault.New(fault.SeriousInternalOSError, "stand-alone read returned no packet")
+	}
+	var le *protocol.LengthError
+	if errors.As(err, &le) {
+		s.refuseTooLarge(s.in, le)
+		return fault.Wrap(fault.RequestTooLarge, le.Error(), err)
+	}
+	if errors.Is(err, errEOF) {
+		return ErrStopped
 	}
 	return readFault(err)
-}
-
-// nextSocket gets the next request in accept or manager mode.
-func (s *Service) nextSocket() error {
-	for {
-		if s.mode == Manager {
-			if s.state.Load() == loopStopRequested {
-				return s.stop(s.shutdownReason(), ErrStop)
-			}
-			if s.slot != nil && s.conn < 0 {
-				if max := s.slot.MaximumRequests(); max > 0 && s.served >= uint64(max) {
-					return s.stop(stats.MaxRequests, ErrStop)
-				}
-			}
-		}
-		fresh := s.conn < 0
-		if fresh {
-			if s.reporter != nil {
-				s.reporter.FlushIfOlder(time.Now(), reportAge)
-			}
-			if !s.enterIdle() {
-				return s.stop(s.shutdownReason(), ErrStop)
-			}
-			fd, err := accept(s.listen)
-			s.leaveIdle()
-			if err != nil {
-				return s.stop(stats.AcceptFailed, fault.Wrap(fault.AcceptFailed, "accept on the service socket", err))
-			}
-			s.conn, s.timed, s.keep = fd, false, false
-			s.start, s.end = 0, 0
-			s.parser.Reset()
-		} else if s.start == s.end {
-			// Affinity: wait for the next request on the held connection.
-			ok, err := s.affinityWait()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-		}
-		s.beginRequest()
-		err := s.readPacket(s.conn)
-		if err == nil {
-			return nil
-		}
-		s.dropConn()
-		if s.mode == Manager {
-			s.finishRequest(stats.ReadError, 0, 0, "")
-			continue
-		}
-		if errors.Is(err, io.EOF) && fresh {
-			return ErrStop // as the original: a client that sends nothing ends accept mode
-		}
-		return readFault(err)
-	}
-}
-
-// affinityWait waits up to the affinity timeout for the first bytes of the
-// next request on the held connection. It returns false when the wait ended
-// without a request (timeout, client close), after closing the connection.
-func (s *Service) affinityWait() (bool, error) {
-	if s.reporter != nil {
-		s.reporter.FlushIfOlder(time.Now(), reportAge)
-	}
-	if !s.timed {
-		if err := setReadTimeout(s.conn, s.affinityTimeout); err != nil {
-			s.dropConn()
-			return false, nil
-		}
-		s.timed = true
-	}
-	if !s.enterIdle() {
-		s.dropConn()
-		return false, s.stop(s.shutdownReason(), ErrStop)
-	}
-	n, err := readFD(s.conn, s.buf, true)
-	s.leaveIdle()
-	if n == 0 || err != nil {
-		s.dropConn()
-		if s.slot != nil {
-			s.slot.SetState(stats.StateIdle, micros(time.Now()))
-		}
-		return false, nil
-	}
-	s.start, s.end = 0, n
-	s.parser.Reset()
-	return true, nil
-}
-
-// readPacket reads one request packet from fd into the parser, using bytes
-// left over from the previous packet first.
-func (s *Service) readPacket(fd int) error {
-	s.traceIn = s.traceIn[:0]
-	for {
-		if s.start < s.end {
-			chunk := s.buf[s.start:s.end]
-			n, done, err := s.parser.Feed(chunk)
-			if s.trace {
-				s.traceIn = append(s.traceIn, chunk[:n]...)
-			}
-			s.start += n
-			if err != nil {
-				s.parser.Reset()
-				return err
-			}
-			if done {
-				return s.checkKey()
-			}
-		}
-		// Feed took every buffered byte. A large payload is read in place.
-		direct := s.parser.Direct()
-		dst := direct
-		if dst == nil {
-			s.start, s.end = 0, 0
-			dst = s.buf
-		}
-		n, err := readFD(fd, dst, s.timed)
-		if err != nil {
-			s.parser.Reset()
-			return err
-		}
-		if n == 0 {
-			started := s.parser.Started()
-			s.parser.Reset()
-			if !started {
-				return io.EOF
-			}
-			return &protocol.DecodeError{Msg: "unexpected EOF in packet"}
-		}
-		if direct == nil {
-			s.end = n
-			continue
-		}
-		if s.trace {
-			s.traceIn = append(s.traceIn, dst[:n]...)
-		}
-		s.parser.Advance(n)
-	}
 }
 
 // checkKey parses the service key of the packet just read with the client
 // rules, as the original did: a packet whose key does not parse is a
 // malformed packet.
-func (s *Service) checkKey() error {
-	k, err := servicekey.Parse(string(s.parser.Field(protocol.TypeServiceKey)))
+func (s *Service) checkKey(c *conn) error {
+	k, err := servicekey.Parse(string(c.parser.Field(protocol.TypeServiceKey)))
 	if err != nil {
 		var ke *servicekey.Error
 		errors.As(err, &ke)
@@ -513,15 +488,18 @@ func (s *Service) checkKey() error {
 func readFault(err error) error {
 	var se *protocol.SyntaxError
 	var de *protocol.DecodeError
+	var le *protocol.LengthError
 	switch {
 	case errors.As(err, &se):
 		return fault.Wrap(fault.RequestNetStringParseError, se.Msg, err)
 	case errors.As(err, &de):
 		return fault.Wrap(fault.RequestDecodeFailed, de.Msg, err)
-	case errors.Is(err, io.EOF):
+	case errors.As(err, &le):
+		return fault.Wrap(fault.RequestTooLarge, le.Error(), err)
+	case errors.Is(err, errEOF):
 		return fault.Wrap(fault.UnexpectedEOF, "client closed the connection before sending a request", err)
 	case errors.Is(err, errTimeout):
-		return fault.Wrap(fault.SocketReadFailed, "affinity timeout while reading a request", err)
+		return fault.Wrap(fault.SocketReadFailed, "request-read-timeout expired while reading a request", err)
 	}
 	return fault.Wrap(fault.SocketReadFailed, "reading a request", err)
 }
@@ -537,26 +515,29 @@ func (s *Service) respond(r *Request, code fault.Code, text string, data []byte)
 		outcome = stats.Faulted
 		data = nil
 	}
+	resp := protocol.Response{ID: r.pr.ID, ClientName: r.pr.ClientName, ServiceName: s.name,
+		FaultCode: int64(code), FaultText: text, Data: data}
+	head, trailer := protocol.AppendResponseHead(s.head[:0], &resp)
+	s.head = head
+	s.trailer = append(s.trailer[:0], trailer...)
+	if s.rec != nil && s.recIndex != stats.NotRecording {
+		s.rec.recordOut(s.recIndex, head, data, s.trailer)
+	}
 	if r.pr.NoWait {
 		// The connection was closed when the request was read (stand-alone
 		// mode writes nothing): only the statistics remain.
 		s.finishRequest(outcome, len(r.pr.Data), 0, r.key.Function)
 		return nil
 	}
-	resp := protocol.Response{ID: r.pr.ID, ClientName: r.pr.ClientName, ServiceName: s.name,
-		FaultCode: int64(code), FaultText: text, Data: data}
-	head, trailer := protocol.AppendResponseHead(s.head[:0], &resp)
-	s.head = head
-	s.trailer = append(s.trailer[:0], trailer...)
 	if s.trace {
 		s.tracePacket("PktOut: ", head, data, s.trailer)
 	}
 	fd := s.out
 	if s.mode != StandAlone {
-		fd = s.conn
+		fd = s.cur.fd
 	}
 	if fd < 0 {
-		err := fault.New(fault.SocketWriteFailed, "fd 4 is not open for stand-alone responses")
+		err := fault.New(fault.SocketWriteFailed, "fd 4 is not open for stand-alone responses; run as ./svc 3<request 4>response")
 		s.stop(stats.NoReason, err)
 		return err
 	}
@@ -565,64 +546,83 @@ func (s *Service) respond(r *Request, code fault.Code, text string, data []byte)
 	s.bufs = [3][]byte{}
 	switch {
 	case err == nil:
-	case errors.Is(err, unix.EPIPE):
+	case errors.Is(err, unix.EPIPE), errors.Is(err, unix.ECONNRESET) && s.mode != StandAlone:
 		// The client has gone: as the original, the response counts as sent.
 		s.keep = false
 	default:
-		s.dropConn()
+		s.dropCur()
 		s.finishRequest(stats.WriteError, len(r.pr.Data), 0, r.key.Function)
 		f := fault.Wrap(fault.SocketWriteFailed, "writing the response", err)
 		s.stop(stats.LostIO, f)
 		return f
 	}
 	if s.mode != StandAlone && !s.keep {
-		s.dropConn()
+		s.dropCur()
 	}
 	s.finishRequest(outcome, len(r.pr.Data), len(data), r.key.Function)
 	return nil
 }
 
-// beginRequest marks the start of a request: busy in the slot, timer started.
-func (s *Service) beginRequest() {
-	now := time.Now()
-	s.reqStart = now
-	s.requests++
-	if s.slot != nil {
-		s.slot.StartRequest(micros(now), s.requests)
-	}
-}
-
-// finishRequest records a finished request in the slot and the reporter.
+// finishRequest records an answered request in the slot and the reporter.
+// The slot stays busy until the next wait (docs/protocol.md §4.2).
 func (s *Service) finishRequest(outcome stats.Outcome, reqBytes, respBytes int, function string) {
 	if s.mode != Manager {
 		return
 	}
 	now := time.Now()
-	d := now.Sub(s.reqStart)
 	switch outcome {
 	case stats.OK:
 		s.responses++
 	case stats.Faulted:
 		s.faults++
 	}
-	s.busyMicros += uint64(max(d.Microseconds(), 0))
+	s.busyMicros += uint64(max(now.Sub(s.busyStart).Microseconds(), 0))
 	if s.slot != nil {
-		st := stats.StateIdle
-		if s.conn >= 0 {
-			st = stats.StateAffinity
-		}
 		s.slot.FinishRequest(s.requests, s.responses, s.faults, s.busyMicros)
-		s.slot.SetState(st, micros(now))
+	}
+	s.report(outcome, now.Sub(s.readStart), reqBytes, respBytes, function, now)
+}
+
+// report adds one entry to the fd 5 reporter.
+func (s *Service) report(outcome stats.Outcome, d time.Duration, reqBytes, respBytes int, function string, now time.Time) {
+	if s.reporter == nil {
+		return
 	}
 	s.reporter.Add(stats.Entry{Outcome: outcome, DurationMicros: clamp32(d.Microseconds()),
 		RequestBytes: clamp32(int64(reqBytes)), ResponseBytes: clamp32(int64(respBytes)), Function: function}, now)
 }
 
-// stop ends the loop with err, remembering the exit reason for Close.
+// stop ends the loop with err, remembering the exit reason.
 func (s *Service) stop(reason stats.ExitReason, err error) error {
 	s.exitReason = reason
 	s.stopErr = err
 	return err
+}
+
+// end handles the end of the loop once: connections are closed, the stop
+// hooks run and, in manager mode, the final report is sent and the slot
+// says stopping. It returns the error that ended the loop.
+func (s *Service) end() error {
+	if s.ended {
+		return s.stopErr
+	}
+	s.ended = true
+	s.dropCur()
+	s.dropPending()
+	s.runStopHooks()
+	if s.mode == Manager {
+		s.writeExit(s.exitReason)
+	}
+	return s.stopErr
+}
+
+// runStopHooks runs the OnStop hooks once.
+func (s *Service) runStopHooks() {
+	hooks := s.onStop
+	s.onStop = nil
+	for _, f := range hooks {
+		f()
+	}
 }
 
 // shutdownReason is the exit reason after the manager's stop signal.
@@ -635,98 +635,55 @@ func (s *Service) shutdownReason() stats.ExitReason {
 	return stats.ServiceShutdown
 }
 
-func (s *Service) dropConn() {
-	if s.conn >= 0 {
-		closeFD(s.conn)
-		s.conn = -1
-	}
-	s.keep, s.timed = false, false
-	s.start, s.end = 0, 0
-}
-
-// enterIdle hands the process to the signal goroutine before the loop
-// blocks. It returns false when a stop was requested while busy.
-func (s *Service) enterIdle() bool {
-	if s.mode != Manager {
-		return true
-	}
-	return s.state.CompareAndSwap(loopBusy, loopIdle)
-}
-
-// leaveIdle takes the process back after blocking. If the signal goroutine
-// won the race it is ending the process: wait for that.
-func (s *Service) leaveIdle() {
-	if s.mode != Manager || s.state.CompareAndSwap(loopIdle, loopBusy) {
-		return
-	}
-	for {
-		time.Sleep(time.Hour)
+// setSlotState writes a new state and its start time, only when the state
+// changes: since is the time of the last change (the last-active time).
+func (s *Service) setSlotState(st stats.State, now time.Time) {
+	if s.slot != nil && s.slotState != st {
+		s.slot.SetState(st, micros(now))
+		s.slotState = st
 	}
 }
-
-// signalLoop reacts to the manager's SIGTERM (docs/protocol.md §3.1).
-func (s *Service) signalLoop() {
-	for range s.sig {
-		s.onStopSignal()
-	}
-}
-
-// onStopSignal ends the process at once when the loop is blocked waiting
-// for a request, and otherwise asks the loop to stop after the current one.
-func (s *Service) onStopSignal() {
-	for {
-		switch s.state.Load() {
-		case loopIdle:
-			if s.state.CompareAndSwap(loopIdle, loopExiting) {
-				// The loop is blocked and owns nothing until it wins the
-				// state back, which it never will.
-				s.writeExit(s.shutdownReason())
-				s.exit(0)
-				return
-			}
-		case loopBusy:
-			if s.state.CompareAndSwap(loopBusy, loopStopRequested) {
-				return
-			}
-		case loopClosed:
-			s.exit(0)
-			return
-		default:
-			return
-		}
-	}
-}
-
-// notifyStop routes the manager's stop signal to c.
-func notifyStop(c chan<- os.Signal) { signal.Notify(c, syscall.SIGTERM) }
 
 // writeExit sends the final report and marks the slot stopping.
 func (s *Service) writeExit(reason stats.ExitReason) {
+	if s.exitDone {
+		return
+	}
+	s.exitDone = true
 	if s.reporter != nil {
 		s.reporter.Flush()
 	}
 	if s.slot != nil {
-		s.slot.SetState(stats.StateStopping, micros(time.Now()))
+		s.setSlotState(stats.StateStopping, time.Now())
 		s.slot.SetExitReason(reason)
 	}
 }
 
-// Close ends the service: in manager mode it sends the final report, marks
-// the slot stopping with the exit reason, and closes the inherited
-// descriptors. Call it once the loop has ended, before exiting. A SIGTERM
-// that arrives after Close exits the process at once with status 0.
+// Close ends the service: it runs the OnStop hooks if the loop has not
+// ended, and in manager mode sends the final report, marks the slot
+// stopping with the exit reason, stops handling SIGTERM (a handler the
+// program registered itself stays) and closes the inherited descriptors.
+// Call it once the loop has ended, before exiting (typically with defer).
 func (s *Service) Close() error {
 	if s.closed {
 		return nil
 	}
 	s.closed = true
-	s.dropConn()
+	if !s.ended {
+		s.ended = true
+		s.dropCur()
+		s.dropPending()
+		s.runStopHooks()
+	}
 	if s.mode == Manager {
-		// The loop is not blocked, so the state is busy or stop-requested.
-		for st := s.state.Load(); !s.state.CompareAndSwap(st, loopClosed); st = s.state.Load() {
-		}
 		s.writeExit(s.exitReason)
 		closeFD(s.reportFD)
+		s.reportFD = -1
+		if s.sig != nil {
+			signal.Stop(s.sig)
+			close(s.sig)
+			s.sig = nil
+		}
 	}
 	if s.listen >= 0 {
 		closeFD(s.listen)

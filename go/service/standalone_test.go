@@ -30,7 +30,6 @@ const (
 func testEnv(listen, stats, report int, vars map[string]string) env {
 	return env{
 		getenv: func(k string) string { return vars[k] },
-		exit:   func(code int) { panic(fmt.Sprintf("service called exit(%d)", code)) },
 		listen: listen, stats: stats, report: report,
 	}
 }
@@ -221,15 +220,11 @@ func TestMalformedContext(t *testing.T) {
 }
 
 func TestOutOfSequence(t *testing.T) {
-	svc, output := standAlone(t, plainRequest+plainRequest, nil)
+	svc, output := standAlone(t, plainRequest+plainRequest+plainRequest, nil)
 	req, err := svc.Next()
 	require.NoError(t, err)
-	_, err = svc.Next()
-	var f *fault.Fault
-	require.True(t, errors.As(err, &f))
-	assert.Equal(t, fault.GetRequestNotNext, f.Code)
-
 	require.NoError(t, req.Respond([]byte("once")))
+	var f *fault.Fault
 	err = req.Respond([]byte("twice"))
 	require.True(t, errors.As(err, &f))
 	assert.Equal(t, fault.SendResponseNotNext, f.Code)
@@ -237,10 +232,17 @@ func TestOutOfSequence(t *testing.T) {
 	require.True(t, errors.As(err, &f))
 	assert.Equal(t, fault.SendResponseNotNext, f.Code)
 
+	// A request left unanswered is answered with fault 6 by the next Next.
+	_, err = svc.Next()
+	require.NoError(t, err)
 	_, err = svc.Next()
 	require.NoError(t, err, "the out-of-sequence faults do not end the loop")
+	_, err = svc.Next()
+	require.ErrorIs(t, err, ErrStopped)
 	require.NoError(t, svc.Close())
-	assert.Equal(t, echoResponse(100, "plSend:26446", "once"), output())
+	notAnswered := string(protocol.AppendResponse(nil, &protocol.Response{ID: 100, ClientName: "plSend:26446",
+		ServiceName: "echo:" + strconv.Itoa(os.Getpid()) + "/0", FaultCode: 6, FaultText: "request not answered by the service"}))
+	assert.Equal(t, echoResponse(100, "plSend:26446", "once")+notAnswered+notAnswered, output())
 	_, err = svc.Next()
 	require.True(t, errors.As(err, &f))
 	assert.Equal(t, fault.NotInitialized, f.Code)

@@ -8,52 +8,34 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// errTimeout reports that a read on an affinity connection timed out.
-var errTimeout = errors.New("read timed out")
+// errTimeout reports that accept returned without a connection: the
+// listening socket's receive timeout (SO_RCVTIMEO, docs/protocol.md §8.4)
+// expired, or a signal interrupted the call.
+var errTimeout = errors.New("timed out")
 
-// accept waits for the next connection on the listening socket fd. It passes
-// no address buffer, so the call allocates nothing.
+// accept takes the next connection from the listening socket fd, waiting at
+// most the socket's receive timeout. The new connection is non-blocking, so
+// that a client that sends nothing never blocks the instance. It passes no
+// address buffer, so the call allocates nothing.
 func accept(fd int) (int, error) {
 	for {
-		nfd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+		nfd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0, 0)
 		switch errno {
 		case 0:
 			return int(nfd), nil
-		case unix.EINTR, unix.ECONNABORTED:
+		case unix.ECONNABORTED:
 			continue
+		case unix.EINTR:
+			return -1, errTimeout
 		case unix.EAGAIN:
-			// A non-blocking listener (the manager sets fd 3 blocking, but a
-			// debugger may not): wait until a connection is pending.
-			if err := waitFD(fd, unix.POLLIN, -1); err != nil {
-				return -1, err
+			// The receive timeout, or a listener someone made non-blocking
+			// (the descriptor is shared): then wait here instead of spinning.
+			if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
+				_ = waitFD(fd, unix.POLLIN, int(acceptTimeout.Milliseconds()))
 			}
-			continue
+			return -1, errTimeout
 		}
 		return -1, errno
-	}
-}
-
-// readFD reads into b. It returns 0, nil at end of input, errTimeout when
-// the descriptor's receive timeout expired, and waits with poll(2) on a
-// non-blocking descriptor.
-func readFD(fd int, b []byte, timed bool) (int, error) {
-	for {
-		n, err := unix.Read(fd, b)
-		switch err {
-		case nil:
-			return n, nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			if timed {
-				return 0, errTimeout
-			}
-			if err := waitFD(fd, unix.POLLIN, -1); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		return 0, err
 	}
 }
 

@@ -8,10 +8,15 @@
 // Context keys: echo.sleepMS sleeps that many milliseconds before replying
 // (a negative value is the fault 111 "sleep time negative"); echo.sleepAfter
 // sleeps that many seconds after replying; echo.log logs each step to
-// stderr. The optional loopCount burns CPU with an empty loop per request.
+// stderr; echo.die (any value, as plPing -k sends it) makes the instance
+// exit at once with status 3 without answering, as a crash would. The
+// optional loopCount burns CPU with an empty loop per request.
+//
+// At exit, including a stop by the manager, it logs
+// "echo stats: Rq=<n> MB=<n>" to stderr in manager mode.
 //
 // Exit status: 42 if the service cannot initialize, 41 if the loop ended
-// with a fault, 0 otherwise.
+// with a fault, 3 for echo.die, 0 otherwise.
 package main
 
 import (
@@ -23,6 +28,9 @@ import (
 	"github.com/pluton-go/pluton/go/protocol"
 	"github.com/pluton-go/pluton/go/service"
 )
+
+// exitDie is the exit status for the context echo.die.
+const exitDie = 3
 
 // sink keeps the CPU-burn loop from being optimized away.
 var sink int
@@ -56,11 +64,15 @@ func serve(svc *service.Service, loopCount int) (int, int64, error) {
 	requests, bytes := 0, int64(0)
 	for {
 		req, err := svc.Next()
-		if errors.Is(err, service.ErrStop) {
+		if errors.Is(err, service.ErrStopped) {
 			return requests, bytes, nil
 		}
 		if err != nil {
 			return requests, bytes, err
+		}
+		if _, die, _ := req.Context("echo.die"); die {
+			fmt.Fprintf(os.Stderr, "echo: echo.die: exiting without a response to request %d\n", req.ID())
+			os.Exit(exitDie)
 		}
 		_, logging, _ := req.Context("echo.log")
 		sleepStr, _, _ := req.Context("echo.sleepMS")

@@ -1,0 +1,487 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pluton-go/pluton/go/fault"
+	"github.com/pluton-go/pluton/go/protocol"
+	"github.com/pluton-go/pluton/go/stats"
+)
+
+// connBufSize is the read buffer of a connection; a larger payload is read
+// in place into the parser's buffer.
+const connBufSize = 16 * 1024
+
+// conn is one source of request packets: an accepted connection, or fd 3 in
+// stand-alone mode. Each has its own parser, so that several incomplete
+// packets can be read at once (docs/protocol.md §8.2).
+type conn struct {
+	fd         int
+	parser     *protocol.Parser
+	buf        []byte
+	start, end int       // unconsumed bytes of buf
+	accepted   time.Time // read start, for the report's duration
+	deadline   time.Time // the packet must be complete by then; zero = no limit
+	raw        []byte    // the packet's bytes as read (recorder, packet trace)
+	capture    bool      // keep raw
+	used       bool      // a request was served on it (accept mode: EOF on a fresh connection ends the loop)
+}
+
+// newConn returns a connection for fd, reusing a closed one when it can.
+func (s *Service) newConn(fd int) *conn {
+	var c *conn
+	if n := len(s.free); n > 0 {
+		c = s.free[n-1]
+		s.free = s.free[:n-1]
+		c.parser.Reset()
+	} else {
+		c = &conn{parser: protocol.NewRequestParser(), buf: make([]byte, connBufSize)}
+	}
+	c.parser.SetMaxLength(s.maxRequestSize)
+	c.fd, c.start, c.end, c.used = fd, 0, 0, false
+	c.raw = c.raw[:0]
+	c.capture = s.trace || s.rec != nil
+	c.deadline = time.Time{}
+	return c
+}
+
+// closeConn closes c and keeps it for reuse.
+func (s *Service) closeConn(c *conn) {
+	closeFD(c.fd)
+	c.fd = -1
+	if len(s.free) < 4 {
+		s.free = append(s.free, c)
+	}
+}
+
+// dropCur closes the current connection.
+func (s *Service) dropCur() {
+	if s.cur != nil {
+		s.closeConn(s.cur)
+		s.cur = nil
+	}
+	s.keep = false
+}
+
+// dropPending closes every pending connection.
+func (s *Service) dropPending() {
+	for _, c := range s.pendingConns {
+		s.closeConn(c)
+	}
+	s.pendingConns = s.pendingConns[:0]
+}
+
+// errEOF reports the end of input before the first byte of a packet.
+var errEOF = errors.New("end of input")
+
+// fill reads from c into its parser until the packet is complete (done), an
+// error occurs, or, unless block, nothing more can be read now (false, nil).
+// A blocking fill waits for input on a non-blocking descriptor.
+func (s *Service) fill(c *conn, block bool) (bool, error) {
+	for {
+		if c.start < c.end {
+			chunk := c.buf[c.start:c.end]
+			n, done, err := c.parser.Feed(chunk)
+			if c.capture {
+				c.raw = append(c.raw, chunk[:n]...)
+			}
+			c.start += n
+			if err != nil {
+				return false, err
+			}
+			if done {
+				return true, nil
+			}
+		}
+		// Feed took every buffered byte. A large payload is read in place.
+		direct := c.parser.Direct()
+		dst := direct
+		if dst == nil {
+			c.start, c.end = 0, 0
+			dst = c.buf
+		}
+		n, err := unix.Read(c.fd, dst)
+		switch err {
+		case nil:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if !block {
+				return false, nil
+			}
+			if err := waitFD(c.fd, unix.POLLIN, -1); err != nil {
+				return false, err
+			}
+			continue
+		default:
+			return false, err
+		}
+		if n == 0 {
+			if !c.parser.Started() {
+				return false, errEOF
+			}
+			return false, &protocol.DecodeError{Msg: protocol.MsgUnexpectedEOF}
+		}
+		if direct == nil {
+			c.end = n
+			continue
+		}
+		if c.capture {
+			c.raw = append(c.raw, dst[:n]...)
+		}
+		c.parser.Advance(n)
+	}
+}
+
+// nextSocket gets the next complete request in accept or manager mode into
+// s.cur.
+func (s *Service) nextSocket() error {
+	for {
+		if s.stopSignal.Load() {
+			return s.stop(s.shutdownReason(), ErrStopped)
+		}
+		if s.cur != nil {
+			ok, err := s.affinityNext()
+			if err != nil || ok {
+				return err
+			}
+			continue
+		}
+		if s.slot != nil {
+			if limit := s.slot.MaximumRequests(); limit > 0 && s.served >= uint64(limit) {
+				return s.stop(stats.MaxRequests, ErrStopped)
+			}
+		}
+		c, err := s.waitConn()
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			continue
+		}
+		if err := s.checkKey(c); err != nil {
+			if err := s.connError(c, err); err != nil {
+				return err
+			}
+			continue
+		}
+		c.used = true
+		s.cur = c
+		s.readStart = c.accepted
+		return nil
+	}
+}
+
+// enterWait marks the instance waiting: the slot's state (written only when
+// it changes) and a report record when the oldest entry is old enough.
+func (s *Service) enterWait(st stats.State) {
+	now := time.Now()
+	if s.reporter != nil {
+		s.reporter.FlushIfOlder(now, reportAge)
+	}
+	s.setSlotState(st, now)
+}
+
+// waitConn waits for a connection whose packet is complete and returns it,
+// or returns nil when the wait ended without one (the accept timeout, a
+// signal, a connection that failed); the caller then checks for a stop and
+// calls again.
+func (s *Service) waitConn() (*conn, error) {
+	s.enterWait(stats.StateIdle)
+	if len(s.pendingConns) == 0 {
+		// The fast path: block in accept (the exclusive wake-up keeps idle
+		// instances asleep), then read what the client sent.
+		fd, err := accept(s.listen)
+		if err != nil {
+			return nil, s.acceptError(err)
+		}
+		return s.readNew(fd)
+	}
+	now := time.Now()
+	timeout := acceptTimeout
+	for _, c := range s.pendingConns {
+		if !c.deadline.IsZero() {
+			timeout = min(timeout, c.deadline.Sub(now))
+		}
+	}
+	s.pollFDs = append(s.pollFDs[:0], unix.PollFd{Fd: int32(s.listen), Events: unix.POLLIN})
+	for _, c := range s.pendingConns {
+		s.pollFDs = append(s.pollFDs, unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN})
+	}
+	ms := int(max(timeout, 0).Milliseconds())
+	if timeout > 0 && ms == 0 {
+		ms = 1
+	}
+	_, err := unix.Poll(s.pollFDs, ms)
+	if err != nil && err != unix.EINTR {
+		return nil, s.stop(stats.AcceptFailed, fault.Wrap(fault.AcceptFailed, "poll on the service socket", err))
+	}
+	// The pending connections first, oldest first: serve the first whose
+	// packet completes.
+	var ready *conn
+	for i, pfd := range s.pollFDs[1:] {
+		if pfd.Revents == 0 {
+			continue
+		}
+		c := s.pendingConns[i]
+		done, err := s.fill(c, false)
+		if err == nil && !done {
+			continue
+		}
+		s.pendingConns[i] = nil
+		if err != nil {
+			if err := s.connError(c, err); err != nil {
+				s.compactPending()
+				return nil, err
+			}
+			continue
+		}
+		ready = c
+		break
+	}
+	s.compactPending()
+	if ready != nil {
+		return ready, nil
+	}
+	if err := s.expirePending(time.Now()); err != nil {
+		return nil, err
+	}
+	if s.pollFDs[0].Revents != 0 {
+		fd, err := accept(s.listen)
+		if err != nil {
+			return nil, s.acceptError(err)
+		}
+		return s.readNew(fd)
+	}
+	return nil, nil
+}
+
+// acceptError handles a failed accept: a timeout or a signal returns nil (the
+// loop checks for a stop and waits again); running out of descriptors
+// closes the oldest pending connection; anything else ends the loop.
+func (s *Service) acceptError(err error) error {
+	switch {
+	case errors.Is(err, errTimeout):
+		return nil
+	case (errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) && len(s.pendingConns) > 0:
+		s.evictOldest()
+		return nil
+	}
+	return s.stop(stats.AcceptFailed, fault.Wrap(fault.AcceptFailed, "accept on the service socket", err))
+}
+
+// readNew reads a newly accepted connection. It returns the connection when
+// its packet is complete already (the usual case); otherwise the connection
+// joins the pending set and readNew returns nil.
+func (s *Service) readNew(fd int) (*conn, error) {
+	c := s.newConn(fd)
+	c.accepted = time.Now()
+	if s.readTimeout > 0 {
+		c.deadline = c.accepted.Add(s.readTimeout)
+	}
+	done, err := s.fill(c, false)
+	switch {
+	case err != nil:
+		return nil, s.connError(c, err)
+	case done:
+		return c, nil
+	}
+	if len(s.pendingConns) >= s.maxPending {
+		s.evictOldest()
+	}
+	s.pendingConns = append(s.pendingConns, c)
+	return nil, nil
+}
+
+// evictOldest closes the oldest pending connection to make room.
+func (s *Service) evictOldest() {
+	if len(s.pendingConns) == 0 {
+		return
+	}
+	c := s.pendingConns[0]
+	copy(s.pendingConns, s.pendingConns[1:])
+	s.pendingConns = s.pendingConns[:len(s.pendingConns)-1]
+	s.readError(c, time.Now())
+}
+
+// expirePending closes the pending connections whose deadline has passed.
+func (s *Service) expirePending(now time.Time) error {
+	for i, c := range s.pendingConns {
+		if !c.deadline.IsZero() && !now.Before(c.deadline) {
+			s.pendingConns[i] = nil
+			s.readError(c, now)
+		}
+	}
+	s.compactPending()
+	return nil
+}
+
+// compactPending removes the nil entries of the pending set, keeping the order.
+func (s *Service) compactPending() {
+	k := 0
+	for _, c := range s.pendingConns {
+		if c != nil {
+			s.pendingConns[k] = c
+			k++
+		}
+	}
+	clear(s.pendingConns[k:])
+	s.pendingConns = s.pendingConns[:k]
+}
+
+// readError closes a connection that did not deliver a request and, in
+// manager mode, reports it as a read error.
+func (s *Service) readError(c *conn, now time.Time) {
+	s.closeConn(c)
+	if s.mode == Manager {
+		s.report(stats.ReadError, now.Sub(c.accepted), 0, 0, "", now)
+	}
+}
+
+// connError handles a connection whose packet failed. An oversize length
+// prefix is answered with fault 3. In manager mode every other failure is a
+// read error, hidden from the service's code; in accept mode a client error
+// ends the loop (a client that sends nothing at all ends it cleanly), as
+// the original did.
+func (s *Service) connError(c *conn, err error) error {
+	var le *protocol.LengthError
+	if errors.As(err, &le) {
+		s.refuseTooLarge(c, le)
+		s.closeConn(c)
+		return nil
+	}
+	if s.mode == Manager {
+		s.readError(c, time.Now())
+		return nil
+	}
+	fresh := !c.used && !c.parser.Started()
+	s.closeConn(c)
+	if errors.Is(err, errEOF) {
+		if fresh {
+			return s.stop(stats.NoReason, ErrStopped)
+		}
+		return nil
+	}
+	return s.stop(stats.NoReason, readFault(err))
+}
+
+// refuseTooLarge answers fault 3 requestTooLarge for a packet whose length
+// prefix exceeds maximum-request-size, with the id and client name read so
+// far, without reading the payload (docs/protocol.md §8.3).
+func (s *Service) refuseTooLarge(c *conn, le *protocol.LengthError) {
+	resp := protocol.Response{
+		ID:          protocol.ParseNumber(c.parser.Field(protocol.TypeRequestID)),
+		ClientName:  string(c.parser.Field(protocol.TypeClientName)),
+		ServiceName: s.name,
+		FaultCode:   int64(fault.RequestTooLarge),
+		FaultText:   le.Error(),
+	}
+	b := protocol.AppendResponse(nil, &resp)
+	fd := c.fd
+	if s.mode == StandAlone {
+		fd = s.out
+	}
+	if s.trace {
+		s.tracePacket("PktOut: ", b)
+	}
+	if fd >= 0 {
+		if err := writevFD(fd, [][]byte{b}, s.iov[:]); err != nil && s.mode == StandAlone {
+			fmt.Fprintf(os.Stderr, "service: writing the requestTooLarge fault: %v\n", err)
+		}
+	}
+	if s.mode == Manager {
+		now := time.Now()
+		s.requests++
+		s.faults++
+		if s.slot != nil {
+			s.slot.SetRequestIdentity(resp.ID, stats.NotRecording, resp.ClientName)
+			s.slot.FinishRequest(s.requests, s.responses, s.faults, s.busyMicros)
+		}
+		s.report(stats.Faulted, now.Sub(c.accepted), 0, 0, "", now)
+	}
+}
+
+// affinityNext waits for the next request on the connection held for
+// affinity, at most the affinity timeout for its first byte and then
+// request-read-timeout for the rest. It returns true with the packet
+// complete in s.cur; false when the connection ended without a request
+// (timeout, client close, read error), after closing it.
+func (s *Service) affinityNext() (bool, error) {
+	c := s.cur
+	c.raw = c.raw[:0]
+	if c.start < c.end {
+		// The client sent its next request with the previous one.
+		c.accepted = time.Now()
+		if done, err := s.fill(c, false); done || err != nil {
+			return s.affinityResult(c, done, err)
+		}
+	}
+	s.enterWait(stats.StateAffinity)
+	deadline := time.Now().Add(s.affinityTimeout)
+	started := c.parser.Started()
+	if started && s.readTimeout > 0 {
+		deadline = c.accepted.Add(s.readTimeout)
+	}
+	for {
+		if s.stopSignal.Load() {
+			s.dropCur()
+			return false, s.stop(s.shutdownReason(), ErrStopped)
+		}
+		now := time.Now()
+		left := deadline.Sub(now)
+		if left <= 0 {
+			if started {
+				s.cur = nil
+				s.keep = false
+				s.readError(c, now)
+			} else {
+				s.dropCur()
+			}
+			return false, nil
+		}
+		if err := waitFD(c.fd, unix.POLLIN, int(min(left, acceptTimeout).Milliseconds())+1); err != nil {
+			return s.affinityResult(c, false, err)
+		}
+		if !started {
+			c.accepted = time.Now()
+		}
+		done, err := s.fill(c, false)
+		if done || err != nil {
+			return s.affinityResult(c, done, err)
+		}
+		if !started && c.parser.Started() {
+			started = true
+			if s.readTimeout > 0 {
+				deadline = c.accepted.Add(s.readTimeout)
+			} else {
+				deadline = time.Now().Add(100 * 365 * 24 * time.Hour)
+			}
+		}
+	}
+}
+
+// affinityResult ends an affinity wait: a complete packet is served; a
+// client that closed between requests is not a request; anything else is a
+// failed request.
+func (s *Service) affinityResult(c *conn, done bool, err error) (bool, error) {
+	if done {
+		if err := s.checkKey(c); err != nil {
+			s.cur, s.keep = nil, false
+			return false, s.connError(c, err)
+		}
+		s.readStart = c.accepted
+		return true, nil
+	}
+	s.cur, s.keep = nil, false
+	if errors.Is(err, errEOF) {
+		s.closeConn(c)
+		s.setSlotState(stats.StateIdle, time.Now())
+		return false, nil
+	}
+	return false, s.connError(c, err)
+}
