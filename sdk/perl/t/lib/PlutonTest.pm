@@ -114,44 +114,62 @@ sub kill_all {
 
 END { kill_all() }
 
-# make_segment($path, slots => 3, affinity => 60, magic => 'PLSS', version => 1,
-#              max_requests => [..]): creates the fd 4 file and returns a
-#              read-write handle on it.
+# make_segment($path, slots => 3, affinity => 60, magic => 'PLSS', version => 1|2,
+#              max_requests => [..], max_size => N, read_timeout_ms => N,
+#              max_pending => N, recorder_prefix => P, recorder_cycle => N):
+# creates the fd 4 file and returns a read-write handle on it.
+my %LAYOUT = (1 => [ 64, 64 ], 2 => [ 320, 192 ]);
+my $VERSION_OF_LAST = 1;
+
 sub make_segment {
     my ($path, %o) = @_;
     my $slots = $o{slots} || 1;
-    my $hdr = pack('a4 V V V V V', $o{magic} || 'PLSS', defined $o{version} ? $o{version} : 1,
-        64, 64, $slots, defined $o{affinity} ? $o{affinity} : 60);
+    my $v = defined $o{version} ? $o{version} : 1;
+    my ($hs, $ss) = @{ $LAYOUT{$v} || $LAYOUT{1} };
+    $VERSION_OF_LAST = $v;
+    my $hdr = pack('a4 V V V V V V V V V', $o{magic} || 'PLSS', $v, $hs, $ss, $slots,
+        defined $o{affinity} ? $o{affinity} : 60, $o{recorder_cycle} || 0, $o{max_size} || 0,
+        $o{read_timeout_ms} || 0, $o{max_pending} || 0);
     $hdr .= "\0" x (64 - length $hdr);
+    $hdr .= pack('a256', $o{recorder_prefix} || '') if $hs > 64;
     my $body = '';
     for my $i (0 .. $slots - 1) {
         my $max = $o{max_requests} ? ($o{max_requests}[$i] || 0) : 0;
-        $body .= pack('V V Q< Q< Q< Q< Q< V V V V', 0, 0, 0, 0, 0, 0, 0, $max, 0, 0, 0);
+        my $slot = pack('V V Q< Q< Q< Q< Q< V V V V', 0, 0, 0, 0, 0, 0, 0, $max, 0, 0, 0);
+        $body .= $slot . "\0" x ($ss - length $slot);
     }
     open(my $fh, '+>', $path) or die "$path: $!";
     binmode $fh;
-    syswrite($fh, $hdr . $body) == 64 + 64 * $slots or die "short write";
+    syswrite($fh, $hdr . $body) == $hs + $ss * $slots or die "short write";
     return $fh;
 }
+
+sub _layout { my $path = shift; my $v = unpack 'x4 V', slurp($path); return @{ $LAYOUT{$v} || $LAYOUT{1} } }
 
 # read_slot($path, $slot): a hash of the slot's fields.
 sub read_slot {
     my ($path, $slot) = @_;
+    my ($hs, $ss) = _layout($path);
     open(my $fh, '<', $path) or die "$path: $!";
     binmode $fh;
-    sysseek($fh, 64 + 64 * $slot, SEEK_SET);
-    sysread($fh, my $b, 64) == 64 or die 'short slot';
+    sysseek($fh, $hs + $ss * $slot, SEEK_SET);
+    sysread($fh, my $b, $ss) == $ss or die 'short slot';
     my %s;
     @s{qw(pid state since requests responses faults busy_us max_requests shutdown_request exit_reason)}
         = unpack 'V V Q< Q< Q< Q< Q< V V V', $b;
+    if ($ss >= 192) {
+        my ($id, $rec, $len) = unpack 'x64 Q< V V', $b;
+        @s{qw(request_id recorder_index client_name)} = ($id, $rec, substr($b, 80, $len));
+    }
     return \%s;
 }
 
 sub write_slot32 {
     my ($path, $slot, $off, $value) = @_;
+    my ($hs, $ss) = _layout($path);
     open(my $fh, '+<', $path) or die "$path: $!";
     binmode $fh;
-    sysseek($fh, 64 + 64 * $slot + $off, SEEK_SET);
+    sysseek($fh, $hs + $ss * $slot + $off, SEEK_SET);
     syswrite($fh, pack('V', $value)) == 4 or die 'short write';
     close $fh;
 }
