@@ -223,4 +223,3 @@ func TestIdleSinceIsKept(t *testing.T) {
 	stopLoop(t, f, done)
 	require.NoError(t, svc.Close())
 }
-

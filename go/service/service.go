@@ -177,8 +177,8 @@ func New(name string) (*Service, error) {
 
 func newService(name string, e env) (*Service, error) {
 	s := &Service{
-		pid:   os.Getpid(),
-		trace: e.getenv("plutonPacketTrace") != "",
+		pid:    os.Getpid(),
+		trace:  e.getenv("plutonPacketTrace") != "",
 		listen: -1, out: -1, reportFD: -1,
 		affinityTimeout: DefaultAffinityTimeout,
 		readTimeout:     DefaultRequestReadTimeout,
