@@ -429,3 +429,43 @@ func TestUntrustedConfigurationDirectory(t *testing.T) {
 	assert.Len(t, r.grep(`FATAL: Cannot continue without a configuration`), 1)
 	assert.Equal(t, 1, strings.Count(r.stderr(), "FATAL:"), "FATAL is repeated on stderr once (a separate file here)")
 }
+
+func TestDebugFlagsTraceManagerConfigServiceCalibrateStio(t *testing.T) {
+	t.Parallel()
+	home := newHome(t, map[string]string{
+		"system.echo.0.raw": "exec echoService\n", // lazy: started by the first connection
+		"bin/talk.sh":       "#!/bin/sh\necho 'talk: started' >&2\nexec echoService\n",
+		"system.talk.0.raw": "exec bin/talk.sh\nprestart-processes true\n",
+	})
+	r := startIn(t, home, "-d", "manager,Config,SERVICE,calibrate,stio")
+	r.waitFor(ready, 1, 30*time.Second)
+	c, err := client.New("dbg", client.WithLookup(filepath.Join(home, "lookup.map")))
+	require.NoError(t, err)
+	_, err = c.Call(context.Background(), "system.echo.0.raw", []byte("x"))
+	require.NoError(t, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(r.stderr(), "stio: Log: system.talk.0.raw/0-") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGHUP))
+	time.Sleep(300 * time.Millisecond)
+	r.stop()
+	errText := r.stderr()
+	for _, want := range []string{
+		`(?m)^\d+\.\d{6}:  manager: scan ` + regexp.QuoteMeta(home+"/configuration") + ` \(initial: true`,
+		`(?m)^\d+\.\d{6}:  manager: signal SIGHUP `,
+		`(?m)^\d+\.\d{6}:  manager: lookup map ` + regexp.QuoteMeta(home+"/lookup.map") + `: 2 services$`,
+		`(?m)^\d+\.\d{6}:  config: Config Scan Start: `,
+		`(?m)^\d+\.\d{6}:  config: system\.echo\.0\.raw from \S+/system\.echo\.0\.raw: argv=\["\S+/echoService"\] `,
+		`(?m)^\d+\.\d{6}:  service: system\.echo\.0\.raw: no instance; watching the socket for a connection$`,
+		`(?m)^\d+\.\d{6}:  service: system\.echo\.0\.raw: connection pending `,
+		`(?m)^\d+\.\d{6}:  service: Service Ready: system\.echo\.0\.raw$`,
+		`(?m)^\d+\.\d{6}:  calibrate: system\.talk\.0\.raw sample: backlog=0 `,
+		`(?m)^\d+\.\d{6}:  stio: Log: system\.talk\.0\.raw/0-\d+ talk: started$`,
+	} {
+		assert.Regexp(t, want, errText)
+	}
+	assert.NotRegexp(t, `(?m)^\d+\.\d{6}:  (child|process|thread|reportingChannel|oneShot): `, errText)
+	// -l processLog is off: the stderr line is traced, not logged.
+	assert.Empty(t, r.grep(`Log: system\.talk\.0\.raw/0-`))
+}

@@ -47,3 +47,19 @@ func ResolveProgram(program, configDir, cd string) (string, error) {
 	}
 	return p, nil
 }
+
+// Summary describes the service's parsed configuration on one line, for
+// the -d config trace: the key, the file, the program as resolved and every
+// parameter's value.
+func (s *Service) Summary() string {
+	return fmt.Sprintf("%s from %s: argv=%q cd=%q minimum-processes=%d maximum-processes=%d prestart-processes=%t "+
+		"occupancy-percent=%d idle-timeout=%s unresponsive-timeout=%s exec-failure-backoff=%s maximum-requests=%d "+
+		"enable-leak-ramping=%t affinity-timeout=%s maximum-retries=%d maximum-threads=%d recorder-prefix=%q recorder-cycle=%d "+
+		"maximum-request-size=%d request-read-timeout=%s maximum-pending=%d "+
+		"ulimit-cpu-milliseconds=%d ulimit-data-memory=%d ulimit-open-files=%d user=%q group=%q warnings=%d",
+		s.Key, s.Path, s.Argv, s.Cd, s.MinimumProcesses, s.MaximumProcesses, s.PrestartProcesses,
+		s.OccupancyPercent, s.IdleTimeout, s.UnresponsiveTimeout, s.ExecFailureBackoff, s.MaximumRequests,
+		s.EnableLeakRamping, s.AffinityTimeout, s.MaximumRetries, s.MaximumThreads, s.RecorderPrefix, s.RecorderCycle,
+		s.MaximumRequestSize, s.RequestReadTimeout, s.MaximumPending,
+		s.UlimitCPUMilliseconds, s.UlimitDataMemoryMB, s.UlimitOpenFiles, s.User, s.Group, len(s.Warnings))
+}

@@ -188,3 +188,13 @@ func TestLoadResolvesExec(t *testing.T) {
 		assert.Len(t, s.Warnings, tt.warnings, tt.exec)
 	}
 }
+
+func TestSummary(t *testing.T) {
+	s, err := parseString(t, "exec /bin/echo 'a b'\nmaximum-processes 3\nuser nobody\n")
+	require.NoError(t, err)
+	sum := s.Summary()
+	for _, want := range []string{testKey.String() + ` from test.conf: argv=["/bin/echo" "a b"]`,
+		" maximum-processes=3 ", " idle-timeout=2m0s ", ` user="nobody" `, " maximum-request-size=67108864 "} {
+		assert.Contains(t, sum, want)
+	}
+}

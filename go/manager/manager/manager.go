@@ -296,7 +296,7 @@ func (m *Manager) loop() int {
 
 func (m *Manager) signal(sig syscall.Signal) {
 	now := time.Now()
-	m.log.Debugf(logging.DebugManager, "signal %s (shutting down: %t)", sigName(sig), m.shuttingDown)
+	m.log.Debugf(logging.DebugManager, "signal %s (shutting down: %t)", unix.SignalName(sig), m.shuttingDown)
 	switch sig {
 	case syscall.SIGHUP:
 		if !m.shuttingDown {
@@ -339,6 +339,7 @@ func (m *Manager) drainFor(cfg *config.Service) time.Duration {
 func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 	dir := m.opts.ConfigDir
 	m.log.Logf(logging.ServiceConfig, "Config Scan Start: %s", dir)
+	m.log.Debugf(logging.DebugManager, "scan %s (initial: %t, retain files modified before %s)", dir, initial, reloadTime.Format(time.RFC3339Nano))
 	res, err := config.Scan(dir)
 	if err != nil {
 		m.log.Printf("Config Error: Cannot open service directory %s: %v", dir, unwrapPath(err))
@@ -371,6 +372,7 @@ func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 	mapChanged := initial
 	for _, cfg := range res.Services {
 		key := cfg.Key.String()
+		m.log.Debugf(logging.DebugConfig, "%s", cfg.Summary())
 		seen[key] = true
 		old, cand := m.services[key], m.candidates[key]
 		unchanged := func(s *pool.Service) bool {
@@ -732,6 +734,7 @@ func (m *Manager) Control(ctx context.Context, key, action string) (pool.Service
 		}
 		found = true
 		now := time.Now()
+		m.log.Debugf(logging.DebugManager, "control %s %s", key, action)
 		switch action {
 		case "hold":
 			s.Hold()

@@ -35,6 +35,10 @@ func (s *Service) Sample(now time.Time, backlog int, known bool) {
 	}
 	s.lines.flush(now)
 	s.step(now)
+	if s.env.Log.Debugging(logging.DebugCalibrate) {
+		s.env.Log.Debugf(logging.DebugCalibrate, "%s sample: backlog=%d known=%t live=%d busy=%d idle=%d starting=%d occupancy=%.2f/%.2f",
+			s.Key, backlog, known, s.live, s.busy, s.idle, s.starting, s.occFast, s.occSlow)
+	}
 }
 
 // sampleInstances reads every slot: readiness, busy time, requests,
@@ -325,6 +329,7 @@ func (s *Service) arm() {
 	}
 	if s.env.Watcher.Arm(s.lfd, s.onPending) == nil {
 		s.armed = true
+		s.env.Log.Debugf(logging.DebugService, "%s: no instance; watching the socket for a connection", s.Key)
 	}
 }
 
@@ -338,6 +343,7 @@ func (s *Service) disarm() {
 // onPending runs when the watcher saw a connection on an idle socket.
 func (s *Service) onPending() {
 	s.armed = false
+	s.env.Log.Debugf(logging.DebugService, "%s: connection pending (live %d, phase %s)", s.Key, s.live, s.phase)
 	if s.phase != Running || s.live != 0 || s.lfd < 0 {
 		return
 	}
