@@ -23,7 +23,7 @@ BEGIN {
     [     3, 'REQUEST_TOO_LARGE',              'requestTooLarge',             'request too large' ],
     [     4, 'REMOTE_CONNECT_FAILED',          'remoteConnectFailed',         'proxy could not reach the remote host' ],
     [     5, 'REMOTE_TRANSFER_FAILED',         'remoteTransferFailed',        'proxy transfer failed part-way' ],
-    [     6, 'SERVICE_EXCEPTION',              'serviceException',            'the service code died' ],
+    [     6, 'SERVICE_EXCEPTION',              'serviceException',            'the service\'s own code failed' ],
     [     7, 'SERVICE_UNAVAILABLE',            'serviceUnavailable',          'the service cannot take requests now' ],
     [    10, 'LAST_RESERVED_USER_FAULT',       'lastReservedUserFault',       'top of the reserved user range' ],
     [    -1, 'ALREADY_INITIALIZED',            'alreadyInitialized',          'initialize called twice' ],
