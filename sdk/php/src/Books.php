@@ -62,14 +62,19 @@ final class Books
         );
     }
 
+    /** The response packet of the current request, recorded before it is sent. */
+    public function responding(string $packet): void
+    {
+        $this->recorder?->recordOut($packet);
+    }
+
     /**
      * The request was answered (written, or not sent for noWait).
      *
      * @param int $outcome Reporter::OK, FAULT or WRITE_ERROR
      */
-    public function answered(Incoming $in, int $outcome, int $responseBytes, string $packet): void
+    public function answered(Incoming $in, int $outcome, int $responseBytes): void
     {
-        $this->recorder?->recordOut($packet);
         $now = microtime(true);
         $this->reporter?->add(
             $outcome,

@@ -283,11 +283,13 @@ final class Service implements \IteratorAggregate
             $text,
             $data
         );
+        $this->books->responding($packet);
         $ok = $this->source !== null && !$this->terminated && $this->source->reply($in, $packet);
         if ($this->trace && !isset($in->fields[Packet::NO_WAIT])) {
             self::tracePacket('PktOut: ', $packet);
         }
-        $this->books->answered($in, $ok ? ($code !== 0 ? Reporter::FAULT : Reporter::OK) : Reporter::WRITE_ERROR, strlen($data), $packet);
+        $outcome = $ok ? ($code !== 0 ? Reporter::FAULT : Reporter::OK) : Reporter::WRITE_ERROR;
+        $this->books->answered($in, $outcome, strlen($data));
         if (!$ok) {
             $this->writeFault = new Fault(Fault::SOCKET_WRITE_FAILED, 'cannot write the response: ' . (error_get_last()['message'] ?? 'write failed'));
             $this->exitReason ??= StatsSegment::EXIT_LOST_IO;

@@ -127,7 +127,9 @@ final class ManagerModeTest extends Harness
 
         // Entries younger than 1 s wait; once the oldest is 1 s old, they go out
         // before the service blocks in accept again.
-        $this->assertSame('', self::readAtLeast($this->pipes[5], 1, 0.3));
+        if (microtime(true) - $first < 0.6) { // a loaded machine may already be past 1 s
+            $this->assertSame('', self::readAtLeast($this->pipes[5], 1, 0.3));
+        }
         usleep(max(0, (int) (($first + 1.1 - microtime(true)) * 1e6)));
         $this->assertSame('more', $this->call($c, 'more')->getResponseData());
         $raw = self::readAtLeast($this->pipes[5], Reporter::RECORD_SIZE, 3.0);

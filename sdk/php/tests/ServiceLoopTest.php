@@ -1,0 +1,185 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Pluton\Tests;
+
+use Pluton\Client;
+use Pluton\Fault;
+use Pluton\Reporter;
+use Pluton\ServiceFault;
+use Pluton\StatsSegment;
+
+/**
+ * The service loop of docs/protocol.md section 8 (pending set, read
+ * timeout, size limit), the slot's accountability and request identity
+ * (section 4.2) and the recorder (section 9), in manager mode.
+ */
+final class ServiceLoopTest extends Harness
+{
+    private const KEY = 'system.echo.0.raw';
+
+    /** @param array<string,int|string> $limits */
+    private function start(array $limits = []): array
+    {
+        return $this->manage(self::ECHO, self::KEY, [], $limits);
+    }
+
+    /** @return resource a raw connection to the service */
+    private static function connect(array $m)
+    {
+        $s = stream_socket_client('unix://' . $m['socket']);
+        stream_set_timeout($s, 5);
+        return $s;
+    }
+
+    /** @return list<array> the report entries sent by the time the service exited */
+    private function entries(array $m): array
+    {
+        $bytes = self::readAll($m['pipes'][5], 3.0);
+        $records = array_map(fn ($r) => Reporter::decode($r), str_split($bytes, Reporter::RECORD_SIZE) ?: []);
+        return array_merge([], ...array_column($records, 'entries'));
+    }
+
+    public function testASilentConnectionDoesNotDelayANormalRequest(): void
+    {
+        $m = $this->start();
+        $c = new Client('loop', 4.0, $m['dir']);
+        $silent = self::connect($m);
+        $partial = self::connect($m);
+        fwrite($partial, '0Q,3b900,17csystem.echo.0.raw,');
+        usleep(50000);
+        $t = microtime(true);
+        $this->assertSame('quick', $c->call(self::KEY, 'quick'));
+        $this->assertLessThan(0.5, microtime(true) - $t, 'a silent or partial connection held the instance');
+        // The partial request is served once it completes.
+        fwrite($partial, "4l4000,4krest,0z\n");
+        $this->assertMatchesRegularExpression('/^0A,3b900,\d+secho:\d+\/0,4qrest,0z\n$/', (string) fread($partial, 1000));
+        fclose($silent);
+        fclose($partial);
+    }
+
+    public function testAnOversizeLengthPrefixIsAnsweredAtOnce(): void
+    {
+        $m = $this->start(['maximumRequestSize' => 1000]);
+        $s = self::connect($m);
+        // Only the prefix of the data netstring: the body never comes.
+        fwrite($s, '0Q,3b100,5athe:1,17csystem.echo.0.raw,4l4000,2000k');
+        $this->assertMatchesRegularExpression(
+            '/^0A,3b100,5athe:1,\d+secho:\d+\/0,1p3,60rrequest data of 2000 bytes exceeds maximum-request-size 1000,0z\n$/',
+            (string) stream_get_contents($s)
+        );
+        fclose($s);
+
+        $c = new Client('loop', 4.0, $m['dir']);
+        $this->assertSame('small', $c->call(self::KEY, 'small'));
+        foreach ([5000, 3000000] as $size) {
+            try {
+                $c->call(self::KEY, str_repeat('x', $size));
+                $this->fail('no fault');
+            } catch (ServiceFault $f) {
+                $this->assertSame(Fault::REQUEST_TOO_LARGE, $f->getCode());
+                $this->assertSame("request data of $size bytes exceeds maximum-request-size 1000", $f->text());
+            }
+        }
+        $this->assertSame('still', $c->call(self::KEY, 'still'));
+        $slot = self::readSlot($m['segment'], 1);
+        $this->assertSame([2, 2, 3], [$slot['requests'], $slot['responses'], $slot['faults']]);
+    }
+
+    public function testAConnectionPastTheReadTimeoutIsClosed(): void
+    {
+        $m = $this->start(['requestReadTimeout' => 300]);
+        $s = self::connect($m);
+        fwrite($s, '0Q,3b1');
+        $t = microtime(true);
+        $this->assertSame('', stream_get_contents($s), 'an answer to a request never completed');
+        $took = microtime(true) - $t;
+        $this->assertGreaterThan(0.2, $took);
+        $this->assertLessThan(2.0, $took);
+        fclose($s);
+        proc_terminate($m['proc'], 15);
+        $this->assertSame(0, $this->waitExit($m['proc']));
+        $this->assertSame([Reporter::READ_ERROR], array_column($this->entries($m), 'outcome'));
+    }
+
+    public function testTheOldestPendingConnectionMakesRoom(): void
+    {
+        $m = $this->start(['maximumPending' => 2]);
+        $first = self::connect($m);
+        fwrite($first, '0Q,');
+        usleep(100000);
+        $second = self::connect($m);
+        fwrite($second, '0Q,');
+        usleep(100000);
+        $third = self::connect($m);
+        fwrite($third, '0Q,');
+        $t = microtime(true);
+        $this->assertSame('', stream_get_contents($first));
+        $this->assertLessThan(2.0, microtime(true) - $t);
+        fwrite($third, "1b7,17csystem.echo.0.raw,1l0,1k3,0z\n");
+        $this->assertStringContainsString('1q3,', (string) fread($third, 1000));
+        fclose($second);
+    }
+
+    public function testTheSlotStaysBusyUntilTheNextWaitAndNamesTheRequest(): void
+    {
+        $m = $this->start();
+        $c = new Client('loop', 4.0, $m['dir']);
+        // echo.sleepAfter: the service responds, then sleeps 1 s before it waits again.
+        $call = $c->submit(self::KEY, 'hi', context: ['echo.sleepAfter' => '2']);
+        $this->assertSame('hi', $call->result());
+        $s = self::readSlot($m['segment'], 1);
+        $this->assertSame(StatsSegment::STATE_BUSY, $s['state'], 'answered but not yet waiting: still busy');
+        $this->assertSame([1, 1], [$s['requests'], $s['responses']]);
+        $this->assertSame('loop:' . getmypid(), $s['clientName']);
+        $this->assertGreaterThanOrEqual(100, $s['requestID']);
+        $this->assertSame(StatsSegment::NOT_RECORDING, $s['recorderIndex']);
+        $this->assertTrue($this->waitFor(
+            fn () => self::readSlot($m['segment'], 1)['state'] === StatsSegment::STATE_IDLE,
+            5.0
+        ));
+    }
+
+    public function testTheRecorderWithCycle3(): void
+    {
+        $rec = $this->tempDir();
+        $m = $this->start(['recorderPrefix' => "$rec/r.", 'recorderCycle' => 3]);
+        $pid = proc_get_status($m['proc'])['pid'];
+        $c = new Client('rec', 4.0, $m['dir']);
+        foreach (['d1', 'd2', 'd3', 'd4'] as $d) {
+            $this->assertSame($d, $c->call(self::KEY, $d));
+        }
+        $files = array_values(array_diff(scandir($rec), ['.', '..']));
+        sort($files);
+        $this->assertSame([
+            "r.in.$pid.00000", "r.in.$pid.00001", "r.in.$pid.00002",
+            "r.out.$pid.00000", "r.out.$pid.00001", "r.out.$pid.00002",
+        ], $files);
+        foreach (['00001' => 'd4', '00002' => 'd2', '00000' => 'd3'] as $n => $d) {
+            $in = (string) file_get_contents("$rec/r.in.$pid.$n");
+            $this->assertMatchesRegularExpression("/^0Q,.*,2k$d,0z\n$/", $in);
+            $out = (string) file_get_contents("$rec/r.out.$pid.$n");
+            $this->assertMatchesRegularExpression("/^0A,.*,2q$d,0z\n$/", $out);
+            $this->assertSame(0640, fileperms("$rec/r.in.$pid.$n") & 0777);
+        }
+        $this->assertSame(1, self::readSlot($m['segment'], 1)['recorderIndex']);
+
+        // A recorded request replays in stand-alone mode: ./svc 3<in 4>out.
+        [$p] = $this->spawn(self::ECHO, [3 => ['file', "$rec/r.in.$pid.00002", 'r'], 4 => ['file', "$rec/replay", 'w']]);
+        $this->assertSame(0, $this->waitExit($p));
+        $this->assertStringContainsString('2qd2,0z', (string) file_get_contents("$rec/replay"));
+    }
+
+    public function testAnUnwritableRecorderNeverFailsARequest(): void
+    {
+        $m = $this->start(['recorderPrefix' => '/nonexistent/dir/r.']);
+        $c = new Client('rec', 4.0, $m['dir']);
+        $this->assertSame('a', $c->call(self::KEY, 'a'));
+        $this->assertSame('b', $c->call(self::KEY, 'b'));
+        proc_terminate($m['proc'], 15);
+        $this->assertSame(0, $this->waitExit($m['proc']));
+        $err = self::readAll($m['pipes'][2]);
+        $this->assertSame(1, substr_count($err, 'pluton: recorder stopped: cannot write /nonexistent/dir/r.in.'));
+    }
+}
