@@ -180,6 +180,15 @@ func TestStatusPageInBrowser(t *testing.T) {
 	restarts, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr.svc[data-key="`+crashKey+`"] td[data-field=restarts]`)))
 	require.NoError(t, err)
 	assert.Contains(t, restarts, "=1", "the crash is counted by reason")
+	// The crash's note, rendered by the page's script from GET /overview:
+	// the exit status and the stderr tail, and the fault clients get.
+	m.Eventually("the crash's note", 10*time.Second, func() bool {
+		n, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr.note[data-key="`+crashKey+`"]`)))
+		return err == nil && strings.Contains(n, "exit(3)") && strings.Contains(n, "testExit: exiting with status 3")
+	})
+	note, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr.note[data-key="`+crashKey+`"] [data-note=exit]`)))
+	require.NoError(t, err)
+	assert.Contains(t, note, "last abnormal exit: "+crashKey+"/")
 
 	// HOLD from the page is seen in GET /services, and the page shows it.
 	require.False(t, m.Services()[echoKey].Held)

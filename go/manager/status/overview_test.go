@@ -143,7 +143,13 @@ func TestOverviewEndpointsAndPage(t *testing.T) {
 	f := newFake()
 	f.services[0].Busy, f.services[0].Idle, f.services[0].Instances = 1, 2, 3
 	f.services[0].Backoff = &pool.BackoffStatus{Reason: "exit(1)", RemainingSeconds: 12}
-	f.procs = []pool.ProcessStatus{{Service: testKey, PID: 4242, State: "busy", UptimeSeconds: 3725, Requests: 7}}
+	f.services[0].Rollout = "rollout of " + testKey + " failed: exec /nope: no such file or directory"
+	f.services[0].Unavailable = testKey + ": exec backoff 12 s after 1 crash"
+	f.services[0].LastAbnormalExit = &pool.ExitStatus{LogID: testKey + "/0-77", PID: 77, Status: "exit(3)", UptimeSeconds: 2,
+		Requests: 5, Reasons: "Abnormal Exit Code", StderrTail: []string{"Traceback (most recent call last):", "<script>alert(1)</script>"}}
+	f.services[0].LastCrash = &pool.CrashStatus{LogID: testKey + "/0-77", PID: 77, RequestID: 17, ClientName: "plSend:4242"}
+	f.procs = []pool.ProcessStatus{{Service: testKey, PID: 4242, State: "busy", UptimeSeconds: 3725, Requests: 7,
+		StderrTail: []string{"warning: disk & space"}}}
 	m.Service(testKey).Requests(stats.OK).Add(1)
 	srv := httptest.NewServer(Handler(f, m.Registry))
 	defer srv.Close()
@@ -180,10 +186,19 @@ func TestOverviewEndpointsAndPage(t *testing.T) {
 		`<td data-field="instances">3/2</td>`, `backoff 12.0 s: exit(1)`, `data-action="hold"`,
 		`data-action="halt"`, `data-action="resume"`, `<td data-field="pid">4242</td>`, `<td data-field="uptime">1h02m</td>`,
 		`"Content-Type": "application/json"`, `setInterval(refresh, 2000)`,
+		`<tr class="svc backoff" data-key="` + testKey + `"`, `backoff 12.0 s: exit(1), rollout failed`,
+		`<tr class="note" data-key="` + testKey + `">`,
+		`data-note="rollout">rollout of ` + testKey + ` failed: exec /nope: no such file or directory</div>`,
+		`data-note="unavailable">clients are answered: ` + testKey + `: exec backoff 12 s after 1 crash</div>`,
+		`data-note="exit">last abnormal exit: ` + testKey + `/0-77 (pid 77) exit(3) after 2s, 5 requests, at `,
+		"<pre class=\"stderr\">Traceback (most recent call last):\n&lt;script&gt;alert(1)&lt;/script&gt;</pre>",
+		`data-note="crash">last death while busy: ` + testKey + `/0-77 (pid 77) while serving request 17 from plSend:4242 at `,
+		`<td class="l" data-field="stderr"><pre class="stderr">warning: disk &amp; space</pre></td>`,
 	} {
 		assert.Contains(t, page, want)
 	}
 	// No external assets: nothing loaded from anywhere but this server.
+	assert.NotContains(t, page, "<script>alert(1)", "stderr is escaped")
 	for _, bad := range []string{"http://", "https://", "<link", "src="} {
 		assert.NotContains(t, page, bad)
 	}

@@ -29,6 +29,8 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"stateClass": stateClass,
 	"stateText":  stateText,
 	"procState":  procState,
+	"notes":      notes,
+	"lines":      func(l []string) string { return strings.Join(l, "\n") },
 }).Parse(pageSource))
 
 // pageData is what the template renders.
@@ -122,6 +124,8 @@ func stateClass(s ServiceView) string {
 		return "held"
 	case s.Backoff != nil:
 		return "backoff"
+	case strings.Contains(s.Rollout, "failed"):
+		return "failed"
 	}
 	return ""
 }
@@ -138,6 +142,13 @@ func stateText(s ServiceView) string {
 	if s.Backoff != nil {
 		parts = append(parts, fmt.Sprintf("backoff %.1f s: %s", s.Backoff.RemainingSeconds, s.Backoff.Reason))
 	}
+	if s.Rollout != "" {
+		if strings.Contains(s.Rollout, "failed") {
+			parts = append(parts, "rollout failed")
+		} else {
+			parts = append(parts, "rollout")
+		}
+	}
 	if len(parts) == 0 {
 		return "serving"
 	}
@@ -153,4 +164,54 @@ func procState(p pool.ProcessStatus) string {
 		return p.State + " (retiring)"
 	}
 	return p.State
+}
+
+// note is one line under a service's row, with the stderr lines it quotes.
+type note struct {
+	Kind  string // rollout, unavailable, exit, crash
+	Class string // bad, warn or ""
+	Text  string
+	Lines []string
+}
+
+// notes says what a person should know of a service beyond its row: a
+// rollout in progress or failed, the fault its clients get while it cannot
+// serve, its last abnormal exit with the stderr tail, the request its last
+// instance died on.
+func notes(s ServiceView) []note {
+	var n []note
+	if s.Rollout != "" {
+		class := "warn"
+		if strings.Contains(s.Rollout, "failed") {
+			class = "bad"
+		}
+		n = append(n, note{Kind: "rollout", Class: class, Text: s.Rollout})
+	}
+	if s.Unavailable != "" {
+		n = append(n, note{Kind: "unavailable", Class: "warn", Text: "clients are answered: " + s.Unavailable})
+	}
+	if x := s.LastAbnormalExit; x != nil {
+		t := fmt.Sprintf("last abnormal exit: %s (pid %d) %s after %s, %d requests, at %s", x.LogID, x.PID, x.Status,
+			formatUptime(x.UptimeSeconds), x.Requests, x.Time.Local().Format("15:04:05"))
+		if x.Reasons != "" {
+			t += "; " + x.Reasons
+		}
+		n = append(n, note{Kind: "exit", Text: t, Lines: x.StderrTail})
+	}
+	if c := s.LastCrash; c != nil {
+		what, client := "while serving", c.ClientName
+		if c.Answered {
+			what = "after answering"
+		}
+		if client == "" {
+			client = "an unnamed client"
+		}
+		t := fmt.Sprintf("last death while busy: %s (pid %d) %s request %d from %s at %s", c.LogID, c.PID, what,
+			c.RequestID, client, c.Time.Local().Format("15:04:05"))
+		if c.RecorderFile != "" {
+			t += " (recorded in " + c.RecorderFile + ")"
+		}
+		n = append(n, note{Kind: "crash", Text: t})
+	}
+	return n
 }
