@@ -48,7 +48,7 @@ func orZero(p *float64) float64 {
 var columns = []column{
 	{title: "SERVICE", left: true, text: func(s status.ServiceView) string { return s.Key },
 		less: func(a, b status.ServiceView) int { return cmp.Compare(a.Key, b.Key) }},
-	{title: "STATE", width: 12, left: true, text: shortState,
+	{title: "STATE", width: 14, left: true, text: shortState,
 		less: func(a, b status.ServiceView) int { return cmp.Compare(shortState(a), shortState(b)) }},
 	{title: "BUSY", width: 5, text: func(s status.ServiceView) string { return fmt.Sprint(s.Busy) },
 		less: numeric(func(s status.ServiceView) int { return s.Busy })},
@@ -97,6 +97,10 @@ type (
 	}
 	tickMsg struct{}
 )
+
+// stderrLines is how many lines of a crashed instance's stderr tail the
+// detail pane shows (the status page shows them all).
+const stderrLines = 5
 
 // model is plTop's state.
 type model struct {
@@ -348,7 +352,7 @@ func (m model) render(styled bool) string {
 		}
 		marker, st := "  ", lipgloss.NewStyle()
 		switch {
-		case s.Halted || s.Backoff != nil:
+		case s.Halted || s.Backoff != nil || strings.Contains(s.Rollout, "failed"):
 			st = badStyle
 		case s.Held:
 			st = warnStyle
@@ -369,7 +373,39 @@ func (m model) render(styled bool) string {
 		line(lipgloss.NewStyle(), fmt.Sprintf("  restarts: %s   starts %d   rejected %d   occupancy %d%% (target %d%%)   instances %d-%d",
 			formatRestarts(sel.Restarts), sel.Starts, sel.Rejected, int(math.Round(sel.Occupancy*100)),
 			int(math.Round(sel.OccupancyTarget*100)), sel.MinimumProcesses, sel.MaximumProcesses))
-		line(headStyle, fmt.Sprintf("  %7s %4s %-24s %8s %9s %7s %8s", "PID", "SLOT", "STATE", "UPTIME", "REQUESTS", "FAULTS", "BUSY"))
+		if sel.Rollout != "" {
+			line(badStyle, "  "+sel.Rollout)
+		}
+		if sel.Unavailable != "" {
+			line(warnStyle, "  clients are answered: "+sel.Unavailable)
+		}
+		if x := sel.LastAbnormalExit; x != nil {
+			t := fmt.Sprintf("  last abnormal exit: %s (pid %d) %s after %s, %d requests, at %s", x.LogID, x.PID, x.Status,
+				formatUptime(x.UptimeSeconds), x.Requests, x.Time.Local().Format("15:04:05"))
+			if x.Reasons != "" {
+				t += "; " + x.Reasons
+			}
+			line(lipgloss.NewStyle(), t)
+			tail := x.StderrTail
+			if len(tail) > stderrLines {
+				tail = tail[len(tail)-stderrLines:]
+			}
+			for _, l := range tail {
+				line(dimStyle, "    | "+l)
+			}
+		}
+		if c := sel.LastCrash; c != nil {
+			what, client := "while serving", c.ClientName
+			if c.Answered {
+				what = "after answering"
+			}
+			if client == "" {
+				client = "an unnamed client"
+			}
+			line(lipgloss.NewStyle(), fmt.Sprintf("  last death while busy: %s (pid %d) %s request %d from %s at %s",
+				c.LogID, c.PID, what, c.RequestID, client, c.Time.Local().Format("15:04:05")))
+		}
+		line(headStyle, fmt.Sprintf("  %7s %4s %-24s %8s %9s %7s %8s  %s", "PID", "SLOT", "STATE", "UPTIME", "REQUESTS", "FAULTS", "BUSY", "LAST STDERR LINE"))
 		procs := slices.Clone(sel.Processes)
 		slices.SortFunc(procs, func(a, b pool.ProcessStatus) int { return cmp.Compare(a.Slot, b.Slot) })
 		for _, p := range procs {
@@ -379,8 +415,12 @@ func (m model) render(styled bool) string {
 			} else if p.Retiring {
 				state += " (retiring)"
 			}
-			line(lipgloss.NewStyle(), fmt.Sprintf("  %7d %4d %-24s %8s %9d %7d %7.1fs", p.PID, p.Slot, state,
-				formatUptime(p.UptimeSeconds), p.Requests, p.Faults, p.BusySeconds))
+			last := ""
+			if n := len(p.StderrTail); n > 0 {
+				last = p.StderrTail[n-1]
+			}
+			line(lipgloss.NewStyle(), fmt.Sprintf("  %7d %4d %-24s %8s %9d %7d %7.1fs  %s", p.PID, p.Slot, state,
+				formatUptime(p.UptimeSeconds), p.Requests, p.Faults, p.BusySeconds, last))
 		}
 		if len(procs) == 0 {
 			line(dimStyle, "  no instances")
@@ -414,6 +454,12 @@ func shortState(s status.ServiceView) string {
 	}
 	if s.Backoff != nil {
 		parts = append(parts, fmt.Sprintf("backoff %.0fs", math.Ceil(s.Backoff.RemainingSeconds)))
+	}
+	switch {
+	case strings.Contains(s.Rollout, "failed"):
+		parts = append(parts, "rollout failed")
+	case s.Rollout != "":
+		parts = append(parts, "rollout")
 	}
 	if len(parts) == 0 {
 		return "serving"

@@ -34,7 +34,12 @@ func newFakeManager() *fakeManager {
 		{Key: "b.busy.0.raw", Phase: "running", Busy: 3, Instances: 3, MaximumProcesses: 5, Requests: 10},
 		{Key: "a.quiet.0.raw", Phase: "running", Idle: 1, Instances: 1, MaximumProcesses: 2, Requests: 500},
 		{Key: "c.crash.0.raw", Phase: "running", MaximumProcesses: 1,
-			Backoff: &pool.BackoffStatus{Reason: "Abnormal Exit Code", RemainingSeconds: 41.2}},
+			Backoff:     &pool.BackoffStatus{Reason: "Abnormal Exit Code", RemainingSeconds: 41.2},
+			Unavailable: "c.crash.0.raw: exec backoff 42 s after 1 crash",
+			Rollout:     "rollout of c.crash.0.raw failed: exec /nope: no such file or directory",
+			LastAbnormalExit: &pool.ExitStatus{LogID: "c.crash.0.raw/0-77", PID: 77, Status: "exit(1)", UptimeSeconds: 1,
+				StderrTail: []string{"line 1", "line 2", "line 3", "line 4", "line 5", "line 6", "ValueError: boom"}},
+			LastCrash: &pool.CrashStatus{LogID: "c.crash.0.raw/0-70", PID: 70, RequestID: 17, ClientName: "plSend:4242"}},
 		{Key: "a.quiet.0.raw", Phase: "stopping"},
 	}}
 }
@@ -47,7 +52,7 @@ func (f *fakeManager) Services(context.Context) ([]pool.ServiceStatus, error) {
 
 func (f *fakeManager) Processes(context.Context) ([]pool.ProcessStatus, error) {
 	return []pool.ProcessStatus{
-		{Service: "b.busy.0.raw", PID: 101, Slot: 1, State: "busy", UptimeSeconds: 65, Requests: 4},
+		{Service: "b.busy.0.raw", PID: 101, Slot: 1, State: "busy", UptimeSeconds: 65, Requests: 4, StderrTail: []string{"old", "warning: slow disk"}},
 		{Service: "b.busy.0.raw", PID: 100, Slot: 0, State: "busy", UptimeSeconds: 3725, Requests: 6, Stopping: "maximum requests"},
 	}, nil
 }
@@ -178,10 +183,24 @@ func TestModelShowsSortsAndControls(t *testing.T) {
 	assert.Less(t, strings.Index(v, "      100    0 busy (stopping: maximum requests)"), strings.Index(v, "      101    1 busy"),
 		"instances by slot:\n%s", v)
 	assert.Contains(t, v, "1h02m")
+	assert.Contains(t, v, "4       0     0.0s  warning: slow disk", "an instance's last stderr line")
 	m = drive(t, m, key("down"), key("down"))
 	assert.Contains(t, m.render(false), "> b.busy.0.raw", "the last row stays selected")
 	m = drive(t, m, key("up"), key("k"))
-	assert.Contains(t, m.render(false), "> c.crash.0.raw")
+	v = m.render(false)
+	assert.Contains(t, v, "> c.crash.0.raw")
+	for _, want := range []string{
+		"c.crash.0.raw: backoff 42s,rollout failed: Abnormal Exit Code",
+		"  rollout of c.crash.0.raw failed: exec /nope: no such file or directory",
+		"  clients are answered: c.crash.0.raw: exec backoff 42 s after 1 crash",
+		"  last abnormal exit: c.crash.0.raw/0-77 (pid 77) exit(1) after 1s, 0 requests, at ",
+		"    | line 3\n", "    | ValueError: boom",
+		"  last death while busy: c.crash.0.raw/0-70 (pid 70) while serving request 17 from plSend:4242 at ",
+		"  no instances",
+	} {
+		assert.Contains(t, v, want)
+	}
+	assert.NotContains(t, v, "| line 2", "the last 5 stderr lines only")
 
 	// h, H, r act on the selected service through the status API (which
 	// refuses any request without the cross-site-safe headers).
