@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(php-cli phpunit strace lsof)
+apt_packages=(php-cli phpunit strace lsof chromium tmux)
 if [[ "${PLUTON_BENCH:-}" == 1 ]]; then
   apt_packages+=(php8.2-fpm gunicorn)
 fi
