@@ -59,7 +59,7 @@ type Option func(*config)
 
 // WithLookup sets the lookup location: the manager's lookup map file or the
 // rendezvous directory itself. Without it the client uses $plutonLookupMap,
-// then DefaultLookupPath.
+// then the first of DefaultLookupPaths that exists (LookupPath).
 func WithLookup(path string) Option { return func(c *config) { c.lookup = path } }
 
 // WithTimeout sets the client's default per-request timeout (DefaultTimeout

@@ -48,7 +48,8 @@
 // # Lookup
 //
 // New reads the lookup location once (WithLookup, else $plutonLookupMap,
-// else DefaultLookupPath): either the manager's lookup map, of which only the
+// else the first of DefaultLookupPaths that exists: <Home()>/lookup.map, then
+// DefaultLookupPath): either the manager's lookup map, of which only the
 // "rendezvous <dir>" line is used, or the rendezvous directory itself. A
 // request for key K connects to <dir>/K.socket; if that does not exist it
 // connects to the wildcard <dir>/<App>..<Ver>.<Ser>.socket; if neither
