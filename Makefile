@@ -1,5 +1,5 @@
 # The front door. `make demo` and `make test` set up everything first.
-.PHONY: setup build test demo bench bench-quick dist fuzz clean
+.PHONY: setup build test lint generate demo bench bench-quick dist fuzz clean
 
 GO ?= go
 
@@ -11,6 +11,15 @@ build:
 
 test: setup build
 	python3 tools/test_all.py
+
+# gofmt, go vet, staticcheck, mypy, ruff, phpcs, perlcritic, podchecker,
+# buildifier; `make test` runs it too (suite "lint").
+lint:
+	python3 tools/lint/lint.py
+
+# Regenerate the cross-language tables from spec/pluton.json.
+generate:
+	$(GO) generate ./go/internal/spec
 
 demo: setup build
 	bash tools/demo.sh

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(php-cli phpunit strace lsof chromium tmux)
+apt_packages+=(php-codesniffer libperl-critic-perl)  # make lint (tools/lint/lint.py)
 if [[ "${PLUTON_BENCH:-}" == 1 ]]; then
   apt_packages+=(php8.2-fpm gunicorn)
 fi
@@ -31,4 +32,8 @@ command -v go >/dev/null || { echo "setup: go is not installed (expected /usr/lo
 go mod download
 
 python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install -q pytest
+# make lint; staticcheck is built from the version pinned in tools/lint/go.mod.
+python3 -m mypy --version >/dev/null 2>&1 || python3 -m pip install -q mypy
+python3 -m ruff --version >/dev/null 2>&1 || python3 -m pip install -q ruff
+(cd tools/lint && go mod download)
 echo "setup: done"

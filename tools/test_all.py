@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""Run every test suite of the project and print one `N passed, N failed` line.
+"""Run every test suite of the project once and print one `N passed, N failed` line.
 
 Each suite runs as a subprocess; its output is shown and kept under
-test-results/<suite>.log, and its own summary is parsed into counts:
-go test -json events, pytest's summary, PHPUnit's summary, prove's TAP lines,
-and the `bazel: N passed, N failed` line of tools/bazel/test.sh. A suite that
-exits non-zero without any parsable failure counts as one failure, so a
-crash can never pass silently.
+test-results/<suite>.log. Counts come from JUnit XML wherever the runner writes
+it (pytest --junitxml, phpunit --log-junit, the lint gate, Bazel's test.xml
+through tools/bazel/test.sh); go test is read from its -json event stream and
+prove from its TAP lines (both structured, line-based formats; see
+docs/development.md). A suite that exits non-zero without any counted
+failure counts as one failure, so a crash can never pass silently.
+
+Who runs what, so that each suite runs once: Bazel builds every target and
+runs only //conformance/... (the user's entry point); go test runs every other
+Go package natively (and conformance too when Bazel is not installed); the
+SDK suites run natively.
 
 Usage: tools/test_all.py [--only suite,suite] [--skip suite,suite]
 """
@@ -21,9 +27,10 @@ import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "test-results"
@@ -69,6 +76,27 @@ def parse_go_json(out: str) -> Counts:
     return c
 
 
+def parse_junit(path: Path) -> Counts | None:
+    """Count the testcases of a JUnit XML report: a testcase with a failure
+    or error element failed, one with a skipped element was skipped. None if
+    the report is missing or unreadable."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    c = Counts()
+    for tc in root.iter("testcase"):
+        name = ".".join(x for x in (tc.get("classname", ""), tc.get("name", "")) if x)
+        if tc.find("failure") is not None or tc.find("error") is not None:
+            c.failed += 1
+            c.failures.append(name)
+        elif tc.find("skipped") is not None:
+            c.skipped += 1
+        else:
+            c.passed += 1
+    return c
+
+
 def parse_pytest(out: str) -> Counts:
     c = Counts()
     for line in reversed(out.splitlines()):
@@ -81,7 +109,7 @@ def parse_pytest(out: str) -> Counts:
                 else:
                     c.failed += int(n)
             break
-    c.failures = [l for l in out.splitlines() if l.startswith("FAILED ") or l.startswith("ERROR ")]
+    c.failures = [l for l in out.splitlines() if l.startswith(("FAILED ", "ERROR "))]
     return c
 
 
@@ -98,7 +126,7 @@ def parse_phpunit(out: str) -> Counts:
             skipped = sum(int(x) for x in re.findall(r"(?:Skipped|Incomplete): (\d+)", out))
             c.failed, c.skipped = bad, skipped
             c.passed = max(total - bad - skipped, 0)
-    c.failures = re.findall(r"^\d+\) (.+)$", out, re.M)
+    c.failures = re.findall(r"^\d+\) (.+)$", out, re.MULTILINE)
     return c
 
 
@@ -122,10 +150,10 @@ def parse_tap(out: str) -> Counts:
 
 def parse_bazel(out: str) -> Counts:
     c = Counts()
-    m = re.findall(r"^bazel: (\d+) passed, (\d+) failed", out, re.M)
+    m = re.findall(r"^bazel: (\d+) passed, (\d+) failed", out, re.MULTILINE)
     if m:
         c.passed, c.failed = int(m[-1][0]), int(m[-1][1])
-    c.failures = re.findall(r"^//\S+\s+FAILED.*$", out, re.M)
+    c.failures = re.findall(r"^//\S+\s+FAILED.*$", out, re.MULTILINE)
     return c
 
 
@@ -142,23 +170,42 @@ class Suite:
     needs: list[str] = field(default_factory=list)  # executables that must exist
     env: dict[str, str] = field(default_factory=dict)
     single: bool = False  # a check that counts as one test
+    junit: Path | None = None  # JUnit XML report the runner writes; counted instead of parse
+
+
+def go_packages() -> list[str]:
+    """The library module's packages for the native go test run: all of them
+    but conformance, which Bazel runs, unless Bazel is not installed."""
+    if shutil.which("bazel") is None:
+        return ["./..."]
+    try:
+        out = subprocess.run(["go", "list", "./..."], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return ["./..."]  # go test then reports the error itself
+    return [p for p in out.split() if "/conformance" not in p] or ["./..."]
 
 
 def suites() -> list[Suite]:
     bin_dir = str(ROOT / "bin")
     env = {"PLUTON_BIN": bin_dir}
+    go_test = ["go", "test", "-json", "-count=1", "-timeout", "15m"]
     return [
-        Suite("go-vet", ["go", "vet", "./..."], ROOT, parse_single, ["go"], single=True),
-        Suite("go", ["go", "test", "-json", "-count=1", "-timeout", "15m", "./..."], ROOT, parse_go_json, ["go"], env),
+        Suite("lint", [sys.executable, "tools/lint/lint.py", "--junit", str(RESULTS / "lint.xml")], ROOT, parse_single,
+              [], junit=RESULTS / "lint.xml"),
+        Suite("go", go_test + go_packages(), ROOT, parse_go_json, ["go"], env),
+        Suite("go-tools", go_test + ["./..."], ROOT / "tools/bench", parse_go_json, ["go"], env),
         Suite("go-fuzz", ["go", "test", "-run", "^$", "-fuzz", "FuzzDecoder", "-fuzztime", "20s", "-parallel", "1",
                           "./go/protocol/"], ROOT, parse_single, ["go"], single=True),
-        Suite("python", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], ROOT / "sdk/python",
-              parse_pytest, [], env),
-        Suite("php", ["phpunit"], ROOT / "sdk/php", parse_phpunit, ["phpunit"], env),
+        Suite("python", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                         "--junitxml=" + str(RESULTS / "python.xml")], ROOT / "sdk/python",
+              parse_pytest, [], env, junit=RESULTS / "python.xml"),
+        Suite("php", ["phpunit", "--log-junit", str(RESULTS / "php.xml")], ROOT / "sdk/php", parse_phpunit,
+              ["phpunit"], env, junit=RESULTS / "php.xml"),
         Suite("perl", ["prove", "-lrv", "t"], ROOT / "sdk/perl", parse_tap, ["prove"], env),
-        Suite("bazel", ["bash", "tools/bazel/test.sh"], ROOT, parse_bazel, ["bazel"]),
+        Suite("bazel", ["bash", "tools/bazel/test.sh"], ROOT, parse_bazel, ["bazel"],
+              {"PLUTON_BAZEL_TESTS": "//conformance/..."}),
         Suite("gazelle", ["bash", "tools/bazel/check-gazelle.sh"], ROOT, parse_single, ["bazel"], single=True),
-        Suite("buildifier", ["bash", "tools/bazel/buildifier.sh"], ROOT, parse_single, [], single=True),
     ]
 
 
@@ -181,6 +228,8 @@ def run(s: Suite) -> Counts:
     print(f"\n=== suite {s.name}: {' '.join(s.cmd)} (in {s.cwd.relative_to(ROOT) or '.'})", flush=True)
     start = time.monotonic()
     env = dict(os.environ, **s.env)
+    if s.junit is not None:
+        s.junit.unlink(missing_ok=True)  # never count a report of an earlier run
     with open(log, "w") as f:
         proc = subprocess.Popen(s.cmd, cwd=s.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, errors="replace")
@@ -196,6 +245,10 @@ def run(s: Suite) -> Counts:
         rc = proc.wait()
     out = "".join(lines)
     c = s.parse(out)
+    if s.junit is not None:
+        from_xml = parse_junit(s.junit)
+        if from_xml is not None:
+            c = from_xml
     if s.single:
         c = Counts(passed=1) if rc == 0 else Counts(failed=1, failures=[f"{s.name} exited {rc}"])
     elif rc != 0 and c.failed == 0:
@@ -219,9 +272,9 @@ def show_go_event(line: str) -> None:
     action = ev.get("Action")
     if action == "output":
         text = ev.get("Output", "")
-        if ev.get("Test") is None or text.startswith(("--- FAIL", "    ")) or "FAIL" in text or "MEASURED" in text:
-            if not text.startswith(("=== RUN", "=== PAUSE", "=== CONT", "--- PASS", "PASS\n")):
-                sys.stdout.write(text)
+        shown = ev.get("Test") is None or text.startswith(("--- FAIL", "    ")) or "FAIL" in text or "MEASURED" in text
+        if shown and not text.startswith(("=== RUN", "=== PAUSE", "=== CONT", "--- PASS", "PASS\n")):
+            sys.stdout.write(text)
 
 
 def main() -> int:

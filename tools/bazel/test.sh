@@ -6,6 +6,10 @@
 # target that did not run (e.g. failed to build) counts as one failure, and so
 # does a build failure outside the tests.
 # Exits non-zero if anything failed. Extra arguments go to `bazel test`.
+# PLUTON_BAZEL_TESTS (default //...) selects the test targets; when it is
+# set to anything else, every target is still built first (`bazel build
+# //...`), and a build failure counts as one failure. tools/test_all.py sets
+# it to //conformance/... so that each suite runs once per `make test`.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -20,14 +24,20 @@ fi
 bep="$(mktemp -t pluton-bazel-bep.XXXXXX.json)"
 trap 'rm -f "$bep"' EXIT
 
-bazel test //... --keep_going --test_output=errors --build_event_json_file="$bep" "$@"
+read -r -a tests <<<"${PLUTON_BAZEL_TESTS:-//...}"
+build_rc=0
+if [ "${tests[*]}" != "//..." ]; then
+    bazel build //... --keep_going "$@"
+    build_rc=$?
+fi
+bazel test "${tests[@]}" --keep_going --test_output=errors --build_event_json_file="$bep" "$@"
 rc=$?
 
-python3 - "$bep" "$rc" <<'PY'
+python3 - "$bep" "$rc" "$build_rc" <<'PY'
 import json, sys, urllib.parse, urllib.request
 import xml.etree.ElementTree as ET
 
-bep_path, rc = sys.argv[1], int(sys.argv[2])
+bep_path, rc, build_rc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 targets = set()          # test targets that were asked for
 attempts = {}            # (label, run, shard) -> (attempt, status, xml path)
 with open(bep_path) as f:
@@ -80,6 +90,10 @@ for label in sorted(targets - ran):
     failed += 1
 if rc not in (0, 3, 4) and not (targets - ran):
     print("test.sh: bazel exited with %d (a build failure outside the tests)" % rc, file=sys.stderr)
+    failed += 1
+
+if build_rc != 0:
+    print("test.sh: bazel build //... exited with %d" % build_rc, file=sys.stderr)
     failed += 1
 
 print("bazel: %d passed, %d failed" % (passed, failed))

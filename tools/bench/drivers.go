@@ -319,7 +319,7 @@ func (d cDriver) run(t *target, size, conc int, dur time.Duration) (result, erro
 		strconv.Itoa(int(dur.Milliseconds())), t.key)
 	out, err := cmd.Output()
 	if err != nil {
-		return result{}, fmt.Errorf("C client: %w", err)
+		return result{}, fmt.Errorf("c client: %w", err)
 	}
 	return parseCClient(out)
 }
@@ -328,11 +328,11 @@ func (d cDriver) run(t *target, size, conc int, dur time.Duration) (result, erro
 func parseCClient(out []byte) (result, error) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	if !sc.Scan() {
-		return result{}, errors.New("C client: no output")
+		return result{}, errors.New("c client: no output")
 	}
 	f := strings.Fields(sc.Text())
 	if len(f) != 6 || f[0] != "ok" || f[2] != "errors" || f[4] != "elapsed_ns" {
-		return result{}, fmt.Errorf("C client: bad summary %q", sc.Text())
+		return result{}, fmt.Errorf("c client: bad summary %q", sc.Text())
 	}
 	n, _ := strconv.Atoi(f[1])
 	errs, _ := strconv.Atoi(f[3])
@@ -341,15 +341,15 @@ func parseCClient(out []byte) (result, error) {
 	for sc.Scan() {
 		v, err := strconv.ParseInt(sc.Text(), 10, 64)
 		if err != nil {
-			return result{}, fmt.Errorf("C client: bad latency %q", sc.Text())
+			return result{}, fmt.Errorf("c client: bad latency %q", sc.Text())
 		}
 		res.lat = append(res.lat, time.Duration(v))
 	}
 	if len(res.lat) != n {
-		return result{}, fmt.Errorf("C client: %d latencies for %d exchanges", len(res.lat), n)
+		return result{}, fmt.Errorf("c client: %d latencies for %d exchanges", len(res.lat), n)
 	}
 	if errs > 0 {
-		res.firstErr = errors.New("C client: failed exchanges (connect, I/O or a bad response)")
+		res.firstErr = errors.New("c client: failed exchanges (connect, I/O or a bad response)")
 	}
 	return res, nil
 }

@@ -26,7 +26,7 @@ func main() {
 		req, err := svc.Next()
 		if err != nil {
 			svc.Close()
-			if errors.Is(err, service.ErrStop) {
+			if errors.Is(err, service.ErrStopped) {
 				os.Exit(0)
 			}
 			fmt.Fprintln(os.Stderr, "testee:", err)

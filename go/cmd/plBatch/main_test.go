@@ -41,6 +41,7 @@ func TestPlBatch(t *testing.T) {
 	start := time.Now()
 	out, _, code = batch("-L", dir, "-d", "0.3", "-p", "2", "-C", "a=b", "system.echo.0.raw")
 	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "\nErrors: 0\n")
 	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond)
 	assert.Less(t, time.Since(start), 3*time.Second)
 

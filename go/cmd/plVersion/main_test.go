@@ -44,7 +44,7 @@ func TestPlVersion(t *testing.T) {
 		{"same", real, v, "3001", ""},
 		{"older manager", write("old.map", "# pluton lookup map 3001\n# plutonManager 0.0.1\nrendezvous /r\n"),
 			"0.0.1", "3001", "Warning: the versions differ: plutonManager 0.0.1, clientAPI " + v + "\n"},
-		{"other format", write("fmt.map", "# pluton lookup map 3002\n# plutonManager " + v + "\nrendezvous /r\n"),
+		{"other format", write("fmt.map", "# pluton lookup map 3002\n# plutonManager "+v+"\nrendezvous /r\n"),
 			v, "3002", "Warning: the lookup map's format is 3002, this client reads 3001\n"},
 		{"no manager line", write("bare.map", "# pluton lookup map 3001\nrendezvous /r\n"),
 			"unknown (" + filepath.Join(dir, "bare.map") + " names no manager version (written by an older plutonManager))", "3001", ""},

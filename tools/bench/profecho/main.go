@@ -45,7 +45,7 @@ func main() {
 	code := 0
 	for {
 		req, err := svc.Next()
-		if errors.Is(err, service.ErrStop) {
+		if errors.Is(err, service.ErrStopped) {
 			break
 		}
 		if err != nil {
