@@ -21,7 +21,7 @@ use Pluton::Client::Call;
 
 our $VERSION = '0.1.0';
 
-use constant {
+use constant {    ## no critic (ProhibitConstantPragma)
     DEFAULT_TIMEOUT    => 4,
     SYSTEM_HOME        => '/usr/local/var/pluton',
     LOOKUP_MAP_NAME    => 'lookup.map',
@@ -84,14 +84,14 @@ sub timeout {
     return $self->{timeout_ms} / 1000;
 }
 
-sub name { $_[0]{name} }
-sub client_name { "$_[0]{name}:$$" }
+sub name { my $self = shift; return $self->{name} }
+sub client_name { my $self = shift; return "$self->{name}:$$" }
 
-sub timeout_ms { $_[0]{timeout_ms} }
-sub set_timeout_ms { $_[0]{timeout_ms} = int($_[1]); $_[0] }
+sub timeout_ms { my $self = shift; return $self->{timeout_ms} }
+sub set_timeout_ms { my ($self, $value) = @_; $self->{timeout_ms} = int($value); return $self; }
 
-sub has_fault { defined $_[0]{fault} && $_[0]{fault}->code != 0 ? 1 : 0 }
-sub fault     { $_[0]{fault} }
+sub has_fault { my $self = shift; return defined $self->{fault} && $self->{fault}->code != 0 ? 1 : 0 }
+sub fault     { my $self = shift; return $self->{fault} }
 
 sub _fail {
     my ($self, $code, $text, %opt) = @_;
@@ -102,6 +102,7 @@ sub _fail {
 sub _debug {
     my $self = shift;
     print STDERR "PlutonClient: @_\n" if $self->{debug};
+    return;
 }
 
 # ------------------------------------------------------------ lookup
@@ -158,9 +159,9 @@ sub _read_lookup {
     my ($self, $path) = @_;
     return $path if -d $path;
     my $fh;
-    if (!open($fh, '<', $path)) {
+    if (!open($fh, '<', $path)) {    ## no critic (RequireBriefOpen)
         $self->_fail(Pluton::Fault::OPEN_FOR_MMAP_FAILED, $path, errno => 0 + $!);
-        return undef;
+        return undef;    ## no critic (ProhibitExplicitReturnUndef)
     }
     my $dir;
     while (my $line = <$fh>) {
@@ -172,7 +173,7 @@ sub _read_lookup {
     close $fh;
     if (!defined $dir) {
         $self->_fail(Pluton::Fault::MAP_INITIALIZATION_FAILED, "no rendezvous line in '$path'");
-        return undef;
+        return undef;    ## no critic (ProhibitExplicitReturnUndef)
     }
     $dir = File::Spec->rel2abs($dir, dirname($path)) unless File::Spec->file_name_is_absolute($dir);
     return $dir;
@@ -190,7 +191,7 @@ sub _refresh {
     return 1;
 }
 
-sub rendezvous { $_[0]{rendezvous} }
+sub rendezvous { my $self = shift; return $self->{rendezvous} }
 
 # ------------------------------------------------------------ connecting
 
@@ -199,7 +200,7 @@ sub _open_socket {
     my $sock;
     if (!socket($sock, PF_UNIX, SOCK_STREAM, 0)) {
         $req->{fault} = Pluton::Fault->new(Pluton::Fault::OPEN_SOCKET_FAILED, $req->{key}, errno => 0 + $!);
-        return undef;
+        return undef;    ## no critic (ProhibitExplicitReturnUndef)
     }
     binmode $sock;
     my $fl = fcntl($sock, F_GETFL, 0);
@@ -261,7 +262,7 @@ sub _connect {
     return 'error';
 }
 
-sub min2 { $_[0] < $_[1] ? $_[0] : $_[1] }
+sub min2 { my ($x, $y) = @_; return $x < $y ? $x : $y }
 
 sub _retry_allowed {
     my ($self, $req) = @_;
@@ -362,7 +363,7 @@ sub _add {
 
 # ------------------------------------------------------------ the engine
 
-sub outstanding { scalar keys %{ $_[0]{outstanding} } }
+sub outstanding { my $self = shift; return scalar keys %{ $self->{outstanding} } }
 
 sub _complete {
     my ($self, $req, $fault) = @_;
@@ -385,6 +386,7 @@ sub _complete {
     @{ $self->{order} } = grep { $_ != $ra } @{ $self->{order} };
     push @{ $self->{completed} }, $req;
     $self->_debug("completed $req->{key} id $req->{id}: " . $req->{fault}->code);
+    return;
 }
 
 sub _abandon {
@@ -394,6 +396,7 @@ sub _abandon {
     @{ $self->{order} } = grep { $_ != $ra } @{ $self->{order} };
     @{ $self->{completed} } = grep { refaddr($_) != $ra } @{ $self->{completed} };
     $req->{in_progress} = 0;
+    return;
 }
 
 # A failure of the exchange; $retry says whether the request provably was not
@@ -414,6 +417,7 @@ sub _failed {
         return;
     }
     $self->_complete($req, $fault);
+    return;
 }
 
 sub _step_write {
@@ -430,6 +434,7 @@ sub _step_write {
     $req->{state}   = 'reading';
     $req->{fault}   = Pluton::Fault->new(0);
     $req->{decoder} = Pluton::Packet::Decoder->new('A');
+    return;
 }
 
 sub _step_read {
@@ -470,6 +475,7 @@ sub _step_read {
         $req->{response} = $f->{data};
         return $self->_complete($req, Pluton::Fault->new(0));
     }
+    return;
 }
 
 # Runs every outstanding request of this client until $done->() is true or
@@ -518,6 +524,7 @@ sub _run {
             $self->_step_read($req) if $req->{in_progress} && $req->{state} eq 'reading';
         }
     }
+    return;
 }
 
 # wait_all: runs until nothing of this client is outstanding. Returns the
@@ -581,7 +588,7 @@ sub run {
 }
 
 # reset: ends and forgets all outstanding requests of this client.
-sub reset {
+sub reset {    ## no critic (ProhibitBuiltinHomonyms)
     my $self = shift;
     for my $req (values %{ $self->{outstanding} }) {
         $req->_close_socket;
@@ -591,6 +598,7 @@ sub reset {
     $self->{outstanding} = {};
     $self->{order}       = [];
     $self->{completed}   = [];
+    return;
 }
 
 # call($key, $data, timeout => $seconds, context => {...}, no_wait => 1):

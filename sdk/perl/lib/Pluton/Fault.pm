@@ -95,7 +95,7 @@ my %CODE_OF = map { $_->[2] => $_->[0] } @TABLE;
 
 # The constants (Pluton::Fault::SERVICE_NOT_FOUND == -30), exportable one by
 # one or all with the tag :codes.
-use constant { map { $_->[1] => $_->[0] } @TABLE };
+use constant { map { $_->[1] => $_->[0] } @TABLE };    ## no critic (ProhibitConstantPragma)
 our @EXPORT_OK = map { $_->[1] } @TABLE;
 our %EXPORT_TAGS = (codes => [@EXPORT_OK]);
 

@@ -7,8 +7,8 @@ use Pluton::Packet::Decoder;
 
 our $VERSION = '0.1.0';
 
-use constant MAX_LENGTH => 999_999_999;
-use constant END_PACKET => "0z\n";
+use constant MAX_LENGTH => 999_999_999;    ## no critic (ProhibitConstantPragma)
+use constant END_PACKET => "0z\n";    ## no critic (ProhibitConstantPragma)
 
 # The original's netStringType names (used in decoder error texts).
 our %TYPE_NAME = (
@@ -64,7 +64,7 @@ sub encode_context {
 
 # decode_context($payload): a hash ref (the last value of a repeated key wins);
 # dies with the decoder's message (no trailing newline) for a malformed context.
-sub decode_context {
+sub decode_context {    ## no critic (RequireArgUnpacking)
     my %ctx;
     for (my @pairs = context_pairs($_[0]); @pairs;) {
         my ($k, $v) = splice @pairs, 0, 2;

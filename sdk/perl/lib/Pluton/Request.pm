@@ -80,7 +80,7 @@ sub context {
 sub context_names {
     my $self = shift;
     $self->context(q{});
-    return sort keys %{ $self->{ctx} || {} };
+    return sort keys %{ $self->{ctx} || {} };    ## no critic (ProhibitReturnSort)
 }
 
 sub answered {

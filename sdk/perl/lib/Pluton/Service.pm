@@ -21,7 +21,7 @@ use Pluton::Stats::Report;
 
 our $VERSION = '0.1.0';
 
-use constant {
+use constant {    ## no critic (ProhibitConstantPragma)
     MODE_MANAGER    => 'manager',
     MODE_ACCEPT     => 'accept',
     MODE_STANDALONE => 'standalone',
@@ -95,7 +95,7 @@ sub _inherited {
     my $fh;
     {
         local $^F = $fd;    # so that open leaves the close-on-exec flag as it is
-        open $fh, $how, $fd or return undef;    ## no critic (ProhibitExplicitReturnUndef)
+        open $fh, $how, $fd or return undef;    ## no critic (ProhibitExplicitReturnUndef, RequireBriefOpen)
     }
     push @{ $self->{held} }, $fh;
     my $flags = fcntl $fh, F_GETFD, 0;

@@ -44,7 +44,7 @@ sub check {
     return 'version has an ambiguous leading zero' if $ver =~ /^0./;
     return 'serialization is zero length' if length($ser) == 0;
     return 'serialization type is unrecognized' unless exists $SERIALIZATION_CODE{$ser};
-    return undef;
+    return undef;    ## no critic (ProhibitExplicitReturnUndef)
 }
 
 # parse($key, client => 1): a Pluton::ServiceKey, or dies with a
@@ -81,14 +81,14 @@ sub is_valid {
     return !defined $class->check($key, %opt);
 }
 
-sub key                { $_[0]{key} }
-sub as_string          { $_[0]{key} }
-sub application        { $_[0]{application} }
-sub function           { $_[0]{function} }
-sub version            { $_[0]{version} }
-sub serialization      { $_[0]{serialization} }
-sub serialization_code { $SERIALIZATION_CODE{ $_[0]{serialization} } }
-sub is_wildcard        { length($_[0]{function}) == 0 }
+sub key                { my $self = shift; return $self->{key} }
+sub as_string          { my $self = shift; return $self->{key} }
+sub application        { my $self = shift; return $self->{application} }
+sub function           { my $self = shift; return $self->{function} }
+sub version            { my $self = shift; return $self->{version} }
+sub serialization      { my $self = shift; return $self->{serialization} }
+sub serialization_code { my $self = shift; return $SERIALIZATION_CODE{ $self->{serialization} } }
+sub is_wildcard        { my $self = shift; return length($self->{function}) == 0 }
 
 # The key with an empty function: App..Ver.Ser
 sub wildcard_key {
@@ -104,8 +104,8 @@ sub search_key {
     return $s;
 }
 
-sub socket_name          { $_[0]{key} . '.socket' }
-sub wildcard_socket_name { $_[0]->wildcard_key . '.socket' }
+sub socket_name          { my $self = shift; return $self->{key} . '.socket' }
+sub wildcard_socket_name { my $self = shift; return $self->wildcard_key . '.socket' }
 
 1;
 

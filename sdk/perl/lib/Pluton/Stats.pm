@@ -14,7 +14,7 @@ use Time::HiRes ();
 
 our $VERSION = '0.1.0';
 
-use constant {
+use constant {    ## no critic (ProhibitConstantPragma)
     MAGIC => 'PLSS',
 
     STATE_STARTING => 0,
@@ -61,8 +61,8 @@ sub open_segment {
     # A private open file description: the sysseek offset of fd 4 itself is
     # shared by every instance.
     my $fh;
-    if (!open $fh, '+<', "/proc/self/fd/$fd") {
-        open $fh, '+<&=', $fd or return (undef, "cannot open fd $fd: $!");
+    if (!open $fh, '+<', "/proc/self/fd/$fd") {    ## no critic (RequireBriefOpen)
+        open $fh, '+<&=', $fd or return (undef, "cannot open fd $fd: $!");    ## no critic (RequireBriefOpen)
     }
     binmode $fh;
     my $hdr = q{};

@@ -15,7 +15,7 @@ my %IS_ATTRIBUTE = map { $_ => 1 } @ATTRIBUTES;
 # %opt: context => { k => v } or [ k => v, ... ], timeout_ms (else the
 #       client's), no_wait, no_remote, no_retry, keep_affinity, need_affinity,
 #       handle
-sub new {
+sub new {    ## no critic (RequireArgUnpacking)
     my $class = shift;
     my %o;
     if (@_ % 2) {
@@ -67,10 +67,11 @@ sub _clear {
     $self->{fault}       = Pluton::Fault->new(Pluton::Fault::REQUEST_NOT_ADDED, 'request not added');
     $self->{in_progress} = 0;
     $self->{attr}        = { map { $_ => 0 } @ATTRIBUTES };
+    return;
 }
 
 # reset: clears everything, closes an affinity connection.
-sub reset {
+sub reset {    ## no critic (ProhibitBuiltinHomonyms)
     my $self = shift;
     if ($self->{client} && $self->{in_progress}) {
         $self->{client}->_abandon($self);
@@ -83,11 +84,11 @@ sub reset {
     return $self;
 }
 
-sub key { $_[0]{key} }
-sub set_key { $_[0]{key} = $_[1]; $_[0] }
+sub key { my $self = shift; return $self->{key} }
+sub set_key { my ($self, $value) = @_; $self->{key} = $value; return $self; }
 
-sub data { $_[0]{data} }
-sub request_data { $_[0]{data} }
+sub data { my $self = shift; return $self->{data} }
+sub request_data { my $self = shift; return $self->{data} }
 sub set_request_data {
     my ($self, $d) = @_;
     $self->{data} = defined $d ? $d : '';
@@ -95,11 +96,11 @@ sub set_request_data {
 }
 
 # The request's own timeout in ms (undef: the client's timeout_ms).
-sub timeout_ms     { $_[0]{timeout_ms} }
-sub set_timeout_ms { $_[0]{timeout_ms} = defined $_[1] ? int($_[1]) : undef; $_[0] }
+sub timeout_ms     { my $self = shift; return $self->{timeout_ms} }
+sub set_timeout_ms { my ($self, $value) = @_; $self->{timeout_ms} = defined $value ? int($value) : undef; return $self; }
 
-sub handle     { $_[0]{handle} }
-sub set_handle { $_[0]{handle} = $_[1]; $_[0] }
+sub handle     { my $self = shift; return $self->{handle} }
+sub set_handle { my ($self, $value) = @_; $self->{handle} = $value; return $self; }
 sub client_handle     { goto &handle }
 sub set_client_handle { goto &set_handle }
 
@@ -120,7 +121,7 @@ sub set_context {
 }
 
 # The context pairs as set, in order.
-sub context_pairs { @{ $_[0]{context} } }
+sub context_pairs { my $self = shift; return @{ $self->{context} } }
 
 sub context {
     my ($self, $k) = @_;
@@ -139,7 +140,7 @@ sub set_attribute {
     $self->{attr}{$a} = (@_ > 2 ? ($on ? 1 : 0) : 1);
     return $self;
 }
-sub clear_attribute { $_[0]->set_attribute($_[1], 0) }
+sub clear_attribute { my ($self, $value) = @_; return $self->set_attribute($value, 0) }
 sub attribute {
     my ($self, $a) = @_;
     Carp::croak("unknown attribute '$a'") unless $IS_ATTRIBUTE{$a};
@@ -147,7 +148,7 @@ sub attribute {
 }
 
 for my $a (@ATTRIBUTES) {
-    no strict 'refs';
+    no strict 'refs';    ## no critic (ProhibitNoStrict)
     *{"Pluton::Client::Request::$a"} = sub {
         my $self = shift;
         $self->{attr}{$a} = $_[0] ? 1 : 0 if @_;
@@ -155,19 +156,19 @@ for my $a (@ATTRIBUTES) {
     };
 }
 
-sub in_progress  { $_[0]{in_progress} }
-sub has_fault    { $_[0]{fault}->code != 0 ? 1 : 0 }
-sub fault        { $_[0]{fault} }
-sub fault_code   { $_[0]{fault}->code }
-sub fault_text   { $_[0]{fault}->text }
-sub service_name { $_[0]{service_name} }
+sub in_progress  { my $self = shift; return $self->{in_progress} }
+sub has_fault    { my $self = shift; return $self->{fault}->code != 0 ? 1 : 0 }
+sub fault        { my $self = shift; return $self->{fault} }
+sub fault_code   { my $self = shift; return $self->{fault}->code }
+sub fault_text   { my $self = shift; return $self->{fault}->text }
+sub service_name { my $self = shift; return $self->{service_name} }
 
 # The response data ('' on a fault).
-sub response      { $_[0]{response} }
-sub response_data { $_[0]{response} }
+sub response      { my $self = shift; return $self->{response} }
+sub response_data { my $self = shift; return $self->{response} }
 
 # True while an affinity connection is held by this request.
-sub has_affinity { $_[0]{affinity_sock} ? 1 : 0 }
+sub has_affinity { my $self = shift; return $self->{affinity_sock} ? 1 : 0 }
 
 sub _close_socket {
     my $self = shift;
@@ -175,6 +176,7 @@ sub _close_socket {
         close($self->{sock});
     }
     $self->{sock} = undef;
+    return;
 }
 
 sub _close_affinity {
@@ -184,6 +186,7 @@ sub _close_affinity {
         $self->{sock} = undef if $self->{sock} && $self->{sock} == $self->{affinity_sock};
         $self->{affinity_sock} = undef;
     }
+    return;
 }
 
 sub DESTROY {
@@ -191,6 +194,7 @@ sub DESTROY {
     local ($@, $!);
     $self->_close_affinity;
     $self->_close_socket;
+    return;
 }
 
 1;

@@ -27,7 +27,7 @@ sub new {
     return $self;
 }
 
-sub add {
+sub add {    ## no critic (RequireArgUnpacking)
     my $self = shift;
     $self->{buf} .= $_[0];
     return;
@@ -37,14 +37,14 @@ sub add {
 sub want {
     my $self = shift;
     my $b = \$self->{buf};
-    pos($$b) = $self->{pos};
+    pos($$b) = $self->{pos};    ## no critic (RequireLocalizedPunctuationVars)
     my $need = 1;
     if ($$b =~ /\G([0-9]{1,10})[^0-9]/gc) {
         # <digits><type><payload><terminator>
         $need = $self->{pos} + length($1) + 1 + $1 + 1 - length($$b);
         $need = 1 if $need < 1;
     }
-    pos($$b) = undef;
+    pos($$b) = undef;    ## no critic (RequireLocalizedPunctuationVars)
     return $need;
 }
 
@@ -59,10 +59,10 @@ sub fill {
     return sysread($fh, $self->{buf}, $size, length $self->{buf});
 }
 
-sub pending { length($_[0]{buf}) }
+sub pending { my $self = shift; return length($self->{buf}) }
 
 # Drops whatever is buffered, for a new connection.
-sub reset {
+sub reset {    ## no critic (ProhibitBuiltinHomonyms)
     my $self = shift;
     $self->{buf}    = '';
     $self->{pos}    = 0;
@@ -72,9 +72,9 @@ sub reset {
 }
 
 # True if some bytes of a packet have been seen and the packet is unfinished.
-sub in_packet { length($_[0]{buf}) > 0 }
+sub in_packet { my $self = shift; return length($self->{buf}) > 0 }
 
-sub next {
+sub next {    ## no critic (ProhibitBuiltinHomonyms)
     my $self = shift;
     return (undef, $self->{error}) if $self->{error};
     my $bufref = \$self->{buf};
@@ -201,10 +201,10 @@ sub _error {
 
 
 # At end of input: undef if clean (nothing pending), else the error.
-sub eof {
+sub eof {    ## no critic (ProhibitBuiltinHomonyms)
     my $self = shift;
     return $self->{error} if $self->{error};
-    return undef unless length $self->{buf};
+    return undef unless length $self->{buf};    ## no critic (ProhibitExplicitReturnUndef)
     return $self->{error} = { kind => 'packet', text => 'unexpected EOF in packet' };
 }
 

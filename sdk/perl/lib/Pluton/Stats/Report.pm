@@ -8,7 +8,7 @@ require Pluton::Stats;
 
 our $VERSION = '0.1.0';
 
-use constant {
+use constant {    ## no critic (ProhibitConstantPragma)
     REPORT_VERSION => 1,
     REPORT_SIZE    => 528,
     REPORT_ENTRIES => 16,
@@ -18,7 +18,7 @@ use constant {
 sub new {
     my ($class, $fd, $slot) = @_;
     my $fh;
-    open($fh, '>&=', $fd) or return undef;
+    open($fh, '>&=', $fd) or return undef;    ## no critic (ProhibitExplicitReturnUndef, RequireBriefOpen)
     binmode $fh;
     return bless {
         fh      => $fh,
@@ -30,8 +30,8 @@ sub new {
     }, $class;
 }
 
-sub ok      { $_[0]{ok} }
-sub count   { scalar @{ $_[0]{entries} } }
+sub ok      { my $self = shift; return $self->{ok} }
+sub count   { my $self = shift; return scalar @{ $self->{entries} } }
 
 # add($outcome, $duration_us, $request_bytes, $response_bytes, $function, $now):
 # one entry ($now: the time it finished); the record goes out at 16 entries.
@@ -45,6 +45,7 @@ sub add {
     push @$e, pack('V V V V a16', $outcome, $dur, $rq, $rs, defined $func ? $func : '');    # a16 cuts to 16 bytes
     $self->{oldest} = defined $now ? $now : Time::HiRes::time() unless defined $self->{oldest};
     $self->flush if @$e >= REPORT_ENTRIES;
+    return;
 }
 
 # Sends the pending entries if the oldest is at least 1 s old: the service
@@ -52,6 +53,7 @@ sub add {
 sub flush_if_due {
     my $self = shift;
     $self->flush if defined $self->{oldest} && Time::HiRes::time() - $self->{oldest} >= 1;
+    return;
 }
 
 # Writes one record (even with 0 entries).
@@ -69,13 +71,15 @@ sub flush {
     }
     $self->{ok} = 0 unless defined $n && $n == REPORT_SIZE;
     $self->{oldest} = @{ $self->{entries} } ? Time::HiRes::time() : undef;
+    return;
 }
 
-sub close {
+sub close {    ## no critic (ProhibitBuiltinHomonyms)
     my $self = shift;
     close($self->{fh}) if $self->{fh};
     $self->{fh} = undef;
     $self->{ok} = 0;
+    return;
 }
 
 1;
