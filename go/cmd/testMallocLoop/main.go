@@ -1,7 +1,15 @@
 // Command testMallocLoop is a manager test service that allocates memory in
 // 1 MB steps until the allocation fails (ulimit-data-memory, RLIMIT_DATA),
 // writing its progress to stderr every 16 MB. The Go runtime then aborts
-// with "out of memory".
+// with "fatal error: runtime: out of memory" and exit status 2.
+//
+// The Go runtime itself needs a data limit of about 64 MB to start (it
+// reserves its heap arena map at start; below that it aborts with "out of
+// memory allocating heap arena map" before main). For smaller limits, such
+// as the original's 1 MB tests, use the C version in
+// testdata/mallocLoop.c, which needs only libc: its malloc fails and it
+// exits 1 with "testMallocLoop: malloc failed after N MB: Cannot allocate
+// memory". The tests build it with cc.
 package main
 
 import (

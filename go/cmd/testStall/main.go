@@ -1,6 +1,8 @@
 // Command testStall is a manager test service: it echoes every request,
-// except that a request whose data is "stall" never completes (the instance
-// hangs until the manager kills it as unresponsive).
+// except that a request whose data is "stall" never completes, and one whose
+// data is "stallAfter" is answered and then the instance hangs before asking
+// for the next request. Either way the instance stays busy in its slot and
+// hangs until the manager kills it as unresponsive.
 package main
 
 import (
@@ -20,7 +22,7 @@ func main() {
 	defer svc.Close()
 	for {
 		req, err := svc.Next()
-		if errors.Is(err, service.ErrStop) {
+		if errors.Is(err, service.ErrStopped) {
 			return
 		}
 		if err != nil {
@@ -33,5 +35,9 @@ func main() {
 			select {} // never answer
 		}
 		_ = req.Respond(req.Data())
+		if string(req.Data()) == "stallAfter" {
+			fmt.Fprintf(os.Stderr, "testStall: stalling after the response\n")
+			select {} // wedged after responding
+		}
 	}
 }
