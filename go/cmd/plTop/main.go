@@ -33,7 +33,9 @@ API, refreshed every second.
               containing '/'); the manager has no default, so neither has
               plTop (env plutonStatus is used when -c is not given)
   -i seconds  refresh interval (default 1; fractions allowed, at least 0.1)
-  -b          batch: print one screen to stdout and exit
+  -b          batch: print one screen to stdout and exit (after a second
+              look, up to 1 s later, when the manager had no window for
+              the rates yet)
   -h          this help
 
 Keys: up/down (or k/j) select a service; s cycles the sort column and S
@@ -81,6 +83,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		ov, err := a.Overview(ctx)
+		if err == nil && ov.WindowSeconds == 0 {
+			// The manager's first look has no window for the rates and
+			// percentiles: take a second one an interval later (at most 1 s).
+			time.Sleep(min(interval, time.Second))
+			ov, err = a.Overview(ctx)
+		}
 		if err != nil {
 			return cli.Status(cmd.Fail(1, "%v", err))
 		}

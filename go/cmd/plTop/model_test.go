@@ -273,7 +273,7 @@ func TestRun(t *testing.T) {
 		{"not loopback", []string{"-c", "10.1.2.3:9"}, "", 1, nil, []string{"Error: status address 10.1.2.3:9:", "not a loopback address"}},
 		{"nobody there", []string{"-b", "-c", "127.0.0.1:1"}, "", 1, nil, []string{"Error: status API at 127.0.0.1:1:", "refused"}},
 		{"batch", []string{"-b", "-c", addr}, "", 0, []string{"plTop " + addr + "  manager pid 4242", "> a.quiet.0.raw", "  b.busy.0.raw", "backoff 42s", "q quit"}, nil},
-		{"batch from the environment", []string{"-b"}, addr, 0, []string{"> a.quiet.0.raw"}, nil},
+		{"batch from the environment", []string{"-b", "-i", "0.1"}, addr, 0, []string{"> a.quiet.0.raw"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("plutonStatus", tc.env)
@@ -294,6 +294,24 @@ func TestRun(t *testing.T) {
 			assert.NotContains(t, out.String(), "\x1b[", "batch output is plain text")
 		})
 	}
+}
+
+// The batch screen has rates: a first look without a window is followed by
+// a second.
+func TestBatchHasRates(t *testing.T) {
+	f := newFakeManager()
+	addr := serve(t, f)
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run([]string{"-b", "-i", "0.2", "-c", addr}, strings.NewReader(""), &out, &errb), errb.String())
+	row := ""
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "b.busy.0.raw ") && strings.Contains(l, "serving") {
+			row = l
+		}
+	}
+	cols := strings.Fields(row)
+	require.Len(t, cols, 14, out.String())
+	assert.Equal(t, "0.0", cols[8], "REQ/S over the window:\n%s", out.String())
 }
 
 func TestUnixSocketAddress(t *testing.T) {
