@@ -218,6 +218,11 @@ func TestManagerAnswersUnavailable(t *testing.T) {
 	// Halted.
 	code, body = m.post("/services/" + echoKey + "/halt")
 	require.Equal(t, 200, code, body)
+	deadline := time.Now().Add(5 * time.Second)
+	for instances(t, m, echoKey) != 0 {
+		require.True(t, time.Now().Before(deadline), "halt did not stop the instances")
+		time.Sleep(20 * time.Millisecond)
+	}
 	resp, took, err := rawCall(m.socket(echoKey), echoKey, 7, "e2e:halt", "x", 5*time.Second)
 	require.NoError(t, err)
 	assert.EqualValues(t, 7, resp.FaultCode)
@@ -322,30 +327,51 @@ func TestStartingInstanceLastActive(t *testing.T) {
 }
 
 // TestCrashForensics is issue 15 item 3: an instance killed while busy is
-// named with the request it died on, in the Child Exit line and the status.
+// named with the request it died on (and its recorder in-file when
+// recording), in the Child Exit line and the status.
 func TestCrashForensics(t *testing.T) {
 	t.Parallel()
-	m := startManager(t, map[string]string{echoKey: echoConfig(t, "prestart-processes true\nmaximum-processes 1\n")})
-	m.waitFor("Process Start: "+echoKey, 10*time.Second)
-	pids := pidsOf(m.Grep("Process Start: " + echoKey))
-	require.Len(t, pids, 1)
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := rawCall(m.socket(echoKey), echoKey, 4242, "poison:77", "x", 20*time.Second, "echo.sleepMS", "10000", "echo.log", "1")
-		done <- err
-	}()
-	m.waitFor("Context: echo.sleepMS=10000", 10*time.Second)
-	require.NoError(t, syscall.Kill(pids[0], syscall.SIGKILL))
-	line := m.waitFor("Child Exit: abnormal "+echoKey+"/0-"+strconv.Itoa(pids[0]), 10*time.Second)
-	if strings.Contains(line, "request 0 from an unnamed client") {
-		t.Skip("echoService (go/service) does not write the request identity into its slot yet (docs/protocol.md §4.2)")
+	rec := t.TempDir() + "/rec-"
+	for _, tt := range []struct {
+		name, extra, recorded string
+	}{
+		{"plain", "", ""},
+		{"recording", "recorder-prefix " + rec + "\n", rec + "in.%d.00001"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := startManager(t, map[string]string{echoKey: echoConfig(t, "prestart-processes true\nmaximum-processes 1\n"+tt.extra)})
+			m.waitFor("Process Start: "+echoKey, 10*time.Second)
+			pids := pidsOf(m.Grep("Process Start: " + echoKey))
+			require.Len(t, pids, 1)
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := rawCall(m.socket(echoKey), echoKey, 4242, "poison:77", "x", 20*time.Second,
+					"echo.sleepMS", "10000", "echo.log", "1")
+				done <- err
+			}()
+			m.waitFor("Context: echo.sleepMS=10000", 10*time.Second)
+			require.NoError(t, syscall.Kill(pids[0], syscall.SIGKILL))
+			line := m.waitFor("Child Exit: abnormal "+echoKey+"/0-"+strconv.Itoa(pids[0]), 10*time.Second)
+			assert.Contains(t, line, "; while serving request 4242 from poison:77")
+			file := ""
+			if tt.recorded != "" {
+				file = fmt.Sprintf(tt.recorded, pids[0])
+				assert.Contains(t, line, "(recorded in "+file+")")
+				b, err := os.ReadFile(file)
+				require.NoError(t, err, "the recorded request can be replayed")
+				assert.Contains(t, string(b), "9apoison:77,")
+			}
+			assert.Error(t, <-done)
+			st := serviceStatus(t, m, echoKey)
+			crash, _ := st["lastCrash"].(map[string]any)
+			require.NotNil(t, crash, "lastCrash")
+			assert.EqualValues(t, 4242, crash["requestID"])
+			assert.Equal(t, "poison:77", crash["clientName"])
+			assert.Equal(t, false, crash["answered"])
+			if file != "" {
+				assert.Equal(t, file, crash["recorderFile"])
+			}
+			m.stop()
+		})
 	}
-	assert.Contains(t, line, "while serving request 4242 from poison:77")
-	assert.Error(t, <-done)
-	st := serviceStatus(t, m, echoKey)
-	crash, _ := st["lastCrash"].(map[string]any)
-	require.NotNil(t, crash, "lastCrash")
-	assert.EqualValues(t, 4242, crash["requestID"])
-	assert.Equal(t, "poison:77", crash["clientName"])
-	m.stop()
 }

@@ -32,7 +32,7 @@ const (
 // held with no instance, backed off, restarts throttled) with fault 7
 // serviceUnavailable, naming the state and its cause, instead of leaving
 // them queued until they time out or closing them without a word. It runs
-// only while no instance can accept on the socket, on a goroutine of its
+// only while no instance is left, on a goroutine of its
 // own that sleeps in poll(2) (no periodic wake-up): each connection's
 // request packet is read (at most maximumRequestSize bytes of any one
 // netstring, within requestReadTimeout; at most maximumPending connections
@@ -267,24 +267,14 @@ func (sc *requestScanner) feed(b []byte, maxSize int64) bool {
 	return false
 }
 
-// acceptors counts the instances that can take a connection: alive and not
-// asked to stop (those starting included).
-func (s *Service) acceptors() int {
-	n := 0
-	for _, in := range s.inst {
-		if in != nil && !in.exited && !in.stopping() {
-			n++
-		}
-	}
-	return n
-}
-
 // Unavailable returns the text of the fault the manager answers with while
 // the service cannot serve, e.g. "system.echo.0.raw: exec backoff 12 s after
 // 5 crashes; last exit status 1; last stderr line: ...", or "" while it can
 // (or will, as soon as an instance starts).
 func (s *Service) Unavailable(now time.Time) string {
-	if s.phase != Running || s.staged || s.acceptors() > 0 {
+	// Only once no instance is left: one asked to stop may still be in
+	// accept, and a connection it takes as it exits would be lost.
+	if s.phase != Running || s.staged || s.live > 0 {
 		return ""
 	}
 	var state string

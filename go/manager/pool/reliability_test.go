@@ -179,8 +179,8 @@ func TestUnavailableText(t *testing.T) {
 	assert.Equal(t, "test.rel.0.raw: halted (POST /services/test.rel.0.raw/resume ends it)", s.Unavailable(now))
 	s.halted, s.throttleUntil, s.held = false, time.Time{}, true
 	assert.Contains(t, s.Unavailable(now), "held with no instance running")
-	// An instance able to accept makes the service available.
-	s.inst[0] = &Instance{}
+	// While an instance is alive the manager does not answer.
+	s.live = 1
 	assert.Empty(t, s.Unavailable(now))
 }
 

@@ -144,7 +144,7 @@ func (s *Service) Halt(now time.Time) {
 func (s *Service) Resume(now time.Time) {
 	s.held, s.halted = false, false
 	s.backoffUntil, s.throttleUntil, s.backoffReason = time.Time{}, time.Time{}, ""
-	if s.phase == Running && !s.staged && s.acceptors() == 0 && s.live < len(s.inst) {
+	if s.phase == Running && !s.staged && s.servingCount() == 0 && s.live < len(s.inst) {
 		s.used = true
 		_ = s.start(now)
 	}
