@@ -27,13 +27,13 @@ import (
 
 // optionSpec is the getopt string: the original's options, plus -F/-j (log
 // format).
-const optionSpec = "hnojC:L:R:c:d:e:F:l:s:"
+const optionSpec = "hnojC:L:R:c:d:e:F:l:p:s:"
 
 // usage returns the help text, with the defaults this user gets.
 func usage(home string) string {
 	return `Usage: plutonManager [-hjno] [-C configDir] [-L lookupMap] [-R rendezvousDir]
         [-c statusAddress] [-d debugFlag]... [-e emergencyExitDelay]
-        [-F text|plain|json] [-l logFlag]... [-s statsInterval]
+        [-F text|plain|json] [-l logFlag]... [-p name] [-s statsInterval]
 
   -C dir     configuration directory, one file per service key
              (default <home>/configuration, created if missing)
@@ -59,6 +59,8 @@ func usage(home string) string {
              serviceStart serviceExit calibrate, or the groups process,
              service, all
   -o         accepted for compatibility; does nothing
+  -p name    print the path this command line gives name (home, configuration,
+             rendezvous or lookupMap) and exit; nothing is created
   -s secs    periodic statistics interval (default 600)
 
 <home> is $plutonHome if set, else /usr/local/var/pluton for root, else
@@ -80,7 +82,8 @@ type settings struct {
 	defaulted                           []string // "C", "L", "R": the options left to the home
 	format                              logging.Format
 	debug                               logging.DebugFlag
-	checkOnly                           bool // -n
+	checkOnly                           bool   // -n
+	print                               string // -p: the path to print
 	opts                                manager.Options
 }
 
@@ -106,6 +109,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		return fail(err, home, stdout, stderr)
+	}
+	if st.print != "" {
+		fmt.Fprintln(stdout, st.path(st.print))
+		return 0
 	}
 	if st.checkOnly {
 		return manager.Check(st.configDir, stdout)
@@ -241,6 +248,8 @@ func parse(args []string, home string) (*settings, error) {
 				}
 				st.opts.Logging |= c
 			}
+		case 'p':
+			st.print = v
 		case 'd':
 			for _, name := range strings.Split(v, ",") {
 				f, err := logging.ParseDebugFlag(strings.TrimSpace(name))
@@ -265,7 +274,25 @@ func parse(args []string, home string) (*settings, error) {
 		st.defaulted = append(st.defaulted, "R")
 	}
 	st.opts.ConfigDir, st.opts.LookupMap, st.opts.RendezvousDir = st.configDir, st.lookupMap, st.rendezvousDir
+	if st.print != "" && st.path(st.print) == "" {
+		return nil, fatalf(true, "-p %s: want home, configuration, rendezvous or lookupMap", st.print)
+	}
 	return st, nil
+}
+
+// path returns the path -p name prints, "" for an unknown name.
+func (st *settings) path(name string) string {
+	switch strings.ToLower(name) {
+	case "home":
+		return st.home
+	case "configuration":
+		return st.configDir
+	case "rendezvous":
+		return st.rendezvousDir
+	case "lookupmap":
+		return st.lookupMap
+	}
+	return ""
 }
 
 func (st *settings) isDefault(opt string) bool {

@@ -146,6 +146,29 @@ func TestPrepareExplicitDirectories(t *testing.T) {
 	assert.Equal(t, filepath.Join(base, "my.map"), os.Getenv(client.LookupEnv))
 }
 
+func TestPrintPaths(t *testing.T) {
+	home := isolate(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-p", "home"}, home},
+		{[]string{"-p", "configuration"}, home + "/configuration"},
+		{[]string{"-pRendezvous"}, home + "/rendezvous"},
+		{[]string{"-p", "lookupMap"}, home + "/lookup.map"},
+		{[]string{"-C", "/etc/pl", "-p", "configuration"}, "/etc/pl"},
+	} {
+		var out, errb bytes.Buffer
+		require.Equal(t, 0, run(tt.args, &out, &errb), tt.args)
+		assert.Equal(t, tt.want+"\n", out.String(), tt.args)
+	}
+	_, err := os.Stat(home)
+	assert.True(t, os.IsNotExist(err), "-p creates nothing")
+	var out, errb bytes.Buffer
+	assert.Equal(t, 1, run([]string{"-p", "sockets"}, &out, &errb))
+	assert.Contains(t, out.String(), "FATAL: -p sockets: want home, configuration, rendezvous or lookupMap")
+}
+
 func TestFatalOnceOnOneFile(t *testing.T) {
 	isolate(t)
 	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
