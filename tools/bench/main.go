@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	go run ./tools/bench [-quick] [-only latency,throughput,languages,profile,burst,cost,micro] [-out docs] [-v]
+//	cd tools/bench && go run . [-quick] [-only latency,throughput,languages,profile,burst,cost,micro] [-out docs] [-v]
 //
 // Every figure compares configurations measured in the same run: rounds of
 // each configuration are interleaved and the report gives the median of the
@@ -124,7 +124,10 @@ func runAll(root, tmp, out string, quick bool, only string) error {
 		return err
 	}
 	charts := writeCharts(b, filepath.Join(out, "bench"))
-	md := renderReport(b, info, charts, only)
+	md, err := renderReport(b, info, charts, only)
+	if err != nil {
+		return err
+	}
 	path := filepath.Join(out, "benchmarks.md")
 	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 		return err

@@ -71,22 +71,12 @@ func parseBenchOutput(pkg string, out []byte) []microBench {
 	return res
 }
 
-// renderMicro writes the micro-benchmark section.
-func renderMicro(m *md, b *bench) {
-	m.p("## 7. Go micro-benchmarks (`go test -bench -benchmem`)")
-	if b.microErr != nil {
-		m.p("Failed: %v", b.microErr)
-		return
-	}
+// microTable is the table of the Go micro-benchmarks, or nil if none ran.
+func microTable(b *bench) *mdTable {
 	if len(b.micro) == 0 {
-		m.p("Not run.")
-		return
+		return nil
 	}
-	m.p("Per operation. The client benchmarks run against a real `echoService` in another process, so " +
-		"*allocs/op* and *B/op* count the client alone; *cpu-ns/op*, where shown, is the client process's " +
-		"own CPU time. Absolute times move with the machine's load; allocations do not.")
-	head := []string{"package", "benchmark", "ns/op", "cpu-ns/op", "B/op", "allocs/op", "other"}
-	var rows [][]string
+	t := &mdTable{Head: []string{"package", "benchmark", "ns/op", "cpu-ns/op", "B/op", "allocs/op", "other"}}
 	for _, mb := range b.micro {
 		var other []string
 		for _, u := range mb.units {
@@ -102,8 +92,8 @@ func renderMicro(m *md, b *bench) {
 			}
 			return ""
 		}
-		rows = append(rows, []string{mb.pkg, mb.name, cell("ns/op"), cell("cpu-ns/op"), cell("B/op"),
+		t.Rows = append(t.Rows, []string{mb.pkg, mb.name, cell("ns/op"), cell("cpu-ns/op"), cell("B/op"),
 			cell("allocs/op"), strings.Join(other, ", ")})
 	}
-	m.table(head, rows)
+	return t
 }
