@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Build the Python SDK's source distribution, dist/pluton-python-<version>.tar.gz.
+# Build the Python SDK's wheel and sdist into $DIST_DIR (default <repo>/dist):
+#   pluton-<version>-py3-none-any.whl and pluton-<version>.tar.gz
+# with the standard backend (hatchling, declared in sdk/python/pyproject.toml)
+# through `python -m build`. Prints the two paths.
 #
 # The version comes from go/version/VERSION (the single source of the version)
 # and is stamped into a temporary copy of sdk/python; the tree is never edited.
-# The tarball is a regular sdist (top-level directory pluton-python-<version>/)
-# that `pip install --no-build-isolation --no-index <tarball>` installs offline
-# with the machine's setuptools.
+# When hatchling and build are installed (tools/setup.sh installs them) the
+# build runs with --no-isolation and needs no network; otherwise build
+# isolation fetches hatchling from PyPI.
 #
-# Environment: DIST_DIR (output directory, default <repo>/dist), PYTHON
-# (default python3).
+# Environment: DIST_DIR (output directory), PYTHON (default python3).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -19,51 +21,42 @@ if [[ -z $version ]]; then
 fi
 dist=${DIST_DIR:-$repo/dist}
 python=${PYTHON:-python3}
-name=pluton-python-$version
 
-# pyproject.toml's [project] table needs setuptools 61 or later.
-if ! "$python" -c '
-import sys
-import setuptools
-sys.exit(tuple(int(p) for p in setuptools.__version__.split(".")[:2]) < (61, 0))' 2>/dev/null; then
-  echo "python.sh: $python needs setuptools >= 61 to build the sdist" >&2
+if ! "$python" -c 'import build' 2>/dev/null; then
+  echo "python.sh: $python has no 'build' module: run tools/setup.sh or '$python -m pip install build hatchling'" >&2
   exit 1
+fi
+isolation=()
+if "$python" -c 'import hatchling' 2>/dev/null; then
+  isolation=(--no-isolation)
 fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# A clean copy of the SDK, without caches, build output or notes.
+# A clean copy of the SDK, without caches, build output or Bazel files.
 mkdir -p "$work/src"
 tar -C "$repo/sdk/python" \
-  --exclude=__pycache__ --exclude='*.pyc' --exclude=.pytest_cache \
+  --exclude=__pycache__ --exclude='*.pyc' --exclude=.pytest_cache --exclude=.mypy_cache --exclude=.ruff_cache \
   --exclude=./build --exclude='*.egg-info' --exclude=./dist --exclude=./BUILD.bazel \
   -cf - . | tar -C "$work/src" -xf -
 printf '"""The package version, stamped by tools/dist/python.sh."""\n\n__version__ = "%s"\n' \
   "$version" > "$work/src/src/pluton/_version.py"
 
-# setuptools builds the sdist; it is then repacked under the directory $name/.
-mkdir -p "$work/out" "$dist"
-(cd "$work/src" && "$python" -c '
-import sys
-from setuptools import build_meta
-print(build_meta.build_sdist(sys.argv[1]))' "$work/out") > "$work/sdist-name" 2> "$work/build.log" || {
+mkdir -p "$dist"
+if ! "$python" -m build "${isolation[@]}" --sdist --wheel --outdir "$work/out" "$work/src" > "$work/build.log" 2>&1; then
   cat "$work/build.log" >&2
-  echo "python.sh: building the sdist failed" >&2
+  echo "python.sh: building the wheel and the sdist failed" >&2
   exit 1
-}
-sdist="$work/out/$(tail -n 1 "$work/sdist-name")"
-
-"$python" - "$sdist" "$dist/$name.tar.gz" "$name" <<'PY'
-import sys
-import tarfile
-
-source, target, top = sys.argv[1:4]
-with tarfile.open(source, "r:gz") as src, tarfile.open(target, "w:gz", format=tarfile.PAX_FORMAT) as dst:
-    for member in src.getmembers():
-        data = src.extractfile(member) if member.isfile() else None
-        head, sep, rest = member.name.partition("/")
-        member.name = top + sep + rest
-        dst.addfile(member, data)
-PY
-echo "$dist/$name.tar.gz"
+fi
+wheel="pluton-$version-py3-none-any.whl"
+sdist="pluton-$version.tar.gz"
+for f in "$wheel" "$sdist"; do
+  if [[ ! -f $work/out/$f ]]; then
+    cat "$work/build.log" >&2
+    echo "python.sh: the build did not produce $f (got: $(ls "$work/out"))" >&2
+    exit 1
+  fi
+  cp "$work/out/$f" "$dist/$f"
+  echo "$dist/$f"
+done

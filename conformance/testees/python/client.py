@@ -22,7 +22,7 @@ def main(argv):
         sys.stderr.write(USAGE)
         return 2
     lookup, key = argv[0], argv[1]
-    context = []
+    context = {}
     no_wait = False
     args = argv[2:]
     i = 0
@@ -36,25 +36,21 @@ def main(argv):
             if not sep:
                 sys.stderr.write("client.py: -C needs key=value\n" + USAGE)
                 return 2
-            context.append((k, v))
+            context[k] = v
         elif a.startswith("-C") and len(a) > 2:
             k, sep, v = a[2:].partition("=")
             if not sep:
                 sys.stderr.write("client.py: -C needs key=value\n" + USAGE)
                 return 2
-            context.append((k, v))
+            context[k] = v
         else:
             sys.stderr.write("client.py: unexpected argument %r\n" % a + USAGE)
             return 2
         i += 1
     data = sys.stdin.buffer.read()
     try:
-        client = pluton.Client("pythonClient", lookup=lookup)
-        request = pluton.Request(key, data, no_wait=no_wait)
-        for k, v in context:
-            request.set_context(k, v)
-        client.execute([request])
-        response = request.result()
+        with pluton.Client("pythonClient", lookup=lookup) as client:
+            response = client.call(key, data, context=context, no_wait=no_wait)
     except pluton.Fault as f:
         sys.stderr.write("FAULT %d %s\n" % (f.code, f.text))
         return 1

@@ -3,7 +3,8 @@
 
 A service named "testee" that answers by the function of the request's key,
 exactly as go/cmd/conformanceTestee does. It uses only the public API of the
-SDK in sdk/python/src, loaded from the source tree.
+SDK in sdk/python/src, loaded from the source tree: the handler form,
+``pluton.Service("testee").serve(answer)``.
 """
 
 import os
@@ -15,20 +16,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..
 
 import pluton  # noqa: E402
 
-
-class _ContextFaulted(Exception):
-    """The context was malformed; the request has been answered with fault 22."""
+served = 0
 
 
-def context(svc, key):
+def context(request, key):
     """A context value (bytes) or None; a malformed context faults the request with 22."""
     try:
-        return svc.get_context_bytes(key)
+        return request.context_bytes(key)
     except pluton.Fault as f:
         if f.code != pluton.FaultCode.CONTEXT_FORMAT_ERROR:
             raise
-        svc.send_fault(22, f.text)
-        raise _ContextFaulted() from None
+        raise pluton.Fault(22, f.text) from None
 
 
 def atoi(b):
@@ -38,61 +36,50 @@ def atoi(b):
     return int(b)
 
 
-def answer(svc, served):
-    fn = svc.function
+def answer(request):
+    global served
+    served += 1
+    key = request.key
+    fn = key.function
     if fn == "echo":
-        svc.send_response(svc.request_data)
-    elif fn == "sleep":
-        ms = context(svc, "sleep.ms")
+        return request.data
+    if fn == "sleep":
+        ms = context(request, "sleep.ms")
         time.sleep(max(atoi(ms), 0) / 1000.0)
-        svc.send_response(svc.request_data)
-    elif fn == "fault":
-        code = context(svc, "fault.code")
-        text = context(svc, "fault.text") or b""
-        svc.send_fault(atoi(code), text.decode("utf-8", "surrogateescape"))
-    elif fn == "context":
+        return request.data
+    if fn == "fault":
+        code = context(request, "fault.code")
+        text = context(request, "fault.text") or b""
+        raise pluton.Fault(atoi(code), text.decode("utf-8", "surrogateescape"))
+    if fn == "context":
         out = []
-        for k in svc.request_data.rstrip(b"\n").split(b"\n"):
-            v = context(svc, k)
+        for k in request.data.rstrip(b"\n").split(b"\n"):
+            v = context(request, k)
             out.append(k + b"=" + v + b"\n" if v is not None else k + b"!\n")
-        svc.send_response(b"".join(out))
-    elif fn == "key":
-        svc.send_response("%s\n%s\n%d\n%s\n%s" % (svc.application, svc.function, svc.version,
-                                                 svc.serialization, svc.service_key))
-    elif fn == "client":
-        svc.send_response(svc.client_name)
-    elif fn == "flags":
-        svc.send_response("noWait=%d keepAffinity=%d" % (int(bool(svc.no_wait)), int(bool(svc.keep_affinity))))
-    elif fn == "pid":
-        svc.send_response("%d:%d" % (os.getpid(), served))
-    elif fn == "exit":
+        return b"".join(out)
+    if fn == "key":
+        return "%s\n%s\n%d\n%s\n%s" % (key.application, key.function, key.version, key.serialization, key)
+    if fn == "client":
+        return request.client_name
+    if fn == "flags":
+        return "noWait=%d keepAffinity=%d" % (int(request.no_wait), int(request.keep_affinity))
+    if fn == "pid":
+        return "%d:%d" % (os.getpid(), served)
+    if fn == "exit":
         try:
-            code = context(svc, "exit.code")
-        except _ContextFaulted:  # as the Go testee: the fault is sent, then exit 0
+            code = context(request, "exit.code")
+        except pluton.Fault as f:  # as the Go testee: the fault is sent, then exit 0
+            request.fault(f.code, f.text)
             code = None
         os._exit(atoi(code))
-    else:
-        svc.send_fault(2, "unknown function " + fn)
+    raise pluton.Fault(2, "unknown function " + fn)
 
 
 def main():
-    svc = pluton.Service("testee")
     try:
-        svc.initialize()
+        pluton.Service("testee").serve(answer)
     except pluton.Fault as f:
         sys.stderr.write("testee: %s\n" % f)
-        return 1
-    served = 0
-    while svc.get_request():
-        served += 1
-        try:
-            answer(svc, served)
-        except _ContextFaulted:
-            pass
-    fault = svc.fault
-    svc.terminate()
-    if fault is not None:
-        sys.stderr.write("testee: %s\n" % fault)
         return 1
     return 0
 

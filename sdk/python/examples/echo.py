@@ -5,8 +5,8 @@ It echoes the request data. Context ``echo.sleepMS`` sleeps that many
 milliseconds before replying (negative: fault 111 "sleep time negative"),
 ``echo.sleepAfter`` sleeps that many seconds after replying, ``echo.log``
 writes its value to stderr. An optional argument is a CPU-burn loop count per
-request. Exit 42 if initialize fails, 41 if the loop stopped with a fault,
-else 0.
+request; ``--loop`` uses the loop form instead of the handler form. Exit 42 if
+initialization fails, 41 if the loop stopped with a fault, else 0.
 
 Run it stand-alone with ``./echo.py 3<request 4>response``; it needs no
 installation (it falls back to the SDK's src directory beside it).
@@ -39,48 +39,65 @@ def log(text):
     sys.stderr.flush()
 
 
-def handle(service, burn):
-    """Answer the current request."""
-    message = service.get_context("echo.log")
-    if message is not None:
-        log(message)
-    sleep_ms = atoi(service.get_context("echo.sleepMS"))
-    if sleep_ms < 0:
-        service.send_fault(111, "sleep time negative")
-        return
-    for _ in range(burn):
-        pass
-    if sleep_ms:
-        time.sleep(sleep_ms / 1000.0)
-    service.send_response(service.request_data)
-    sleep_after = atoi(service.get_context("echo.sleepAfter"))
-    if sleep_after > 0:
+class Echo:
+    def __init__(self, burn):
+        self.burn = burn
+        self.requests = 0
+        self.volume = 0
+
+    def __call__(self, request):
+        """The handler: answer one request."""
+        self.requests += 1
+        self.volume += len(request.data)
+        if self.requests % STATS_EVERY == 0:
+            self.stats()
+        message = request.context("echo.log")
+        if message is not None:
+            log(message)
+        sleep_ms = atoi(request.context("echo.sleepMS"))
+        if sleep_ms < 0:
+            raise pluton.Fault(111, "sleep time negative")
+        for _ in range(self.burn):
+            pass
+        if sleep_ms:
+            time.sleep(sleep_ms / 1000.0)
+        sleep_after = atoi(request.context("echo.sleepAfter"))
+        if sleep_after <= 0:
+            return request.data
+        request.respond(request.data)
         time.sleep(sleep_after)
+        return None
+
+    def stats(self):
+        log("echo stats: Rq=%d MB=%d" % (self.requests, self.volume // 1000000))
 
 
 def main(argv):
-    burn = atoi(argv[1]) if len(argv) > 1 else 0
+    args = argv[1:]
+    loop_form = "--loop" in args
+    args = [a for a in args if a != "--loop"]
+    echo = Echo(atoi(args[0]) if args else 0)
     service = pluton.Service("echo")
+    service.on_stop(echo.stats)
     try:
         service.initialize()
     except pluton.Fault as f:
         log(f.message("echo: initialize failed:"))
         return 42
-    requests = volume = 0
-    for _ in service:
-        requests += 1
-        volume += len(service.request_data)
-        try:
-            handle(service, burn)
-        except pluton.Fault as f:  # a malformed context
-            service.send_fault(f.code, f.text)
-        if requests % STATS_EVERY == 0:
-            log("echo stats: Rq=%d MB=%d" % (requests, volume // 1000000))
-    log("echo stats: Rq=%d MB=%d" % (requests, volume // 1000000))
-    failed = service.has_fault
-    service.terminate()
-    if failed:
-        log(service.fault.message("echo:"))
+    try:
+        if loop_form:
+            for request in service:
+                try:
+                    data = echo(request)
+                except pluton.Fault as f:
+                    request.fault(f.code, f.text)
+                    continue
+                if not request.answered:
+                    request.respond(data or b"")
+        else:
+            service.serve(echo)
+    except pluton.Fault as f:
+        log(f.message("echo:"))
         return 41
     return 0
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from pluton import stats
 from pluton.reader import PacketReader
@@ -125,7 +125,7 @@ class Manager:
     the instances, a stats segment file and a report pipe."""
 
     def __init__(self, tmp: Path, slots: int = 1, affinity_timeout: int = 10,
-                 header: Optional[bytes] = None) -> None:
+                 header: Optional[bytes] = None, **limits: Any) -> None:
         self.tmp = tmp
         self.socket_path = tmp / "system.echo.0.raw.socket"
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -133,27 +133,29 @@ class Manager:
         self.listener.listen(64)
         self.segment = tmp / "system.echo.0.raw.mmap"
         if header is None:
-            header = stats.pack_header(slots, affinity_timeout)
+            header = stats.pack_header(slots, affinity_timeout, **limits)
         self.segment.write_bytes(header + bytes(stats.SLOT_SIZE * slots))
+        self.header_size = len(header)
         self.report_r, self.report_w = os.pipe()
         os.set_blocking(self.report_r, False)
         self.procs: List[subprocess.Popen] = []  # type: ignore[type-arg]
         self._records = b""
 
-    def start(self, slot: int = 0, env: Optional[Dict[str, str]] = None,
-              wait: bool = True) -> subprocess.Popen:  # type: ignore[type-arg]
-        """Start an echo instance in ``slot`` and wait until it has written its pid."""
+    def start(self, slot: int = 0, env: Optional[Dict[str, str]] = None, wait: bool = True,
+              argv: Sequence[str] = (str(ECHO),)) -> subprocess.Popen:  # type: ignore[type-arg]
+        """Start an instance (the echo by default) in ``slot``; wait until it is idle."""
         seg = os.open(self.segment, os.O_RDWR)
         err = os.open(self.tmp / ("stderr.%d" % slot), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         try:
-            p = spawn([str(ECHO)], {self.listener.fileno(): 3, seg: 4, self.report_w: 5},
+            p = spawn(argv, {self.listener.fileno(): 3, seg: 4, self.report_w: 5},
                       env=dict({"plutonSlot": str(slot)}, **(env or {})), stderr=err)
         finally:
             os.close(seg)
             os.close(err)
         self.procs.append(p)
         if wait:
-            wait_for(lambda: self.slot(slot).pid == p.pid, what="the instance to start")
+            wait_for(lambda: self.slot(slot).pid == p.pid and self.slot(slot).state == stats.SlotState.IDLE,
+                     what="the instance to start")
         return p
 
     def slot(self, i: int = 0) -> stats.Slot:
@@ -162,7 +164,8 @@ class Manager:
     def set_u32(self, slot: int, offset: int, value: int) -> None:
         """Write a manager field (48 maximumRequests, 52 shutdownRequest)."""
         with open(self.segment, "r+b") as f:
-            f.seek(stats.HEADER_SIZE + slot * stats.SLOT_SIZE + offset)
+            f.seek(self.header_size + slot * (stats.SLOT_SIZE if self.header_size == stats.HEADER_SIZE
+                                              else stats.V1_SLOT_SIZE) + offset)
             f.write(value.to_bytes(4, "little"))
 
     def reports(self, count: int = 1, timeout: float = 5.0) -> List[bytes]:
@@ -198,3 +201,49 @@ class Manager:
         self.listener.close()
         os.close(self.report_r)
         os.close(self.report_w)
+
+
+def pluton_bin(name: str) -> str:
+    """A command built by ``make build`` (``$PLUTON_BIN``, else <repo>/bin)."""
+    path = Path(os.environ.get("PLUTON_BIN") or REPO / "bin") / name
+    if not path.exists():
+        raise AssertionError("%s is not built: run make build (or set PLUTON_BIN)" % path)
+    return str(path)
+
+
+class RealManager:
+    """A real plutonManager over a short temporary directory (socket paths must
+    fit in sun_path): configuration in ``config``, lookup map ``lookup``."""
+
+    def __init__(self, services: Dict[str, str]) -> None:
+        import tempfile
+        self.dir = Path(tempfile.mkdtemp(prefix="plpy"))
+        self.config = self.dir / "c"
+        self.rendezvous = self.dir / "r"
+        self.lookup = self.dir / "lookup.map"
+        self.config.mkdir()
+        for key, text in services.items():
+            (self.config / key).write_text(text)
+        self.log_path = self.dir / "manager.log"
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([pluton_bin("plutonManager"), "-C", str(self.config), "-R", str(self.rendezvous),
+                                      "-L", str(self.lookup), "-l", "processExit", "-l", "processLog"],
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        wait_for(lambda: "Manager ready:" in self.log() or self.proc.poll() is not None, timeout=15,
+                 what="the manager to be ready")
+        assert self.proc.poll() is None, self.log()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def close(self) -> None:
+        import shutil
+        if self.proc.poll() is None:
+            self.proc.send_signal(15)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""The client: lookup, faults, timeouts, parallel requests, affinity, retries."""
+"""The client: lookup, faults, timeouts, parallel calls, the resend rule."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import Callable, List
 import pytest
 
 from harness import ECHO, Manager, spawn, wait_connectable, wait_for
-from pluton import Client, Fault, FaultCode, Request
+from pluton import Call, Client, Fault, FaultCode, ServiceFault, TimeoutFault
 from pluton.parser import decode_one
-from pluton.stats import SlotState
 from pluton.wire import ResponsePacket, encode_response, request_from_fields
 
 
@@ -80,20 +79,20 @@ def answer(data: bytes, **changes) -> bytes:
 
 
 def test_call_echo(echo_dir):
-    c = Client("tester", lookup=str(echo_dir))
-    assert c.call("system.echo.0.raw", b"Hello") == b"Hello"
-    assert c.call("system.echo.0.raw", "text é") == "text é".encode()
-    assert c.call("system.echo.0.raw") == b""
-    big = os.urandom(3 << 20)
-    assert c.call("system.echo.0.raw", big) == big
+    with Client("tester", lookup=str(echo_dir)) as c:
+        assert c.call("system.echo.0.raw", b"Hello") == b"Hello"
+        assert c.call("system.echo.0.raw", "text é") == "text é".encode()
+        assert c.call("system.echo.0.raw") == b""
+        big = os.urandom(3 << 20)
+        assert c.call("system.echo.0.raw", big) == big
 
 
-def test_request_outcome_fields(echo_dir):
-    r = Request("system.echo.0.raw", b"x", context={"echo.sleepMS": "1"}, handle="mine")
-    assert r.has_fault and r.fault.code == FaultCode.REQUEST_NOT_ADDED and not r.done
-    assert Client(lookup=str(echo_dir)).execute([r]) == 1
-    assert r.done and r.fault is None and r.result() == b"x" and r.handle == "mine"
-    assert r.service_name.startswith("echo:") and r.service_name.endswith("/0")
+def test_submit_returns_a_call(echo_dir):
+    c = Client(lookup=str(echo_dir))
+    call = c.submit("system.echo.0.raw", b"x", context={"echo.sleepMS": "1"})
+    assert isinstance(call, Call) and call.key == "system.echo.0.raw" and call.data == b"x"
+    assert call.result() == b"x" and call.done() and call.exception() is None
+    assert call.service_name.startswith("echo:") and call.service_name.endswith("/0")
 
 
 def test_lookup_map_file_and_environment(echo_dir, tmp_path_factory, monkeypatch):
@@ -105,6 +104,31 @@ def test_lookup_map_file_and_environment(echo_dir, tmp_path_factory, monkeypatch
     c = Client()
     assert c.lookup == str(lookup_map) and c.rendezvous == str(echo_dir)
     assert c.call("system.echo.0.raw", b"e") == b"e"
+
+
+def test_default_lookup_location(echo_dir, tmp_path_factory, monkeypatch):
+    """§7.1: <home>/lookup.map (home = $plutonHome, ...), then /usr/local/var/pluton/lookup.map;
+    without either, a fault naming every path tried and what to do."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.delenv("plutonLookupMap", raising=False)
+    monkeypatch.setenv("plutonHome", str(home))
+    system_map = "/usr/local/var/pluton/lookup.map"
+    if not os.path.exists(system_map):
+        with pytest.raises(Fault) as e:
+            Client().call("system.echo.0.raw", b"x")
+        assert e.value.code == FaultCode.MAP_INITIALIZATION_FAILED
+        assert e.value.text == ("no lookup map at %s/lookup.map or %s: is plutonManager running? Start it, "
+                                "or set plutonLookupMap or pass lookup=" % (home, system_map))
+    (home / "lookup.map").write_text("# pluton lookup map 3001\nrendezvous %s\n" % echo_dir)
+    assert Client().call("system.echo.0.raw", b"h") == b"h"
+    monkeypatch.delenv("plutonHome")
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    (home / "pluton").mkdir()
+    (home / "pluton" / "lookup.map").write_text("# pluton lookup map 3001\nrendezvous %s\n" % echo_dir)
+    c = Client()
+    assert c.lookup == "%s/pluton/lookup.map" % home
+    assert c.call("system.echo.0.raw", b"x") == b"x"
 
 
 @pytest.mark.parametrize("content, code", [
@@ -122,24 +146,27 @@ def test_lookup_map_errors(tmp_path, content, code):
 
 
 def test_service_fault(echo_dir):
-    with pytest.raises(Fault) as e:
+    with pytest.raises(ServiceFault) as e:
         Client(lookup=str(echo_dir)).call("system.echo.0.raw", b"x", context={"echo.sleepMS": "-1"})
     assert (e.value.code, e.value.text) == (111, "sleep time negative")
     assert e.value.message() == "pluton::Fault=111 'sleep time negative'"
+    assert e.value.service_name.startswith("echo:")
 
 
-def test_reserved_context_keys_are_refused():
+def test_reserved_context_keys_are_refused(echo_dir):
     with pytest.raises(Fault) as e:
-        Request("system.echo.0.raw").set_context("pluton.thing", "1")
+        Client(lookup=str(echo_dir)).call("system.echo.0.raw", context={"pluton.thing": "1"})
     assert e.value.code == FaultCode.CONTEXT_RESERVED_NAMESPACE
-    assert e.value.text == "Context Key uses reserved prefix of 'pluton.'"
+    assert e.value.text == "context key 'pluton.thing' uses the reserved prefix 'pluton.'"
 
 
 def test_lookup_faults(tmp_path):
     c = Client(lookup=str(tmp_path))
     with pytest.raises(Fault) as e:
         c.call("nosuch.thing.0.raw")
-    assert (e.value.code, e.value.text) == (FaultCode.SERVICE_NOT_FOUND, "nosuch.thing.0.raw")
+    assert e.value.code == FaultCode.SERVICE_NOT_FOUND
+    assert e.value.text == "nosuch.thing.0.raw: no socket %s/nosuch.thing.0.raw.socket or %s/nosuch..0.raw.socket" \
+        % (tmp_path, tmp_path)
     with pytest.raises(Fault) as e:
         c.call("nosuch.thing.00.raw")
     assert e.value.code == FaultCode.SERVICE_KEY_BAD and "ambiguous leading zero" in e.value.text
@@ -148,6 +175,7 @@ def test_lookup_faults(tmp_path):
     with pytest.raises(Fault) as e:
         c.call("dead.service.0.raw")
     assert e.value.code == FaultCode.CONNECT_FAILED and e.value.errno > 0
+    assert "dead.service.0.raw.socket: Connection refused" in e.value.text
     refusing.close()
 
 
@@ -162,71 +190,85 @@ def test_wildcard_socket(tmp_path):
         p.wait(timeout=5)
 
 
-def test_timeout(echo_dir):
-    c = Client(lookup=str(echo_dir), timeout_ms=150)
+def test_timeout_in_seconds(echo_dir):
+    c = Client(lookup=str(echo_dir), timeout=0.15)
     started = time.monotonic()
-    with pytest.raises(Fault) as e:
+    with pytest.raises(TimeoutFault) as e:
         c.call("system.echo.0.raw", context={"echo.sleepMS": "2000"})
-    assert (e.value.code, e.value.text) == (FaultCode.SERVICE_TIMEOUT, "service timeout")
+    assert e.value.code == FaultCode.SERVICE_TIMEOUT and isinstance(e.value, Fault)
+    assert e.value.text == "no response from system.echo.0.raw within 0.15 s"
     assert time.monotonic() - started < 1.0
+    started = time.monotonic()
+    with pytest.raises(TimeoutFault):
+        Client(lookup=str(echo_dir)).call("system.echo.0.raw", context={"echo.sleepMS": "2000"}, timeout=0.1)
+    assert time.monotonic() - started < 1.0
+
+
+def test_timeout_goes_on_the_wire_in_milliseconds(tmp_path):
+    fake = FakeService(tmp_path, "fake.x.0.raw", lambda n, data: answer(data))
+    try:
+        Client(lookup=str(tmp_path), timeout=1.5).call("fake.x.0.raw", b"a")
+        Client(lookup=str(tmp_path)).call("fake.x.0.raw", b"b", timeout=0.25)
+        Client(lookup=str(tmp_path), timeout=None).call("fake.x.0.raw", b"c")
+        got = [request_from_fields(decode_one(r, b"Q")[0]).timeout_ms for r in fake.requests]
+        assert got == [1500, 250, 0]
+    finally:
+        fake.close()
 
 
 def test_noWait(echo_dir):
     assert Client(lookup=str(echo_dir)).call("system.echo.0.raw", b"fire", no_wait=True) == b""
 
 
-def test_parallel_requests_each_with_its_own_deadline(tmp_path):
+def test_parallel_calls_each_with_its_own_deadline(tmp_path):
     m = Manager(tmp_path, slots=3)
     try:
         procs = [m.start(slot=i) for i in range(3)]
         c = Client("par", lookup=str(tmp_path))
-        reqs = [Request("system.echo.0.raw", b"%d" % i, context={"echo.sleepMS": "500"}) for i in range(3)]
+        calls = [c.submit("system.echo.0.raw", b"%d" % i, context={"echo.sleepMS": "500"}) for i in range(3)]
         started = time.monotonic()
-        assert c.execute(reqs) == 3
+        assert c.wait(calls) == calls
         assert time.monotonic() - started < 1.2  # one after the other would take 1.5 s
-        assert [r.response_data for r in reqs] == [b"0", b"1", b"2"]
-        assert {r.service_name for r in reqs} == {"echo:%d/0" % p.pid for p in procs}
+        assert [call.result() for call in calls] == [b"0", b"1", b"2"]
+        assert {call.service_name for call in calls} == {"echo:%d/0" % p.pid for p in procs}
 
-        slow = Request("system.echo.0.raw", b"slow", context={"echo.sleepMS": "600"}, timeout_ms=100)
-        fast = Request("system.echo.0.raw", b"fast")
-        order = [r.data for r in c.as_completed([slow, fast])]
+        slow = c.submit("system.echo.0.raw", b"slow", context={"echo.sleepMS": "600"}, timeout=0.1)
+        fast = c.submit("system.echo.0.raw", b"fast")
+        order = [call.data for call in c.as_completed([slow, fast])]
         assert order == [b"fast", b"slow"]
-        assert slow.fault.code == FaultCode.SERVICE_TIMEOUT and fast.result() == b"fast"
+        assert isinstance(slow.exception(), TimeoutFault) and fast.result() == b"fast"
+        with pytest.raises(TimeoutFault):
+            slow.result()
+
+        started = time.monotonic()
+        assert list(c.map("system.echo.0.raw", [b"a", b"b", b"c"], context={"echo.sleepMS": "300"})) == \
+            [b"a", b"b", b"c"]
+        assert time.monotonic() - started < 0.85
+        results = c.map("system.echo.0.raw", [b"ok", b"bad"], context={"echo.sleepMS": "-1"})
+        with pytest.raises(ServiceFault):
+            next(results)
     finally:
         m.close()
 
 
-def test_keep_affinity_reuses_one_connection(manager, tmp_path):
-    p = manager.start()
+def test_a_call_that_cannot_start_completes_with_its_fault(tmp_path):
     c = Client(lookup=str(tmp_path))
-    r = Request("system.echo.0.raw", b"a", keep_affinity=True, no_retry=True)
-    assert c.execute([r]) == 1 and r.has_affinity
-    wait_for(lambda: manager.slot().state == SlotState.AFFINITY, what="the affinity wait")
-    r.need_affinity = True
-    for data in (b"b", b"c"):
-        r.data = data
-        assert c.execute([r]) == 1 and r.response_data == data
-    assert manager.slot().requests == 3
-    r.close()
-    wait_for(lambda: manager.slot().state == SlotState.IDLE, what="back to accept")
-    assert p.poll() is None
+    call = c.submit("no.such.0.raw", b"x")
+    assert call.done() and call.exception().code == FaultCode.SERVICE_NOT_FOUND
+    assert list(c.as_completed([call])) == [call]
 
 
-@pytest.mark.parametrize("attrs, code", [
-    (dict(keep_affinity=True), FaultCode.NEED_NO_RETRY),
-    (dict(keep_affinity=True, no_retry=True, no_wait=True), FaultCode.NO_WAIT_NOT_ALLOWED),
-    (dict(need_affinity=True), FaultCode.NO_AFFINITY),
-])
-def test_attribute_rules(tmp_path, attrs, code):
-    r = Request("system.echo.0.raw", **attrs)
-    assert Client(lookup=str(tmp_path)).execute([r]) == 0
-    assert r.fault.code == code
+def test_close_abandons_running_calls(echo_dir):
+    c = Client(lookup=str(echo_dir))
+    call = c.submit("system.echo.0.raw", b"x", context={"echo.sleepMS": "300"})
+    c.close()
+    assert call.done() and call.exception().code == FaultCode.REQUEST_NOT_ADDED
 
 
 def test_wire_fields_and_request_ids(tmp_path):
     fake = FakeService(tmp_path, "fake.x.0.raw", lambda n, data: answer(data))
     try:
-        c = Client("myApp", timeout_ms=1234, lookup=str(tmp_path))
+        c = Client("myApp", timeout=1.234, lookup=str(tmp_path))
         assert c.call("fake.x.0.raw", b"one") == b"one"
         assert c.call("fake.x.0.raw", b"two", context={"k": "v"}, no_remote=True) == b"two"
         first = request_from_fields(decode_one(fake.requests[0], b"Q")[0])
@@ -235,45 +277,67 @@ def test_wire_fields_and_request_ids(tmp_path):
                                     % (len(c.client_name), c.client_name.encode()))
     finally:
         fake.close()
-    c._next_id = 10_000_000
-    assert (c._take_id(), c._take_id()) == (10_000_000, 100)
+    c._ids._next = 10_000_000
+    assert (c._ids.take(), c._ids.take()) == (10_000_000, 100)
 
 
-def test_routing_mismatch_is_retried_once(tmp_path):
+def test_routing_mismatch_is_not_resent(tmp_path):
     fake = FakeService(tmp_path, "fake.x.0.raw", lambda n, data: answer(data, request_id=999))
     try:
         with pytest.raises(Fault) as e:
             Client(lookup=str(tmp_path)).call("fake.x.0.raw", b"r")
-        assert (e.value.code, e.value.text) == (FaultCode.RESPONSE_PACKET_FORMAT_ERROR, "")
-        assert len(fake.requests) == 2 and fake.requests[0] == fake.requests[1]
-        with pytest.raises(Fault):
-            Client(lookup=str(tmp_path)).call("fake.x.0.raw", b"r", no_retry=True)
-        assert len(fake.requests) == 3
+        assert e.value.code == FaultCode.RESPONSE_PACKET_FORMAT_ERROR and "response for request 999" in e.value.text
+        assert len(fake.requests) == 1
     finally:
         fake.close()
 
 
-def test_incomplete_response_then_success_on_retry(tmp_path):
-    fake = FakeService(tmp_path, "fake.x.0.raw",
-                       lambda n, data: answer(data)[:12] if n == 1 else answer(data))
+def test_a_request_that_may_have_been_read_is_never_resent(tmp_path):
+    """Rule 6: the service closed after reading (it may have died on it): fault -20, one send only."""
+    fake = FakeService(tmp_path, "fake.x.0.raw", lambda n, data: answer(data)[:12] if n == 1 else answer(data))
     try:
-        assert Client(lookup=str(tmp_path)).call("fake.x.0.raw", b"again") == b"again"
-        assert len(fake.requests) == 2
+        with pytest.raises(Fault) as e:
+            Client(lookup=str(tmp_path)).call("fake.x.0.raw", b"again")
+        assert (e.value.code, e.value.text) == (
+            FaultCode.INCOMPLETE_RESPONSE,
+            "the service instance closed the connection without a response: it may have died while serving this "
+            "request")
+        assert len(fake.requests) == 1
     finally:
         fake.close()
 
 
-def test_incomplete_and_bad_responses(tmp_path):
-    fake = FakeService(tmp_path, "fake.x.0.raw",
-                       lambda n, data: b"" if n <= 2 else b"0A,3b100,xx")
+def test_a_refused_connect_is_tried_again_once(tmp_path, monkeypatch):
+    """Rule 6: a connect that failed (ECONNREFUSED) was provably not read: resent once."""
+    import errno
+
+    from pluton import exchange
+
+    real = socket.socket.connect_ex
+    attempts = []
+
+    def flaky(self, path):
+        attempts.append(path)
+        if len(attempts) == 1:
+            return errno.ECONNREFUSED
+        return real(self, path)
+
+    fake = FakeService(tmp_path, "fake.x.0.raw", lambda n, data: answer(data))
     try:
-        c = Client(lookup=str(tmp_path))
+        monkeypatch.setattr(exchange.socket.socket, "connect_ex", flaky)
+        assert Client(lookup=str(tmp_path)).call("fake.x.0.raw", b"once more") == b"once more"
+        assert len(attempts) == 2 and len(fake.requests) == 1
+    finally:
+        fake.close()
+
+
+def test_bad_response(tmp_path):
+    fake = FakeService(tmp_path, "fake.x.0.raw", lambda n, data: b"0A,3b100,xx")
+    try:
         with pytest.raises(Fault) as e:
-            c.call("fake.x.0.raw")
-        assert (e.value.code, e.value.text) == (FaultCode.INCOMPLETE_RESPONSE, "Socket closed with incomplete response")
-        with pytest.raises(Fault) as e:
-            c.call("fake.x.0.raw", no_retry=True)
+            Client(lookup=str(tmp_path)).call("fake.x.0.raw")
         assert e.value.code == FaultCode.RESPONSE_PACKET_FORMAT_ERROR
         assert e.value.text == "leading netString character not a digit"
+        assert len(fake.requests) == 1
     finally:
         fake.close()

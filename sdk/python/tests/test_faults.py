@@ -17,7 +17,8 @@ def test_codes_match_the_original_numbers():
     assert FaultCode.REQUEST_DECODE_FAILED == -57
     assert FaultCode.SHM_IMPOSSIBLY_SMALL == -107
     assert FaultCode.SERIOUS_INTERNAL_ROUTING_ERROR == -999
-    assert len(FaultCode) == 68
+    assert len(FaultCode) == 70
+    assert (FaultCode.SERVICE_EXCEPTION, FaultCode.SERVICE_UNAVAILABLE) == (6, 7)
 
 
 def test_every_code_has_a_name_and_description():

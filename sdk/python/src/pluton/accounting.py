@@ -9,16 +9,19 @@ from .stats import Outcome, Reporter, SlotState, StatsSlot
 
 _OK = Outcome.OK.value
 _FAULT = Outcome.FAULT.value
+_READ_ERROR = Outcome.READ_ERROR.value
+_BUSY = SlotState.BUSY.value
 
 
 class Accounting:
     """Counts requests and, in manager mode, publishes them to the stats slot
     and the report pipe (either may be None: then it only counts).
 
-    :meth:`begin` and :meth:`end` run on every request, so they read the clock
-    once each (``time.time_ns``: ``since`` is wall-clock time, and the
-    duration is the difference of the two readings, never negative) and write
-    the slot through its pre-bound writers.
+    The slot follows docs/protocol.md §4.2: :meth:`begin` (the request is
+    handed to the service's code) sets state busy with the request's
+    identity; :meth:`end` (the request is answered) writes only the counters,
+    so the state stays busy until :meth:`wait` (the instance waits for
+    connections again) sets it idle or affinity.
     """
 
     def __init__(self, slot: Optional[StatsSlot] = None, reporter: Optional[Reporter] = None) -> None:
@@ -28,54 +31,63 @@ class Accounting:
         self.responses = 0
         self.faults = 0
         self.busy_micros = 0
-        self._started_ns = 0
-        self._busy, self._finished = slot.writers() if slot is not None else (None, None)
+        self._read_ns = 0  # when the current request's first byte was waited for (accept time)
+        self._busy_ns = 0  # when it was handed to the service's code
+        self.state = SlotState.IDLE.value
         #: The slot's maximumRequests as read at start (0 = none). The manager
         #: writes it before the instance starts (docs/protocol.md §4).
         self.maximum_requests = slot.maximum_requests if slot is not None else 0
 
-    def begin(self) -> None:
-        """A request is being read: state busy, requests + 1."""
+    def begin(self, read_ns: int, request_id: int, client_name: bytes, recorder_index: int) -> None:
+        """A complete request is handed to the service's code (read since ``read_ns``,
+        a ``time.time_ns()``): state busy, requests + 1, the request's identity."""
         now = time_ns()
-        self._started_ns = now
+        self._read_ns = read_ns
+        self._busy_ns = now
         self.requests += 1
-        if self._busy is not None:
-            self._busy(now // 1000, self.requests)
+        self.state = _BUSY
+        slot = self.slot
+        if slot is not None:
+            slot.busy(now // 1000, self.requests)
+            slot.identity(request_id, recorder_index, client_name)
 
-    def end(self, outcome: int, request_bytes: int, response_bytes: int,
-            function: bytes, next_state: int) -> None:
-        """The request is finished (``outcome``, an :class:`Outcome`); the slot
-        moves to ``next_state`` (a :class:`SlotState`)."""
+    def end(self, outcome: int, request_bytes: int, response_bytes: int, function: bytes) -> None:
+        """The request is answered (``outcome``, an :class:`Outcome`); the state stays busy."""
         now = time_ns()
-        duration = (now - self._started_ns) // 1000
-        if duration < 0:  # the wall clock was set back
-            duration = 0
-        self.busy_micros += duration
+        busy = (now - self._busy_ns) // 1000
+        self.busy_micros += busy if busy > 0 else 0
         if outcome == _OK:
             self.responses += 1
         elif outcome == _FAULT:
             self.faults += 1
-        if self._finished is not None:
-            self._finished(next_state, now // 1000, self.requests, self.responses,
-                           self.faults, self.busy_micros)
-        if self.reporter is not None:
-            self.reporter.add(outcome, duration, request_bytes, response_bytes, function)
-
-    def set_state(self, state: SlotState) -> None:
-        """Change the slot state outside a request (e.g. affinity wait ended)."""
         if self.slot is not None:
-            self.slot.set_state(state)
+            self.slot.answered(self.responses, self.faults, self.busy_micros)
+        if self.reporter is not None:
+            duration = (now - self._read_ns) // 1000
+            self.reporter.add(outcome, duration if duration > 0 else 0, request_bytes, response_bytes, function)
 
-    def may_accept(self) -> bool:
-        """About to block in accept. False once the manager's maximumRequests
-        (0 = none) have been read; else send the report batch first if its
-        oldest entry is 1 s old."""
-        if 0 < self.maximum_requests <= self.requests:
-            return False
+    def read_error(self, read_ns: int) -> None:
+        """A connection ended without a complete request: a read-error report entry only."""
+        if self.reporter is not None:
+            duration = (time_ns() - read_ns) // 1000
+            self.reporter.add(_READ_ERROR, duration if duration > 0 else 0, 0, 0, b"")
+
+    def wait(self, state: int) -> None:
+        """About to wait for a connection (``IDLE``) or an affinity request (``AFFINITY``)."""
+        if self.state != state:
+            self.state = state
+            if self.slot is not None:
+                self.slot.set_state(state)
+
+    def limit_reached(self) -> bool:
+        """True once the manager's maximumRequests (0 = none) have been served."""
+        return 0 < self.maximum_requests <= self.requests
+
+    def flush_stale(self) -> None:
+        """About to block: send the report batch if its oldest entry is 1 s old."""
         reporter = self.reporter
         if reporter is not None and monotonic_ns() >= reporter.due_ns:
             reporter.flush()
-        return True
 
     def stop(self, exit_reason: int) -> None:
         """At exit: state stopping, exitReason, and the final report (even empty)."""
@@ -83,7 +95,6 @@ class Accounting:
             self.slot.stopping(exit_reason)
             self.slot.close()
             self.slot = None
-            self._busy = self._finished = None
         if self.reporter is not None:
             self.reporter.flush()
             self.reporter = None

@@ -1,173 +1,138 @@
-"""One execution of a client request over a non-blocking socket.
+"""What the blocking and the asyncio clients share: building a request packet,
+connecting to a service's socket with the resend rule, and reading a
+response into a result or a :class:`~pluton.Fault`.
 
-An exchange connects (or reuses the request's affinity connection), writes
-the request packet, reads the response packet and completes the request. A
-failure that may be transient (write, read, truncated or bad response) is
-retried once on a new connection to the same socket, unless the request says
-``no_retry`` or ``need_affinity``.
+The resend rule (docs/sdk.md rule 6): a request is sent again at most once,
+and only when it provably was not read by a service, that is when the
+connect failed (``ECONNREFUSED``, ``ENOENT``, ``EAGAIN``). Once a byte of the
+request was written, a connection that closes before a complete response is
+fault -20 and is not resent.
 """
 
 from __future__ import annotations
 
 import errno
-import selectors
+import os
 import socket
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
-from .faults import Fault, FaultCode
-from .iov import consume, views
-from .parser import ProtocolError, TruncatedPacketError
-from .reader import PacketReader
-from .request import Request
-from .wire import response_from_fields
+from .faults import Fault, FaultCode, ServiceFault
+from .lookup import socket_paths
+from .servicekey import ServiceKey, ServiceKeyError
+from .wire import RequestPacket, encode_context_pair, request_parts, response_from_fields
 
-MAX_ATTEMPTS = 2
-_RETRYABLE = (FaultCode.SOCKET_WRITE_FAILED, FaultCode.SOCKET_READ_FAILED,
-              FaultCode.INCOMPLETE_RESPONSE, FaultCode.RESPONSE_PACKET_FORMAT_ERROR)
+#: Context keys with this prefix belong to Pluton itself.
+RESERVED_CONTEXT_PREFIX = "pluton."
+#: Request ids start here and wrap back here after :data:`LAST_REQUEST_ID`.
+FIRST_REQUEST_ID = 100
+LAST_REQUEST_ID = 10_000_000
 
-_CONNECTING, _WRITING, _READING, _DONE = range(4)
-_INCOMPLETE = "Socket closed with incomplete response"
+Data = Union[bytes, bytearray, memoryview, str]
+ContextValue = Union[str, bytes]
+
+CLOSED_WITHOUT_RESPONSE = ("the service instance closed the connection without a response: "
+                           "it may have died while serving this request")
+_CONNECT_RETRY = (errno.ECONNREFUSED, errno.ENOENT, errno.EAGAIN)
 
 
-def connect(path: str) -> Tuple[socket.socket, bool]:
-    """A non-blocking connection to the Unix socket at ``path`` and whether it
-    is already established (else it is in progress). Raises OSError,
-    FileNotFoundError when nothing is there."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.setblocking(False)
+def to_bytes(v: Data) -> bytes:
+    """Text as UTF-8, bytes-like as bytes."""
+    return v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v)
+
+
+def encode_context(context: Optional[Mapping[str, ContextValue]]) -> bytes:
+    """The ``j`` payload of ``context``. Raises :class:`Fault`
+    ``CONTEXT_RESERVED_NAMESPACE`` for keys starting ``pluton.``."""
+    if not context:
+        return b""
+    out = []
+    for k, v in context.items():
+        if k.startswith(RESERVED_CONTEXT_PREFIX):
+            raise Fault(FaultCode.CONTEXT_RESERVED_NAMESPACE,
+                        "context key %r uses the reserved prefix '%s'" % (k, RESERVED_CONTEXT_PREFIX))
+        out.append(encode_context_pair(to_bytes(k), to_bytes(v)))
+    return b"".join(out)
+
+
+def timeout_ms(timeout: Optional[float]) -> int:
+    """A timeout in seconds (None or 0 = no limit) as the ``l`` field's milliseconds."""
+    if not timeout or timeout <= 0:
+        return 0
+    return max(1, int(round(timeout * 1000)))
+
+
+def parse_key(key: str) -> ServiceKey:
+    """Raise :class:`Fault` ``SERVICE_KEY_BAD`` naming what is wrong."""
     try:
-        err = sock.connect_ex(path)
-    except OSError:
-        sock.close()
-        raise
-    if err not in (0, errno.EINPROGRESS):
-        sock.close()
-        raise OSError(err, "connect %s" % path)
-    return sock, err == 0
+        return ServiceKey.parse(key)
+    except ServiceKeyError as e:
+        raise Fault(FaultCode.SERVICE_KEY_BAD, "%s: %s" % (key, e.reason)) from None
 
 
-class Exchange:
-    """The state of one request between start and completion."""
+def build_packet(request_id: int, client_name: bytes, key: str, data: Data, context: bytes,
+                 timeout: Optional[float], no_wait: bool, no_remote: bool, no_retry: bool) -> List[bytes]:
+    """The request packet as (head, data, trailer)."""
+    return list(request_parts(RequestPacket(
+        request_id=request_id, client_name=client_name, service_key=key.encode("utf-8", "surrogateescape"),
+        timeout_ms=timeout_ms(timeout), no_wait=no_wait, no_remote=no_remote, no_retry=no_retry,
+        context=context, data=to_bytes(data))))
 
-    def __init__(self, request: Request, packet: List[bytes], request_id: int,
-                 client_name: bytes, path: str, sock: socket.socket, connected: bool,
-                 deadline: Optional[float]) -> None:
-        self.request = request
-        self.deadline = deadline
-        self.sock = sock
-        self._packet = packet
-        self._id = request_id
-        self._client_name = client_name
-        self._path = path
-        self._attempts = 1
-        self._reader = PacketReader(b"A", chunk_size=16384)
-        self._pending = views(packet)
-        self._state = _WRITING if connected else _CONNECTING
 
-    @property
-    def done(self) -> bool:
-        """True once the request has completed."""
-        return self._state == _DONE
+def connect(rendezvous: str, key: ServiceKey) -> Tuple[str, socket.socket]:
+    """Connect (non-blocking) to the socket of ``key``: the exact name, else the
+    wildcard. A failed connect is tried again once (the resend rule).
 
-    @property
-    def events(self) -> int:
-        """The selector events this exchange waits for."""
-        return selectors.EVENT_READ if self._state == _READING else selectors.EVENT_WRITE
+    Raises :class:`Fault` ``SERVICE_NOT_FOUND`` when neither socket exists,
+    ``CONNECT_FAILED`` when one exists but refuses the connection.
+    """
+    paths = socket_paths(rendezvous, key)
+    refused: Optional[Tuple[str, int]] = None
+    for _attempt in range(2):
+        refused = None
+        for path in paths:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            err = sock.connect_ex(path)
+            if err in (0, errno.EINPROGRESS):
+                return path, sock
+            sock.close()
+            if err == errno.ENOENT:
+                continue  # the wildcard next
+            if err not in _CONNECT_RETRY:
+                raise Fault(FaultCode.CONNECT_FAILED, "%s: %s" % (path, os.strerror(err)), err)
+            refused = (path, err)
+            break
+        if refused is None:
+            raise Fault(FaultCode.SERVICE_NOT_FOUND, "%s: no socket %s or %s" % (key, paths[0], paths[1]))
+    assert refused is not None
+    path, err = refused
+    raise Fault(FaultCode.CONNECT_FAILED, "%s: %s" % (path, os.strerror(err)), err)
 
-    def proceed(self) -> None:
-        """Make all the progress possible without blocking."""
-        try:
-            if self._state == _CONNECTING:
-                err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    self.finish(Fault(FaultCode.CONNECT_FAILED, self._path, err))
-                    return
-                self._state = _WRITING
-            if self._state == _WRITING:
-                self._write()
-            if self._state == _READING:
-                self._read()
-        except BlockingIOError:
-            pass
 
-    def _write(self) -> None:
-        try:
-            while self._pending:
-                consume(self._pending, self.sock.sendmsg(self._pending, [], socket.MSG_NOSIGNAL))
-        except BlockingIOError:
-            raise
-        except OSError as e:
-            self._failed(Fault(FaultCode.SOCKET_WRITE_FAILED, self._path, e.errno or 0))
-            return
-        self._state = _READING
-        self._reader.reset(self.sock.recv_into)
+def interpret(fields: Dict[int, bytes], request_id: int, client_name: bytes) -> Tuple[bytes, str]:
+    """The response data and the responding instance; raises the fault it carries
+    (:class:`ServiceFault`), or ``RESPONSE_PACKET_FORMAT_ERROR`` for a response
+    to another request."""
+    resp = response_from_fields(fields)
+    if resp.request_id != request_id or resp.client_name != client_name:
+        raise Fault(FaultCode.RESPONSE_PACKET_FORMAT_ERROR,
+                    "response for request %d of %r, want %d of %r"
+                    % (resp.request_id, resp.client_name, request_id, client_name))
+    name = resp.service_name.decode("utf-8", "surrogateescape")
+    if resp.fault_code:
+        f = ServiceFault(resp.fault_code, resp.fault_text.decode("utf-8", "surrogateescape"))
+        f.service_name = name
+        raise f
+    return resp.data, name
 
-    def _read(self) -> None:
-        try:
-            while True:
-                fields = self._reader.step()
-                if fields is not None:
-                    self._response(fields)
-                    return
-                if self._reader.eof:
-                    if self.request.no_wait:  # the service took the request and closed
-                        self.finish(None)
-                    else:
-                        self._failed(Fault(FaultCode.INCOMPLETE_RESPONSE, _INCOMPLETE))
-                    return
-        except BlockingIOError:
-            raise
-        except TruncatedPacketError:
-            self._failed(Fault(FaultCode.INCOMPLETE_RESPONSE, _INCOMPLETE))
-        except ProtocolError as e:
-            self._failed(Fault(FaultCode.RESPONSE_PACKET_FORMAT_ERROR, str(e)))
-        except OSError as e:
-            self._failed(Fault(FaultCode.SOCKET_READ_FAILED, self._path, e.errno or 0))
 
-    def _response(self, fields: Dict[int, bytes]) -> None:
-        resp = response_from_fields(fields)
-        if resp.request_id != self._id or resp.client_name != self._client_name:
-            self._failed(Fault(FaultCode.RESPONSE_PACKET_FORMAT_ERROR))  # routing mismatch
-            return
-        r = self.request
-        r.service_name = resp.service_name.decode("utf-8", "surrogateescape")
-        if resp.fault_code:
-            self.finish(Fault(resp.fault_code, resp.fault_text.decode("utf-8", "surrogateescape")),
-                        complete_packet=True)
-        else:
-            r.response_data = resp.data
-            self.finish(None, complete_packet=True)
+class IdSource:
+    """Request ids 100 .. 10,000,000, wrapping."""
 
-    def _failed(self, fault: Fault) -> None:
-        """A possibly transient failure: retry on a new connection, or give up."""
-        r = self.request
-        if (fault.code in _RETRYABLE and self._attempts < MAX_ATTEMPTS
-                and not r.no_retry and not r.need_affinity):
-            self._attempts += 1
-            self.sock.close()
-            r._affinity_socket = None
-            try:
-                self.sock, connected = connect(self._path)
-            except OSError as e:
-                self.finish(Fault(FaultCode.CONNECT_FAILED, self._path, e.errno or 0))
-                return
-            self._pending = views(self._packet)
-            self._state = _WRITING if connected else _CONNECTING
-            return
-        self.finish(fault)
+    def __init__(self) -> None:
+        self._next = FIRST_REQUEST_ID
 
-    def finish(self, fault: Optional[Fault], complete_packet: bool = False) -> None:
-        """Complete the request. A complete response to a ``keep_affinity``
-        request (even a fault) keeps the connection for the request's next use."""
-        r = self.request
-        r.fault = fault
-        if fault is not None:
-            r.response_data = b""
-        if complete_packet and r.keep_affinity:
-            r._affinity_socket = self.sock
-        else:
-            if r._affinity_socket is self.sock:
-                r._affinity_socket = None
-            self.sock.close()
-        r._in_progress = False
-        self._state = _DONE
+    def take(self) -> int:
+        rid = self._next
+        self._next = rid + 1 if rid < LAST_REQUEST_ID else FIRST_REQUEST_ID
+        return rid

@@ -1,4 +1,4 @@
-"""Pluton fault codes and the :class:`Fault` exception.
+"""Pluton fault codes and the :class:`Fault` exceptions.
 
 Codes below zero are system faults raised by the libraries, 0 is no fault,
 1 to 10 are reserved user faults with predefined meanings, and any other
@@ -22,6 +22,8 @@ class FaultCode(enum.IntEnum):
     REQUEST_TOO_LARGE = 3
     REMOTE_CONNECT_FAILED = 4
     REMOTE_TRANSFER_FAILED = 5
+    SERVICE_EXCEPTION = 6
+    SERVICE_UNAVAILABLE = 7
     LAST_RESERVED_USER_FAULT = 10
     ALREADY_INITIALIZED = -1
     NOT_INITIALIZED = -2
@@ -96,6 +98,8 @@ _DESCRIPTIONS: Dict[int, Tuple[str, str]] = {
     _C.REQUEST_TOO_LARGE: ("requestTooLarge", "request too large"),
     _C.REMOTE_CONNECT_FAILED: ("remoteConnectFailed", "proxy could not reach the remote host"),
     _C.REMOTE_TRANSFER_FAILED: ("remoteTransferFailed", "proxy transfer failed part-way"),
+    _C.SERVICE_EXCEPTION: ("serviceException", "the service's own code failed"),
+    _C.SERVICE_UNAVAILABLE: ("serviceUnavailable", "the service cannot take requests now"),
     _C.LAST_RESERVED_USER_FAULT: ("lastReservedUserFault", "top of the reserved user range"),
     _C.ALREADY_INITIALIZED: ("alreadyInitialized", "initialize called twice"),
     _C.NOT_INITIALIZED: ("notInitialized", "a call made before initialize"),
@@ -227,4 +231,21 @@ class Fault(Exception):
         return self.message()
 
     def __repr__(self) -> str:
-        return "Fault(%d, %r)" % (self.code, self.text)
+        return "%s(%d, %r)" % (type(self).__name__, self.code, self.text)
+
+
+class TimeoutFault(Fault):
+    """The client gave up waiting: code ``SERVICE_TIMEOUT`` (-19)."""
+
+    def __init__(self, text: str = "service timeout", errno: int = 0) -> None:
+        super().__init__(FaultCode.SERVICE_TIMEOUT, text, errno)
+
+
+class ServiceFault(Fault):
+    """A fault that came back in a response packet: sent by the service (its
+    own code and text, or 6 when its code raised) or, for code 7
+    ``SERVICE_UNAVAILABLE``, by the manager on the service's behalf."""
+
+
+    #: The responding instance, ``<name>:<pid>/0``.
+    service_name: str = ""

@@ -9,20 +9,60 @@ itself. A key resolves to ``<R>/<SK>.socket``, else to the wildcard
 from __future__ import annotations
 
 import os
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from .faults import Fault, FaultCode
 from .servicekey import ServiceKey
 
 LOOKUP_MAP_ENV = "plutonLookupMap"
-DEFAULT_LOOKUP_MAP = "/usr/local/var/pluton/lookup.map"
+HOME_ENV = "plutonHome"
+#: The home of a manager run by root, and the last place a client looks.
+SYSTEM_HOME = "/usr/local/var/pluton"
+DEFAULT_LOOKUP_MAP = SYSTEM_HOME + "/lookup.map"
 LOOKUP_MAP_VERSION = 3001
 _HEADER = "# pluton lookup map "
 
 
+def pluton_home() -> str:
+    """The home of docs/protocol.md §7.1: ``$plutonHome`` if set; else
+    ``/usr/local/var/pluton`` for root; else ``$XDG_STATE_HOME/pluton``
+    (default ``~/.local/state/pluton``)."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return home
+    if os.geteuid() == 0:
+        return SYSTEM_HOME
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "pluton")
+
+
+def lookup_candidates() -> List[str]:
+    """The default lookup locations, in the order tried: ``<home>/lookup.map``,
+    then ``/usr/local/var/pluton/lookup.map``."""
+    out = [os.path.join(pluton_home(), "lookup.map")]
+    if DEFAULT_LOOKUP_MAP not in out:
+        out.append(DEFAULT_LOOKUP_MAP)
+    return out
+
+
 def lookup_location(explicit: Optional[str] = None) -> str:
-    """The argument if non-empty, else ``$plutonLookupMap`` if non-empty, else the default."""
-    return explicit or os.environ.get(LOOKUP_MAP_ENV) or DEFAULT_LOOKUP_MAP
+    """The lookup location (§7.1): ``explicit`` if non-empty, else
+    ``$plutonLookupMap`` if non-empty, else the first of
+    :func:`lookup_candidates` that exists.
+
+    Raises :class:`Fault` ``MAP_INITIALIZATION_FAILED`` naming every path
+    tried when none exists.
+    """
+    given = explicit or os.environ.get(LOOKUP_MAP_ENV)
+    if given:
+        return given
+    tried = lookup_candidates()
+    for path in tried:
+        if os.path.exists(path):
+            return path
+    raise Fault(FaultCode.MAP_INITIALIZATION_FAILED,
+                "no lookup map at %s: is plutonManager running? Start it, or set %s or pass lookup="
+                % (" or ".join(tried), LOOKUP_MAP_ENV))
 
 
 def rendezvous_directory(location: str) -> str:

@@ -42,11 +42,24 @@ class TruncatedPacketError(PacketError):
     """End of input inside a packet (``unexpected EOF in packet``)."""
 
 
+class TooLargeError(ProtocolError):
+    """A netstring's length prefix exceeds the parser's ``max_length``
+    (``maximum-request-size``); raised as soon as the length is known, before
+    any of the payload is read."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__("request data of %d bytes exceeds maximum-request-size %d" % (length, limit))
+        self.length = length
+        self.limit = limit
+
+
 class PacketParser:
     """Parses packets whose first netstring has type ``want`` (``b"Q"`` or ``b"A"``)."""
 
-    def __init__(self, want: bytes) -> None:
+    def __init__(self, want: bytes, max_length: int = MAX_LENGTH) -> None:
         self._want = want[0]
+        #: The largest payload length accepted; a larger prefix raises :class:`TooLargeError`.
+        self.max_length = max_length
         self.reset()
 
     def reset(self) -> None:
@@ -90,6 +103,8 @@ class PacketParser:
                 c = buf[pos]
                 if c < 0x20 or c > 0x7E:
                     raise NetStringError(MSG_BAD_TYPE)
+                if self._length > self.max_length:
+                    raise TooLargeError(self._length, self.max_length)
                 self._type = c
                 pos += 1
                 self._filled = 0
@@ -176,6 +191,10 @@ class PacketParser:
         self._first = False
         self.started = False
         return True
+
+    def partial_fields(self) -> Dict[int, bytes]:
+        """The fields of the current packet read so far (after a :class:`TooLargeError`)."""
+        return self._fields if self._first else {}
 
     def fields(self) -> Dict[int, bytes]:
         """Take the fields (type byte -> payload) of the packet just completed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Dict, Optional
 
 from .parser import MSG_UNEXPECTED_EOF, PacketParser, TruncatedPacketError
+from .wire import MAX_LENGTH
 
 #: ``read_into(view) -> n`` fills ``view`` with up to ``len(view)`` bytes and
 #: returns how many, 0 at end of input (``socket.recv_into``, or ``os.readv``
@@ -25,8 +26,8 @@ class PacketReader:
     """
 
     def __init__(self, want: bytes, read_into: Optional[ReadInto] = None, *,
-                 chunk_size: int = 65536, trace: bool = False) -> None:
-        self._parser = PacketParser(want)
+                 chunk_size: int = 65536, trace: bool = False, max_length: int = MAX_LENGTH) -> None:
+        self._parser = PacketParser(want, max_length)
         self._view = memoryview(bytearray(chunk_size))
         self._start = self._end = 0
         self._read_into: ReadInto = read_into or _no_source
@@ -55,6 +56,11 @@ class PacketReader:
     def started(self) -> bool:
         """True once a byte of the current packet has been read or is buffered."""
         return self._parser.started or self._start < self._end
+
+    @property
+    def parser(self) -> PacketParser:
+        """The parser (for :meth:`~pluton.parser.PacketParser.partial_fields`)."""
+        return self._parser
 
     def fill(self) -> bool:
         """Between packets, make sure at least one byte is buffered, reading once

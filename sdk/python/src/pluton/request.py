@@ -1,112 +1,149 @@
-"""A client request and its outcome."""
+"""The request a service is handling: :class:`Request`."""
 
 from __future__ import annotations
 
-import socket
-from typing import Any, List, Mapping, Optional, Union
+from time import time_ns
+from typing import TYPE_CHECKING, Dict, Optional, Union
 
 from .faults import Fault, FaultCode
-from .wire import encode_context_pair
+from .servicekey import ServiceKey
+from .wire import (T_CLIENT_NAME, T_CONTEXT, T_KEEP_AFFINITY, T_NEED_AFFINITY, T_NO_REMOTE, T_NO_RETRY,
+                   T_NO_WAIT, T_REQUEST_DATA, T_TIMEOUT, ContextError, parse_context, parse_number)
 
-#: Context keys with this prefix belong to Pluton itself.
-RESERVED_CONTEXT_PREFIX = "pluton."
+if TYPE_CHECKING:
+    from .service import Service
 
+#: What a service may answer with: bytes-like, or text sent as UTF-8.
 Data = Union[bytes, bytearray, memoryview, str]
-ContextValue = Union[str, bytes]
 
 
-def _bytes(v: Data) -> bytes:
-    return v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v)
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
 
 
 class Request:
-    """One request to a service; after :meth:`Client.execute` it holds the outcome.
+    """One request received by a :class:`~pluton.Service`.
 
-    Attributes persist until changed, so a request object can be executed
-    again (with ``keep_affinity`` it then reuses its connection).
-
-    :param service_key: ``Application.Function.Version.Serialization``.
-    :param data: the request bytes (str is sent as UTF-8).
-    :param context: key/value pairs for the service (see :meth:`set_context`).
-    :param timeout_ms: this request's deadline from the start of the execution;
-        None takes the client's, 0 waits without limit.
-    :param handle: anything the caller wants to keep with the request.
+    It is answered exactly once, with :meth:`respond` or :meth:`fault`
+    (the handler form answers with the handler's return value). The request
+    is kept as its decoded packet's fields and read on demand, so taking a
+    request costs little more than creating this object.
     """
 
-    def __init__(self, service_key: str, data: Data = b"", *,
-                 context: Optional[Mapping[str, ContextValue]] = None,
-                 no_wait: bool = False, no_remote: bool = False, no_retry: bool = False,
-                 keep_affinity: bool = False, need_affinity: bool = False,
-                 timeout_ms: Optional[int] = None, handle: Any = None) -> None:
-        self.service_key = service_key
-        self.data = data
-        self.no_wait = no_wait
-        self.no_remote = no_remote
-        self.no_retry = no_retry
-        self.keep_affinity = keep_affinity
-        self.need_affinity = need_affinity
-        self.timeout_ms = timeout_ms
-        self.handle = handle
-        self._context: List[bytes] = []
-        for k, v in (context or {}).items():
-            self.set_context(k, v)
-        #: The fault of the last execution, or None if it succeeded.
-        self.fault: Optional[Fault] = Fault(FaultCode.REQUEST_NOT_ADDED)
-        #: The response bytes of the last execution (empty on a fault).
-        self.response_data = b""
-        #: The responding instance, ``<name>:<pid>/0``.
-        self.service_name = ""
-        self._in_progress = False
-        self._affinity_socket: Optional[socket.socket] = None
+    __slots__ = ("_service", "_fields", "id", "key", "_read_ns", "_context", "answered")
 
-    def set_context(self, key: str, value: ContextValue) -> None:
-        """Pass ``key=value`` to the service (a key set twice: the last value wins).
-        Raises :class:`Fault` ``CONTEXT_RESERVED_NAMESPACE`` for keys starting ``pluton.``."""
-        if key.startswith(RESERVED_CONTEXT_PREFIX):
-            raise Fault(FaultCode.CONTEXT_RESERVED_NAMESPACE,
-                        "Context Key uses reserved prefix of '%s'" % RESERVED_CONTEXT_PREFIX)
-        self._context.append(encode_context_pair(_bytes(key), _bytes(value)))
-
-    def clear_context(self) -> None:
-        """Remove every context pair."""
-        self._context = []
+    def __init__(self, service: "Service", fields: Dict[int, bytes], request_id: int,
+                 key: ServiceKey, read_ns: int) -> None:
+        self._service = service
+        self._fields = fields
+        #: The client's request id (the ``b`` field).
+        self.id = request_id
+        #: The service key the client used (``.application``, ``.function``,
+        #: ``.version``, ``.serialization``; ``str(key)`` is the key as sent).
+        #: Under a wildcard service the function is the one the client named.
+        self.key = key
+        self._read_ns = read_ns
+        self._context: Union[None, Dict[bytes, bytes], Fault] = None
+        #: True once the request has been answered.
+        self.answered = False
 
     @property
-    def context_payload(self) -> bytes:
-        """The encoded context (the ``j`` netstring's payload)."""
-        return b"".join(self._context)
+    def data(self) -> bytes:
+        """The request data."""
+        return self._fields.get(T_REQUEST_DATA, b"")
 
     @property
-    def in_progress(self) -> bool:
-        """True while an execution of this request is under way."""
-        return self._in_progress
+    def client_name(self) -> str:
+        """The client's name, ``<name>:<pid>``; empty when the client sent none (plTest)."""
+        return _text(self._fields.get(T_CLIENT_NAME, b""))
 
     @property
-    def done(self) -> bool:
-        """True once an execution has completed, successfully or not."""
-        return not self._in_progress and not (self.fault and self.fault.code == FaultCode.REQUEST_NOT_ADDED)
+    def timeout(self) -> Optional[float]:
+        """The client's timeout in seconds as it sent it, or None for no limit."""
+        ms = parse_number(self._fields.get(T_TIMEOUT, b""))
+        return ms / 1000.0 if ms > 0 else None
 
     @property
-    def has_fault(self) -> bool:
-        """True if the last execution failed (or the request was never executed)."""
-        return self.fault is not None
+    def remaining(self) -> Optional[float]:
+        """Seconds left before the client gives up (its timeout counted from when
+        this instance started reading the request), never below 0; None when the
+        client set no timeout."""
+        ms = parse_number(self._fields.get(T_TIMEOUT, b""))
+        if ms <= 0:
+            return None
+        left = self._read_ns + ms * 1_000_000 - time_ns()
+        return left / 1e9 if left > 0 else 0.0
 
     @property
-    def has_affinity(self) -> bool:
-        """True while a ``keep_affinity`` connection to the service is open."""
-        return self._affinity_socket is not None
+    def no_wait(self) -> bool:
+        """True if the client does not wait for the response (it is only counted)."""
+        return T_NO_WAIT in self._fields
 
-    def result(self) -> bytes:
-        """The response bytes; raises :attr:`fault` if there is one."""
-        if self.fault is not None:
-            raise self.fault
-        return self.response_data
+    @property
+    def keep_affinity(self) -> bool:
+        """True if the client keeps the connection for its next request."""
+        return T_KEEP_AFFINITY in self._fields
 
-    def close(self) -> None:
-        """Close the affinity connection, if any."""
-        if self._affinity_socket is not None:
-            self._affinity_socket.close()
-            self._affinity_socket = None
+    @property
+    def need_affinity(self) -> bool:
+        """True if the client requires the affinity connection."""
+        return T_NEED_AFFINITY in self._fields
+
+    @property
+    def no_remote(self) -> bool:
+        """True if the request must not be relayed off-host."""
+        return T_NO_REMOTE in self._fields
+
+    @property
+    def no_retry(self) -> bool:
+        """True if the client will not retry the request elsewhere."""
+        return T_NO_RETRY in self._fields
+
+    def context(self, name: Union[str, bytes]) -> Optional[str]:
+        """The value of context ``name`` as text, or None if the client did not set it.
+
+        Raises :class:`~pluton.Fault` ``CONTEXT_FORMAT_ERROR`` (-22) if the
+        request's context is malformed.
+        """
+        v = self.context_bytes(name)
+        return None if v is None else _text(v)
+
+    def context_bytes(self, name: Union[str, bytes]) -> Optional[bytes]:
+        """The raw value of context ``name``, or None (see :meth:`context`)."""
+        context = self._context
+        if context is None:
+            if T_CONTEXT not in self._fields:
+                return None
+            try:
+                context = parse_context(self._fields[T_CONTEXT])
+            except ContextError as e:
+                context = Fault(FaultCode.CONTEXT_FORMAT_ERROR, str(e))
+            self._context = context
+        if isinstance(context, Fault):
+            raise context
+        return context.get(name.encode("utf-8", "surrogateescape") if isinstance(name, str) else name)
+
+    def respond(self, data: Data = b"") -> None:
+        """Answer with ``data`` (bytes, or text sent as UTF-8).
+
+        Raises :class:`~pluton.Fault` ``SEND_RESPONSE_NOT_NEXT`` if the request
+        was already answered. A client that has gone away is not an error.
+        """
+        self._service._answer(self, 0, b"", data if type(data) is bytes else _to_bytes(data))
+
+    def fault(self, code: int, text: str = "") -> None:
+        """Answer with fault ``code`` and ``text`` instead of data. Use codes
+        above 10 for your own faults; 1-10 are reserved (see :class:`~pluton.FaultCode`)."""
+        self._service._answer(self, int(code), text.encode("utf-8", "surrogateescape"), b"")
 
     def __repr__(self) -> str:
-        return "Request(%r, fault=%r)" % (self.service_key, self.fault)
+        return "<pluton.Request %d %s from %r, %d bytes>" % (self.id, self.key, self.client_name, len(self.data))
+
+
+def _to_bytes(data: Data) -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8", "surrogateescape")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError("response data must be bytes, bytearray, memoryview, str or None, not %s"
+                    % type(data).__name__)

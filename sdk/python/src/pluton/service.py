@@ -1,16 +1,24 @@
-"""The service side: :class:`Service` reads requests and sends responses.
+"""The service side: a :class:`Service` yields :class:`~pluton.Request` objects.
 
-A service is a plain program that loops::
+The loop form::
 
-    service = pluton.Service("echo")
-    while service.get_request():
-        service.send_response(service.request_data)
-    service.terminate()
+    service = pluton.Service("hello")
+    for request in service:
+        request.respond(b"Hello, " + request.data)
 
-:meth:`Service.initialize` picks the mode (docs/protocol.md §3): *accept* when
-``plutonAcceptSocket`` is set, *manager* when fds 3/4/5 are the manager's
-listening socket, stats segment and report pipe, else *stand-alone* (requests
-on fd 3, responses on fd 4).
+The handler form (an exception answers a fault; the instance keeps serving)::
+
+    def hello(request):
+        return b"Hello, " + request.data
+
+    pluton.Service("hello").serve(hello)
+
+The first iteration (or :meth:`Service.serve`) initializes the service and
+picks the mode (docs/protocol.md §3): *accept* when ``plutonAcceptSocket`` is
+set, *manager* when fds 3/4/5 are the manager's listening socket, stats
+segment and report pipe, else *stand-alone* (requests on fd 3, responses on
+fd 4). In the socket modes connections are taken as docs/protocol.md §8
+describes.
 """
 
 from __future__ import annotations
@@ -22,19 +30,23 @@ import select
 import signal
 import socket
 import stat
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
+import struct
+import sys
+import traceback
+from time import monotonic, time_ns
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .accounting import Accounting
 from .faults import Fault, FaultCode
-from .iov import write_all
-from .parser import (MSG_UNEXPECTED_EOF, NetStringError, PacketError, ProtocolError, TruncatedPacketError,
-                     scan_packet)
+from .iov import Chunk, consume, views, write_all
+from .parser import NetStringError, PacketError, ProtocolError, TooLargeError, scan_packet
 from .reader import PacketReader
-from .request_view import _NO_FIELDS, RequestView
+from .recorder import Recorder
+from .request import Data, Request, _to_bytes
 from .servicekey import ServiceKey, ServiceKeyError
-from .stats import NO_SLOT, ExitReason, Outcome, Reporter, SlotState, StatsSlot
-from .wire import (T_CLIENT_NAME, T_KEEP_AFFINITY, T_NO_WAIT, T_REQUEST_DATA, T_REQUEST_ID, T_SERVICE_KEY,
-                   ResponsePacket, parse_number, response_parts)
+from .stats import NO_SLOT, NOT_RECORDING, ExitReason, Outcome, Reporter, SlotState, StatsSlot
+from .wire import (MAX_LENGTH, T_CLIENT_NAME, T_KEEP_AFFINITY, T_NO_WAIT, T_REQUEST_DATA, T_REQUEST_ID,
+                   T_SERVICE_KEY, ResponsePacket, parse_number, response_parts)
 
 ACCEPT_SOCKET_ENV = "plutonAcceptSocket"
 PACKET_TRACE_ENV = "plutonPacketTrace"
@@ -42,50 +54,61 @@ SLOT_ENV = "plutonSlot"
 
 #: Seconds an idle affinity connection is kept when the segment does not say.
 DEFAULT_AFFINITY_TIMEOUT = 60
+#: §8 defaults, used without a segment (accept mode, or a segment that fails its checks).
+DEFAULT_REQUEST_READ_TIMEOUT = 5.0
+DEFAULT_MAXIMUM_REQUEST_SIZE = 64 << 20
+DEFAULT_MAXIMUM_PENDING = 64
+#: SO_RCVTIMEO set on the listening socket, so accept returns at least once a second.
+ACCEPT_TIMEOUT = 1.0
+
+#: Handler form: gets the request, returns the response data (bytes, str, or None for empty).
+Handler = Callable[[Request], Optional[Data]]
 
 _LISTEN_FD, _SEGMENT_FD, _REPORT_FD = 3, 4, 5
 _FAUX_IN, _FAUX_OUT = 3, 4
-_CLIENT_GONE = (errno.EPIPE, errno.ECONNRESET)
+_CLIENT_GONE = (errno.EPIPE, errno.ECONNRESET, errno.ETIMEDOUT)
 
 _REQUEST_HEAD = b"0Q,"
-#: Bytes asked for by the first read of a request (the reader's chunk size).
+#: Bytes asked for by the first read of a connection.
 _CHUNK = 65536
-#: Response data up to this size is copied into the one buffer written;
-#: larger data is written with writev, uncopied.
+#: Response data up to this size is copied into the one buffer written.
 _INLINE_DATA = 65536
 #: How many distinct service keys :meth:`Service._new_key` remembers.
 _KEY_CACHE_SIZE = 256
 
-# Plain ints for the per-request calls (enum members cost a conversion each time).
-_OK, _FAULT, _READ_ERROR, _WRITE_ERROR = (Outcome.OK.value, Outcome.FAULT.value,
-                                          Outcome.READ_ERROR.value, Outcome.WRITE_ERROR.value)
+_OK, _FAULT, _WRITE_ERROR = Outcome.OK.value, Outcome.FAULT.value, Outcome.WRITE_ERROR.value
 _IDLE, _AFFINITY = SlotState.IDLE.value, SlotState.AFFINITY.value
 
-Data = Union[bytes, bytearray, memoryview, str]
-_T = TypeVar("_T")
+_NOT_ANSWERED = b"request not answered by the service"
+_NO_SOURCE = ("%s: fd %d %s; run the service under plutonManager, with plTest, "
+              "or as ./svc 3<request 4>response")
 
 
 class _Stop(BaseException):
-    """Raised by the SIGTERM handler to break out of a blocking accept or wait."""
+    """Raised by the SIGTERM handler to break out of a blocking accept or poll."""
 
 
-class Service(RequestView):
+class _Conn:
+    """A client connection: its fd, when reading started (``time_ns``), its
+    read deadline (``monotonic``, None = none) and its streaming reader."""
+
+    __slots__ = ("fd", "read_ns", "deadline", "reader")
+
+    def __init__(self, fd: int, read_ns: int) -> None:
+        self.fd = fd
+        self.read_ns = read_ns
+        self.deadline: Optional[float] = None
+        self.reader: Optional[PacketReader] = None
+
+
+class Service:
     """One service instance. ``name`` becomes the ``s`` field ``<name>:<pid>/0``.
 
-    Request accessors (``request_data``, ``service_key``, ``function``,
-    ``get_context()``...) describe the request returned by the last
-    :meth:`get_request`. :attr:`fault` holds the reason when the loop stopped
-    because of an error.
-
-    In the socket modes a connection is a bare file descriptor: the request is
-    read with one ``read`` and, when that holds the whole packet (the common
-    case), decoded in one pass (:func:`~pluton.parser.scan_packet`); otherwise
-    the streaming :class:`~pluton.reader.PacketReader` takes over the bytes
-    read and the connection. The response is built as one buffer and written
-    with one ``write``. SIGPIPE must then stay ignored (Python ignores it at
-    start, and the manager starts instances with it ignored); if the program
-    restores its default action before :meth:`initialize`, responses are sent
-    with ``MSG_NOSIGNAL`` instead.
+    Iterate over it (``for request in service``) or call :meth:`serve`. The
+    loop ends normally on the stop signal (SIGTERM), at the manager's request
+    limit and at the end of stand-alone input; it raises the :class:`Fault`
+    that stopped it otherwise (a malformed stand-alone request, a failed
+    accept or write).
     """
 
     MANAGER = "manager"
@@ -94,121 +117,183 @@ class Service(RequestView):
 
     def __init__(self, name: str = "") -> None:
         self.name = name
-        #: Why :meth:`get_request` returned False or a send failed, else None.
+        #: The error that ended the loop, or None.
         self.fault: Optional[Fault] = None
         self._mode: Optional[str] = None
         self._listener: Optional[socket.socket] = None
+        self._listen_fd = -1
         self._accept_fd: Callable[[], Tuple[int, Any]] = _not_listening
-        self._conn = -1  # the client connection's fd (socket modes), -1 if none
         self._tracing = PACKET_TRACE_ENV in os.environ
-        self._reader = PacketReader(b"Q", trace=self._tracing)
-        #: True while the reader holds the input of the current connection
-        #: (always in stand-alone mode, and when tracing).
-        self._streaming = False
-        self._plain_writes = True  # SIGPIPE is ignored: write the socket with write(2)
+        self._keep_raw = self._tracing  # keep each request's bytes (tracing, recording)
+        self._stand_reader: Optional[PacketReader] = None
+        self._plain_writes = True  # SIGPIPE is ignored: write sockets with write(2)
         self._acct = Accounting()
-        self._affinity_timeout = DEFAULT_AFFINITY_TIMEOUT
-        self._owe_response = False
+        self._recorder: Optional[Recorder] = None
+        self._affinity_timeout = float(DEFAULT_AFFINITY_TIMEOUT)
+        self._read_timeout: Optional[float] = DEFAULT_REQUEST_READ_TIMEOUT
+        self._max_size = DEFAULT_MAXIMUM_REQUEST_SIZE
+        self._max_pending = DEFAULT_MAXIMUM_PENDING
+        self._pending: List[_Conn] = []
+        self._conn: Optional[_Conn] = None  # the current request's connection
+        self._affinity: Optional[_Conn] = None  # a keepAffinity connection between requests
+        self._current: Optional[Request] = None
+        self._function = b""  # the current request's function, for its report entry
         self._stop = False
         self._signalled = False
         self._interruptible = False
         self._exit_reason: Optional[int] = None
         self._old_sigterm: Any = None
-        self._terminated = False
+        self._handler_installed = False
+        self._closed = False
+        self._hooks: List[Callable[[], None]] = []
         self._service_name = b""
         self._service_field = b""  # the response's ``s`` netstring
         self._keys: Dict[bytes, Tuple[ServiceKey, bytes]] = {}  # raw key -> (key, function for reports)
-        self._function = b""  # the current request's function, for its report entry
 
     # -- life cycle ------------------------------------------------------------
 
     @property
     def mode(self) -> Optional[str]:
-        """``"manager"``, ``"accept"`` or ``"standalone"``; None before :meth:`initialize`."""
+        """``"manager"``, ``"accept"`` or ``"standalone"``; None before initialization."""
         return self._mode
 
     @property
-    def has_fault(self) -> bool:
-        """True if :attr:`fault` is set."""
-        return self.fault is not None
+    def stopping(self) -> bool:
+        """True once the stop signal arrived (or the loop ended)."""
+        return self._stop
+
+    def on_stop(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Run ``hook()`` once when the loop ends, before it returns (usable as a decorator)."""
+        self._hooks.append(hook)
+        return hook
 
     def initialize(self) -> None:
-        """Pick the mode and set it up. Call it after the program's own setup.
+        """Pick the mode and set it up. The first iteration or :meth:`serve` calls
+        it; call it yourself only to fail early.
 
-        Raises :class:`Fault`: ``ALREADY_INITIALIZED``, ``OPEN_ACCEPT_SOCKET_FAILED``
-        or ``NO_FAUX_STDIN`` (stand-alone mode without an fd 3).
+        Raises :class:`Fault` saying what is wrong and what to do:
+        ``NO_FAUX_STDIN`` (no request source: stand-alone mode without fd 3 or
+        fd 4), ``OPEN_ACCEPT_SOCKET_FAILED``, ``ALREADY_INITIALIZED``.
         """
         if self._mode is not None:
-            raise Fault(FaultCode.ALREADY_INITIALIZED)
-        self._service_name = ("%s:%d/0" % (self.name, os.getpid())).encode("utf-8", "surrogateescape")
-        self._service_field = b"%ds%s," % (len(self._service_name), self._service_name)
+            raise Fault(FaultCode.ALREADY_INITIALIZED, "the service is already initialized (mode %s)" % self._mode)
         path = os.environ.get(ACCEPT_SOCKET_ENV)
         if path is not None:
             listener = _open_accept_socket(path)
-            self._mode = self.ACCEPT
+            mode = self.ACCEPT
         elif _is_manager_environment():
-            listener = self._start_manager_mode()
-            self._mode = self.MANAGER
+            listener = socket.socket(fileno=_LISTEN_FD)
+            mode = self.MANAGER
         else:
-            try:
-                if not os.get_inheritable(_FAUX_IN):
-                    raise Fault(FaultCode.NO_FAUX_STDIN, "fd 3 is close-on-exec: not inherited")
-            except OSError as e:
-                raise Fault(FaultCode.NO_FAUX_STDIN, "", e.errno or 0) from None
-            self._reader.reset(_fd_reader(_FAUX_IN))
-            self._streaming = True
+            _check_standalone()
+            self._stand_reader = PacketReader(b"Q", _fd_reader(_FAUX_IN), trace=self._tracing)
             self._mode = self.STANDALONE
+            self._set_name()
             return
+        self._set_name()
+        listener.settimeout(None)  # the socket is shared: keep it blocking
+        # Every SDK sets the same 1 s receive timeout: accept returns EAGAIN at
+        # least once a second (§8.4).
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                            struct.pack("ll", int(ACCEPT_TIMEOUT), int(ACCEPT_TIMEOUT % 1 * 1e6)))
         self._listener = listener
+        self._listen_fd = listener.fileno()
         # socket.socket.accept() is _accept() (fd, address) plus a socket
         # object per connection, which costs a getsockname(2) as well.
         self._accept_fd = listener._accept  # type: ignore[attr-defined]
         self._plain_writes = signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
+        self._mode = mode
+        if mode == self.MANAGER:
+            self._start_manager_mode()
+        else:
+            self._install_sigterm()
+        atexit.register(self.close)
 
-    def _start_manager_mode(self) -> socket.socket:
-        """Set up the slot, the reporter and the SIGTERM handler; return the listener."""
-        listener = socket.socket(fileno=_LISTEN_FD)
-        listener.settimeout(None)  # the socket is shared: keep it blocking
+    def _set_name(self) -> None:
+        self._service_name = ("%s:%d/0" % (self.name, os.getpid())).encode("utf-8", "surrogateescape")
+        self._service_field = b"%ds%s," % (len(self._service_name), self._service_name)
+
+    def _start_manager_mode(self) -> None:
+        """Set up the slot, its limits, the reporter, the recorder and the SIGTERM handler."""
         slot_index = _slot_from_env()
-        try:
-            self._old_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
-        except ValueError:  # not the main thread: SIGTERM keeps its default action
-            self._old_sigterm = None
-        atexit.register(self.terminate)
         slot = StatsSlot.open(_SEGMENT_FD, slot_index) if slot_index is not None else None
+        pid = os.getpid()
         if slot is not None:
             os.close(_SEGMENT_FD)  # the mapping holds its own reference
-            slot.started(os.getpid())
-            if slot.affinity_timeout > 0:
-                self._affinity_timeout = slot.affinity_timeout
-        reporter = Reporter(_REPORT_FD, os.getpid(), NO_SLOT if slot_index is None else slot_index)
+            slot.write_pid(pid)
+            h = slot.header
+            if h.affinity_timeout > 0:
+                self._affinity_timeout = float(h.affinity_timeout)
+            if slot.has_identity:
+                self._max_size = h.maximum_request_size or MAX_LENGTH
+                self._read_timeout = h.request_read_timeout_ms / 1000.0 if h.request_read_timeout_ms else None
+                self._max_pending = h.maximum_pending or DEFAULT_MAXIMUM_PENDING
+                if h.recorder_prefix:
+                    self._recorder = Recorder(h.recorder_prefix, h.recorder_cycle, pid)
+                    self._keep_raw = True
+        self._install_sigterm()
+        if slot is not None:
+            slot.started()  # state idle only once the SIGTERM handler is in place
+        reporter = Reporter(_REPORT_FD, pid, NO_SLOT if slot_index is None else slot_index)
         self._acct = Accounting(slot, reporter)
-        return listener
+
+    def _install_sigterm(self) -> None:
+        try:
+            self._old_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+            self._handler_installed = True
+        except ValueError:  # not the main thread: SIGTERM keeps its action
+            self._old_sigterm = None
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self._stop = True
         self._signalled = True
+        old = self._old_sigterm
+        if callable(old):  # the program's own handler, installed before ours: chain to it
+            old(signum, frame)
         if self._interruptible:
             self._interruptible = False
             raise _Stop()
 
-    def terminate(self) -> None:
-        """Close the sockets and, in manager mode, record the exit (state stopping,
-        exitReason, final report). Safe to call more than once."""
-        if self._terminated or self._mode is None:
+    def close(self) -> None:
+        """End the service: answer an unanswered request (fault 6), close every
+        connection and, in manager mode, record the exit (state stopping,
+        exitReason, final report). The loop calls it when it ends; it is also
+        registered with ``atexit``. Safe to call more than once."""
+        if self._closed or self._mode is None:
             return
-        self._terminated = True
+        self._closed = True
         self._stop = True
-        self._close_conn()
+        cur = self._current
+        if cur is not None and not cur.answered:
+            try:
+                self._answer(cur, FaultCode.SERVICE_EXCEPTION, _NOT_ANSWERED, b"")
+            except OSError:
+                pass
+        self._current = None
+        for conn in self._pending:
+            self._acct.read_error(conn.read_ns)
+            os.close(conn.fd)
+        self._pending = []
+        for held in (self._conn, self._affinity):
+            if held is not None:
+                os.close(held.fd)
+        self._conn = self._affinity = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None
             self._accept_fd = _not_listening
         if self._mode == self.MANAGER:
             self._acct.stop(self._final_exit_reason())
-            if self._old_sigterm is not None:
-                signal.signal(signal.SIGTERM, self._old_sigterm)
-            atexit.unregister(self.terminate)
+        if self._handler_installed:
+            self._handler_installed = False
+            try:
+                signal.signal(signal.SIGTERM, self._old_sigterm if self._old_sigterm is not None else signal.SIG_DFL)
+            except (ValueError, TypeError):
+                pass
+        atexit.unregister(self.close)
+
+    #: The original API's name for :meth:`close`.
+    terminate = close
 
     def _final_exit_reason(self) -> int:
         if self._exit_reason is not None:
@@ -222,96 +307,145 @@ class Service(RequestView):
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.terminate()
+        self.close()
 
-    def __iter__(self) -> Iterator["Service"]:
-        """``for request in service:`` yields the service once per request."""
-        while self.get_request():
-            yield self
-
-    # -- requests --------------------------------------------------------------
-
-    def get_request(self) -> bool:
-        """Wait for the next request. False means stop: call :meth:`terminate`
-        and exit; :attr:`fault` says why if it was an error (no fault: the
-        manager asked to stop, the request limit was reached, or end of input)."""
-        if self._mode is None:
-            self.initialize()
-        if self._owe_response:
-            raise Fault(FaultCode.GET_REQUEST_NOT_NEXT, "a response to the previous request is still owed")
-        acct = self._acct
-        while not self._stop:
-            first: Optional[bytes] = None  # bytes of the request read while waiting for it
-            if self._conn >= 0:
-                first = self._await_affinity()
-                if first is None:
-                    continue
-            elif self._mode == self.STANDALONE:
-                if not self._reader.fill():
-                    self._stop = True  # clean end of input
-                    continue
-            elif not acct.may_accept():  # (manager mode) the request limit is reached
-                self._exit_reason = ExitReason.MAX_REQUESTS
-                self._stop = True
-                continue
-            elif not self._accept():
-                continue
-            acct.begin()
+    def _end_loop(self) -> None:
+        """The loop is over: run the on_stop hooks once, then close."""
+        self._stop = True
+        hooks, self._hooks = self._hooks, []
+        for hook in hooks:
             try:
-                fields = self._read_fields(first)
-                if fields is None:  # the client closed without sending a byte
-                    if self._mode == self.ACCEPT:  # e.g. a probe: not worth stopping for
-                        self._close_conn()
-                        continue
-                    raise TruncatedPacketError(MSG_UNEXPECTED_EOF)
-                raw_key = fields.get(T_SERVICE_KEY, b"")
-                key, self._function = self._keys.get(raw_key) or self._new_key(raw_key)
-            except ProtocolError as e:
-                code = (FaultCode.REQUEST_NET_STRING_PARSE_ERROR if isinstance(e, NetStringError)
-                        else FaultCode.REQUEST_DECODE_FAILED)
-                self._client_error(Fault(code, str(e)))
-                continue
-            except OSError as e:
-                self._client_error(Fault(FaultCode.SOCKET_READ_FAILED, "", e.errno or 0))
-                continue
-            if self._tracing:
-                self._trace(b"PktIn: ", self._reader.take_trace())
-            rid = fields.get(T_REQUEST_ID, b"")  # plain digits need none of parse_number()'s rules
-            self._set_request(fields, int(rid) if rid.isdigit() and len(rid) < 19 else parse_number(rid), key)
-            self._owe_response = True
-            if T_NO_WAIT in fields:
-                self._close_conn()
-            return True
-        self._set_request(_NO_FIELDS, 0, None)
-        return False
+                hook()
+            except Exception:
+                traceback.print_exc()
+        self.close()
 
-    def _read_fields(self, first: Optional[bytes]) -> Optional[Dict[int, bytes]]:
-        """Read the next request's fields; None at a clean end of input.
+    # -- the two forms -----------------------------------------------------------
 
-        ``first`` is what the affinity wait read, None if nothing was read yet.
+    def __iter__(self) -> Iterator[Request]:
+        """``for request in service:`` yields each request. A request left
+        unanswered when the next is asked for is answered with fault 6."""
+        next_request = self._next
+        try:
+            while True:
+                request = next_request()
+                if request is None:
+                    break
+                yield request
+        finally:
+            self._end_loop()
+        if self.fault is not None:
+            raise self.fault
+
+    def serve(self, handler: Handler) -> None:
+        """Serve every request with ``handler`` until the loop ends.
+
+        The handler returns the response data (bytes, or text sent as UTF-8;
+        None = empty). Raising :class:`Fault` sends that fault. Any other
+        exception sends fault 6 ``"<ExceptionClass>: <message>"``, writes the
+        traceback to stderr, and the instance goes on serving. A handler that
+        answered the request itself (``respond``/``fault``) has its return
+        value ignored.
         """
-        if not self._streaming:
-            data = first if first is not None else os.read(self._conn, _CHUNK)
-            if not data:
+        next_request = self._next
+        answer = self._answer
+        try:
+            while True:
+                request = next_request()
+                if request is None:
+                    break
+                try:
+                    result = handler(request)
+                except Fault as f:
+                    if not request.answered:
+                        answer(request, f.code, f.text.encode("utf-8", "surrogateescape"), b"")
+                    else:  # raised after answering: nothing to send, but not silent
+                        traceback.print_exc()
+                    continue
+                except Exception as e:
+                    traceback.print_exc()
+                    if not request.answered:
+                        answer(request, FaultCode.SERVICE_EXCEPTION, _exception_text(e), b"")
+                    continue
+                if not request.answered:
+                    if type(result) is not bytes:
+                        try:
+                            result = b"" if result is None else _to_bytes(result)
+                        except TypeError as e:
+                            sys.stderr.write("pluton: handler returned %s\n" % e)
+                            answer(request, FaultCode.SERVICE_EXCEPTION, _exception_text(e), b"")
+                            continue
+                    answer(request, 0, b"", result)
+        finally:
+            self._end_loop()
+        if self.fault is not None:
+            raise self.fault
+
+    # -- taking requests ---------------------------------------------------------
+
+    def _next(self) -> Optional[Request]:
+        """The next request, or None when the loop ends."""
+        cur = self._current
+        if cur is not None:
+            self._current = None
+            if not cur.answered:
+                self._answer(cur, FaultCode.SERVICE_EXCEPTION, _NOT_ANSWERED, b"")
+        elif self._mode is None:
+            self.initialize()
+        while not self._stop:
+            if self._mode == self.STANDALONE:
+                request = self._read_standalone()
+            else:
+                request = self._read_socket()
+            if request is not None:
+                self._current = request
+                return request
+        return None
+
+    def _read_standalone(self) -> Optional[Request]:
+        reader = self._stand_reader
+        assert reader is not None
+        read_ns = time_ns()
+        try:
+            if not reader.fill():
+                self._stop = True  # clean end of input
                 return None
-            scanned = scan_packet(data, _REQUEST_HEAD)
-            if scanned is not None and scanned[1] == len(data):
-                return scanned[0]
-            # Incomplete, unusual, or followed by more bytes: the reader takes over.
-            self._reader.reset(_fd_reader(self._conn), data)
-            self._streaming = True
-        return self._reader.read_packet()
+            fields = reader.read_packet()
+            if fields is None:
+                self._stop = True
+                return None
+            return self._start_request(None, fields, reader.take_trace(), read_ns)
+        except ProtocolError as e:
+            self._trace(b"PktIn: ", reader.take_trace())
+            code = (FaultCode.REQUEST_NET_STRING_PARSE_ERROR if isinstance(e, NetStringError)
+                    else FaultCode.REQUEST_DECODE_FAILED)
+            self.fault = Fault(code, str(e))
+        except OSError as e:
+            self.fault = Fault(FaultCode.SOCKET_READ_FAILED, "fd %d: %s" % (_FAUX_IN, e.strerror), e.errno or 0)
+        self._stop = True
+        return None
 
-    def _new_key(self, raw: bytes) -> Tuple[ServiceKey, bytes]:
-        """Parse a key not seen before, and remember it (up to :data:`_KEY_CACHE_SIZE`)."""
-        key = _request_key(raw)
-        entry = (key, key.function.encode("utf-8", "surrogateescape"))
-        if len(self._keys) < _KEY_CACHE_SIZE:
-            self._keys[raw] = entry
-        return entry
+    def _read_socket(self) -> Optional[Request]:
+        """One step of the §8 loop; a request, or None to check for a stop and step again."""
+        acct = self._acct
+        if self._affinity is not None:
+            return self._affinity_request()
+        if self._mode == self.MANAGER and acct.limit_reached():
+            self._exit_reason = ExitReason.MAX_REQUESTS
+            self._stop = True
+            return None
+        if self._pending:
+            return self._poll_pending()
+        acct.wait(_IDLE)
+        acct.flush_stale()
+        fd = self._accept()
+        if fd < 0:
+            return None
+        return self._arrived(_Conn(fd, time_ns()))
 
-    def _accept(self) -> bool:
-        """Block in accept until a client connects; False to re-check :attr:`_stop`."""
+    def _accept(self) -> int:
+        """Accept a connection (non-blocking from then on); -1 if none came
+        (the 1 s receive timeout, a stop, an aborted connection)."""
         fd = -1
         try:
             # Any _Stop the handler raises while _interruptible is set, even in
@@ -325,157 +459,338 @@ class Service(RequestView):
                 self._interruptible = False
         except _Stop:
             pass
+        except (BlockingIOError, InterruptedError):
+            pass
         except OSError as e:
-            if e.errno == errno.ECONNABORTED:
-                return False
-            self.fault = Fault(FaultCode.ACCEPT_FAILED, "", e.errno or 0)
+            if e.errno in (errno.ECONNABORTED, errno.EAGAIN, errno.EINTR):
+                return -1
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM) and self._pending:
+                self._drop(self._pending[0])  # make room: the oldest pending connection goes
+                return -1
+            self.fault = Fault(FaultCode.ACCEPT_FAILED, "accept on fd %d: %s" % (self._listen_fd, e.strerror),
+                               e.errno or 0)
             self._exit_reason = ExitReason.ACCEPT_FAILED
             self._stop = True
-            return False
-        if fd < 0:
-            return False
-        self._conn = fd
-        if self._tracing:  # the reader keeps the trace: it reads every byte
-            self._reader.reset(_fd_reader(fd))
-            self._streaming = True
-        return True
+            return -1
+        if fd >= 0:
+            os.set_blocking(fd, False)
+        return fd
 
-    def _await_affinity(self) -> Optional[bytes]:
-        """Wait (slot state affinity) for the next request on the kept connection.
-
-        Return its first bytes (empty if the reader holds them); on timeout,
-        client close or stop, close the connection and return None.
-        """
-        if self._streaming and self._reader.started:  # the client already sent more
-            return b""
-        poller = select.poll()
-        poller.register(self._conn, select.POLLIN)
-        data: Optional[bytes] = None
+    def _arrived(self, conn: _Conn) -> Optional[Request]:
+        """A connection to read a request from (new, or an affinity connection
+        that became readable). Fast path: the first read holds the whole packet."""
         try:
-            if self._blocking(lambda: poller.poll(self._affinity_timeout * 1000)):
-                if self._streaming:
-                    data = b"" if self._reader.fill() else None
-                else:
-                    data = os.read(self._conn, _CHUNK) or None
+            data = os.read(conn.fd, _CHUNK)
+        except BlockingIOError:
+            return self._feed(conn, b"")
         except OSError:
-            data = None
-        if data is None:
-            self._close_conn()
-            self._acct.set_state(SlotState.IDLE)
-        return data
+            self._drop(conn)
+            return None
+        if not data:  # closed before sending a byte
+            self._drop(conn)
+            return None
+        if len(data) <= self._max_size:  # no netstring in it can exceed the limit
+            scanned = scan_packet(data, _REQUEST_HEAD)
+            if scanned is not None and scanned[1] == len(data):
+                return self._start_request(conn, scanned[0], data, conn.read_ns)
+        return self._feed(conn, data)
 
-    def _blocking(self, call: Callable[[], _T]) -> Optional[_T]:
-        """Run a blocking call that SIGTERM breaks; None if it did (or had already come)."""
+    def _feed(self, conn: _Conn, data: Optional[bytes]) -> Optional[Request]:
+        """Read what is readable of ``conn`` (``data``: bytes read already, None if
+        the reader holds the connection's bytes); a request once complete, else
+        None with the connection pending or dropped."""
+        reader = conn.reader
+        if reader is None:
+            reader = conn.reader = PacketReader(b"Q", _fd_reader(conn.fd), trace=self._keep_raw,
+                                                max_length=self._max_size)
+            reader.reset(_fd_reader(conn.fd), data or b"")
+        elif data:
+            reader.reset(_fd_reader(conn.fd), data)
         try:
-            return self._interruptible_call(call)
-        except _Stop:
+            while True:
+                fields = reader.step()
+                if fields is not None:
+                    self._unpend(conn)
+                    return self._start_request(conn, fields, reader.take_trace(), conn.read_ns)
+                if reader.eof:
+                    self._unpend(conn)
+                    self._drop(conn)
+                    return None
+        except BlockingIOError:
+            self._pend(conn)
+            return None
+        except TooLargeError as e:
+            self._unpend(conn)
+            self._too_large(conn, e, reader.parser.partial_fields())
+            return None
+        except ProtocolError:
+            self._trace(b"PktIn: ", reader.take_trace())
+            self._unpend(conn)
+            self._drop(conn)
+            return None
+        except OSError:
+            self._unpend(conn)
+            self._drop(conn)
             return None
 
-    def _interruptible_call(self, call: Callable[[], _T]) -> _T:
-        # Any _Stop the handler raises while _interruptible is set, even in the
-        # finally clause, is caught by _blocking: it never reaches the caller.
-        self._interruptible = True
+    def _pend(self, conn: _Conn) -> None:
+        """Keep an incomplete connection in the pending set (§8.2)."""
+        if conn.deadline is None and self._read_timeout is not None:
+            conn.deadline = monotonic() + self._read_timeout
+        if conn in self._pending:
+            return
+        while len(self._pending) >= self._max_pending:
+            self._drop(self._pending.pop(0))  # the oldest makes room
+        self._pending.append(conn)
+
+    def _unpend(self, conn: _Conn) -> None:
+        if self._pending and conn in self._pending:
+            self._pending.remove(conn)
+
+    def _poll_pending(self) -> Optional[Request]:
+        """Wait on fd 3 and the pending connections; serve the first that completes."""
+        now = monotonic()
+        nearest: Optional[float] = None
+        for conn in list(self._pending):
+            if conn.deadline is not None:
+                if conn.deadline <= now:
+                    self._pending.remove(conn)
+                    self._drop(conn)
+                elif nearest is None or conn.deadline < nearest:
+                    nearest = conn.deadline
+        if not self._pending:
+            return None
+        acct = self._acct
+        acct.wait(_IDLE)
+        acct.flush_stale()
+        poller = select.poll()
+        poller.register(self._listen_fd, select.POLLIN)
+        by_fd = {}
+        for conn in self._pending:
+            poller.register(conn.fd, select.POLLIN)
+            by_fd[conn.fd] = conn
+        # Wake at least once a second (reports, the request limit, a stop).
+        wait = ACCEPT_TIMEOUT if nearest is None else min(ACCEPT_TIMEOUT, max(0.0, nearest - now))
+        events = self._blocking(lambda: poller.poll(int(wait * 1000) + 1))
+        if not events:
+            return None
+        listener_ready = False
+        for fd, _ in events:
+            if fd == self._listen_fd:
+                listener_ready = True
+                continue
+            ready = by_fd.get(fd)
+            if ready is not None:
+                request = self._feed(ready, None)
+                if request is not None:
+                    return request
+        if listener_ready and not self._stop:
+            fd = self._accept()
+            if fd >= 0:
+                return self._arrived(_Conn(fd, time_ns()))
+        return None
+
+    def _affinity_request(self) -> Optional[Request]:
+        """Wait (slot state affinity) for the next request on the kept connection."""
+        conn = self._affinity
+        assert conn is not None
+        reader = conn.reader
+        if reader is not None and reader.started:  # the client already sent more
+            self._affinity = None
+            conn.read_ns = time_ns()
+            return self._feed(conn, None)
+        self._acct.wait(_AFFINITY)
+        poller = select.poll()
+        poller.register(conn.fd, select.POLLIN)
+        events = self._blocking(lambda: poller.poll(int(self._affinity_timeout * 1000)))
+        self._affinity = None
+        if not events:  # timeout or stop: not a request, no report entry
+            os.close(conn.fd)
+            return None
+        conn.read_ns = time_ns()
+        conn.deadline = None
+        if reader is not None:
+            return self._feed(conn, None)
         try:
-            if self._stop:
-                raise _Stop()
-            return call()
-        finally:
-            self._interruptible = False
+            data = os.read(conn.fd, _CHUNK)
+        except OSError:
+            data = b""
+        if not data:  # the client closed it
+            os.close(conn.fd)
+            return None
+        if len(data) <= self._max_size:
+            scanned = scan_packet(data, _REQUEST_HEAD)
+            if scanned is not None and scanned[1] == len(data):
+                return self._start_request(conn, scanned[0], data, conn.read_ns)
+        return self._feed(conn, data)
 
-    def _client_error(self, fault: Fault) -> None:
-        """A request could not be read: count it, drop the connection, and stop
-        unless in manager mode (where client errors are hidden)."""
-        self._trace(b"PktIn: ", self._reader.take_trace())
-        self._acct.end(_READ_ERROR, 0, 0, b"", _IDLE)
-        self._close_conn()
-        if self._mode != self.MANAGER:
-            self.fault = fault
-            self._stop = True
+    def _start_request(self, conn: Optional[_Conn], fields: Dict[int, bytes], raw: bytes,
+                       read_ns: int) -> Optional[Request]:
+        """Hand a complete request packet to the service's code."""
+        raw_key = fields.get(T_SERVICE_KEY, b"")
+        entry = self._keys.get(raw_key)
+        if entry is None:
+            try:
+                entry = self._new_key(raw_key)
+            except PacketError as e:
+                self._trace(b"PktIn: ", raw)
+                if conn is None:
+                    self.fault = Fault(FaultCode.REQUEST_DECODE_FAILED, str(e))
+                    self._stop = True
+                else:
+                    self._drop(conn)
+                return None
+        key, self._function = entry
+        if self._tracing:
+            self._trace(b"PktIn: ", raw)
+        rid = fields.get(T_REQUEST_ID, b"")  # plain digits need none of parse_number()'s rules
+        request_id = int(rid) if rid.isdigit() and len(rid) < 19 else parse_number(rid)
+        index = NOT_RECORDING
+        recorder = self._recorder
+        if recorder is not None and recorder.enabled:
+            index = recorder.record_in(raw)
+        self._acct.begin(read_ns, request_id, fields.get(T_CLIENT_NAME, b""), index)
+        if conn is not None and T_NO_WAIT in fields:
+            os.close(conn.fd)  # noWait: the client has what it needs
+            conn = None
+        self._conn = conn
+        return Request(self, fields, request_id, key, read_ns)
 
-    # -- responses -------------------------------------------------------------
+    def _new_key(self, raw: bytes) -> Tuple[ServiceKey, bytes]:
+        """Parse a key not seen before, and remember it (up to :data:`_KEY_CACHE_SIZE`)."""
+        key = _request_key(raw)
+        entry = (key, key.function.encode("utf-8", "surrogateescape"))
+        if len(self._keys) < _KEY_CACHE_SIZE:
+            self._keys[raw] = entry
+        return entry
 
-    def send_response(self, data: Data = b"") -> bool:
-        """Send ``data`` (bytes, or str sent as UTF-8) as the response.
+    def _drop(self, conn: _Conn) -> None:
+        """Close a connection that gave no complete request: a read error."""
+        os.close(conn.fd)
+        self._acct.read_error(conn.read_ns)
 
-        Returns False if the write failed (:attr:`fault` is ``SOCKET_WRITE_FAILED``;
-        the loop then stops). A client that has gone away is not a failure.
-        """
-        return self._respond(0, b"", data if type(data) is bytes else _to_bytes(data))
+    def _too_large(self, conn: _Conn, e: TooLargeError, fields: Dict[int, bytes]) -> None:
+        """§8.3: answer fault 3 at once, without reading the body, and close."""
+        rid = parse_number(fields.get(T_REQUEST_ID, b""))
+        parts = response_parts(ResponsePacket(rid, fields.get(T_CLIENT_NAME, b""), self._service_name,
+                                               FaultCode.REQUEST_TOO_LARGE, str(e).encode(), b""))
+        self._trace(b"PktOut: ", *parts)
+        try:
+            self._send(conn.fd, parts)
+        except OSError:
+            pass
+        self._drop(conn)
 
-    def send_fault(self, code: int, text: str = "") -> bool:
-        """Send fault ``code`` with ``text`` instead of data. Use codes above 10
-        for your own faults; 1-10 are predefined (see :class:`FaultCode`)."""
-        return self._respond(int(code), text.encode("utf-8", "surrogateescape"), b"")
+    def _blocking(self, call: Callable[[], List[Tuple[int, int]]]) -> List[Tuple[int, int]]:
+        """Run a blocking poll that SIGTERM breaks; [] if it did (or had already come)."""
+        try:
+            self._interruptible = True
+            try:
+                if self._stop:
+                    return []
+                return call()
+            finally:
+                self._interruptible = False
+        except _Stop:
+            return []
+        except InterruptedError:
+            return []
 
-    def _respond(self, code: int, text: bytes, data: bytes) -> bool:
-        if not self._owe_response:
-            raise Fault(FaultCode.SEND_RESPONSE_NOT_NEXT, "no request is waiting for a response")
-        self._owe_response = False
-        fields = self._fields
+    # -- answering -----------------------------------------------------------------
+
+    def _answer(self, request: Request, code: int, text: bytes, data: bytes) -> None:
+        """Send the response (code 0) or the fault of ``request``."""
+        if request.answered:
+            raise Fault(FaultCode.SEND_RESPONSE_NOT_NEXT, "the request was already answered")
+        request.answered = True
+        fields = request._fields
         request_bytes = len(fields.get(T_REQUEST_DATA, b""))
         outcome = _FAULT if code else _OK
-        if T_NO_WAIT in fields:  # the connection is already closed: only count it
-            self._acct.end(outcome, request_bytes, 0, self._function, _IDLE)
-            return True
         conn = self._conn
-        keep = conn >= 0 and T_KEEP_AFFINITY in fields
+        self._conn = None
+        parts: Sequence[Chunk]
+        if code or len(data) > _INLINE_DATA:
+            parts = response_parts(ResponsePacket(request.id, fields.get(T_CLIENT_NAME, b""),
+                                                  self._service_name, code, text, data))
+        else:  # the common case: the packet as response_parts() makes it, in one buffer
+            parts = (self._response_packet(request.id, fields.get(T_CLIENT_NAME, b""), data),)
+        if self._recorder is not None and self._recorder.enabled:
+            self._recorder.record_out(parts)
+        if T_NO_WAIT in fields:  # the connection is already closed: only count it
+            self._acct.end(outcome, request_bytes, 0, self._function)
+            return
+        self._trace(b"PktOut: ", *parts)
+        keep = False
         try:
-            if code or len(data) > _INLINE_DATA or conn < 0 or not self._plain_writes or self._tracing:
-                self._write(response_parts(ResponsePacket(self._request_id, fields.get(T_CLIENT_NAME, b""),
-                                                          self._service_name, code, text, data)))
-            else:  # the common case: the packet as response_parts() makes it, in one write(2)
-                packet = self._response_packet(fields.get(T_CLIENT_NAME, b""), data)
-                n = os.write(conn, packet)
-                if n < len(packet):
-                    write_all(self._writev, (memoryview(packet)[n:],))
+            if conn is None:
+                write_all(lambda bufs: os.writev(_FAUX_OUT, bufs), parts)
+            else:
+                self._send(conn.fd, parts)
+                keep = T_KEEP_AFFINITY in fields
         except OSError as e:
-            if e.errno not in _CLIENT_GONE:
-                self._close_conn()
-                self.fault = Fault(FaultCode.SOCKET_WRITE_FAILED, "", e.errno or 0)
+            if conn is None or e.errno not in _CLIENT_GONE:
+                if conn is not None:
+                    os.close(conn.fd)
+                where = "fd %d" % _FAUX_OUT if conn is None else "the client connection"
+                self.fault = Fault(FaultCode.SOCKET_WRITE_FAILED, "writing the response to %s: %s"
+                                   % (where, e.strerror), e.errno or 0)
                 self._exit_reason = ExitReason.LOST_IO
                 self._stop = True
-                self._acct.end(_WRITE_ERROR, request_bytes, 0, self._function, _IDLE)
-                return False
-            keep = False
-        if not keep:
-            self._close_conn()
-        self._acct.end(outcome, request_bytes, len(data), self._function, _AFFINITY if keep else _IDLE)
-        return True
+                self._acct.end(_WRITE_ERROR, request_bytes, 0, self._function)
+                return
+        if conn is not None:
+            if keep:
+                self._affinity = conn
+            else:
+                os.close(conn.fd)
+        self._acct.end(outcome, request_bytes, len(data), self._function)
 
-    def _response_packet(self, client_name: bytes, data: bytes) -> bytes:
+    def _response_packet(self, request_id: int, client_name: bytes, data: bytes) -> bytes:
         """The response packet without a fault, as one buffer (``A b [a] s [q] z``)."""
-        rid = b"%d" % self._request_id
+        rid = b"%d" % request_id
         if client_name:
             head = b"0A,%db%s,%da%s,%s" % (len(rid), rid, len(client_name), client_name, self._service_field)
         else:
             head = b"0A,%db%s,%s" % (len(rid), rid, self._service_field)
         return b"%s%dq%s,0z\n" % (head, len(data), data) if data else head + b"0z\n"
 
-    def _write(self, parts: Sequence[bytes]) -> None:
-        """Write a response given in parts (see :func:`~pluton.wire.response_parts`)."""
-        self._trace(b"PktOut: ", *parts)
-        write_all(self._writev, parts)
-
-    def _writev(self, bufs: List[memoryview]) -> int:
-        if self._conn < 0:
-            return os.writev(_FAUX_OUT, bufs)
-        if self._plain_writes:
-            return os.writev(self._conn, bufs)
-        conn = socket.socket(fileno=self._conn)
-        try:
-            return conn.sendmsg(bufs, [], socket.MSG_NOSIGNAL)
-        finally:
-            conn.detach()
+    def _send(self, fd: int, parts: Sequence[Chunk]) -> None:
+        """Write ``parts`` to a non-blocking connection. A client that reads
+        nothing for the request-read-timeout (or 5 s) is taken as gone (ETIMEDOUT)."""
+        if len(parts) == 1 and self._plain_writes:
+            packet = parts[0]
+            try:
+                n = os.write(fd, packet)
+            except BlockingIOError:
+                n = 0
+            if n == len(packet):
+                return
+            parts = (memoryview(packet)[n:],)
+        pending = views(parts)
+        poller: Optional[Any] = None
+        stall = int((self._read_timeout or DEFAULT_REQUEST_READ_TIMEOUT) * 1000)
+        while pending:
+            try:
+                if self._plain_writes:
+                    n = os.writev(fd, pending)
+                else:
+                    s = socket.socket(fileno=fd)
+                    try:
+                        n = s.sendmsg(pending, [], socket.MSG_NOSIGNAL)
+                    finally:
+                        s.detach()
+            except BlockingIOError:
+                if poller is None:
+                    poller = select.poll()
+                    poller.register(fd, select.POLLOUT)
+                if not poller.poll(stall):
+                    raise OSError(errno.ETIMEDOUT, "the client reads nothing") from None
+                continue
+            consume(pending, n)
 
     # -- helpers ---------------------------------------------------------------
 
-    def _close_conn(self) -> None:
-        if self._conn >= 0:
-            os.close(self._conn)
-            self._conn = -1
-            self._streaming = False
-
-    def _trace(self, prefix: bytes, *chunks: bytes) -> None:
+    def _trace(self, prefix: bytes, *chunks: Chunk) -> None:
         """With ``plutonPacketTrace`` set, write ``<prefix><packet>`` as a line to stderr."""
         if self._tracing:
             packet = b"".join(chunks)
@@ -486,14 +801,15 @@ class Service(RequestView):
                 pass
 
 
+def _exception_text(e: BaseException) -> bytes:
+    """``<ExceptionClass>: <message>`` (the class alone when the message is empty)."""
+    message = str(e)
+    name = type(e).__name__
+    return (("%s: %s" % (name, message)) if message else name).encode("utf-8", "surrogateescape")
+
+
 def _not_listening() -> Tuple[int, Any]:
     raise OSError(errno.EBADF, "the service has no listening socket")
-
-
-def _to_bytes(data: Data) -> bytes:
-    if isinstance(data, str):
-        return data.encode("utf-8", "surrogateescape")
-    return bytes(data)
 
 
 def _fd_reader(fd: int) -> Callable[[memoryview], int]:
@@ -510,10 +826,23 @@ def _request_key(raw: bytes) -> ServiceKey:
         raise PacketError("Invalid Service Key: " + e.reason) from None
 
 
+def _check_standalone() -> None:
+    """Stand-alone mode needs fd 3 (requests) and fd 4 (responses), inherited."""
+    for fd, what in ((_FAUX_IN, "no request source"), (_FAUX_OUT, "no response sink")):
+        try:
+            os.fstat(fd)
+            inherited = os.get_inheritable(fd)
+        except OSError:
+            raise Fault(FaultCode.NO_FAUX_STDIN, _NO_SOURCE % (what, fd, "is not open")) from None
+        if not inherited:
+            raise Fault(FaultCode.NO_FAUX_STDIN, _NO_SOURCE % (what, fd, "is close-on-exec (not inherited)"))
+
+
 def _open_accept_socket(path: str) -> socket.socket:
     """Accept mode: unlink ``path``, bind and listen(20) there."""
     if not path:
-        raise Fault(FaultCode.OPEN_ACCEPT_SOCKET_FAILED, "%s is empty" % ACCEPT_SOCKET_ENV)
+        raise Fault(FaultCode.OPEN_ACCEPT_SOCKET_FAILED,
+                    "%s is set but empty: set it to the socket path to listen on, or unset it" % ACCEPT_SOCKET_ENV)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
@@ -524,7 +853,8 @@ def _open_accept_socket(path: str) -> socket.socket:
         sock.listen(20)
     except OSError as e:
         sock.close()
-        raise Fault(FaultCode.OPEN_ACCEPT_SOCKET_FAILED, path, e.errno or 0) from None
+        raise Fault(FaultCode.OPEN_ACCEPT_SOCKET_FAILED,
+                    "cannot listen at %s (%s): %s" % (path, ACCEPT_SOCKET_ENV, e.strerror), e.errno or 0) from None
     return sock
 
 
