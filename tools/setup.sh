@@ -35,5 +35,7 @@ python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install -q pytest
 # make lint; staticcheck is built from the version pinned in tools/lint/go.mod.
 python3 -m mypy --version >/dev/null 2>&1 || python3 -m pip install -q mypy
 python3 -m ruff --version >/dev/null 2>&1 || python3 -m pip install -q ruff
+# tools/dist/python.sh: the Python SDK's wheel and sdist (python -m build, hatchling backend).
+python3 -c 'import build, hatchling' >/dev/null 2>&1 || python3 -m pip install -q build hatchling
 (cd tools/lint && go mod download)
 echo "setup: done"
