@@ -56,7 +56,7 @@ type Service struct {
 	MaximumProcesses      int           // maximum-processes, default 10, 1..10000
 	MaximumRequestSize    int64         // maximum-request-size, bytes, default 64 MiB, 0 (no limit)..999999999
 	MaximumRequests       int           // maximum-requests, default 10000, min 1
-	MaximumRetries        int           // maximum-retries, default 1, 0..10: a hint for clients
+	MaximumRetries        int           // maximum-retries, default 1, 0..10: accepted, no effect (docs/config.md)
 	MaximumThreads        int           // maximum-threads, default 1, 1..10000
 	MinimumProcesses      int           // minimum-processes, default 1, 0..maximum-processes
 	OccupancyPercent      int           // occupancy-percent, default 70, 50..100
