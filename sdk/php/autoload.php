@@ -20,3 +20,4 @@ spl_autoload_register(static function (string $class): void {
 });
 
 require_once __DIR__ . '/src/constants.php';
+require_once __DIR__ . '/src/aliases.php';

@@ -30,7 +30,7 @@ trap 'rm -rf "$stage"' EXIT
 pkg=$stage/$name
 mkdir -p "$pkg"
 cp -R "$src/src" "$src/examples" "$pkg/"
-cp "$src/autoload.php" "$src/README.md" "$pkg/"
+cp "$src/autoload.php" "$src/README.md" "$src/LICENSE" "$pkg/"
 
 php -r '
     [$_, $in, $outFile, $v] = $argv;

@@ -173,7 +173,10 @@ final class Packet
         }
         $t = $b[$i + $n];
         if ($t !== ',' && $t !== "\n") {
-            throw new ProtocolError('Service Error: Context incorrect netString terminator - comma or \n expected', false);
+            throw new ProtocolError(
+                'Service Error: Context incorrect netString terminator - comma or \n expected',
+                false
+            );
         }
         $pos = $i + $n + 1;
         return (string) substr($b, $i, $n);

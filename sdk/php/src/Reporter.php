@@ -39,8 +39,14 @@ final class Reporter
      *
      * @param float $now the time the request finished (microtime(true))
      */
-    public function add(int $outcome, int $durationMicros, int $requestBytes, int $responseBytes, string $function, float $now): void
-    {
+    public function add(
+        int $outcome,
+        int $durationMicros,
+        int $requestBytes,
+        int $responseBytes,
+        string $function,
+        float $now
+    ): void {
         if ($this->fp === null) {
             return;
         }

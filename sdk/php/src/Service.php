@@ -291,7 +291,10 @@ final class Service implements \IteratorAggregate
         $outcome = $ok ? ($code !== 0 ? Reporter::FAULT : Reporter::OK) : Reporter::WRITE_ERROR;
         $this->books->answered($in, $outcome, strlen($data));
         if (!$ok) {
-            $this->writeFault = new Fault(Fault::SOCKET_WRITE_FAILED, 'cannot write the response: ' . (error_get_last()['message'] ?? 'write failed'));
+            $this->writeFault = new Fault(
+                Fault::SOCKET_WRITE_FAILED,
+                'cannot write the response: ' . (error_get_last()['message'] ?? 'write failed')
+            );
             $this->exitReason ??= StatsSegment::EXIT_LOST_IO;
         }
     }

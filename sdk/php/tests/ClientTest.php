@@ -137,10 +137,22 @@ final class ClientTest extends Harness
         $dir = $this->tempDir();
         $path = "$dir/full.x.0.raw.socket";
         $ctx = stream_context_create(['socket' => ['backlog' => 0]]);
-        $server = stream_socket_server("unix://$path", $errno, $errstr, STREAM_SERVER_BIND | STREAM_SERVER_LISTEN, $ctx);
+        $server = stream_socket_server(
+            "unix://$path",
+            $errno,
+            $errstr,
+            STREAM_SERVER_BIND | STREAM_SERVER_LISTEN,
+            $ctx
+        );
         $fill = [];
         for ($i = 0; $i < 8; $i++) {
-            $conn = @stream_socket_client("unix://$path", $errno, $errstr, 1, STREAM_CLIENT_CONNECT | STREAM_CLIENT_ASYNC_CONNECT);
+            $conn = @stream_socket_client(
+                "unix://$path",
+                $errno,
+                $errstr,
+                1,
+                STREAM_CLIENT_CONNECT | STREAM_CLIENT_ASYNC_CONNECT
+            );
             if ($conn === false) {
                 break;
             }
@@ -304,7 +316,10 @@ final class ClientTest extends Harness
     {
         $dir = $this->tempDir();
         $map = "$dir/lookup.map";
-        file_put_contents($map, "# pluton lookup map 3001\nrendezvous $dir\nsystem.raw.0.echo $dir/system.echo.0.raw.socket\n");
+        file_put_contents(
+            $map,
+            "# pluton lookup map 3001\nrendezvous $dir\nsystem.raw.0.echo $dir/system.echo.0.raw.socket\n"
+        );
         $c = new Client('m');
         $this->assertTrue($c->initialize($map));
         $this->assertSame($dir, $c->getRendezvousDirectory());

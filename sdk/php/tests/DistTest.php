@@ -20,7 +20,11 @@ final class DistTest extends Harness
                 $this->markTestSkipped("$tool is not installed: cannot build or unpack the tarball");
             }
         }
-        exec('DIST_DIR=' . escapeshellarg($out) . ' bash ' . escapeshellarg("$root/tools/dist/php.sh") . ' 2>&1', $lines, $rc);
+        exec(
+            'DIST_DIR=' . escapeshellarg($out) . ' bash ' . escapeshellarg("$root/tools/dist/php.sh") . ' 2>&1',
+            $lines,
+            $rc
+        );
         $this->assertSame(0, $rc, implode("\n", $lines));
         $tarball = "$out/pluton-php-$version.tar.gz";
         $this->assertFileExists($tarball);
@@ -29,7 +33,9 @@ final class DistTest extends Harness
         exec('tar -xzf ' . escapeshellarg($tarball) . ' -C ' . escapeshellarg($install) . ' 2>&1', $lines, $rc);
         $this->assertSame(0, $rc, implode("\n", $lines));
         $pkg = "$install/pluton-php-$version";
-        foreach (['composer.json', 'autoload.php', 'README.md', 'src/Service.php', 'src/Client.php', 'examples/echo.php'] as $f) {
+        $files = ['composer.json', 'autoload.php', 'README.md', 'LICENSE', 'src/Service.php', 'src/Client.php',
+            'examples/echo.php'];
+        foreach ($files as $f) {
             $this->assertFileExists("$pkg/$f");
         }
         $this->assertDirectoryDoesNotExist("$pkg/tests");
@@ -42,7 +48,10 @@ final class DistTest extends Harness
 
         // The example runs from the unpacked copy, with the copy's classes.
         file_put_contents("$install/in", "0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,5kHello,0z\n");
-        [$p, $pipes] = $this->spawn("$pkg/examples/echo.php", [3 => ['file', "$install/in", 'r'], 4 => ['file', "$install/out", 'w']]);
+        [$p, $pipes] = $this->spawn(
+            "$pkg/examples/echo.php",
+            [3 => ['file', "$install/in", 'r'], 4 => ['file', "$install/out", 'w']]
+        );
         $this->assertSame(0, $this->waitExit($p), self::readAll($pipes[2]));
         $this->assertMatchesRegularExpression(
             "/^0A,3b100,12aplSend:26446,\\d+secho:\\d+\\/0,5qHello,0z\n\\z/",
@@ -51,7 +60,9 @@ final class DistTest extends Harness
 
         $probe = 'require $argv[1]; echo (new ReflectionClass(Pluton\Service::class))->getFileName(), " ",'
             . ' Pluton\Client::getAPIVersion(), " ", PLUTON_KEEPAFFINITY_ATTR;';
-        $got = shell_exec(escapeshellarg(PHP_BINARY) . ' -r ' . escapeshellarg($probe) . ' ' . escapeshellarg("$pkg/autoload.php"));
+        $got = shell_exec(
+            escapeshellarg(PHP_BINARY) . ' -r ' . escapeshellarg($probe) . ' ' . escapeshellarg("$pkg/autoload.php")
+        );
         $this->assertSame("$pkg/src/Service.php $version 8", $got);
     }
 }

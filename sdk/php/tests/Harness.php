@@ -57,8 +57,13 @@ abstract class Harness extends TestCase
      * @param string[]             $phpOptions options of the PHP binary, before the script
      * @return array{0:resource,1:array<int,resource>}
      */
-    protected function spawn(string $script, array $fds, array $env = [], array $args = [], array $phpOptions = []): array
-    {
+    protected function spawn(
+        string $script,
+        array $fds,
+        array $env = [],
+        array $args = [],
+        array $phpOptions = []
+    ): array {
         $spec = $fds + [
             0 => ['file', '/dev/null', 'r'],
             1 => ['file', '/dev/null', 'w'],
@@ -129,7 +134,11 @@ abstract class Harness extends TestCase
         $shm = $this->makeSegment($segment, 4, $affinityTimeout, $limits);
         $socket = "$dir/$key.socket";
         $listen = stream_socket_server("unix://$socket");
-        [$proc, $pipes] = $this->spawn($script, [3 => $listen, 4 => $shm, 5 => ['pipe', 'w']], $env + ['plutonSlot' => '1']);
+        [$proc, $pipes] = $this->spawn(
+            $script,
+            [3 => $listen, 4 => $shm, 5 => ['pipe', 'w']],
+            $env + ['plutonSlot' => '1']
+        );
         fclose($listen);
         $this->assertTrue(
             $this->waitFor(fn () => self::readSlot($segment, 1)['state'] === StatsSegment::STATE_IDLE),
@@ -140,8 +149,11 @@ abstract class Harness extends TestCase
     }
 
     /** Starts echo.php in accept mode on <dir>/<key>.socket and waits for the socket. */
-    protected function startAcceptEcho(string $dir, string $key = 'system.echo.0.raw', string $script = self::ECHO): array
-    {
+    protected function startAcceptEcho(
+        string $dir,
+        string $key = 'system.echo.0.raw',
+        string $script = self::ECHO
+    ): array {
         $path = "$dir/$key.socket";
         $child = $this->spawn($script, [], ['plutonAcceptSocket' => $path]);
         $this->assertTrue($this->waitFor(fn () => self::isListening($path)), 'accept socket not listening');

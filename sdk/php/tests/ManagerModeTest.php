@@ -57,7 +57,9 @@ final class ManagerModeTest extends Harness
         $pid = proc_get_status($this->proc)['pid'];
         if (!isset($env['plutonSlot']) || $env['plutonSlot'] === (string) self::SLOT) {
             $this->assertTrue(
-                $this->waitFor(fn () => self::readSlot($this->segment, self::SLOT)['state'] === StatsSegment::STATE_IDLE),
+                $this->waitFor(
+                    fn () => self::readSlot($this->segment, self::SLOT)['state'] === StatsSegment::STATE_IDLE
+                ),
                 'service never became idle; stderr: ' . self::drain($this->pipes[2])
             );
             $this->assertSame($pid, self::readSlot($this->segment, self::SLOT)['pid']);
@@ -142,7 +144,10 @@ final class ManagerModeTest extends Harness
         $this->assertSame(str_repeat("\0", 12 * 32), substr($raw, 16 + 4 * 32));
         $recs = [Reporter::decode($raw)];
         $entries = array_merge(...array_column($recs, 'entries'));
-        $this->assertSame([Reporter::OK, Reporter::FAULT, Reporter::OK, Reporter::OK], array_column($entries, 'outcome'));
+        $this->assertSame(
+            [Reporter::OK, Reporter::FAULT, Reporter::OK, Reporter::OK],
+            array_column($entries, 'outcome')
+        );
         $this->assertSame([5, 1, 4, 4], array_column($entries, 'requestBytes'));
         $this->assertSame([5, 0, 4, 4], array_column($entries, 'responseBytes'));
         $this->assertSame(['echo', 'echo', 'echo', 'echo'], array_column($entries, 'function'));
@@ -195,7 +200,10 @@ final class ManagerModeTest extends Harness
         $this->assertSame(0, $this->waitExit($this->proc));
         $this->assertLessThan(1.0, microtime(true) - $t);
         $s = self::readSlot($this->segment, self::SLOT);
-        $this->assertSame([StatsSegment::STATE_STOPPING, StatsSegment::EXIT_SERVICE_SHUTDOWN], [$s['state'], $s['exitReason']]);
+        $this->assertSame(
+            [StatsSegment::STATE_STOPPING, StatsSegment::EXIT_SERVICE_SHUTDOWN],
+            [$s['state'], $s['exitReason']]
+        );
         // The final record, byte for byte: header, no entries, zero padding.
         $raw = self::readAll($this->pipes[5], 1.0);
         $pid = proc_get_status($this->proc)['pid'];
@@ -260,7 +268,10 @@ final class ManagerModeTest extends Harness
         proc_terminate($this->proc, 15);
         $this->assertSame(0, $this->waitExit($this->proc));
         $entries = array_merge(...array_column($this->reports(1.0), 'entries'));
-        $this->assertSame([Reporter::READ_ERROR, Reporter::READ_ERROR, Reporter::OK], array_column($entries, 'outcome'));
+        $this->assertSame(
+            [Reporter::READ_ERROR, Reporter::READ_ERROR, Reporter::OK],
+            array_column($entries, 'outcome')
+        );
     }
 
     public function testNoWaitClosesBeforeTheServiceAnswers(): void
@@ -357,7 +368,10 @@ final class ManagerModeTest extends Harness
         $this->assertSame(1, $c->executeAndWaitOne($r));
         $this->assertSame('a2', $r->getResponseData());
         $s = $this->slotWhen(fn ($s) => $s['responses'] === 3);
-        $this->assertSame([4, 3, 1, StatsSegment::STATE_AFFINITY], [$s['requests'], $s['responses'], $s['faults'], $s['state']]);
+        $this->assertSame(
+            [4, 3, 1, StatsSegment::STATE_AFFINITY],
+            [$s['requests'], $s['responses'], $s['faults'], $s['state']]
+        );
         // affinity-timeout (1 s here) ends the wait; the service goes back to accept.
         $this->assertTrue($this->waitFor(
             fn () => self::readSlot($this->segment, self::SLOT)['state'] === StatsSegment::STATE_IDLE,
@@ -369,9 +383,15 @@ final class ManagerModeTest extends Harness
         $this->assertSame(0, $this->waitExit($this->proc));
         $this->assertLessThan(1.0, microtime(true) - $t, 'slow to stop on SIGTERM');
         $s = self::readSlot($this->segment, self::SLOT);
-        $this->assertSame([StatsSegment::STATE_STOPPING, StatsSegment::EXIT_IDLE_TIMEOUT], [$s['state'], $s['exitReason']]);
+        $this->assertSame(
+            [StatsSegment::STATE_STOPPING, StatsSegment::EXIT_IDLE_TIMEOUT],
+            [$s['state'], $s['exitReason']]
+        );
         $entries = array_merge(...array_column($this->reports(1.0), 'entries'));
-        $this->assertSame([Reporter::OK, Reporter::FAULT, Reporter::OK, Reporter::OK], array_column($entries, 'outcome'));
+        $this->assertSame(
+            [Reporter::OK, Reporter::FAULT, Reporter::OK, Reporter::OK],
+            array_column($entries, 'outcome')
+        );
     }
 
     public function testBadSegmentFallsBackToNoStats(): void
@@ -416,6 +436,9 @@ final class ManagerModeTest extends Harness
         fwrite($mine, "0Q,1b1,17csystem.echo.0.raw,1l0,2khi,0z\n");
         fclose($mine);
         $this->assertSame(0, $this->waitExit($p));
-        $this->assertMatchesRegularExpression("/^0A,1b1,\\d+secho:\\d+\\/0,2qhi,0z\n\\z/", file_get_contents("$dir/out"));
+        $this->assertMatchesRegularExpression(
+            "/^0A,1b1,\\d+secho:\\d+\\/0,2qhi,0z\n\\z/",
+            file_get_contents("$dir/out")
+        );
     }
 }

@@ -90,7 +90,10 @@ final class NativeServiceTest extends Harness
         $this->assertSame('x', $c->call('native.after.0.raw', 'x', context: ['ms' => '1']));
         proc_terminate($m['proc'], 15);
         $this->assertSame(0, $this->waitExit($m['proc']));
-        $this->assertStringContainsString('second respond: ' . Fault::SEND_RESPONSE_NOT_NEXT, self::readAll($m['pipes'][2]));
+        $this->assertStringContainsString(
+            'second respond: ' . Fault::SEND_RESPONSE_NOT_NEXT,
+            self::readAll($m['pipes'][2])
+        );
     }
 
     public function testLoopFormAnswersAnUnansweredRequest(): void
@@ -98,7 +101,10 @@ final class NativeServiceTest extends Harness
         [, $c] = $this->start(['FORM' => 'loop']);
         $this->assertSame('hi', $c->call('native.echo.0.raw', 'hi'));
         $f = self::fault(fn () => $c->call('native.none.0.raw'));
-        $this->assertSame([Fault::SERVICE_EXCEPTION, 'request not answered by the service'], [$f->getCode(), $f->text()]);
+        $this->assertSame(
+            [Fault::SERVICE_EXCEPTION, 'request not answered by the service'],
+            [$f->getCode(), $f->text()]
+        );
         $this->assertSame([42, 'custom fault'], [self::fault(fn () => $c->call('native.fault.0.raw'))->getCode(),
             'custom fault']);
     }
@@ -133,7 +139,10 @@ final class NativeServiceTest extends Harness
         );
         $this->assertSame(1, substr_count($err, 'onStop ran'));
         $s = self::readSlot($m['segment'], 1);
-        $this->assertSame([StatsSegment::STATE_STOPPING, StatsSegment::EXIT_SERVICE_SHUTDOWN], [$s['state'], $s['exitReason']]);
+        $this->assertSame(
+            [StatsSegment::STATE_STOPPING, StatsSegment::EXIT_SERVICE_SHUTDOWN],
+            [$s['state'], $s['exitReason']]
+        );
     }
 
     public function testSigtermWhileIdleEndsAtOnce(): void
@@ -153,7 +162,10 @@ final class NativeServiceTest extends Harness
         file_put_contents("$dir/in", "0Q,3b100,17cnative.echo.0.raw,1l0,2kHi,0z\n");
         [$p, $pipes] = $this->spawn(self::FIXTURE, [3 => ['file', "$dir/in", 'r'], 4 => ['file', "$dir/out", 'w']]);
         $this->assertSame(0, $this->waitExit($p), self::readAll($pipes[2]));
-        $this->assertMatchesRegularExpression("/^0A,3b100,\\d+snative:\\d+\\/0,2qHi,0z\n\\z/", file_get_contents("$dir/out"));
+        $this->assertMatchesRegularExpression(
+            "/^0A,3b100,\\d+snative:\\d+\\/0,2qHi,0z\n\\z/",
+            file_get_contents("$dir/out")
+        );
     }
 
     public function testAFailedInitializeThrowsAFaultSayingWhatToDo(): void

@@ -15,7 +15,8 @@ final class PacketTest extends TestCase
     private const REQUEST = "0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,20j12kecho.sleepMS,1v5,,5kHello,0z\n";
     private const RESPONSE = "0A,3b100,12aplSend:26446,12secho:26429/0,5qHello,0z\n";
     private const FAULT = "0A,3b100,12aplSend:26448,12secho:26429/0,3p111,19rsleep time negative,0z\n";
-    private const ALL_ATTRS = "0Q,3b100,10amyApp:4242,17csystem.echo.0.raw,4l4000,0e,0f,0g,0h,0i,22j12kecho.sleepMS,3v500,,4kping,0z\n";
+    private const ALL_ATTRS = "0Q,3b100,10amyApp:4242,17csystem.echo.0.raw,4l4000,0e,0f,0g,0h,0i,"
+        . "22j12kecho.sleepMS,3v500,,4kping,0z\n";
 
     public function testEncodesTheCapturedRequest(): void
     {
@@ -48,7 +49,10 @@ final class PacketTest extends TestCase
 
     public function testEncodesTheCapturedResponses(): void
     {
-        $this->assertSame(self::RESPONSE, Packet::encodeResponse('100', 'plSend:26446', 'echo:26429/0', 0, '', 'Hello'));
+        $this->assertSame(
+            self::RESPONSE,
+            Packet::encodeResponse('100', 'plSend:26446', 'echo:26429/0', 0, '', 'Hello')
+        );
         $this->assertSame(
             self::FAULT,
             Packet::encodeResponse('100', 'plSend:26448', 'echo:26429/0', 111, 'sleep time negative', '')
@@ -124,8 +128,16 @@ final class PacketTest extends TestCase
         $good = '0Q,3b100,12aplPing:26666,17csystem.echo.0.raw,4l5000,';
         return [
             'bad terminator' => [$good . '0zX', 'incorrect netString terminator - comma or \n expected', true],
-            'wrong packet type' => ['0G,3b100,0z,', "Unexpected netString type. Wanted: requestPT, but got: 'G' (?unknownPT?)", false],
-            'response instead of request' => ['0A,0z,', "Unexpected netString type. Wanted: requestPT, but got: 'A' (responsePT)", false],
+            'wrong packet type' => [
+                '0G,3b100,0z,',
+                "Unexpected netString type. Wanted: requestPT, but got: 'G' (?unknownPT?)",
+                false,
+            ],
+            'response instead of request' => [
+                '0A,0z,',
+                "Unexpected netString type. Wanted: requestPT, but got: 'A' (responsePT)",
+                false,
+            ],
             'malformed length' => ['0Q,3b1x00,0z,', 'incorrect netString terminator - comma or \n expected', true],
             'duplicate type' => [$good . "4l5000,0z\n", "Duplicate netString type of 'l'", false],
             '12-digit length' => ['0Q,123456789012b', 'netString length value greater than 999999999', true],
@@ -152,7 +164,8 @@ final class PacketTest extends TestCase
     public function testServiceKeysAreChecked(): void
     {
         $d = new PacketDecoder('Q', false, true);
-        foreach (['system.echo.0.raw', 'system.echo.0.raw', 'system.echo.0.bad', 'system.echo.0.raw', 'a.b.01.raw'] as $i => $key) {
+        $keys = ['system.echo.0.raw', 'system.echo.0.raw', 'system.echo.0.bad', 'system.echo.0.raw', 'a.b.01.raw'];
+        foreach ($keys as $i => $key) {
             $d->feed(Packet::encodeRequest($i, '', $key, 0, [], '', 'x'));
             try {
                 $p = $d->next();
@@ -211,7 +224,10 @@ final class PacketTest extends TestCase
             'key without value' => ['1ka,', 'Service Error: Context leading netString character not a digit'],
             'truncated' => ['1ka,5vab', 'Service Error: Context truncated'],
             'no type' => ['1ka,12', 'Service Error: Context truncated'],
-            'bad terminator' => ['1ka;1vb,', 'Service Error: Context incorrect netString terminator - comma or \n expected'],
+            'bad terminator' => [
+                '1ka;1vb,',
+                'Service Error: Context incorrect netString terminator - comma or \n expected',
+            ],
             'too long' => ['1234567890ka', 'Service Error: Context netString length value greater than 999999999'],
         ];
     }

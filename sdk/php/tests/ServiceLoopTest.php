@@ -54,7 +54,10 @@ final class ServiceLoopTest extends Harness
         $this->assertLessThan(0.5, microtime(true) - $t, 'a silent or partial connection held the instance');
         // The partial request is served once it completes.
         fwrite($partial, "4l4000,4krest,0z\n");
-        $this->assertMatchesRegularExpression('/^0A,3b900,\d+secho:\d+\/0,4qrest,0z\n$/', (string) fread($partial, 1000));
+        $this->assertMatchesRegularExpression(
+            '/^0A,3b900,\d+secho:\d+\/0,4qrest,0z\n$/',
+            (string) fread($partial, 1000)
+        );
         fclose($silent);
         fclose($partial);
     }
@@ -66,7 +69,8 @@ final class ServiceLoopTest extends Harness
         // Only the prefix of the data netstring: the body never comes.
         fwrite($s, '0Q,3b100,5athe:1,17csystem.echo.0.raw,4l4000,2000k');
         $this->assertMatchesRegularExpression(
-            '/^0A,3b100,5athe:1,\d+secho:\d+\/0,1p3,60rrequest data of 2000 bytes exceeds maximum-request-size 1000,0z\n$/',
+            '/^0A,3b100,5athe:1,\d+secho:\d+\/0,1p3,'
+            . '60rrequest data of 2000 bytes exceeds maximum-request-size 1000,0z\n$/',
             (string) stream_get_contents($s)
         );
         fclose($s);
@@ -166,7 +170,10 @@ final class ServiceLoopTest extends Harness
         $this->assertSame(1, self::readSlot($m['segment'], 1)['recorderIndex']);
 
         // A recorded request replays in stand-alone mode: ./svc 3<in 4>out.
-        [$p] = $this->spawn(self::ECHO, [3 => ['file', "$rec/r.in.$pid.00002", 'r'], 4 => ['file', "$rec/replay", 'w']]);
+        [$p] = $this->spawn(
+            self::ECHO,
+            [3 => ['file', "$rec/r.in.$pid.00002", 'r'], 4 => ['file', "$rec/replay", 'w']]
+        );
         $this->assertSame(0, $this->waitExit($p));
         $this->assertStringContainsString('2qd2,0z', (string) file_get_contents("$rec/replay"));
     }

@@ -44,7 +44,15 @@ final class StandaloneServiceTest extends Harness
     public function testPacketsBackToBackAndFault(): void
     {
         $in = Packet::encodeRequest(1, 'c:1', 'system.echo.0.raw', 0, [], '', 'one')
-            . Packet::encodeRequest(2, 'c:1', 'system.echo.0.raw', 0, [], Packet::contextPair('echo.sleepMS', '-1'), 'x')
+            . Packet::encodeRequest(
+                2,
+                'c:1',
+                'system.echo.0.raw',
+                0,
+                [],
+                Packet::contextPair('echo.sleepMS', '-1'),
+                'x'
+            )
             . Packet::encodeRequest(3, '', 'system.echo.0.raw', 0, [], '', str_repeat("\0\xff", 40000));
         [$rc, $out] = $this->runEcho($in);
         $this->assertSame(0, $rc);
