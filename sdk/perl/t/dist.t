@@ -5,9 +5,11 @@ use lib 't/lib';
 use PlutonTest;
 use Time::HiRes qw(sleep);
 
-# tools/dist/perl.sh builds the tarball; it unpacks, passes `make test`,
-# installs to a temporary INSTALL_BASE, and the echo example runs on the
-# installed modules. Skipped outside the repository (e.g. in the tarball).
+# tools/dist/perl.sh builds the tarball with MakeMaker's `make dist`; it
+# holds META.json, META.yml, MANIFEST, LICENSE and Changes, unpacks, passes
+# `make test`, installs to a temporary INSTALL_BASE, and the installed SDK
+# serves requests stand-alone, in accept mode and under a real plutonManager.
+# Skipped outside the repository (e.g. in the tarball).
 
 my $root   = dist_root();
 my $script = "$root/../../tools/dist/perl.sh";
@@ -58,7 +60,12 @@ ok(-f $tarball, 'the tarball') or BAIL_OUT('no tarball');
 is(run_log($log, 'tar', '-C', $tmp, '-xzf', $tarball), 0, 'unpacks');
 my $d = "$tmp/Pluton-$v";
 ok(-f "$d/Makefile.PL" && -f "$d/MANIFEST", 'into Pluton-<v>/');
-ok(!-e "$d/Makefile" && !-e "$d/blib", 'no build products inside');
+ok(!-e "$d/Makefile" && !-e "$d/blib" && !-e "$d/BUILD.bazel", 'no build products inside');
+ok(-f "$d/$_", "the tarball has $_") for qw(META.json META.yml MANIFEST LICENSE Changes README.md);
+like(slurp("$d/META.json"), qr/"version" : "v?9\.8\.7"/, 'META.json has the version');
+like(slurp("$d/META.json"), qr/"license" : \[\s*"bsd"/, 'and the license');
+like(slurp("$d/META.yml"), qr/^license: bsd$/m, 'META.yml too');
+like(slurp("$d/LICENSE"), qr/BSD 3-Clause License.*The Pluton for Go authors/s, 'LICENSE is BSD-3-Clause');
 like(slurp("$d/lib/Pluton.pm"), qr/^our \$VERSION = '9\.8\.7';$/m, 'version stamped in lib/Pluton.pm');
 unlike(slurp("$root/lib/Pluton.pm"), qr/9\.8\.7/, 'the checkout is untouched');
 
@@ -74,7 +81,7 @@ my $inst = "$tmp/inst";
     # shows that the unpacked distribution tests (t/manifest.t checks that
     # every file is there).
     my $tlog = "$tmp/test.log";
-    is(run_log($tlog, 'make', 'test', 'TEST_FILES=t/00-load.t t/manifest.t t/packet.t t/standalone.t'), 0,
+    is(run_log($tlog, 'make', 'test', 'TEST_FILES=t/00-load.t t/manifest.t t/packet.t t/standalone.t t/pod.t'), 0,
         'make test') or diag tail($tlog);
     like(slurp($tlog), qr/^Result: PASS$/m, 'the suite passed inside the tarball') or diag tail($tlog);
     is(run_log($log, 'make', 'install'), 0, 'make install') or diag tail($log);
@@ -114,7 +121,39 @@ like($which, qr/^\Q$installed\E\/Pluton\/Service\.pm/, 'modules load from the in
     my $out = `$^X -MPluton::Client -e 'print Pluton::Client->new(lookup => shift)->call("system.echo.0.raw", "via install")' $tmp`;
     is($out, 'via install', 'installed client calls installed echo');
     kill 'TERM', $pid;
-    is(wait_exit($pid, 5) & 127, 15, 'ends on SIGTERM (accept mode keeps the default action)');
+    is(wait_exit($pid, 5), 0, 'ends on SIGTERM with exit 0');
+}
+
+# under a real plutonManager: a handler-form service from the install
+SKIP: {
+    my $bin = $ENV{PLUTON_BIN} || "$root/../../bin";
+    skip "no $bin/plutonManager (make build)", 4 unless -x "$bin/plutonManager";
+    my $m = "$tmp/mgr";
+    mkdir $m; mkdir "$m/config"; mkdir "$m/rendezvous";
+    open(my $fh, '>', "$m/svc.pl") or die;
+    print $fh "use strict; use warnings; use Pluton::Service;\n"
+        . "Pluton::Service->new('upper')->serve(sub { return uc \$_[0]->data });\n";
+    close $fh;
+    open($fh, '>', "$m/config/dist.upper.0.raw") or die;
+    print $fh "exec $^X -I$installed $m/svc.pl\nminimum-processes 1\nmaximum-processes 2\n";
+    close $fh;
+    my $mgr = fork // die;
+    if (!$mgr) {
+        open(STDOUT, '>', "$m/manager.log"); open(STDERR, '>&', \*STDOUT);
+        exec("$bin/plutonManager", '-C', "$m/config", '-R', "$m/rendezvous", '-L', "$m/lookup.map")
+            or POSIX::_exit(127);
+    }
+    my $reply;
+    wait_until(20, sub {
+        $reply = `$^X -MPluton::Client -e 'print Pluton::Client->new(lookup => shift, timeout => 2)->call("dist.upper.0.raw", "served")' $m/lookup.map 2>/dev/null`;
+        $reply eq 'SERVED';
+    });
+    is($reply, 'SERVED', 'the installed SDK serves a request under plutonManager') or diag slurp("$m/manager.log");
+    my $fault = `$^X -MPluton::Client -e 'eval { Pluton::Client->new(lookup => shift)->call("dist.nosuch.0.raw", "x") }; print \$\@->code' $m/lookup.map`;
+    is($fault, -30, 'an unknown key: serviceNotFound');
+    kill 'TERM', $mgr;
+    is(wait_exit($mgr, 15), 0, 'the manager stops');
+    unlike(slurp("$m/manager.log"), qr/handler died|Pluton::Service: /, 'nothing wrong in the log');
 }
 
 done_testing;

@@ -22,7 +22,7 @@ find({ no_chdir => 1, wanted => sub {
     push @files, $rel if $rel =~ m{^(?:lib|t|examples)/} && $rel !~ m{(?:~|\.swp|\.bak)$};
 } }, map { "$root/$_" } grep { -d "$root/$_" } qw(lib t examples));
 ok($listed{$_}, "present and listed: $_") for sort @files;
-ok($listed{$_}, "listed: $_") for qw(Makefile.PL MANIFEST);
+ok($listed{$_}, "listed: $_") for qw(Makefile.PL MANIFEST LICENSE Changes README.md);
 
 ok(-x "$root/examples/echo.pl", 'the example is executable');
 open(my $ex, '<', "$root/examples/echo.pl") or die;

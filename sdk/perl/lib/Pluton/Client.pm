@@ -246,7 +246,7 @@ sub _connect {
         if ($r eq 'again' && $now < $req->{deadline}) {
             # a full listen backlog: wait as a blocking connect would
             $req->{path}    = $path;
-            $req->{backoff} = $req->{backoff} ? min2($req->{backoff} * 2, CONNECT_BACKOFF_MAX) : CONNECT_BACKOFF_MIN;
+            $req->{backoff} = $req->{backoff} ? _min2($req->{backoff} * 2, CONNECT_BACKOFF_MAX) : CONNECT_BACKOFF_MIN;
             $req->{connect_at} = $now + $req->{backoff};
             return 'wait';
         }
@@ -262,7 +262,7 @@ sub _connect {
     return 'error';
 }
 
-sub min2 { my ($x, $y) = @_; return $x < $y ? $x : $y }
+sub _min2 { my ($x, $y) = @_; return $x < $y ? $x : $y }
 
 sub _retry_allowed {
     my ($self, $req) = @_;
@@ -571,11 +571,6 @@ sub wait_one {
     return $req->fault->code == Pluton::Fault::SERVICE_TIMEOUT ? 0 : 1;
 }
 
-sub execute_and_wait_all  { goto &wait_all }
-sub execute_and_wait_any  { goto &wait_any }
-sub execute_and_wait_one  { goto &wait_one }
-sub execute_and_wait_sent { goto &wait_sent }
-
 # run(@requests): adds them all, runs them together until all complete;
 # returns the requests (check each one's fault and response).
 sub run {
@@ -648,42 +643,196 @@ Pluton::Client - call Pluton services from Perl
 
     use Pluton::Client;
 
-    my $client = Pluton::Client->new(name => 'myApp', timeout_ms => 4000,
-                                     lookup => '/var/pluton/lookup.map');
+    my $client = Pluton::Client->new(name => 'myApp', timeout => 4);
     my $reply = eval { $client->call('system.echo.0.raw', 'Hello',
-                                     context => { 'echo.sleepMS' => 5 }) };
-    die $@->message if ref $@;          # a Pluton::Fault
+                                     context => { 'echo.sleepMS' => 5 }, timeout => 0.5) };
+    if (my $fault = $@) {                 # a Pluton::Fault
+        warn "timed out\n" if $fault->isa('Pluton::Fault::Timeout');
+    }
 
     $client->call('system.log.0.raw', $line, no_wait => 1);   # fire and forget
 
-    # parallel requests
-    my @r = map { Pluton::Client::Request->new('system.echo.0.raw', "req $_") } 1 .. 3;
-    $client->run(@r);    # or add_request each, then wait_all / wait_any / wait_one
-    # each request may have its own timeout_ms; the client's is the default
-    print $_->has_fault ? $_->fault->message : $_->response, "\n" for @r;
+    # parallel calls
+    my @calls = map { $client->submit('system.echo.0.raw', "request $_") } 1 .. 3;
+    $client->wait(@calls);
+    print $_->result, "\n" for @calls;    # result dies with the call's fault
 
 =head1 DESCRIPTION
 
-The lookup location (C<lookup>, else C<$ENV{plutonLookupMap}>, else
-F</usr/local/var/pluton/lookup.map>) is a lookup map file whose
-C<rendezvous> line names the rendezvous directory, or that directory
-itself. A key resolves to F<< <R>/<key>.socket >>, else the wildcard
-F<< <R>/<App>..<Ver>.<Ser>.socket >>, else the fault C<serviceNotFound>.
+A client finds a service through the lookup location: the C<lookup> option,
+else C<$ENV{plutonLookupMap}>, else the first of F<< <home>/lookup.map >> and
+F</usr/local/var/pluton/lookup.map> that exists, where the home is
+C<$ENV{plutonHome}>, else F</usr/local/var/pluton> for root, else
+F<$XDG_STATE_HOME/pluton> (F<~/.local/state/pluton>). A lookup map file's
+C<rendezvous> line names the rendezvous directory; a directory is taken as
+the rendezvous directory itself. A key resolves to F<< <R>/<key>.socket >>,
+else the wildcard F<< <R>/<App>..<Ver>.<Ser>.socket >>, else the fault
+C<serviceNotFound> (-30). When no lookup map exists the fault
+(C<mapInitializationFailed>, -32) names every path tried and what to do.
 
-Each request has its own deadline: its C<timeout_ms>, else the client's,
-counted from C<add_request>; a request still unfinished then completes with
-C<serviceTimeout> (-19, "service timeout") while the others go on. Requests
+Timeouts are in seconds (fractions allowed); the default is 4. Each call has
+its own deadline, counted from when it is made; one still unfinished then
+fails with a L<Pluton::Fault::Timeout> (-19) while the others go on. Calls
 run together on non-blocking sockets with L<IO::Select>, whichever wait is
-called. A failed write, a read error or close before any response byte, and
-a bad or misrouted response are retried once on a new connection to the same
-socket unless C<no_retry> or C<need_affinity> is set; a full listen backlog
-is waited out until the deadline, as a blocking connect would.
+used. A request is resent at most once, and only when it provably was not
+read by a service: its connection was refused (C<ECONNREFUSED>), or its
+write failed before any byte went out. Once a byte was written, a connection
+that closes before a complete response is the fault C<incompleteResponse>
+(-20) "the service instance closed the connection without a response: it may
+have died while serving this request", and a malformed or misrouted response
+is C<responsePacketFormatError> (-21); neither is resent. A full listen
+backlog is waited out until the deadline, as a blocking connect would.
+
+Faults sent by a service (or by the manager, such as 7
+C<serviceUnavailable>) are L<Pluton::Fault::Service> objects.
 
 =head1 METHODS
 
-C<new>, C<initialize([$lookup])>, C<call($key, $data, %options)>,
-C<add_request($req)>, C<wait_all>, C<wait_any>, C<wait_one($req)>,
-C<wait_sent>, C<run(@requests)>, C<reset>, C<timeout_ms>,
-C<set_timeout_ms>, C<has_fault>, C<fault>, C<client_name>.
+=head2 new
+
+    Pluton::Client->new(name => $name, timeout => $seconds, lookup => $path_or_dir)
+    Pluton::Client->new($name)
+
+C<name> goes on the wire as C<< <name>:<pid> >>. C<timeout> defaults to 4
+seconds. C<lookup> is the lookup map file or the rendezvous directory
+(default: see L</DESCRIPTION>). C<debug> (or C<$ENV{plutonClientDebug}>)
+writes a line per step to stderr.
+
+=head2 call
+
+    my $bytes = $client->call($key, $data, %options);
+
+Sends one request and returns the response data; dies with a
+L<Pluton::Fault>. Options: C<timeout> (seconds), C<context> (a hash
+reference, or an array reference of name/value pairs; names starting with
+C<pluton.> are reserved: fault -23), C<no_wait> (return as soon as a service
+instance has taken the request; the result is empty), C<no_retry>,
+C<no_remote>.
+
+=head2 submit
+
+    my $call = $client->submit($key, $data, %options);
+
+Starts a call (options as C<call>) and returns it at once, a
+L<Pluton::Client::Call>. It runs while any wait of the client runs.
+
+=head2 wait
+
+    $client->wait(@calls);
+
+Runs until every one of C<@calls> is done (answered, faulted or timed out);
+returns them (their number in scalar context).
+
+=head2 timeout
+
+    my $seconds = $client->timeout;
+    $client->timeout(1.5);
+
+The default timeout of the client's calls, in seconds.
+
+=head2 initialize
+
+    $client->initialize($lookup) or die $client->fault;
+
+Finds the rendezvous directory now (C<call> and C<submit> do it when
+needed). False with the client's C<fault> set when the lookup location is
+missing or is not a lookup map. The first success wins.
+
+=head2 rendezvous
+
+The rendezvous directory in use (undef before the first lookup).
+
+=head2 home
+
+    Pluton::Client::home()
+
+The Pluton home directory (F<docs/protocol.md> section 7.1).
+
+=head2 default_lookup_paths
+
+    Pluton::Client::default_lookup_paths()
+
+The lookup maps tried when neither the C<lookup> option nor
+C<$ENV{plutonLookupMap}> names one, in order.
+
+=head2 name
+
+The client's name.
+
+=head2 client_name
+
+The name as sent, C<< <name>:<pid> >>.
+
+=head2 has_fault, fault
+
+The fault of the client's last failed operation (a L<Pluton::Fault>), and
+whether there is one.
+
+=head2 api_version
+
+The SDK's version.
+
+=head1 REQUEST OBJECTS
+
+For what the calls above do not offer (affinity, waiting for whichever
+request completes first), a client runs L<Pluton::Client::Request> objects:
+
+    my $r = Pluton::Client::Request->new('system.echo.0.raw', 'one',
+                                         keep_affinity => 1, no_retry => 1);
+    $client->add_request($r) or die $r->fault;
+    $client->wait_one($r);
+    print $r->has_fault ? $r->fault->message : $r->response;
+
+=head2 add_request
+
+    $client->add_request($request)
+    $client->add_request($key, $request)
+
+Checks the request and starts it (connect and first write). True, or false
+with the fault on the request and the client: C<requestAlreadyAdded> (-4),
+C<noWaitNotAllowed> (-10), C<needNoRetry> (-11), C<noAffinity> (-9),
+C<serviceKeyBad> (-31), C<contextReservedNamespace> (-23),
+C<serviceNotFound> (-30), C<connectFailed> (-16), or a lookup fault.
+
+=head2 wait_one
+
+    $client->wait_one($request)
+
+Runs until the request completes: 1, or 0 if it timed out, or if it was never
+added (the client's fault is then C<requestNotAdded>, -3).
+
+=head2 wait_any
+
+Runs until one request completes and returns it (perhaps one that timed
+out); undef when nothing is outstanding.
+
+=head2 wait_all
+
+Runs until nothing is outstanding; returns the number of requests that
+completed.
+
+=head2 wait_sent
+
+Runs until every outstanding request has been written (or has completed);
+1, or 0 when nothing is outstanding.
+
+=head2 run
+
+    $client->run(@requests)
+
+Adds the requests and runs them until all complete; returns them.
+
+=head2 outstanding
+
+The number of requests in flight.
+
+=head2 reset
+
+Ends and forgets every outstanding request (their fault becomes
+C<requestNotAdded>).
+
+=head2 timeout_ms, set_timeout_ms
+
+The default timeout in milliseconds (the original's unit).
 
 =cut

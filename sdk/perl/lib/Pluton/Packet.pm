@@ -241,16 +241,89 @@ Pluton::Packet - netstring packets of the Pluton wire protocol
     my $bytes = Pluton::Packet::encode_request(
         id => 100, client_name => 'plSend:26446', service_key => 'system.echo.0.raw',
         timeout_ms => 4000, context => [ 'echo.sleepMS' => 5 ], data => 'Hello');
-
-    my $d = Pluton::Packet::Decoder->new('A');
-    $d->add($bytes_from_socket);
-    my ($pkt, $err) = $d->next;    # () when more bytes are needed
+    my $fields = Pluton::Packet::decode($response_bytes, 'A');   # dies if malformed
 
 =head1 DESCRIPTION
 
 A packet is a run of netstrings C<< <length><type><payload>, >> starting with
 C<0Q,> (request) or C<0A,> (response) and ending with C<0z\n>. See
-F<docs/protocol.md> section 1 for the fields and the decoder rules, which this
-module implements with the same error texts.
+F<docs/protocol.md> section 1 for the fields and the decoder rules, which
+this module and L<Pluton::Packet::Decoder> implement with the same error
+texts. All functions are plain functions (no objects).
+
+=head1 FUNCTIONS
+
+=head2 encode_request
+
+    encode_request(id => $n, client_name => $s, service_key => $k, timeout_ms => $ms,
+                   no_wait => 1, no_remote => 1, no_retry => 1, keep_affinity => 1,
+                   need_affinity => 1, context => \%or\@, data => $bytes)
+
+A request packet, fields in the original's order.
+
+=head2 encode_response
+
+    encode_response(id => $n, client_name => $s, service_name => $s,
+                    fault_code => $c, fault_text => $t, data => $bytes)
+
+A response packet.
+
+=head2 response_packet
+
+    response_packet($id, $client_name, $service_name, $fault_code, $fault_text, $data)
+
+C<encode_response> with positional arguments, all defined.
+
+=head2 decode
+
+    decode($bytes, 'Q' | 'A')
+
+The fields (type => payload) of the one packet in C<$bytes>; dies with the
+decoder's message.
+
+=head2 request_fields, response_fields
+
+A decoded field map as a hash with readable names (C<id>, C<client_name>,
+C<service_key>, C<timeout_ms>, the attributes, C<context>, C<data>; or
+C<id>, C<client_name>, C<service_name>, C<fault_code>, C<fault_text>,
+C<data>).
+
+=head2 netstring
+
+    netstring($type, $payload)
+
+One netstring.
+
+=head2 parse_netstring
+
+    parse_netstring(\$buffer, $pos)
+
+One netstring at C<$pos>: C<('ok', $type, $payload, $next_pos)>,
+C<('more')> or C<('error', $text)>.
+
+=head2 encode_context
+
+    encode_context(name => value, ...)
+
+A context payload (nested C<k>/C<v> netstrings).
+
+=head2 decode_context
+
+A context payload as a hash reference (the last value of a repeated name
+wins); dies with the decoder's message (C<Service Error: ...>).
+
+=head2 context_pairs
+
+A context payload as name/value pairs in order; dies as C<decode_context>.
+
+=head2 number
+
+A numeric field read as C<strtol> does: an optional sign and digits,
+trailing junk ignored, anything else 0.
+
+=head2 type_name
+
+The original's name of a netstring type (C<requestPT>, C<clientIDNT>, ...),
+or C<?unknownPT?>.
 
 =cut

@@ -801,3 +801,174 @@ sub DESTROY {
 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+Pluton::Service - write a Pluton service in Perl
+
+=head1 SYNOPSIS
+
+The handler form:
+
+    use Pluton::Service;
+
+    Pluton::Service->new('echo')->serve(sub {
+        my $request = shift;
+        my $ms = $request->context('echo.sleepMS');      # undef if absent
+        die Pluton::Fault->new(code => 111, text => 'sleep time negative')
+            if defined $ms && $ms < 0;
+        return $request->data;                            # the response
+    });
+
+The loop form:
+
+    my $service = Pluton::Service->new('echo');
+    while (my $request = $service->next) {
+        $request->respond($request->data);    # or $request->fault($code, $text)
+    }
+    # the manager stopped the service: clean up here, END blocks run
+
+=head1 DESCRIPTION
+
+A service is a single-threaded process that serves one request at a time.
+The first C<next> (or C<serve>) starts it: there is no need to call
+C<initialize>. It picks the mode:
+
+=over
+
+=item manager mode
+
+fd 3 is an inherited listening socket, fd 4 a regular file (the stats
+segment) and fd 5 a FIFO (the report pipe): the service runs under
+C<plutonManager>.
+
+=item accept mode
+
+C<$ENV{plutonAcceptSocket}> names a socket path: the service creates the
+socket and serves there (a debugging aid).
+
+=item stand-alone mode
+
+Otherwise: request packets are read from fd 3 and responses written to fd 4,
+so C<./svc.pl 3<requests 4>responses> and C<plTest> run the service without a
+manager. Without fd 3, starting dies with a L<Pluton::Fault> (code -55) whose
+text says what to do.
+
+=back
+
+In manager and accept mode the service never waits on one client: a
+connection whose request is incomplete after the first read is kept in a
+pending set while other connections are served, and is closed (unanswered) at
+its deadline (C<request-read-timeout>, 5 s by default); at most
+C<maximum-pending> (64) are kept, the oldest is dropped first. A netstring
+whose length prefix exceeds C<maximum-request-size> (64 MiB by default) is
+answered at once with fault 3 (C<requestTooLarge>) without reading its body.
+The limits come from the stats segment (F<docs/protocol.md> sections 4 and
+8). Client errors (a connection closed early, a malformed packet) cost only
+that connection: a read-error entry in the report (and a line on stderr in
+accept mode). The listening socket gets C<SO_RCVTIMEO> = 1 s, so an idle
+instance sends its report and notices a stop within a second.
+
+In manager mode the instance's slot in the stats segment says what it does:
+busy from the moment a request is handed to its code (naming the request's
+id and client name) until it next waits for a connection, so an instance that
+hangs after responding is still accountable; the counters, and the report
+records on fd 5, are kept as F<docs/protocol.md> says. When the segment's
+C<recorder-prefix> is set, each request and response is recorded to
+C<< <prefix>in.<pid>.<NNNNN> >> and C<< <prefix>out.<pid>.<NNNNN> >> (see
+L<Pluton::Recorder>).
+
+=head2 Stopping
+
+The manager stops an instance with SIGTERM. The SDK installs a handler in
+every mode (without C<SA_RESTART>); the loop ends after the current request:
+C<next> returns undef and C<serve> returns, so the code after the loop,
+destructors and END blocks run. The C<on_stop> hooks run once, just before
+that. A service that set its own C<$SIG{TERM}> before the loop starts keeps
+it: the SDK calls it after recording the stop. The loop also ends when the
+instance reached its C<maximum-requests>, and in stand-alone mode at the end
+of the input. When it ends with a fault (a malformed request in stand-alone
+mode, a failed accept, a response that cannot be written), C<next> and
+C<serve> die with that L<Pluton::Fault> after the final report.
+
+=head1 METHODS
+
+=head2 new
+
+    my $service = Pluton::Service->new($name);
+    my $service = Pluton::Service->new(name => $name);
+
+A service named C<$name>: its responses say C<< <name>:<pid>/0 >>.
+
+=head2 initialize
+
+    $service->initialize;
+
+Starts the service now (optional: the first C<next> or C<serve> does it).
+Returns the service; dies with a L<Pluton::Fault> whose text says what is
+wrong and what to do. A second call does nothing.
+
+=head2 next
+
+    while (my $request = $service->next) { ... }
+
+Waits for the next request and returns it, a L<Pluton::Request>; undef when
+the service should stop. A request of the previous call that was not
+answered is answered first with fault 6 (C<serviceException>, "request not
+answered by the service"). Dies with a L<Pluton::Fault> when the service
+stops with a fault (see L</Stopping>).
+
+=head2 serve
+
+    $service->serve(sub { my $request = shift; ...; return $response });
+
+Serves requests with the handler until the service stops. The handler's
+return value is the response (bytes; text with the UTF-8 flag is sent as
+UTF-8; undef is empty), unless it answered itself with C<respond> or
+C<fault>. If it dies with a L<Pluton::Fault>, that fault is sent. If it dies
+with anything else, the request gets fault 6 (C<serviceException>) whose
+text is C<< <class>: <message> >> for an object (its C<message> or
+C<as_string> method, else its string form) or the message without its
+C<at FILE line N.> suffix for a plain C<die>; the whole message goes to
+stderr (the manager's log), and the instance goes on serving. Returns when
+the service stops; dies as C<next>.
+
+=head2 on_stop
+
+    $service->on_stop(sub { ... });
+
+Adds a hook run once when the loop ends (before C<next> returns undef or
+C<serve> returns). A hook that dies is reported on stderr. Returns the
+service.
+
+=head2 name
+
+The service's name.
+
+=head2 mode
+
+C<manager>, C<accept> or C<standalone> once started, else undef.
+
+=head2 exit_reason
+
+Why the service stopped, as the stats segment's exit reasons (1
+serviceShutdown, 6 maxRequests, ...; 0 while running).
+
+=head2 api_version
+
+The SDK's version.
+
+=head1 ENVIRONMENT
+
+C<plutonSlot> (set by the manager), C<plutonAcceptSocket> (accept mode),
+C<plutonPacketTrace> (C<PktIn:>/C<PktOut:> lines on stderr for every
+packet).
+
+=head1 SEE ALSO
+
+L<Pluton::Request>, L<Pluton::Fault>, L<Pluton::Client>, and
+L<Pluton::Compat::Service> for the original Pluton API.
+
+=cut

@@ -119,6 +119,7 @@ Pluton::ServiceKey - parse and check Pluton service keys
 
     use Pluton::ServiceKey;
     my $sk = Pluton::ServiceKey->parse('system.echo.0.raw');   # dies with a Pluton::Fault (-31)
+    print "$sk";         # system.echo.0.raw
     $sk->application;    # system
     $sk->function;       # echo
     $sk->version;        # 0
@@ -132,6 +133,56 @@ dot-separated parts. Application is 1-32 bytes, Function 1-32 bytes (empty
 only for a wildcard config file name, C<< client => 0 >>), Version 1-6
 decimal digits without a leading zero unless it is exactly C<0>, and
 Serialization one of C<COBOL HTML JMS JSON NETSTRING PHP SOAP XML raw>. A C</>
-or a NUL byte anywhere is rejected, because a key becomes a file name.
+or a NUL byte anywhere is rejected, because a key becomes a file name. A key
+object stringifies to the key.
+
+=head1 METHODS
+
+=head2 check
+
+    Pluton::ServiceKey->check($key, client => 1)
+
+The error text (the original's messages), or undef for a good key. With
+C<< client => 0 >> an empty function (a wildcard) is allowed.
+
+=head2 parse, new
+
+    Pluton::ServiceKey->parse($key, client => 1)
+
+A key object; dies with a L<Pluton::Fault> C<serviceKeyBad> (-31) whose text
+is C<check>'s.
+
+=head2 is_valid
+
+True when C<check> finds nothing wrong.
+
+=head2 key, as_string
+
+The key as a string.
+
+=head2 application, function, version, serialization
+
+The parts (the version as a number).
+
+=head2 serialization_code
+
+The original's one-letter code of the serialization (C<r> for C<raw>).
+
+=head2 is_wildcard
+
+True when the function is empty.
+
+=head2 wildcard_key
+
+The key with an empty function, C<App..Ver.Ser>.
+
+=head2 search_key
+
+The lookup map's search key, C<App.Ser.Ver[.Func]>.
+
+=head2 socket_name, wildcard_socket_name
+
+The socket file names in the rendezvous directory: C<< <key>.socket >> and
+C<< <App>..<Ver>.<Ser>.socket >>.
 
 =cut

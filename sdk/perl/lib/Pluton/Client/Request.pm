@@ -208,21 +208,100 @@ Pluton::Client::Request - one request (and its response) of a Pluton client
 =head1 SYNOPSIS
 
     my $r = Pluton::Client::Request->new('system.echo.0.raw', 'Hello',
-        context => { 'echo.sleepMS' => 5 }, no_retry => 1);
+        context => { 'echo.sleepMS' => 5 }, timeout => 0.5, no_retry => 1);
     $client->add_request($r) or die $r->fault;
     $client->wait_one($r);
     print $r->has_fault ? $r->fault->message : $r->response;
 
 =head1 DESCRIPTION
 
-Attributes (named booleans): C<no_wait> (complete once a service instance has
-read the request; no response), C<no_remote>, C<no_retry>,
-C<keep_affinity> (keep the connection for the next use of this object;
-requires C<no_retry>, forbids C<no_wait>) and C<need_affinity> (fail with
-C<noAffinity> unless this object holds an affinity connection).
+The request objects that L<Pluton::Client>'s C<add_request> and waits run
+(C<call> and C<submit> make them for you). A new request has the fault
+C<requestNotAdded> (-3); while in flight C<requestInProgress> (-5); when
+done, C<noFault> or the fault of the exchange. An object can be sent again
+once it is done; with C<keep_affinity> it keeps its connection for that.
 
-A new request has the fault C<requestNotAdded> (-3); while in flight
-C<requestInProgress> (-5); when done, C<noFault> or the fault of the
-exchange (a service fault, or a system fault such as C<serviceTimeout>).
+=head1 METHODS
+
+=head2 new
+
+    Pluton::Client::Request->new($key, $data, %options)
+    Pluton::Client::Request->new(key => $key, data => $data, %options)
+
+Options: C<context> (hash or array reference), C<timeout> (seconds) or
+C<timeout_ms>, C<handle> (caller data), and the attributes as booleans:
+C<no_wait> (complete once a service instance has read the request; no
+response), C<no_remote>, C<no_retry>, C<keep_affinity> (keep the connection
+for the next use of this object; requires C<no_retry>, forbids C<no_wait>)
+and C<need_affinity> (fail with C<noAffinity> unless this object holds an
+affinity connection).
+
+=head2 key, set_key
+
+The service key.
+
+=head2 data, request_data, set_request_data
+
+The request data.
+
+=head2 timeout_ms, set_timeout_ms
+
+The request's own timeout in milliseconds (undef: the client's).
+
+=head2 set_context
+
+    $r->set_context($name, $value)
+
+Adds a context entry. False for names in the reserved C<pluton.> namespace
+(the request's fault becomes C<contextReservedNamespace>, -23).
+
+=head2 context
+
+The value set for a name (the last one), or undef.
+
+=head2 context_pairs
+
+The context entries as set, name/value pairs in order.
+
+=head2 set_attribute, clear_attribute, attribute
+
+    $r->set_attribute('no_retry');  $r->clear_attribute('no_retry');  $r->attribute('no_retry');
+
+The attributes by name (see L</new>); croaks for an unknown one.
+
+=head2 no_wait, no_remote, no_retry, keep_affinity, need_affinity
+
+Each attribute as an accessor: C<< $r->no_retry(1) >> sets it, C<< $r->no_retry >>
+reads it.
+
+=head2 handle, set_handle, client_handle, set_client_handle
+
+Caller data kept with the request.
+
+=head2 in_progress
+
+True between C<add_request> and completion.
+
+=head2 has_fault, fault, fault_code, fault_text
+
+The request's fault (a L<Pluton::Fault>) and its parts; C<has_fault> is
+false for C<noFault>.
+
+=head2 response, response_data
+
+The response data ('' on a fault).
+
+=head2 service_name
+
+The response's service name, C<< <name>:<pid>/0 >>.
+
+=head2 has_affinity
+
+True while the object holds an affinity connection.
+
+=head2 reset
+
+Clears everything (closing an affinity connection) and takes the request
+out of its client.
 
 =cut

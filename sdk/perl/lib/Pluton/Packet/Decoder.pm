@@ -209,3 +209,85 @@ sub eof {    ## no critic (ProhibitBuiltinHomonyms)
 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+Pluton::Packet::Decoder - incremental decoder of netstring packets
+
+=head1 SYNOPSIS
+
+    my $d = Pluton::Packet::Decoder->new('A');     # 'Q' for requests
+    $d->add($bytes);
+    my ($packet, $error) = $d->next;    # () when more bytes are needed
+    print $packet->{fields}{q} if $packet;
+
+=head1 DESCRIPTION
+
+Decodes packets as they arrive, with the rules and error texts of
+F<docs/protocol.md> section 1.2. Bytes after a complete packet stay for the
+next one.
+
+=head1 METHODS
+
+=head2 new
+
+    Pluton::Packet::Decoder->new($type, keep_raw => 1, check_key => 1, max_size => $bytes)
+
+C<$type> is C<Q> or C<A>. C<keep_raw> keeps each packet's bytes in
+C<< $packet->{raw} >>; C<check_key> checks a request's service key with the
+client rules; C<max_size> (0: none) fails a netstring whose length prefix
+exceeds it, as soon as the prefix is read.
+
+=head2 add
+
+Appends bytes.
+
+=head2 next
+
+Returns C<($packet)> for a complete packet (C<< { type => 'Q', fields => {
+type => payload } } >>), C<(undef, $error)> for a malformed one (C<< { kind
+=> 'netstring' | 'packet' | 'too_large', text => ... } >>; decoding stops
+there), or C<()> when more bytes are needed.
+
+=head2 eof
+
+At the end of the input: undef if nothing is pending, else the error
+(C<unexpected EOF in packet>).
+
+=head2 fill
+
+    $d->fill($fh, $size)
+
+One C<sysread> of at least C<$size> bytes (more when a known payload needs
+more) appended to the buffer; returns what C<sysread> returned.
+
+=head2 want
+
+How many more bytes complete the netstring being read (at least 1).
+
+=head2 pending
+
+The number of bytes buffered.
+
+=head2 in_packet
+
+True while a packet has begun and is not complete.
+
+=head2 reset
+
+Drops everything buffered (for a new connection).
+
+=head2 partial_fields
+
+The fields of the packet being decoded, those complete so far (a hash
+reference).
+
+=head2 set_max_size
+
+    $d->set_max_size($bytes)
+
+Changes C<max_size>.
+
+=cut

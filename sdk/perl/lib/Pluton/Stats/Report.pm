@@ -83,3 +83,20 @@ sub close {    ## no critic (ProhibitBuiltinHomonyms)
 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+Pluton::Stats::Report - the fd 5 report records (internal)
+
+=head1 DESCRIPTION
+
+Used by L<Pluton::Service> in manager mode; not a public interface. One
+entry per finished request (ok, fault, read or write error), sent as 528-byte
+records (F<docs/protocol.md> section 5) with one C<syswrite> each: when 16
+entries are held, when the instance is about to wait and its oldest entry
+is at least a second old, and once at exit. A failed write ends reporting
+for the instance; it never stops the service.
+
+=cut
