@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(php-cli phpunit strace lsof chromium tmux)
 apt_packages+=(php-codesniffer libperl-critic-perl)  # make lint (tools/lint/lint.py)
+apt_packages+=(libfile-map-perl)  # the Perl SDK maps its stats slot with it (optional: syswrite without it)
 if [[ "${PLUTON_BENCH:-}" == 1 ]]; then
   apt_packages+=(php8.2-fpm gunicorn)
 fi
