@@ -47,10 +47,12 @@ class TooLargeError(ProtocolError):
     (``maximum-request-size``); raised as soon as the length is known, before
     any of the payload is read."""
 
-    def __init__(self, length: int, limit: int) -> None:
+    def __init__(self, length: int, limit: int, fields: Dict[int, bytes]) -> None:
         super().__init__("request data of %d bytes exceeds maximum-request-size %d" % (length, limit))
         self.length = length
         self.limit = limit
+        #: The fields of the packet read before the oversize netstring.
+        self.fields = fields
 
 
 class PacketParser:
@@ -104,7 +106,7 @@ class PacketParser:
                 if c < 0x20 or c > 0x7E:
                     raise NetStringError(MSG_BAD_TYPE)
                 if self._length > self.max_length:
-                    raise TooLargeError(self._length, self.max_length)
+                    raise TooLargeError(self._length, self.max_length, dict(self._fields) if self._first else {})
                 self._type = c
                 pos += 1
                 self._filled = 0
@@ -191,10 +193,6 @@ class PacketParser:
         self._first = False
         self.started = False
         return True
-
-    def partial_fields(self) -> Dict[int, bytes]:
-        """The fields of the current packet read so far (after a :class:`TooLargeError`)."""
-        return self._fields if self._first else {}
 
     def fields(self) -> Dict[int, bytes]:
         """Take the fields (type byte -> payload) of the packet just completed."""

@@ -57,11 +57,6 @@ class PacketReader:
         """True once a byte of the current packet has been read or is buffered."""
         return self._parser.started or self._start < self._end
 
-    @property
-    def parser(self) -> PacketParser:
-        """The parser (for :meth:`~pluton.parser.PacketParser.partial_fields`)."""
-        return self._parser
-
     def fill(self) -> bool:
         """Between packets, make sure at least one byte is buffered, reading once
         if needed. Return False at end of input (and set :attr:`eof`)."""

@@ -521,7 +521,7 @@ class Service:
             return None
         except TooLargeError as e:
             self._unpend(conn)
-            self._too_large(conn, e, reader.parser.partial_fields())
+            self._too_large(conn, e, e.fields)
             return None
         except ProtocolError:
             self._trace(b"PktIn: ", reader.take_trace())
@@ -649,6 +649,8 @@ class Service:
         recorder = self._recorder
         if recorder is not None and recorder.enabled:
             index = recorder.record_in(raw)
+            if not recorder.enabled:  # that file could not be written
+                index = NOT_RECORDING
         self._acct.begin(read_ns, request_id, fields.get(T_CLIENT_NAME, b""), index)
         if conn is not None and T_NO_WAIT in fields:
             os.close(conn.fd)  # noWait: the client has what it needs
