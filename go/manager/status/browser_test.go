@@ -24,10 +24,34 @@ import (
 )
 
 const (
-	echoKey   = "system.echo.0.raw"
-	mirrorKey = "app.mirror.1.raw"
-	crashKey  = "demo.crash.0.raw"
+	echoKey  = "system.echo.0.raw"
+	crashKey = "demo.crash.0.raw"
 )
+
+// demoServices returns the services of tools/demo.sh (the echo service in
+// Go, Python, PHP and Perl, configured as the demo does) whose interpreter
+// is installed, and their keys.
+func demoServices(t *testing.T) (map[string]string, []string) {
+	t.Helper()
+	root := testbin.RepoRoot(t)
+	demo := "minimum-processes 1\nmaximum-processes 4\nprestart-processes true\n"
+	services := map[string]string{echoKey: "exec " + testbin.Path(t, "echoService") + "\n" + demo}
+	keys := []string{echoKey}
+	for _, sdk := range []struct{ key, interpreter, script string }{
+		{"python.echo.0.raw", "python3", "sdk/python/examples/echo.py"},
+		{"php.echo.0.raw", "php", "sdk/php/examples/echo.php"},
+		{"perl.echo.0.raw", "perl", "sdk/perl/examples/echo.pl"},
+	} {
+		path, err := exec.LookPath(sdk.interpreter)
+		if err != nil {
+			t.Logf("%s: no %s on PATH, left out of the demo's services", sdk.key, sdk.interpreter)
+			continue
+		}
+		services[sdk.key] = "exec " + path + " " + filepath.Join(root, sdk.script) + "\n" + demo
+		keys = append(keys, sdk.key)
+	}
+	return services, keys
+}
 
 // chromium returns Debian's Chromium (or $PLUTON_CHROMIUM), or skips the
 // test when there is none: tools/setup.sh installs it.
@@ -124,24 +148,24 @@ func mismatch(rows map[string]map[string]string, services map[string]pool.Servic
 func TestStatusPageInBrowser(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
-	m := statustest.Start(t, map[string]string{
-		echoKey:   statustest.Exec(t, "echoService", nil, "prestart-processes true", "minimum-processes 2", "maximum-processes 4"),
-		mirrorKey: statustest.Exec(t, "echoService", nil, "prestart-processes true"),
-		crashKey:  statustest.Exec(t, "testExit", []string{"3"}, "prestart-processes true", "exec-failure-backoff 60"),
-	})
-	require.Equal(t, 40, m.Load(echoKey, 40))
-	require.Equal(t, 10, m.Load(mirrorKey, 10))
+	// The demo's services, and one that crashes at start-up.
+	services, demoKeys := demoServices(t)
+	services[crashKey] = statustest.Exec(t, "testExit", []string{"3"}, "prestart-processes true", "exec-failure-backoff 60")
+	m := statustest.Start(t, services)
+	for _, k := range demoKeys {
+		require.Equal(t, 10, m.Load(k, 10), k)
+	}
 	m.Eventually("the crashing service backs off", 20*time.Second, func() bool {
 		return m.Services()[crashKey].Backoff != nil
 	})
 	m.Eventually("request counts reach the status API", 20*time.Second, func() bool {
 		s := m.Services()
-		if s[echoKey].Requests > 0 && s[mirrorKey].Requests > 0 {
-			return true
+		for _, k := range demoKeys {
+			if s[k].Requests < 10 {
+				return false
+			}
 		}
-		m.Load(echoKey, 5)
-		m.Load(mirrorKey, 5)
-		return false
+		return true
 	})
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(m.URL("/")),
@@ -173,7 +197,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		`[...document.querySelectorAll("#instances tr.proc td[data-field=pid]")].map((td) => td.textContent)`))
 	require.NoError(t, err)
 	for _, p := range procs.Processes {
-		if p.Service == echoKey || p.Service == mirrorKey {
+		if p.Service != crashKey {
 			assert.Contains(t, pids, strconv.Itoa(p.PID), "instance %s", p.LogID)
 		}
 	}
@@ -214,13 +238,14 @@ func TestStatusPageInBrowser(t *testing.T) {
 				return
 			default:
 			}
-			_, _ = m.Call(echoKey, "load", 5*time.Second)
-			_, _ = m.Call(mirrorKey, "load", 5*time.Second)
+			for _, k := range demoKeys {
+				_, _ = m.Call(k, "load", 5*time.Second)
+			}
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
 	m.Eventually("the page shows a request rate", 15*time.Second, func() bool {
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr.svc[data-key="`+mirrorKey+`"] td[data-field=p99]`)))
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr.svc[data-key="`+demoKeys[len(demoKeys)-1]+`"] td[data-field=p99]`)))
 		return err == nil && s != "–"
 	})
 	close(stop)
