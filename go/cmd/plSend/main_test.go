@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/pluton-go/pluton/go/client"
 	"github.com/pluton-go/pluton/go/client/clienttest"
 	"github.com/pluton-go/pluton/go/protocol"
 )
@@ -65,7 +66,7 @@ func TestPlSend(t *testing.T) {
 		{"reserved", "", []string{"-L", dir, "-C", "pluton.x=1", key, "x"}, "",
 			"Error: plSend addRequest: pluton::Fault=-23 (contextReservedNamespace:context key uses the pluton. prefix) 'Context Key uses reserved prefix of 'pluton.''\n", 1, false},
 		{"initialize", "", []string{"-L", dir + "/missing", key, "x"}, "", "Error: plSend initialize: pluton::Fault=-33", 1, true},
-		{"incomplete", "", []string{"-o", "-L", dir, "test.silent.0.raw", "x"}, "", "Error: plSend Fault: -20:Socket closed with incomplete response\n", 1, false},
+		{"incomplete", "", []string{"-o", "-L", dir, "test.silent.0.raw", "x"}, "", "Error: plSend Fault: -20:" + client.DiedText + "\n", 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
