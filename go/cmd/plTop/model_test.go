@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -327,4 +328,30 @@ func TestUnixSocketAddress(t *testing.T) {
 	assert.Contains(t, out.String(), "c.crash.0.raw")
 	_, err = os.Stat(sock)
 	require.NoError(t, err)
+}
+
+func TestAPIBadReplies(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		code int
+		body string
+		want string
+	}{
+		{"not JSON", 200, "<html>proxy</html>", "GET /overview: bad reply:"},
+		{"error reply", 503, `{"error": "manager shutting down"}`, "GET /overview: 503: manager shutting down"},
+		{"plain error", 404, "404 page not found\n", "GET /overview: 404: 404 page not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.code)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			a, err := newAPI(strings.TrimPrefix(srv.URL, "http://"))
+			require.NoError(t, err)
+			_, err = a.Overview(t.Context())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
 }
