@@ -15,17 +15,18 @@ const (
 	// DebugChild traces how each instance is started: program, argv,
 	// working directory, limits, credentials, descriptors.
 	DebugChild DebugFlag = 1 << iota
-	// DebugManager traces the manager's own events: signals, scans, lookup
-	// map writes, controls, periodic reports, shutdown steps.
+	// DebugManager traces the manager's own events: signals received,
+	// scans, lookup map writes, controls (hold, halt, resume).
 	DebugManager
-	// DebugService traces service events: the service lines of -l
-	// serviceStart/serviceExit, state changes, pending connections.
+	// DebugService traces service events: the lines of -l serviceStart and
+	// serviceExit, the socket watched while no instance runs, a pending
+	// connection.
 	DebugService
-	// DebugProcess traces instance events: the lines of -l processStart,
-	// processExit and processUsage, signals sent.
+	// DebugProcess traces instance events: Process Start, Child Exit and
+	// the lines of -l processExit and processUsage.
 	DebugProcess
-	// DebugThread traces the manager's goroutines: the per-instance waiter
-	// and stderr reader, the connection watcher.
+	// DebugThread traces the goroutine that waits for each instance:
+	// started, and the instance reaped.
 	DebugThread
 	// DebugStio traces instance I/O: every stderr line (as -l processLog).
 	DebugStio
@@ -38,8 +39,8 @@ const (
 	// DebugCalibrate traces pool sizing: the -l calibrate lines, every
 	// sample.
 	DebugCalibrate
-	// DebugOneShot traces one-time steps: options as resolved, directories
-	// created, the lock, the status listener, the first lookup map.
+	// DebugOneShot traces one-time steps: the home and options as resolved,
+	// plutonLookupMap exported, the lock taken.
 	DebugOneShot
 
 	// DebugAll is every debug flag.
