@@ -142,8 +142,16 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 // s.cur.
 func (s *Service) nextSocket() error {
 	for {
+		// Stopping (a stop signal, or maximum-requests reached): accept no
+		// more, but serve the connections already accepted whose packets
+		// complete before their deadlines; a client whose connection was
+		// accepted must not lose its request to the instance's exit.
+		accepting := true
 		if s.stopSignal.Load() {
-			return s.stop(s.shutdownReason(), ErrStopped)
+			if len(s.pendingConns) == 0 || s.cur != nil {
+				return s.stop(s.shutdownReason(), ErrStopped)
+			}
+			accepting = false
 		}
 		if s.cur != nil {
 			ok, err := s.affinityNext()
@@ -154,10 +162,13 @@ func (s *Service) nextSocket() error {
 		}
 		if s.slot != nil {
 			if limit := s.slot.MaximumRequests(); limit > 0 && s.served >= uint64(limit) {
-				return s.stop(stats.MaxRequests, ErrStopped)
+				if len(s.pendingConns) == 0 {
+					return s.stop(stats.MaxRequests, ErrStopped)
+				}
+				accepting = false
 			}
 		}
-		c, err := s.waitConn()
+		c, err := s.waitConn(accepting)
 		if err != nil {
 			return err
 		}
@@ -190,8 +201,9 @@ func (s *Service) enterWait(st stats.State) {
 // waitConn waits for a connection whose packet is complete and returns it,
 // or returns nil when the wait ended without one (the accept timeout, a
 // signal, a connection that failed); the caller then checks for a stop and
-// calls again.
-func (s *Service) waitConn() (*conn, error) {
+// calls again. Unless accepting, only the pending connections are served
+// (the instance is stopping; there must be some).
+func (s *Service) waitConn(accepting bool) (*conn, error) {
 	s.enterWait(stats.StateIdle)
 	if len(s.pendingConns) == 0 {
 		// The fast path: block in accept (the exclusive wake-up keeps idle
@@ -210,6 +222,9 @@ func (s *Service) waitConn() (*conn, error) {
 		}
 	}
 	s.pollFDs = append(s.pollFDs[:0], unix.PollFd{Fd: int32(s.listen), Events: unix.POLLIN})
+	if !accepting {
+		s.pollFDs[0].Fd = -1 // poll ignores it
+	}
 	for _, c := range s.pendingConns {
 		s.pollFDs = append(s.pollFDs, unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN})
 	}
@@ -251,7 +266,7 @@ func (s *Service) waitConn() (*conn, error) {
 	if err := s.expirePending(time.Now()); err != nil {
 		return nil, err
 	}
-	if s.pollFDs[0].Revents != 0 {
+	if accepting && s.pollFDs[0].Revents != 0 {
 		fd, err := accept(s.listen)
 		if err != nil {
 			return nil, s.acceptError(err)
