@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -60,7 +61,11 @@ func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 // appendMessage appends the record's message and attributes (those of h
 // first, if h is not nil) as "msg k=v k=v".
 func appendMessage(b []byte, r *slog.Record, h *textHandler) []byte {
-	b = append(b, r.Message...)
+	msg := r.Message
+	if strings.ContainsAny(msg, "\n\r") { // one event, one line
+		msg = strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(msg)
+	}
+	b = append(b, msg...)
 	prefix := ""
 	if h != nil {
 		for _, a := range h.attrs {

@@ -166,6 +166,12 @@ func TestTextAttrValues(t *testing.T) {
 	assert.Equal(t, `m empty="" space="a b" eq="a=b" g.x=1 t=2026-12-07T21:04:05.123Z d=1m30s ok=true`+"\n", b.String())
 }
 
+func TestOneEventOneLine(t *testing.T) {
+	var b bytes.Buffer
+	NewWith(&b, Options{Format: Plain}).Printf("Config Error: %s", "two\nlines\r")
+	assert.Equal(t, `Config Error: two\nlines\r`+"\n", b.String())
+}
+
 func TestParseFormat(t *testing.T) {
 	for in, want := range map[string]Format{"text": Text, "JSON": JSON, "plain": Plain} {
 		f, err := ParseFormat(in)
