@@ -292,3 +292,41 @@ def test_fault_is_an_exception_with_code_text_and_name():
     f = Fault(FaultCode.SERVICE_UNAVAILABLE, "halted")
     assert isinstance(f, Exception) and f.code == 7 and f.text == "halted" and f.name == "serviceUnavailable"
     assert issubclass(ServiceFault, Fault)
+
+
+def test_sigterm_in_stand_alone_mode_finishes_the_request_then_ends_the_loop(tmp_path):
+    script = tmp_path / "svc.py"
+    script.write_text("import sys, time\nsys.path.insert(0, %r)\nimport pluton\n" % SRC + """
+def handle(request):
+    sys.stderr.write("handling\n")
+    sys.stderr.flush()
+    time.sleep(0.5)
+    return request.data
+service = pluton.Service("sa")
+service.on_stop(lambda: sys.stderr.write("on_stop ran\\n"))
+service.serve(handle)
+""")
+    from harness import HELLO
+    r, w = os.pipe()
+    out = tmp_path / "out"
+    fd_out = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    err = tmp_path / "err"
+    fd_err = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        p = spawn([str(script)], {r: 3, fd_out: 4}, stderr=fd_err)
+    finally:
+        os.close(r)
+        os.close(fd_out)
+        os.close(fd_err)
+    try:
+        os.write(w, HELLO)  # fd 3 stays open: no end of input
+        wait_for(lambda: "handling" in err.read_text(), what="the handler to start")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=5) == 0
+        assert out.read_bytes().endswith(b"5qHello,0z\n")
+        assert "on_stop ran" in err.read_text()
+    finally:
+        os.close(w)
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=5)

@@ -189,6 +189,8 @@ class Service:
             self._stand_reader = PacketReader(b"Q", _fd_reader(_FAUX_IN), trace=self._tracing)
             self._mode = self.STANDALONE
             self._set_name()
+            self._install_sigterm()
+            atexit.register(self.close)
             return
         self._set_name()
         listener.settimeout(None)  # the socket is shared: keep it blocking
