@@ -396,6 +396,10 @@ func TestJSONLog(t *testing.T) {
 	r := startIn(t, home, "-j")
 	r.waitFor(`"msg":"Manager ready: `, 1, 30*time.Second)
 	r.waitFor(`"msg":"Process Start: `, 1, 10*time.Second)
+	c, err := client.New("json", client.WithLookup(filepath.Join(home, "lookup.map")))
+	require.NoError(t, err)
+	_, err = c.Call(context.Background(), "system.echo.0.raw", []byte("x")) // the instance is in its loop
+	require.NoError(t, err)
 	r.stop()
 	var sawExit bool
 	for _, l := range r.lines() {
