@@ -298,7 +298,7 @@ def test_sigterm_in_stand_alone_mode_finishes_the_request_then_ends_the_loop(tmp
     script = tmp_path / "svc.py"
     script.write_text("import sys, time\nsys.path.insert(0, %r)\nimport pluton\n" % SRC + """
 def handle(request):
-    sys.stderr.write("handling\n")
+    sys.stderr.write("handling\\n")
     sys.stderr.flush()
     time.sleep(0.5)
     return request.data
@@ -322,7 +322,7 @@ service.serve(handle)
         os.write(w, HELLO)  # fd 3 stays open: no end of input
         wait_for(lambda: "handling" in err.read_text(), what="the handler to start")
         p.send_signal(signal.SIGTERM)
-        assert p.wait(timeout=5) == 0
+        assert p.wait(timeout=5) == 0, err.read_text()
         assert out.read_bytes().endswith(b"5qHello,0z\n")
         assert "on_stop ran" in err.read_text()
     finally:
