@@ -473,3 +473,42 @@ func TestDebugFlagsTraceManagerConfigServiceCalibrateStio(t *testing.T) {
 	// -l processLog is off: the stderr line is traced, not logged.
 	assert.Empty(t, r.grep(`Log: system\.talk\.0\.raw/0-`))
 }
+
+func TestUntrustedDirectoryOnReloadKeepsServices(t *testing.T) {
+	t.Parallel()
+	home := newHome(t, map[string]string{"system.echo.0.raw": "exec echoService\nprestart-processes true\n"})
+	conf := filepath.Join(home, "configuration")
+	r := startIn(t, home)
+	r.waitFor(ready, 1, 30*time.Second)
+	c, err := client.New("reload", client.WithLookup(filepath.Join(home, "lookup.map")))
+	require.NoError(t, err)
+
+	require.NoError(t, os.Chmod(conf, 0o757))
+	t.Cleanup(func() { _ = os.Chmod(conf, 0o755) })
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGHUP))
+	r.waitFor(`Config Error: Reload refused; the running services are kept$`, 1, 10*time.Second)
+	assert.NotEmpty(t, r.grep(`configuration directory `+regexp.QuoteMeta(conf)+` is writable by others \(mode 0757\): refusing it .*; fix: chmod o-w `+regexp.QuoteMeta(conf)+`$`))
+	got, err := c.Call(context.Background(), "system.echo.0.raw", []byte("still here"))
+	require.NoError(t, err)
+	assert.Equal(t, "still here", string(got.Data))
+
+	// Fixed: the next reload reads the directory again.
+	require.NoError(t, os.Chmod(conf, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(conf, "system.two.0.raw"), []byte("exec echoService\n"), 0o644))
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGHUP))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err = c.Call(context.Background(), "system.two.0.raw", []byte("two"))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.NoError(t, err)
+	assert.Equal(t, "two", string(got.Data))
+	select {
+	case <-r.done:
+		t.Fatal("the manager stopped")
+	default:
+	}
+}
