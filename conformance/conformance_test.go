@@ -24,14 +24,29 @@ import (
 	"github.com/pluton-go/pluton/go/testbin"
 )
 
-// sdk is one language under test: how to run its testee and its client driver.
+// sdk is one testee under test: how to run it and, for the primary testee
+// of each language, its client driver.
 type sdk struct {
 	name   string
-	testee []string
-	client []string
+	lang   string          // the language: go, python, php, perl
+	role   string          // roleNative, roleHandler or roleCompat
+	testee []string        // command line of the testee
+	client []string        // command line of the client driver; nil but for the native testee
 	known  map[string]bool // known failures, "harness/case"
 }
 
+// The roles of a testee: every language has a native testee (the loop or
+// iterator form) with its client driver; Go also has a handler-form testee
+// (go-handler); a language with a compatibility layer for the original API
+// has a testee written against it (<lang>-compat, conformance/testees/<lang>/compat.<ext>).
+const (
+	roleNative  = "native"
+	roleHandler = "handler"
+	roleCompat  = "compat"
+)
+
+// sdks returns every testee; the fd, pltest and fake-manager harnesses run
+// them all, the manager harness and the client matrix the native ones.
 func sdks(t *testing.T) []sdk {
 	t.Helper()
 	root := testbin.RepoRoot(t)
@@ -44,16 +59,25 @@ func sdks(t *testing.T) []sdk {
 		return p
 	}
 	list := []sdk{
-		{name: "go", testee: []string{testbin.Path(t, "conformanceTestee")}, client: []string{testbin.Path(t, "conformanceClient")}},
-		{name: "python", testee: []string{interp("python3"), filepath.Join(testees, "python", "testee.py")},
-			client: []string{interp("python3"), filepath.Join(testees, "python", "client.py")}},
-		{name: "php", testee: []string{interp("php"), filepath.Join(testees, "php", "testee.php")},
-			client: []string{interp("php"), filepath.Join(testees, "php", "client.php")}},
-		{name: "perl", testee: []string{interp("perl"), filepath.Join(testees, "perl", "testee.pl")},
-			client: []string{interp("perl"), filepath.Join(testees, "perl", "client.pl")}},
+		{name: "go", lang: "go", role: roleNative, testee: []string{testbin.Path(t, "conformanceTestee")},
+			client: []string{testbin.Path(t, "conformanceClient")}},
+		{name: "go-handler", lang: "go", role: roleHandler, testee: []string{testbin.Path(t, "conformanceHandlerTestee")}},
+	}
+	for _, l := range []struct{ lang, interp, ext string }{{"python", "python3", "py"}, {"php", "php", "php"}, {"perl", "perl", "pl"}} {
+		bin := interp(l.interp)
+		dir := filepath.Join(testees, l.lang)
+		list = append(list, sdk{name: l.lang, lang: l.lang, role: roleNative,
+			testee: []string{bin, filepath.Join(dir, "testee."+l.ext)}, client: []string{bin, filepath.Join(dir, "client."+l.ext)}})
+		if compat := filepath.Join(dir, "compat."+l.ext); fileExists(compat) {
+			list = append(list, sdk{name: l.lang + "-compat", lang: l.lang, role: roleCompat, testee: []string{bin, compat}})
+		}
 	}
 	for i := range list {
-		for _, p := range []string{list[i].testee[len(list[i].testee)-1], list[i].client[len(list[i].client)-1]} {
+		paths := []string{list[i].testee[len(list[i].testee)-1]}
+		if list[i].client != nil {
+			paths = append(paths, list[i].client[len(list[i].client)-1])
+		}
+		for _, p := range paths {
 			if _, err := os.Stat(p); err != nil {
 				t.Fatalf("conformance: %s: %v", list[i].name, err)
 			}
@@ -61,6 +85,22 @@ func sdks(t *testing.T) []sdk {
 		list[i].known = knownFailures(t, filepath.Join(root, "conformance", "known_failures", list[i].name+".txt"))
 	}
 	return list
+}
+
+// native returns the native testee of each language.
+func native(list []sdk) []sdk {
+	var out []sdk
+	for _, s := range list {
+		if s.role == roleNative {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func knownFailures(t *testing.T, path string) map[string]bool {

@@ -167,7 +167,7 @@ func parsePid(resp protocol.Response) (pid, n int, err error) {
 // TestManager checks what only a real manager shows: affinity over one
 // connection, maximum-requests recycling, exit on request, noWait.
 func TestManager(t *testing.T) {
-	list := sdks(t)
+	list := native(sdks(t))
 	m := startManager(t, list)
 	for _, s := range list {
 		check(t, s, "manager", "affinity", func() error { return affinity(m, s.name+".pid.0.raw") })
@@ -293,7 +293,7 @@ func noWait(m *managed, key string) error {
 
 // TestClientMatrix runs every SDK's client against every SDK's testee.
 func TestClientMatrix(t *testing.T) {
-	list := sdks(t)
+	list := native(sdks(t))
 	m := startManager(t, list)
 	big := bytes.Repeat([]byte("0123456789abcdef"), 100000/16)
 	for _, client := range list {

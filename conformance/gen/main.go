@@ -215,6 +215,15 @@ func build() ([]vectors.Case, map[string][]byte) {
 		{"missing_service_key", "a request without a key", "0Q,3b100,0z\n", "", "Invalid Service Key"},
 		{"extra_after_z", "a good packet then bytes that are no packet", good + "junk", string(respond([]byte(good))), "leading netString character not a digit"},
 	}
+	// protocol.md §8.3: a length prefix above maximum-request-size (64 MiB
+	// without a stats segment) is refused with fault 3 before its payload is
+	// read; stand-alone input cannot go on after it, so the loop ends.
+	tooLarge := string(protocol.AppendResponse(nil, &protocol.Response{ID: 100, ClientName: "plSend:26446",
+		ServiceName: vectors.ServiceName, FaultCode: 3,
+		FaultText: "request data of 99999999 bytes exceeds maximum-request-size 67108864"}))
+	malformed = append(malformed, struct{ name, desc, in, out, stderr string }{
+		"request_too_large", "a data length prefix above the default maximum-request-size: fault 3 before the payload",
+		"0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,99999999k", tooLarge, "exceeds maximum-request-size"})
 	for _, m := range malformed {
 		c := vectors.Case{Name: m.name, Description: m.desc, Expect: vectors.ExpectError, Stderr: m.stderr}
 		cases = append(cases, withFiles(c, []byte(m.in), []byte(m.out), files))
