@@ -78,13 +78,8 @@ func (c *Command) Parse(args []string) (opts []Opt, operands []string, err error
 	if strings.IndexByte(spec, 'h') < 0 {
 		spec = "h" + spec
 	}
-	for _, a := range args {
-		if a == "--" || len(a) < 2 || a[0] != '-' {
-			break
-		}
-		if a == "--help" {
-			return nil, nil, c.Help()
-		}
+	if longHelp(args, spec) {
+		return nil, nil, c.Help()
 	}
 	opts, operands, err = Getopt(args, spec)
 	for _, o := range opts { // as getopt's loop: a -h before a bad option wins
@@ -115,4 +110,29 @@ func (c *Command) BadUsage(format string, a ...any) error {
 func (c *Command) Fail(code int, format string, a ...any) error {
 	fmt.Fprintf(c.Stderr, "Error: %s\n", fmt.Sprintf(format, a...))
 	return &Exit{Code: code}
+}
+
+// longHelp reports whether "--help" comes among the options of args, where
+// getopt would see it as an option (not as the argument of one, nor after
+// the options end).
+func longHelp(args []string, spec string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--help":
+			return true
+		case a == "--" || len(a) < 2 || a[0] != '-':
+			return false
+		}
+		for j := 1; j < len(a); j++ {
+			k := strings.IndexByte(spec, a[j])
+			if k >= 0 && k+1 < len(spec) && spec[k+1] == ':' {
+				if j == len(a)-1 {
+					i++ // the next word is this option's argument
+				}
+				break
+			}
+		}
+	}
+	return false
 }
