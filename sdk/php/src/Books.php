@@ -94,12 +94,15 @@ final class Books
         $this->reporter?->add(Reporter::READ_ERROR, (int) (($now - $startTime) * 1000000), 0, 0, '', $now);
     }
 
-    /** A request refused before its body was read (requestTooLarge). */
-    public function refused(float $startTime, int $requestBytes): void
+    /**
+     * A request refused before its body was read (requestTooLarge): a
+     * request answered with a fault, reported with no bytes and no function.
+     */
+    public function refused(float $startTime): void
     {
         $now = microtime(true);
-        $this->reporter?->add(Reporter::FAULT, (int) (($now - $startTime) * 1000000), $requestBytes, 0, '', $now);
-        $this->stats?->faultSent();
+        $this->reporter?->add(Reporter::FAULT, (int) (($now - $startTime) * 1000000), 0, 0, '', $now);
+        $this->stats?->refused();
     }
 
     /** At exit: state stopping with the exit reason, and the final report. */

@@ -104,14 +104,14 @@ final class PacketDecoder
             if ($digits === 0) {
                 throw new ProtocolError('leading netString character not a digit', true);
             }
+            if ($digits > 9 && strlen(ltrim(substr($buf, $pos, $digits), '0')) > 9) {
+                // Checked before waiting for more digits: a flood of digits fails at once.
+                throw new ProtocolError('netString length value greater than 999999999', true);
+            }
             $n = (int) substr($buf, $pos, $digits);
             if ($this->maximumSize > 0 && $n > $this->maximumSize) {
                 // Even with more digits to come, the length can only grow.
                 throw new TooLargeError($n, $this->maximumSize, $fields);
-            }
-            if ($digits > 9 && strlen(ltrim(substr($buf, $pos, $digits), '0')) > 9) {
-                // Checked before waiting for more digits: a flood of digits fails at once.
-                throw new ProtocolError('netString length value greater than 999999999', true);
             }
             $at = $pos + $digits;
             if ($at >= $len) {

@@ -110,7 +110,14 @@ final class Service implements \IteratorAggregate
             $this->mode = self::MODE_ACCEPT;
         } else {
             [$in, $out] = ModeProbe::standaloneFds();
-            $this->source = new StandaloneSource($in, $out, $this->signals, $this->trace);
+            $this->source = new StandaloneSource(
+                $in,
+                $out,
+                $this->signals,
+                $this->trace,
+                $this->serviceName,
+                Limits::DEFAULT_MAXIMUM_REQUEST_SIZE
+            );
             $this->mode = self::MODE_STANDALONE;
         }
         $this->signals->install();

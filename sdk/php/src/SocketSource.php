@@ -135,8 +135,9 @@ final class SocketSource implements RequestSource
             return null;
         }
         if (!$sock instanceof \Socket) {
-            $errno = socket_last_error($listen);
-            socket_clear_error($listen);
+            // socket_accept() records its errno globally, not on the listening socket.
+            $errno = socket_last_error();
+            socket_clear_error();
             if ($errno === self::EAGAIN || $errno === self::EINTR || $errno === self::ECONNABORTED) {
                 return null; // the 1 s accept timeout, a signal, or a client that went away
             }
@@ -325,7 +326,7 @@ final class SocketSource implements RequestSource
         );
         @socket_write($conn->socket, $packet);
         $conn->close();
-        $this->books->refused($conn->startTime, $e->length);
+        $this->books->refused($conn->startTime);
     }
 
     private function deadline(float $now): float

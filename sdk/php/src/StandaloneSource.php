@@ -7,7 +7,10 @@ namespace Pluton;
 /**
  * Stand-alone mode: request packets back to back on fd 3, responses
  * written to fd 4 (nothing for noWait). The end of input ends the loop; a
- * malformed packet, or input that ends inside a packet, is a Fault.
+ * malformed packet, or input that ends inside a packet, is a Fault. A
+ * length prefix above maximum-request-size is answered with fault 3 on fd
+ * 4, then ends the loop with that Fault (the rest of the input cannot be
+ * read in step).
  *
  * @internal
  */
@@ -19,13 +22,19 @@ final class StandaloneSource implements RequestSource
      * @param resource      $in  fd 3
      * @param resource|null $out fd 4, null when it is not open
      */
-    public function __construct(private $in, private $out, private SignalWatcher $signals, bool $keepRaw)
-    {
+    public function __construct(
+        private $in,
+        private $out,
+        private SignalWatcher $signals,
+        bool $keepRaw,
+        private string $serviceName,
+        int $maximumRequestSize
+    ) {
         stream_set_read_buffer($in, 0);
         if ($out !== null) {
             stream_set_write_buffer($out, 0);
         }
-        $this->decoder = new PacketDecoder(Packet::REQUEST, $keepRaw, true);
+        $this->decoder = new PacketDecoder(Packet::REQUEST, $keepRaw, true, $maximumRequestSize);
     }
 
     public function next(): ?Incoming
@@ -39,6 +48,9 @@ final class StandaloneSource implements RequestSource
             if ($decoder->hasPartial()) {
                 try {
                     $packet = $decoder->next();
+                } catch (TooLargeError $e) {
+                    $this->refuse($e);
+                    throw new Fault(Fault::REQUEST_TOO_LARGE, $e->getMessage());
                 } catch (ProtocolError $e) {
                     throw new Fault(
                         $e->isNetStringError() ? Fault::REQUEST_NET_STRING_PARSE_ERROR : Fault::REQUEST_DECODE_FAILED,
@@ -90,6 +102,23 @@ final class StandaloneSource implements RequestSource
             }
         }
         return true;
+    }
+
+    /** Answers fault 3 requestTooLarge for the request being read. */
+    private function refuse(TooLargeError $e): void
+    {
+        $f = $e->fields;
+        $packet = Packet::encodeResponse(
+            (string) Packet::number($f[Packet::REQUEST_ID] ?? ''),
+            $f[Packet::CLIENT_NAME] ?? '',
+            $this->serviceName,
+            Fault::REQUEST_TOO_LARGE,
+            $e->getMessage(),
+            ''
+        );
+        if ($this->out !== null) {
+            @fwrite($this->out, $packet);
+        }
     }
 
     public function holdsAffinity(): bool

@@ -258,9 +258,13 @@ final class StatsSegment
         $this->count($outcome);
     }
 
-    /** A fault sent without a request handed to the code (request too large): faults += 1. */
-    public function faultSent(): void
+    /**
+     * A request refused before its body was read (request too large): a
+     * request answered with a fault, requests and faults += 1.
+     */
+    public function refused(): void
     {
+        $this->requests++;
         $this->count(Reporter::FAULT);
     }
 
@@ -299,6 +303,7 @@ final class StatsSegment
         }
         $s = $this->slot;
         if ($s !== null) {
+            $s->requests = $this->requests;
             $s->responses = $this->responses;
             $s->faults = $this->faults;
             $s->busyMicros = $this->busyMicros;

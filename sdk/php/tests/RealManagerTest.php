@@ -26,7 +26,7 @@ final class RealManagerTest extends Harness
         file_put_contents(
             "$dir/config/php.echo.0.raw",
             'exec ' . PHP_BINARY . ' ' . realpath(self::ECHO) . "\n"
-            . "maximum-request-size 1000\nrecorder-prefix $dir/rec/\nrecorder-cycle 3\n"
+            . "maximum-request-size 1000\nrecorder-prefix $dir/rec/\nrecorder-cycle 3\nunresponsive-timeout 5\n"
         );
         $p = proc_open(
             ["$bin/plutonManager", '-C', "$dir/config", '-R', "$dir/rendezvous", '-L', "$dir/lookup.map"],
@@ -55,6 +55,20 @@ final class RealManagerTest extends Harness
             $in = glob("$dir/rec/in.*.00001") ?: [];
             $this->assertCount(1, $in, 'no recorder file: ' . implode(' ', scandir("$dir/rec") ?: []));
             $this->assertStringContainsString('5ksmall,', (string) file_get_contents($in[0]));
+
+            // An instance that hangs after responding is still busy, so the manager
+            // kills it as unresponsive (issue 15 item 4): within the timeout + 2 s.
+            $call = $c->submit('php.echo.0.raw', 'then hang', context: ['echo.sleepAfter' => '60']);
+            $this->assertSame('then hang', $call->result());
+            $t = microtime(true);
+            $this->assertMatchesRegularExpression('/^echo:(\d+)\/0$/', $call->serviceName());
+            $pid = (int) substr($call->serviceName(), 5);
+            $this->assertTrue(
+                $this->waitFor(fn () => !file_exists("/proc/$pid"), 12.0),
+                'an instance that hung after responding was not killed'
+            );
+            $this->assertLessThan(5.0 + 2.0 + 1.0, microtime(true) - $t);
+            $this->assertSame('after', $c->call('php.echo.0.raw', 'after'));
         } finally {
             proc_terminate($p, 15);
             if ($this->waitExit($p, 10.0) === -1) {

@@ -62,6 +62,19 @@ final class ServiceLoopTest extends Harness
         fclose($partial);
     }
 
+    public function testAnIdleInstanceWakesEverySecondAndKeepsServing(): void
+    {
+        $m = $this->start();
+        $c = new Client('loop', 4.0, $m['dir']);
+        $this->assertSame('before', $c->call(self::KEY, 'before'));
+        usleep(2500000); // accept times out (SO_RCVTIMEO 1 s) twice meanwhile
+        $this->assertSame('after', $c->call(self::KEY, 'after'));
+        $this->assertTrue(proc_get_status($m['proc'])['running']);
+        proc_terminate($m['proc'], 15);
+        $this->assertSame(0, $this->waitExit($m['proc']));
+        $this->assertSame(StatsSegment::EXIT_SERVICE_SHUTDOWN, self::readSlot($m['segment'], 1)['exitReason']);
+    }
+
     public function testAnOversizeLengthPrefixIsAnsweredAtOnce(): void
     {
         $m = $this->start(['maximumRequestSize' => 1000]);
@@ -88,7 +101,8 @@ final class ServiceLoopTest extends Harness
         }
         $this->assertSame('still', $c->call(self::KEY, 'still'));
         $slot = self::readSlot($m['segment'], 1);
-        $this->assertSame([2, 2, 3], [$slot['requests'], $slot['responses'], $slot['faults']]);
+        // A refusal is a request answered with a fault.
+        $this->assertSame([5, 2, 3], [$slot['requests'], $slot['responses'], $slot['faults']]);
     }
 
     public function testAConnectionPastTheReadTimeoutIsClosed(): void

@@ -91,6 +91,18 @@ final class StandaloneServiceTest extends Harness
         $this->assertStringContainsString('pluton::Fault=-58', $err);
     }
 
+    public function testAnOversizeLengthPrefixIsRefusedWithFault3(): void
+    {
+        [$rc, $out, $err] = $this->runEcho('0Q,3b100,5ac:123,17csystem.echo.0.raw,4l4000,99999999k');
+        $this->assertSame(1, $rc);
+        $this->assertMatchesRegularExpression(
+            '/^0A,3b100,5ac:123,\d+secho:\d+\/0,1p3,'
+            . '68rrequest data of 99999999 bytes exceeds maximum-request-size 67108864,0z\n$/',
+            $out
+        );
+        $this->assertStringContainsString('pluton::Fault=3', $err);
+    }
+
     public function testEofInsideAPacketIsAFault(): void
     {
         [$rc, , $err] = $this->runEcho('0Q,3b100,');
