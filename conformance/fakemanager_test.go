@@ -59,7 +59,7 @@ func startFakeManager(t *testing.T, s sdk) (*fakeManager, error) {
 	}
 	b := make([]byte, stats.SegmentSize(fakeSlots))
 	stats.InitSegment(b, stats.HeaderConfig{Slots: fakeSlots, AffinityTimeout: 60 * time.Second,
-		MaximumRequestSize: fakeLimit, RequestReadTimeout: 800 * time.Millisecond, MaximumPending: 8,
+		MaximumRequestSize: fakeLimit, RequestReadTimeout: 1500 * time.Millisecond, MaximumPending: 8,
 		RecorderPrefix: fm.prefix})
 	if err := os.WriteFile(fm.segPath, b, 0o644); err != nil {
 		return nil, err
@@ -338,7 +338,7 @@ func fmTooLarge(fm *fakeManager) error {
 }
 
 // fmSilent: a connection that sends nothing does not hold the instance, and
-// is closed at request-read-timeout (800 ms in the header).
+// is closed at request-read-timeout (1.5 s in the header).
 func fmSilent(fm *fakeManager) error {
 	silent, err := net.DialTimeout("unix", fm.sock, 5*time.Second)
 	if err != nil {
@@ -354,7 +354,7 @@ func fmSilent(fm *fakeManager) error {
 	if string(resp.Data) != "x" {
 		return fmt.Errorf("response %+v", resp)
 	}
-	if el := time.Since(start); el > 700*time.Millisecond {
+	if el := time.Since(start); el > 1200*time.Millisecond {
 		return fmt.Errorf("the request waited %v behind a silent connection", el)
 	}
 	_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))

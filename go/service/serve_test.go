@@ -191,7 +191,7 @@ func TestStopSignalInProcess(t *testing.T) {
 	select {
 	case err := <-done:
 		assert.ErrorIs(t, err, ErrStopped)
-		assert.Less(t, time.Since(sent), 1500*time.Millisecond, "within the 1 s accept timeout")
+		assert.Less(t, time.Since(sent), 2500*time.Millisecond, "within the 1 s accept timeout (plus scheduling on a loaded machine)")
 	case <-time.After(10 * time.Second):
 		t.Fatal("Next did not return after SIGTERM")
 	}
