@@ -28,11 +28,11 @@ demo: setup build
 # go.mod carries no plotting or FastCGI module.
 bench: build
 	PLUTON_BENCH=1 bash tools/setup.sh
-	cd tools/bench && $(GO) run .
+	cd tools/bench && GOFLAGS=-mod=mod $(GO) run .
 
 bench-quick: build
 	PLUTON_BENCH=1 bash tools/setup.sh
-	cd tools/bench && $(GO) run . -quick
+	cd tools/bench && GOFLAGS=-mod=mod $(GO) run . -quick
 
 dist:
 	bash tools/dist.sh
