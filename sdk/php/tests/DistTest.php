@@ -45,6 +45,14 @@ final class DistTest extends Harness
         $this->assertSame('pluton/pluton', $composer['name']);
         $this->assertSame($version, $composer['version']);
         $this->assertSame(['Pluton\\' => 'src/'], $composer['autoload']['psr-4']);
+        $this->assertSame('BSD-3-Clause', $composer['license']);
+        $this->assertArrayHasKey('ext-sockets', $composer['require']);
+        $this->assertArrayHasKey('ext-pcntl', $composer['suggest']);
+        $this->assertArrayHasKey('ext-ffi', $composer['suggest']);
+        $this->assertStringContainsString(
+            'Copyright (c) 2026 The Pluton for Go authors',
+            (string) file_get_contents("$pkg/LICENSE")
+        );
 
         // The example runs from the unpacked copy, with the copy's classes.
         file_put_contents("$install/in", "0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,5kHello,0z\n");
