@@ -176,6 +176,9 @@ func TestQuickstartAsWritten(t *testing.T) {
 	t.Logf("MEASURED: docs/quickstart.md ran in %s", time.Since(start).Round(time.Millisecond))
 	log, _ := os.ReadFile(filepath.Join(home, "pluton-manager.log"))
 	require.NoError(t, err, "the page's commands failed:\n%s\nmanager log:\n%s", out, log)
+	if testing.Verbose() {
+		t.Logf("output:\n%s", out)
+	}
 
 	// Every text block's lines appear in the output, in order.
 	rest := string(out)
@@ -196,4 +199,6 @@ func TestQuickstartAsWritten(t *testing.T) {
 	assert.Contains(t, string(out), "last stderr line: RuntimeError: cannot open the database")
 	assert.Contains(t, string(log), "Child Exit: abnormal broken.python.1.raw/0-")
 	assert.Contains(t, string(log), "RuntimeError: cannot open the database")
+	assert.Regexp(t, `(?m)^Child Exit: abnormal broken\.python\.1\.raw/0-\d+ exit\(1\) pid=\d+ service=broken\.python\.1\.raw slot=0 status=exit\(1\) uptime=\S+ requests=0$`, string(out))
+	assert.Regexp(t, `(?m)^Child Stderr: broken\.python\.1\.raw/0-\d+ RuntimeError: cannot open the database$`, string(out))
 }
