@@ -12,13 +12,10 @@ use Pluton::ServiceKey;
 
 our $VERSION = '0.1.0';
 
-# A request handed to the service's code. Made by Pluton::Service only:
+# A request handed to the service's code, made by Pluton::Service only:
 # { f => the packet's fields (type => payload), s => the service, t => when
-# it was read, k => the key object, answered => 1 once answered }.
-sub _new {
-    my ($class, $service, $fields, $key) = @_;
-    return bless { f => $fields, s => $service, t => Time::HiRes::time(), k => $key }, $class;
-}
+# it was handed over, k => the key object, c => its connection, answered => 1
+# once answered }.
 
 sub data {
     my $self = shift;

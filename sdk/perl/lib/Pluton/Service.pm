@@ -338,17 +338,17 @@ sub _set_state {
 # request (docs/protocol.md section 4.2).
 sub _waiting {
     my ($self, $state) = @_;
-    $self->_set_state($state) if $self->{state} != $state;
-    $self->{report}->flush_if_due if $self->{report};
+    if ($self->{state} != $state) {
+        $self->{state} = $state;
+        $self->{stats}->write_state($state, int(Time::HiRes::time() * 1_000_000)) if $self->{stats};
+    }
+    my $report = $self->{report};
+    $report->flush_if_due if $report && defined $report->{oldest};
     return;
 }
 
-# A connection record: fh, fd, decoder, t0 (accepted), deadline.
-sub _conn {
-    my ($self, $fh, $decoder) = @_;
-    my $now = Time::HiRes::time();
-    return { fh => $fh, fd => fileno $fh, dec => $decoder, t0 => $now, deadline => $now + $self->{read_timeout} };
-}
+# A connection record: { fh, fd, dec (its decoder), t0 (accepted), deadline,
+# pkt or err once read }.
 
 # Reads what is there without blocking. 'done' (a packet, or a decoder error
 # in $c->{err}), 'more', or 'eof' / 'error' (the connection is dead).
@@ -450,8 +450,25 @@ sub _accept_one {
     };
     my $dec = $self->{decoder};
     $dec->reset;
-    my $c = $self->_conn($fh, $dec);
-    my $how = $self->_read_conn($c);
+    my $now = Time::HiRes::time();
+    my $c = { fh => $fh, fd => fileno $fh, dec => $dec, t0 => $now, deadline => $now + $self->{read_timeout} };
+    # the usual case: the whole request in the first read
+    my $r = recv $fh, my $buf, READ_SIZE, MSG_DONTWAIT;
+    if (defined $r && length $buf) {
+        my $f = Pluton::Packet::Decoder::scan_request(\$buf, $self->{max_size});
+        if ($f && ($self->{keys}{ defined $f->{c} ? $f->{c} : q{} } || $self->_good_key($f->{c}))) {
+            $c->{pkt} = { fields => $f, raw => ($self->{trace} || $self->{recorder}) ? $buf : undef };
+            return $c;
+        }
+        $dec->add($buf);
+        my ($pkt, $err) = $dec->next;
+        $c->{pkt} = $pkt;
+        $c->{err} = $err;
+    }
+    my $how = $c->{pkt} || $c->{err} ? 'done'
+            : !defined $r            ? ($!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR} ? 'more' : 'error')
+            : length $buf            ? 'more'
+            :                          'eof';
     return $self->_finished_read($c, $how) if $how ne 'more';
     # incomplete after the first read: pending, with a decoder of its own
     $self->{decoder} = $self->_new_decoder;
@@ -461,6 +478,13 @@ sub _accept_one {
     }
     push @{$pending}, $c;
     return undef;    ## no critic (ProhibitExplicitReturnUndef)
+}
+
+# A key not seen yet: good if it passes the client rules (it is then cached
+# by _hand_over).
+sub _good_key {
+    my ($self, $key) = @_;
+    return !defined Pluton::ServiceKey->check(defined $key ? $key : q{}, client => 1);
 }
 
 # Waits on fd 3 and the pending connections at once.
@@ -621,23 +645,21 @@ sub _hand_over {
     my $fields = $c->{pkt}{fields};
     my $keystr = defined $fields->{c} ? $fields->{c} : q{};
     my $key = $self->{keys}{$keystr} ||= Pluton::ServiceKey->_from_checked($keystr);
-    my $req = Pluton::Request->_new($self, $fields, $key);
-    $req->{c} = $c;
+    my $now = Time::HiRes::time();
+    my $req = bless { f => $fields, s => $self, t => $now, k => $key, c => $c }, 'Pluton::Request';
     $self->{requests}++;
     $self->{served}++;
-    my $stats = $self->{stats};
-    if ($stats) {
-        $self->{state} = Pluton::Stats::STATE_BUSY;
-        $stats->write_busy(int($req->{t} * 1_000_000), $self->{requests});
-    }
     my $raw = $c->{pkt}{raw};
     my $rec = $self->{recorder};
     if ($rec && $rec->ok) {
         $req->{rec} = $rec->next_index;
         $rec->write('in', $req->{rec}, $raw);
     }
-    if ($stats && $stats->version >= 2) {
-        $stats->write_identity(Pluton::Packet::number($fields->{b}),
+    if (my $stats = $self->{stats}) {
+        $self->{state} = Pluton::Stats::STATE_BUSY;
+        my $id = $fields->{b};
+        $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/;
+        $stats->begin_request(int($now * 1_000_000), $self->{requests}, $id,
             defined $req->{rec} ? $req->{rec} : Pluton::Stats::NOT_RECORDING,
             defined $fields->{a} ? $fields->{a} : q{});
     }
@@ -660,10 +682,11 @@ sub _trace {
     return;
 }
 
-# Writes all of $bytes; returns 0, or the errno of the failed write.
+# Writes all of $bytes (after $off written already); returns 0, or the errno
+# of the failed write.
 sub _write_all {
-    my ($fh, $bytes) = @_;
-    my $off = 0;
+    my ($fh, $bytes, $off) = @_;
+    $off = 0 unless defined $off;
     my $len = length $bytes;
     while ($off < $len) {
         my $n = syswrite $fh, $bytes, $len - $off, $off;
@@ -694,7 +717,9 @@ sub _answer {
     $req->{s} = undef;
     my $f = $req->{f};
     $data = q{} if $code;
-    my $pkt = Pluton::Packet::response_packet(Pluton::Packet::number($f->{b}),
+    my $id = $f->{b};
+    $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/;
+    my $pkt = Pluton::Packet::response_packet($id,
         defined $f->{a} ? $f->{a} : q{}, $self->{service_id}, $code, $text, $data);
     $self->_trace('PktOut', $pkt) if $self->{trace};
     $self->{recorder}->write('out', $req->{rec}, $pkt) if defined $req->{rec};
@@ -714,7 +739,8 @@ sub _answer {
         }
     }
     elsif ($c->{fh}) {
-        $errno = _write_all($c->{fh}, $pkt);
+        my $n = syswrite $c->{fh}, $pkt;
+        $errno = defined $n && $n == length $pkt ? 0 : _write_all($c->{fh}, $pkt, $n);
     }
     my $ok = 1;
     if ($errno) {
@@ -744,8 +770,11 @@ sub _answer {
     else          { $outcome = Pluton::Stats::OUTCOME_OK; $self->{responses}++ }
     $self->{stats}->write_counters($self->{requests}, $self->{responses}, $self->{faults}, $self->{busy_us})
         if $self->{stats};
-    $self->_report($outcome, $c->{t0}, length(defined $f->{k} ? $f->{k} : q{}), length $data,
-        $req->{k}{function}, $now);
+    if (my $report = $self->{report}) {
+        my $t0 = defined $c->{t0} ? $c->{t0} : $req->{t};
+        $report->add($outcome, int(($now - $t0) * 1_000_000), length(defined $f->{k} ? $f->{k} : q{}),
+            length $data, $req->{k}{function}, $now);
+    }
     return $ok;
 }
 

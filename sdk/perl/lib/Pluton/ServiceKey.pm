@@ -7,6 +7,7 @@ use Pluton::Fault;
 
 use overload
     q{""}    => sub { my $self = shift; return $self->{key} },
+    'bool'   => sub { return 1 },
     fallback => 1;
 
 our $VERSION = '0.1.0';

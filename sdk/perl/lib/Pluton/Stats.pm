@@ -165,19 +165,56 @@ sub write_pid { my ($self, $pid) = @_; return $self->_write(0, pack 'V', $pid) }
 # bytes 4-15: state and since
 sub write_state {
     my ($self, $state, $since) = @_;
-    return $self->_write(4, pack 'V Q<', $state, $since);
+    my $bytes = pack 'V Q<', $state, $since;
+    if ($self->{mapped}) {    # the common case, inline
+        substr ${ $self->{map} }, $self->{base} + 4, length $bytes, $bytes;
+        return;
+    }
+    return $self->_write(4, $bytes);
 }
 
 # bytes 4-23: busy, since and requests
 sub write_busy {
     my ($self, $since, $requests) = @_;
-    return $self->_write(4, pack 'V Q< Q<', STATE_BUSY, $since, $requests);
+    my $bytes = pack 'V Q< Q<', STATE_BUSY, $since, $requests;
+    if ($self->{mapped}) {    # the common case, inline
+        substr ${ $self->{map} }, $self->{base} + 4, length $bytes, $bytes;
+        return;
+    }
+    return $self->_write(4, $bytes);
 }
 
 # bytes 16-47: the counters and the busy time, when a request is answered
 sub write_counters {
     my ($self, $requests, $responses, $faults, $busy_us) = @_;
-    return $self->_write(16, pack 'Q< Q< Q< Q<', $requests, $responses, $faults, $busy_us);
+    my $bytes = pack 'Q< Q< Q< Q<', $requests, $responses, $faults, $busy_us;
+    if ($self->{mapped}) {    # the common case, inline
+        substr ${ $self->{map} }, $self->{base} + 16, length $bytes, $bytes;
+        return;
+    }
+    return $self->_write(16, $bytes);
+}
+
+# A request is handed to the service's code: bytes 4-23 (busy, since,
+# requests) and, in version 2, bytes 64 to 80 + the client name's length (the
+# request's identity).
+sub begin_request {
+    my ($self, $since, $requests, $id, $recorder_index, $client_name) = @_;
+    my $busy = pack 'V Q< Q<', STATE_BUSY, $since, $requests;
+    my $who;
+    if ($self->{version} >= 2) {
+        my $name = substr $client_name, 0, CLIENT_NAME_MAX;
+        $who = pack 'Q< V V a*', $id < 0 ? 0 : $id, $recorder_index, length $name, $name;
+    }
+    if ($self->{mapped}) {    # the common case, inline
+        my $map = $self->{map};
+        substr $$map, $self->{base} + 4, 20, $busy;
+        substr $$map, $self->{base} + 64, length $who, $who if defined $who;
+        return;
+    }
+    $self->_write(4, $busy);
+    $self->_write(64, $who) if defined $who;
+    return;
 }
 
 # bytes 64 to 80 + the client name's length: the request's identity (v2)

@@ -200,6 +200,40 @@ sub _error {
 }
 
 
+# scan_request(\$bytes, $max_size): the fields of the request packet that
+# $bytes holds exactly (the usual first read of a connection), or undef for
+# anything else (incomplete, more bytes, or not valid: the decoder then says
+# why). One pass, with the decoder's rules; the key is not checked here.
+sub scan_request {
+    my ($bufref, $max) = @_;
+    my $len = length $$bufref;
+    my %f;
+    my $first = 1;
+    pos($$bufref) = 0;    ## no critic (RequireLocalizedPunctuationVars)
+    while ($$bufref =~ /\G([0-9]{1,9})([\x20-\x2f\x3a-\x7e])/gc) {
+        my ($n, $t) = ($1, $2);
+        return if $max && $n > $max;
+        my $at = pos $$bufref;
+        my $end = $at + $n;
+        return if $end >= $len;
+        my $term = substr $$bufref, $end, 1;
+        return if $term ne ',' && $term ne "\n";
+        if ($first) {
+            return if $t ne 'Q';
+            $first = 0;
+        }
+        elsif ($t gt 'z' || exists $f{$t}) {
+            return;
+        }
+        $f{$t} = substr $$bufref, $at, $n;
+        if ($t eq 'z') {
+            return $end + 1 == $len ? \%f : undef;
+        }
+        pos($$bufref) = $end + 1;    ## no critic (RequireLocalizedPunctuationVars)
+    }
+    return;
+}
+
 # At end of input: undef if clean (nothing pending), else the error.
 sub eof {    ## no critic (ProhibitBuiltinHomonyms)
     my $self = shift;
@@ -278,6 +312,14 @@ True while a packet has begun and is not complete.
 =head2 reset
 
 Drops everything buffered (for a new connection).
+
+=head2 scan_request
+
+    my $fields = Pluton::Packet::Decoder::scan_request(\$bytes, $max_size);
+
+The fields of the request packet that C<$bytes> holds exactly, in one pass;
+undef for anything else (an incomplete or malformed packet, or more bytes
+after it), which the decoder then handles. The service key is not checked.
 
 =head2 partial_fields
 
