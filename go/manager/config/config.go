@@ -70,6 +70,14 @@ type Service struct {
 	UnresponsiveTimeout   time.Duration // unresponsive-timeout, s, default 10, 5..600
 	User, Group           string        // user, group: run instances as these when the manager is root
 
+	// Durable jobs on JetStream (docs/remote.md); they need a manager
+	// started with a NATS URL.
+	Jobs             bool          // jobs, default false: the key is also a job class
+	JobsMaxWorkers   int           // jobs-max-workers, default 0 (= maximum-processes), 0..10000: jobs in progress on this host
+	JobsOverdrive    bool          // jobs-overdrive, default false: a worker fetches jobs in batches and keeps taking them while the queue is not empty
+	JobsMaxAttempts  int           // jobs-max-attempts, default 5, 1..1000: deliveries before the dead-letter subject
+	JobsWorkerMaxTTL time.Duration // jobs-worker-max-ttl, s, default 60, 1..86400: the longest one attempt may take
+
 	Warnings []string // problems that do not reject the file, for the log
 }
 
@@ -340,6 +348,11 @@ func Parse(r io.Reader, path string, key servicekey.Key) (*Service, error) {
 	s.UnresponsiveTimeout = p.seconds("unresponsive-timeout", 10, 5, 600)
 	s.User = p.str("user", "")
 	s.Group = p.str("group", "")
+	s.Jobs = p.boolean("jobs", false)
+	s.JobsMaxWorkers = p.integer("jobs-max-workers", 0, 0, 10000)
+	s.JobsOverdrive = p.boolean("jobs-overdrive", false)
+	s.JobsMaxAttempts = p.integer("jobs-max-attempts", 5, 1, 1000)
+	s.JobsWorkerMaxTTL = p.seconds("jobs-worker-max-ttl", 60, 1, 86400)
 	p.fetch("exit") // a no-op, so that a configuration can be a shell script
 	if p.err != nil {
 		return nil, p.err

@@ -95,6 +95,8 @@ func TestParseDefaults(t *testing.T) {
 		OccupancyPercent:    70,
 		RequestReadTimeout:  5 * time.Second,
 		UnresponsiveTimeout: 10 * time.Second,
+		JobsMaxAttempts:     5,
+		JobsWorkerMaxTTL:    60 * time.Second,
 	}, s)
 }
 
