@@ -155,4 +155,25 @@ for my $t (
     is($e, $t->[1], "bad context: $t->[0]");
 }
 
+# the one-pass scan of a request that arrived whole agrees with the decoder
+{
+    my $req = "0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,20j12kecho.sleepMS,1v5,,5kHello,0z\n";
+    my $f = Pluton::Packet::Decoder::scan_request(\$req, 0);
+    is_deeply($f, Pluton::Packet::decode($req, 'Q'), 'scan_request: the same fields as the decoder');
+    for my $case (
+        [ 'incomplete',          substr($req, 0, -2) ],
+        [ 'bytes after the end', $req . '0Q,' ],
+        [ 'a duplicate type',    "0Q,1b1,1b2,0z\n" ],
+        [ 'a bad terminator',    "0Q,1b1;0z\n" ],
+        [ 'not a request',       "0A,1b1,0z\n" ],
+        [ 'a type above z',      "0Q,1{1,0z\n" ],
+        [ 'a length digit flood', "0Q,1234567890k" ],
+    ) {
+        my ($what, $bytes) = @$case;
+        is(Pluton::Packet::Decoder::scan_request(\$bytes, 0), undef, "scan_request leaves $what to the decoder");
+    }
+    is(Pluton::Packet::Decoder::scan_request(\$req, 19), undef, 'and a netstring above max_size (the context, 20 bytes)');
+    ok(Pluton::Packet::Decoder::scan_request(\$req, 20), 'at max_size it passes');
+}
+
 done_testing;
