@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pluton-go/pluton/go/fault"
+	"github.com/pluton-go/pluton/go/remote/natsrpc"
 	"github.com/pluton-go/pluton/go/version"
 )
 
@@ -43,6 +46,7 @@ type Client struct {
 	ids      atomic.Int64
 	reload   sync.Mutex
 	reloaded time.Time // last re-read of the lookup map, under reload
+	remote   *natsrpc.Caller // keys not served locally, over NATS; nil: none (docs/remote.md)
 }
 
 // refreshInterval limits how often a miss re-reads the lookup map.
@@ -52,6 +56,7 @@ type config struct {
 	lookup  string
 	timeout time.Duration
 	log     *slog.Logger
+	nats    string
 }
 
 // An Option configures a Client.
@@ -69,6 +74,23 @@ func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = 
 // WithLogger sends debug records (connect, retry, failures) to l at level
 // Debug. Without it, setting $plutonClientDebug logs them to stderr.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// NATSEnv is the environment variable naming the NATS server(s) through
+// which a client reaches services that are not served locally, when
+// WithNATS is not given.
+const NATSEnv = "plutonNATS"
+
+// NATSURLFile is the file in the rendezvous directory in which a manager
+// started with a NATS URL writes the URL its clients should use (mode 0600).
+const NATSURLFile = "plutonManager.nats"
+
+// WithNATS makes the client send a request whose key is not served locally
+// to the NATS server(s) at url (e.g. "nats://10.0.0.5:4222"), where another
+// host's manager may export it (docs/remote.md). Without it the client uses
+// $plutonNATS, else the URL its manager wrote in <R>/plutonManager.nats,
+// else none; "off" turns remote calls off. Requests with NoRemote,
+// KeepAffinity or NeedAffinity always stay local.
+func WithNATS(url string) Option { return func(c *config) { c.nats = url } }
 
 // New returns a client named name (sent as "<name>:<pid>"). It reads the
 // lookup location once, to find the rendezvous directory, and fails with a
@@ -97,7 +119,44 @@ func New(name string, opts ...Option) (*Client, error) {
 	}
 	c.rv.Store(&resolver{dir: dir})
 	c.ids.Store(FirstRequestID)
+	if url := natsURL(cfg.nats, dir); url != "" {
+		c.remote = natsrpc.NewCaller(url, c.name)
+	}
 	return c, nil
+}
+
+// natsURL picks the NATS URL: the option, $plutonNATS, the manager's file.
+func natsURL(opt, rendezvous string) string {
+	url := opt
+	if url == "" {
+		url = os.Getenv(NATSEnv)
+	}
+	if url == "" {
+		if b, err := os.ReadFile(filepath.Join(rendezvous, NATSURLFile)); err == nil {
+			url = strings.TrimSpace(string(b))
+		}
+	}
+	if url == "off" {
+		return ""
+	}
+	return url
+}
+
+// NATS returns the NATS URL used for keys not served locally, "" if none.
+func (c *Client) NATS() string {
+	if c.remote == nil {
+		return ""
+	}
+	return c.remote.URL()
+}
+
+// Close releases the client's NATS connection, if it made one. Local
+// requests need no closing; a closed client can still send them.
+func (c *Client) Close() error {
+	if c.remote != nil {
+		c.remote.Close()
+	}
+	return nil
 }
 
 // Name returns the client name sent on the wire, "<name>:<pid>".

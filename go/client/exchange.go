@@ -165,6 +165,10 @@ func (c *Client) execute(ctx context.Context, r *Request, x *exchange, poller bo
 					}
 					continue
 				}
+				if c.remote != nil && r.attrs&(NoRemoteAttr|KeepAffinityAttr|NeedAffinityAttr) == 0 && isNotFound(err) {
+					res = c.callRemote(ctx, r) // docs/remote.md
+					break
+				}
 				res = outcome{err: err}
 				break
 			}
