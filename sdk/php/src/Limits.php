@@ -16,6 +16,8 @@ final class Limits
     public const DEFAULT_MAXIMUM_REQUEST_SIZE = 67108864;
     public const DEFAULT_MAXIMUM_PENDING = 64;
     public const DEFAULT_AFFINITY_TIMEOUT = 60.0;
+    /** select(2) takes descriptors below 1024: the pending set stays well under that. */
+    public const MAXIMUM_PENDING_CAP = 900;
 
     /**
      * @param float $requestReadTimeout seconds to read a whole request (0 = no limit)
@@ -31,13 +33,19 @@ final class Limits
     ) {
     }
 
-    /** The limits a stats segment's header sets (0 = no limit, except maximumPending: 0 = the default). */
+    /**
+     * The limits a stats segment's header sets (0 = no limit, except
+     * maximumPending: 0 = the default; it is capped at 900, as socket_select
+     * handles descriptors below 1024 only).
+     */
     public static function fromSegment(StatsSegment $s): self
     {
         return new self(
             $s->requestReadTimeout() / 1000,
             $s->maximumRequestSize(),
-            $s->maximumPending() > 0 ? $s->maximumPending() : self::DEFAULT_MAXIMUM_PENDING,
+            $s->maximumPending() > 0
+                ? min($s->maximumPending(), self::MAXIMUM_PENDING_CAP)
+                : self::DEFAULT_MAXIMUM_PENDING,
             $s->affinityTimeout() > 0 ? (float) $s->affinityTimeout() : self::DEFAULT_AFFINITY_TIMEOUT
         );
     }

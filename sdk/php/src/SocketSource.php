@@ -29,6 +29,8 @@ final class SocketSource implements RequestSource
     private const EPIPE = 32;
     private const ECONNABORTED = 103;
     private const MSG_DONTWAIT = 0x40;
+    /** ENOMEM, ENFILE, EMFILE, ENOBUFS: accept failed for lack of resources, not for good. */
+    private const OUT_OF_RESOURCES = [12, 23, 24, 105];
 
     /** @var array<int,Connection> incomplete connections by spl_object_id of their socket, oldest first */
     private array $pending = [];
@@ -140,6 +142,16 @@ final class SocketSource implements RequestSource
             socket_clear_error();
             if ($errno === self::EAGAIN || $errno === self::EINTR || $errno === self::ECONNABORTED) {
                 return null; // the 1 s accept timeout, a signal, or a client that went away
+            }
+            if (in_array($errno, self::OUT_OF_RESOURCES, true)) {
+                // Out of descriptors or memory for now: make room and try again, never a busy loop.
+                $oldest = array_key_first($this->pending);
+                if ($oldest !== null) {
+                    $this->drop($this->pending[$oldest]);
+                    unset($this->pending[$oldest]);
+                }
+                usleep(10000);
+                return null;
             }
             throw new Fault(Fault::ACCEPT_FAILED, 'accept: ' . socket_strerror($errno));
         }

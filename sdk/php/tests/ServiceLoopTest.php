@@ -147,6 +147,8 @@ final class ServiceLoopTest extends Harness
         // echo.sleepAfter: the service responds, then sleeps 1 s before it waits again.
         $call = $c->submit(self::KEY, 'hi', context: ['echo.sleepAfter' => '2']);
         $this->assertSame('hi', $call->result());
+        // The counters follow the response by a moment.
+        $this->waitFor(fn () => self::readSlot($m['segment'], 1)['responses'] === 1, 1.0);
         $s = self::readSlot($m['segment'], 1);
         $this->assertSame(StatsSegment::STATE_BUSY, $s['state'], 'answered but not yet waiting: still busy');
         $this->assertSame([1, 1], [$s['requests'], $s['responses']]);
