@@ -97,6 +97,10 @@ def test_an_oversize_length_prefix_is_answered_at_once(limited):
     assert (r.request_id, r.client_name, r.fault_code) == (777, b"plSend:26446", 3)
     assert r.fault_text == b"request data of 5000 bytes exceeds maximum-request-size 1000"
     assert r.service_name.startswith(b"echo:")
+    # The refusal counts as a request answered with a fault (§8.3).
+    wait_for(lambda: limited.slot().faults == 1 and limited.slot().state == SlotState.IDLE, what="the fault counted")
+    s = limited.slot()
+    assert (s.requests, s.responses, s.faults, s.request_id, s.client_name) == (1, 0, 1, 777, b"plSend:26446")
     # Before the id is seen: id 0, no client name.
     with connect(limited.socket_path) as c:
         c.sendall(b"0Q,99999999999999999999")  # 20 digits: over the limit before the type byte
@@ -110,6 +114,12 @@ def test_an_oversize_length_prefix_is_answered_at_once(limited):
     assert exchange(limited.socket_path, request_packet(b"x" * 900)).endswith(b"900q%s,0z\n" % (b"x" * 900))
     assert b",1p3,60rrequest data of 1001 bytes" in exchange(limited.socket_path, request_packet(b"x" * 1001))
     assert limited.procs[0].poll() is None
+    limited.procs[0].terminate()
+    assert limited.procs[0].wait(timeout=5) == 0
+    entries = stats.unpack_report(limited.reports(1)[0])[3]
+    assert [(e.outcome, e.request_bytes, e.function) for e in entries] == \
+        [(Outcome.FAULT, 0, b""), (Outcome.READ_ERROR, 0, b""), (Outcome.FAULT, 0, b""), (Outcome.OK, 900, b"echo"),
+         (Outcome.FAULT, 0, b"")]
 
 
 def test_accept_mode_uses_the_default_limits(tmp_path):

@@ -114,3 +114,15 @@ except pluton.Fault as f:
                          env=env, capture_output=True, text=True, timeout=10, close_fds=True)
     assert out.stdout.startswith("-55 no request source: fd 3 is close-on-exec (not inherited); run the service "
                                  "under plutonManager"), out.stderr
+
+
+def test_an_oversize_request_is_refused_and_ends_the_loop(tmp_path):
+    """§8.3 in stand-alone mode: fault 3 on fd 4, then the loop ends with that fault."""
+    packet = b"0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,100000000kxx"
+    rc, resp, err = run_standalone(HELLO + packet, tmp_path)
+    assert rc == 41
+    first, rest = resp.split(b"0z\n", 1)
+    assert first.endswith(b"5qHello,")
+    assert rest.startswith(b"0A,3b100,12aplSend:26446,") and rest.endswith(
+        b"1p3,69rrequest data of 100000000 bytes exceeds maximum-request-size 67108864,0z\n")
+    assert "pluton::Fault=3 (requestTooLarge:request too large)" in err.decode()

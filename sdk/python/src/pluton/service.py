@@ -186,7 +186,8 @@ class Service:
             mode = self.MANAGER
         else:
             _check_standalone()
-            self._stand_reader = PacketReader(b"Q", _fd_reader(_FAUX_IN), trace=self._tracing)
+            self._stand_reader = PacketReader(b"Q", _fd_reader(_FAUX_IN), trace=self._tracing,
+                                              max_length=self._max_size)
             self._mode = self.STANDALONE
             self._set_name()
             self._install_sigterm()
@@ -417,6 +418,11 @@ class Service:
                 self._stop = True
                 return None
             return self._start_request(None, fields, reader.take_trace(), read_ns)
+        except TooLargeError as e:
+            # Answered on fd 4; the input cannot be resynchronised, so the loop ends (§8.3).
+            self._trace(b"PktIn: ", reader.take_trace())
+            self._too_large(None, e, read_ns)
+            self.fault = Fault(FaultCode.REQUEST_TOO_LARGE, str(e))
         except ProtocolError as e:
             self._trace(b"PktIn: ", reader.take_trace())
             code = (FaultCode.REQUEST_NET_STRING_PARSE_ERROR if isinstance(e, NetStringError)
@@ -523,7 +529,7 @@ class Service:
             return None
         except TooLargeError as e:
             self._unpend(conn)
-            self._too_large(conn, e, e.fields)
+            self._too_large(conn, e, conn.read_ns)
             return None
         except ProtocolError:
             self._trace(b"PktIn: ", reader.take_trace())
@@ -673,17 +679,26 @@ class Service:
         os.close(conn.fd)
         self._acct.read_error(conn.read_ns)
 
-    def _too_large(self, conn: _Conn, e: TooLargeError, fields: Dict[int, bytes]) -> None:
-        """§8.3: answer fault 3 at once, without reading the body, and close."""
+    def _too_large(self, conn: Optional[_Conn], e: TooLargeError, read_ns: int) -> None:
+        """§8.3: answer fault 3 at once, without reading the body, and close. The
+        refusal counts as a request answered with a fault (no function, 0 bytes)."""
+        fields = e.fields
         rid = parse_number(fields.get(T_REQUEST_ID, b""))
-        parts = response_parts(ResponsePacket(rid, fields.get(T_CLIENT_NAME, b""), self._service_name,
+        client_name = fields.get(T_CLIENT_NAME, b"")
+        self._acct.begin(read_ns, rid, client_name, NOT_RECORDING)
+        parts = response_parts(ResponsePacket(rid, client_name, self._service_name,
                                                FaultCode.REQUEST_TOO_LARGE, str(e).encode(), b""))
         self._trace(b"PktOut: ", *parts)
         try:
-            self._send(conn.fd, parts)
+            if conn is None:
+                write_all(lambda bufs: os.writev(_FAUX_OUT, bufs), parts)
+            else:
+                self._send(conn.fd, parts)
         except OSError:
             pass
-        self._drop(conn)
+        if conn is not None:
+            os.close(conn.fd)
+        self._acct.end(_FAULT, 0, 0, b"")
 
     def _blocking(self, call: Callable[[], List[Tuple[int, int]]]) -> List[Tuple[int, int]]:
         """Run a blocking poll that SIGTERM breaks; [] if it did (or had already come)."""
