@@ -20,7 +20,7 @@ sub start_pool {
         or die "listen: $!";
     my $seg = "$dir/$KEY.mmap";
     my $segfh = make_segment($seg, slots => $o{slots}, affinity => $o{affinity},
-        max_requests => $o{max_requests}, magic => $o{magic});
+        max_requests => $o{max_requests}, magic => $o{magic}, version => $o{version});
     pipe(my $rd, my $wr) or die "pipe: $!";
     my @pids;
     for my $slot (0 .. $o{slots} - 1) {
@@ -192,6 +192,13 @@ wait_exit($_, 5) for grep { $_ } @{ $p->{pids} };
 
 # a bad header: no stats, requests still served, reports still sent
 {
+    my $v1 = start_pool(slots => 1, version => 1);
+    my $c1 = Pluton::Client->new(lookup => $v1->{dir});
+    ok(wait_until(10, sub { eval { $c1->call($KEY, 'v1') } }), 'a version 1 segment: served without stats');
+    like(slurp("$v1->{dir}/echo.err"), qr/running without stats: version 1 is not supported/, 'and says why');
+    kill 'TERM', $v1->{pids}[0];
+    is(wait_exit($v1->{pids}[0], 5), 0, 'stops');
+
     my $q = start_pool(slots => 1, magic => 'XXXX');
     my $c = Pluton::Client->new(lookup => $q->{dir});
     ok(wait_until(10, sub { eval { $c->call($KEY, 'nostats') } }), 'served without stats');

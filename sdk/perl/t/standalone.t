@@ -107,4 +107,13 @@ my $REQ = "0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,20j12kecho.sleep
     ok($f->{q} eq $big, '2 MB echoed byte for byte');
 }
 
+{
+    # a length prefix above maximum-request-size (64 MiB without a manager): fault 3 at once
+    my ($st, $out, $err, $pid) = run_echo("0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,99999999k");
+    is($st >> 8, 41, 'an oversize request ends the stand-alone loop with a fault');
+    is($out, "0A,3b100,12aplSend:26446," . sid($pid)
+        . "1p3,68rrequest data of 99999999 bytes exceeds maximum-request-size 67108864,0z\n",
+        'after answering fault 3');
+    like($err, qr/pluton::Fault=3 \(requestTooLarge:request too large\) 'request data of 99999999 bytes/, 'the fault');
+}
 done_testing;

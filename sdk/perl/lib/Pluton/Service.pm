@@ -228,7 +228,7 @@ sub _new_decoder {
     return Pluton::Packet::Decoder->new('Q',
         keep_raw  => ($self->{trace} || $self->{recorder}) ? 1 : 0,
         check_key => 1,
-        max_size  => $self->{mode} eq MODE_STANDALONE ? 0 : $self->{max_size});
+        max_size  => $self->{max_size});
 }
 
 # fd 3: blocking, and SO_RCVTIMEO of 1 s so that accept returns at least once
@@ -632,6 +632,20 @@ sub _next_standalone {
 
 sub _standalone_fault {
     my ($self, $err) = @_;
+    if ($err->{kind} eq 'too_large') {
+        # fault 3 on fd 4; the input cannot be resynchronised, so the loop ends with it
+        my $f = $self->{decoder}->partial_fields;
+        my $pkt = Pluton::Packet::response_packet(Pluton::Packet::number($f->{b}),
+            defined $f->{a} ? $f->{a} : q{}, $self->{service_id}, Pluton::Fault::REQUEST_TOO_LARGE,
+            $err->{text}, q{});
+        $self->_trace('PktOut', $pkt) if $self->{trace};
+        if (my $out = $self->_out_fh) {
+            local $SIG{PIPE} = 'IGNORE';
+            _write_all($out, $pkt);
+        }
+        $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::REQUEST_TOO_LARGE, text => $err->{text});
+        return undef;    ## no critic (ProhibitExplicitReturnUndef)
+    }
     my $code = $err->{kind} eq 'netstring' ? Pluton::Fault::REQUEST_NET_STRING_PARSE_ERROR
              :                               Pluton::Fault::REQUEST_DECODE_FAILED;
     $self->{fault} = Pluton::Fault->new(code => $code, text => $err->{text});
@@ -893,7 +907,9 @@ pending set while other connections are served, and is closed (unanswered) at
 its deadline (C<request-read-timeout>, 5 s by default); at most
 C<maximum-pending> (64) are kept, the oldest is dropped first. A netstring
 whose length prefix exceeds C<maximum-request-size> (64 MiB by default) is
-answered at once with fault 3 (C<requestTooLarge>) without reading its body.
+answered at once with fault 3 (C<requestTooLarge>) without reading its body
+(in stand-alone mode too, where the loop then ends with that fault, as the
+input cannot be resynchronised).
 The limits come from the stats segment (F<docs/protocol.md> sections 4 and
 8). Client errors (a connection closed early, a malformed packet) cost only
 that connection: a read-error entry in the report (and a line on stderr in
@@ -918,8 +934,8 @@ destructors and END blocks run. The C<on_stop> hooks run once, just before
 that. A service that set its own C<$SIG{TERM}> before the loop starts keeps
 it: the SDK calls it after recording the stop. The loop also ends when the
 instance reached its C<maximum-requests>, and in stand-alone mode at the end
-of the input. When it ends with a fault (a malformed request in stand-alone
-mode, a failed accept, a response that cannot be written), C<next> and
+of the input. When it ends with a fault (a malformed or oversize request in
+stand-alone mode, a failed accept, a response that cannot be written), C<next> and
 C<serve> die with that L<Pluton::Fault> after the final report.
 
 =head1 METHODS

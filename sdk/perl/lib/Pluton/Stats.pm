@@ -45,9 +45,8 @@ use constant {    ## no critic (ProhibitConstantPragma)
     CLIENT_NAME_MAX => 112,
 };
 
-# The layouts this SDK reads: version => [ headerSize, slotSize ]. Version 1
-# is the layout before version 2 (no limits, recorder or request identity).
-my %LAYOUT = (1 => [ 64, 64 ], 2 => [ 320, 192 ]);
+# The layout this SDK reads: version => [ headerSize, slotSize ].
+my %LAYOUT = (2 => [ 320, 192 ]);
 
 # File::Map is optional: without it the slot is written with syswrite.
 my $HAVE_MAP = eval { require File::Map; 1 } ? 1 : 0;
@@ -86,14 +85,12 @@ sub open_segment {
         offset           => -1,    # the file offset of fh, -1 if unknown
         ok               => 1,
     }, $class;
-    if ($ver >= 2) {
-        $self->{recorder_cycle}       = $cycle;
-        $self->{maximum_request_size} = $max_size;
-        $self->{request_read_timeout} = $read_ms / 1000;
-        $self->{maximum_pending}      = $pending;
-        (my $prefix = substr $hdr, 64, 256) =~ s/\0.*\z//s;
-        $self->{recorder_prefix} = $prefix;
-    }
+    $self->{recorder_cycle}       = $cycle;
+    $self->{maximum_request_size} = $max_size;
+    $self->{request_read_timeout} = $read_ms / 1000;
+    $self->{maximum_pending}      = $pending;
+    (my $prefix = substr $hdr, 64, 256) =~ s/\0.*\z//s;
+    $self->{recorder_prefix} = $prefix;
     my $use_map = exists $opt{map} ? $opt{map} : $HAVE_MAP;
     if ($use_map && $HAVE_MAP) {
         my $size = -s $fh;
@@ -196,33 +193,22 @@ sub write_counters {
 }
 
 # A request is handed to the service's code: bytes 4-23 (busy, since,
-# requests) and, in version 2, bytes 64 to 80 + the client name's length (the
-# request's identity).
+# requests) and bytes 64 to 80 + the client name's length (the request's
+# identity).
 sub begin_request {
     my ($self, $since, $requests, $id, $recorder_index, $client_name) = @_;
     my $busy = pack 'V Q< Q<', STATE_BUSY, $since, $requests;
-    my $who;
-    if ($self->{version} >= 2) {
-        my $name = substr $client_name, 0, CLIENT_NAME_MAX;
-        $who = pack 'Q< V V a*', $id < 0 ? 0 : $id, $recorder_index, length $name, $name;
-    }
+    my $name = substr $client_name, 0, CLIENT_NAME_MAX;
+    my $who = pack 'Q< V V a*', $id < 0 ? 0 : $id, $recorder_index, length $name, $name;
     if ($self->{mapped}) {    # the common case, inline
         my $map = $self->{map};
         substr $$map, $self->{base} + 4, 20, $busy;
-        substr $$map, $self->{base} + 64, length $who, $who if defined $who;
+        substr $$map, $self->{base} + 64, length $who, $who;
         return;
     }
     $self->_write(4, $busy);
-    $self->_write(64, $who) if defined $who;
+    $self->_write(64, $who);
     return;
-}
-
-# bytes 64 to 80 + the client name's length: the request's identity (v2)
-sub write_identity {
-    my ($self, $id, $recorder_index, $client_name) = @_;
-    return if $self->{version} < 2;
-    my $name = substr $client_name, 0, CLIENT_NAME_MAX;
-    return $self->_write(64, pack 'Q< V V a*', $id < 0 ? 0 : $id, $recorder_index, length $name, $name);
 }
 
 sub write_exit_reason { my ($self, $reason) = @_; return $self->_write(56, pack 'V', $reason) }

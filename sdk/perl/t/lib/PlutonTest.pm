@@ -114,19 +114,17 @@ sub kill_all {
 
 END { kill_all() }
 
-# make_segment($path, slots => 3, affinity => 60, magic => 'PLSS', version => 1|2,
+# make_segment($path, slots => 3, affinity => 60, magic => 'PLSS', version => 2,
 #              max_requests => [..], max_size => N, read_timeout_ms => N,
 #              max_pending => N, recorder_prefix => P, recorder_cycle => N):
 # creates the fd 4 file and returns a read-write handle on it.
 my %LAYOUT = (1 => [ 64, 64 ], 2 => [ 320, 192 ]);
-my $VERSION_OF_LAST = 1;
 
 sub make_segment {
     my ($path, %o) = @_;
     my $slots = $o{slots} || 1;
-    my $v = defined $o{version} ? $o{version} : 1;
-    my ($hs, $ss) = @{ $LAYOUT{$v} || $LAYOUT{1} };
-    $VERSION_OF_LAST = $v;
+    my $v = defined $o{version} ? $o{version} : 2;
+    my ($hs, $ss) = @{ $LAYOUT{$v} || $LAYOUT{2} };
     my $hdr = pack('a4 V V V V V V V V V', $o{magic} || 'PLSS', $v, $hs, $ss, $slots,
         defined $o{affinity} ? $o{affinity} : 60, $o{recorder_cycle} || 0, $o{max_size} || 0,
         $o{read_timeout_ms} || 0, $o{max_pending} || 0);
@@ -144,7 +142,7 @@ sub make_segment {
     return $fh;
 }
 
-sub _layout { my $path = shift; my $v = unpack 'x4 V', slurp($path); return @{ $LAYOUT{$v} || $LAYOUT{1} } }
+sub _layout { my $path = shift; my $v = unpack 'x4 V', slurp($path); return @{ $LAYOUT{$v} || $LAYOUT{2} } }
 
 # read_slot($path, $slot): a hash of the slot's fields.
 sub read_slot {

@@ -154,12 +154,6 @@ sub _header {
     $$bufref =~ /\G([0-9]*)/gc;
     my $num = $1;
     return $self->_error('netstring', 'leading netString character not a digit') unless length $num;
-    # a length over the limit fails as soon as its digits say so
-    my $max = $self->{max_size};
-    if ($max) {
-        (my $n = $num) =~ s/\A0+//;
-        return $self->_too_large($num) if length($n) > 10 || (length $n && $n > $max);
-    }
     # checked before waiting for more digits: a flood of digits fails at once
     return $self->_error('netstring', 'netString length value greater than 999999999')
         if $num =~ /\A0*[1-9][0-9]{9}/;
