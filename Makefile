@@ -34,6 +34,12 @@ bench-quick: build
 	PLUTON_BENCH=1 bash tools/setup.sh
 	cd tools/bench && GOFLAGS=-mod=mod $(GO) run . -quick
 
+# The reliability suite (tests/chaos) in full mode; it rewrites the figures
+# of docs/reliability.md. `make test` runs its quick mode.
+chaos: build
+	PLUTON_BIN=$(CURDIR)/bin PLUTON_CHAOS=full PLUTON_CHAOS_REPORT=$(CURDIR)/docs/reliability.md \
+		$(GO) test -count=1 -timeout 60m -v ./tests/chaos/
+
 dist:
 	bash tools/dist.sh
 

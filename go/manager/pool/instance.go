@@ -56,6 +56,7 @@ func (s *Service) start(now time.Time) error {
 	if !s.startAllowed(now) {
 		return fmt.Errorf("start not allowed")
 	}
+	s.stopRejector() // the listener is the instance's again (blocking)
 	slot := -1
 	for i, in := range s.inst {
 		if in == nil {
@@ -203,7 +204,7 @@ func (s *Service) onExit(in *Instance) {
 	}
 	s.noteExit(in, st, final, e.Normal, e.Reasons, now, logged)
 	if st != nil && (in.usage.reqs > 0 || final.Requests > 0) {
-		s.env.Log.Logf(logging.ProcessUsage, "Usage: %s", in.usage.line(in.LogID, now.Sub(in.Started), st))
+		s.lines.logf(logging.ProcessUsage, "Usage: "+template, "Usage: %s", in.usage.line(in.LogID, now.Sub(in.Started), st))
 	}
 	s.lines.logf(logging.ProcessExit, "Process Exit: "+template, "Process Exit: %s", in.LogID)
 	c.Exits[min(int(e.Reason), len(c.Exits)-1)]++

@@ -11,7 +11,8 @@ import (
 // Repeated log lines are summarized so that a crash loop, a flood of
 // refused starts or a service writing the same stderr line in every
 // instance cannot make the log grow without bound: a line whose template
-// (the line without its pid) has been written repeatFree times within
+// (the line with its numbers taken out, see numbersOut) has been written
+// repeatFree times within
 // repeatWindow is held back, and every repeatWindow the last one held back
 // is written once with " ... repeated N times" appended. A template quiet
 // for a whole window starts afresh.
@@ -62,6 +63,7 @@ func (l *lineLimiter) event(cat logging.Category, template, line string, attrs .
 		l.log.Event(cat, line, attrs...) // the -d trace, if on
 		return false
 	}
+	template = numbersOut(template)
 	now := l.now()
 	l.mu.Lock()
 	e := l.m[template]
@@ -125,4 +127,22 @@ func (l *lineLimiter) flushAll() {
 	l.mu.Lock()
 	l.flushLocked(l.now(), true)
 	l.mu.Unlock()
+}
+
+// numbersOut replaces every run of digits by '#', so that lines that differ
+// only in their numbers (a request id, a pid, a duration) are repeats of one
+// template.
+func numbersOut(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			b = append(b, c)
+			continue
+		}
+		if len(b) == 0 || b[len(b)-1] != '#' {
+			b = append(b, '#')
+		}
+	}
+	return string(b)
 }

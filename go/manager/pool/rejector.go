@@ -1,16 +1,18 @@
 package pool
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/pluton-go/pluton/go/manager/sockdiag"
 	"github.com/pluton-go/pluton/go/protocol"
 )
 
@@ -18,29 +20,27 @@ import (
 // service cannot serve (docs/sdk.md: 7 serviceUnavailable).
 const FaultServiceUnavailable = 7
 
-// Limits of the manager's own answers (used until the service's
-// configuration gives its own maximum-request-size, request-read-timeout
-// and maximum-pending).
+// Limits of the manager's own answers.
 const (
-	rejectAcceptBurst = 32        // connections accepted per wake-up
-	rejectReadsPerTry = 64        // reads of one connection per wake-up (1 MiB), for fairness
-	rejectKeep        = 256       // the longest id or client name kept
-	maxLengthPrefix   = 999999999 // docs/protocol.md §1.1
+	rejectKeep      = 256       // the longest id or client name kept
+	maxLengthPrefix = 999999999 // docs/protocol.md §1.1
+	rejectReadSize  = 16 << 10  // read buffer per connection
+	rejectStopGrace = 50 * time.Millisecond
 )
 
 // rejector answers the clients of a service that cannot serve now (halted,
 // held with no instance, backed off, restarts throttled) with fault 7
 // serviceUnavailable, naming the state and its cause, instead of leaving
 // them queued until they time out or closing them without a word. It runs
-// only while no instance is left, on a goroutine of its
-// own that sleeps in poll(2) (no periodic wake-up): each connection's
-// request packet is read (at most maximumRequestSize bytes of any one
-// netstring, within requestReadTimeout; at most maximumPending connections
-// at once, the oldest dropped first) so that the answer carries the
-// request's id and client name, as a service's would.
+// only while no instance is left, on goroutines parked in the runtime's
+// network poller (no blocking system call, no periodic wake-up): each
+// connection's request packet is read (at most maximumRequestSize bytes of
+// any one netstring, within requestReadTimeout; at most maximumPending
+// connections at once, the oldest dropped first) so that the answer carries
+// the request's id and client name, as a service's would.
 type rejector struct {
 	lfd        int
-	efd        int // eventfd: stop
+	ln         *net.UnixListener // a duplicate of lfd, on the runtime poller
 	text       atomic.Pointer[string]
 	maxSize    int64
 	timeout    time.Duration
@@ -48,31 +48,43 @@ type rejector struct {
 	name       string
 	answered   func()
 	done       chan struct{}
-	buf        []byte
+	wg         sync.WaitGroup
+
+	mu       sync.Mutex
+	conns    []*rejConn // pending, oldest first
+	stopping bool
 }
 
 type rejConn struct {
-	fd       int
-	deadline time.Time
-	sc       requestScanner
+	c       *net.UnixConn
+	sc      requestScanner
+	dropped bool // closed to make room: no answer
 }
 
 func startRejector(lfd int, text string, maxSize int64, timeout time.Duration, maxPending int, answered func()) (*rejector, error) {
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return nil, fmt.Errorf("eventfd: %w", err)
-	}
 	if maxSize <= 0 || maxSize > maxLengthPrefix {
 		maxSize = maxLengthPrefix
 	}
-	if timeout <= 0 {
-		timeout = time.Duration(math.MaxInt64)
+	// The listening socket is one open file description shared with every
+	// instance (fd 3), so O_NONBLOCK (which the runtime poller sets) stays
+	// only while no instance exists: the rejector runs only then, start
+	// stops it first, and stop clears the flag.
+	dup, err := unix.FcntlInt(uintptr(lfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup listener: %w", err)
 	}
-	r := &rejector{lfd: lfd, efd: efd, maxSize: maxSize, timeout: timeout, maxPending: max(1, maxPending),
-		name: "plutonManager:" + strconv.Itoa(os.Getpid()) + "/0", answered: answered,
-		done: make(chan struct{}), buf: make([]byte, 16<<10)}
+	f := os.NewFile(uintptr(dup), "rejector")
+	l, err := net.FileListener(f) // dups again; f is closed below
+	f.Close()
+	if err != nil {
+		_ = unix.SetNonblock(lfd, false)
+		return nil, fmt.Errorf("listener: %w", err)
+	}
+	r := &rejector{lfd: lfd, ln: l.(*net.UnixListener), maxSize: maxSize, timeout: timeout,
+		maxPending: max(1, maxPending), name: "plutonManager:" + strconv.Itoa(os.Getpid()) + "/0",
+		answered: answered, done: make(chan struct{})}
 	r.text.Store(&text)
-	go r.loop()
+	go r.acceptLoop()
 	return r, nil
 }
 
@@ -83,110 +95,105 @@ func (r *rejector) setText(t string) {
 	}
 }
 
-// stop ends the goroutine and waits for it: the connections it holds are
-// answered with what was read of their requests.
+// stop closes the listener and waits for the goroutines: the connections
+// held are answered with what was read of their requests. The listening
+// socket is blocking again when it returns.
 func (r *rejector) stop() {
-	var one [8]byte
-	one[0] = 1
-	_, _ = unix.Write(r.efd, one[:])
+	r.mu.Lock()
+	r.stopping = true
+	for _, rc := range r.conns {
+		// A request still arriving gets a moment to complete; then it is
+		// answered with what was read.
+		_ = rc.c.SetReadDeadline(time.Now().Add(rejectStopGrace))
+	}
+	r.mu.Unlock()
+	_ = r.ln.Close()
 	<-r.done
+	r.wg.Wait()
+	_ = unix.SetNonblock(r.lfd, false)
 }
 
-func (r *rejector) loop() {
+func (r *rejector) acceptLoop() {
 	defer close(r.done)
-	defer unix.Close(r.efd)
-	var conns []*rejConn
-	fds := make([]unix.PollFd, 0, 2+r.maxPending)
 	for {
-		now := time.Now()
-		fds = append(fds[:0], unix.PollFd{Fd: int32(r.lfd), Events: unix.POLLIN}, unix.PollFd{Fd: int32(r.efd), Events: unix.POLLIN})
-		timeout := -1
-		for _, c := range conns {
-			fds = append(fds, unix.PollFd{Fd: int32(c.fd), Events: unix.POLLIN})
-			ms := int(math.Ceil(float64(c.deadline.Sub(now)) / float64(time.Millisecond)))
-			ms = min(max(ms, 0), 3600*1000)
-			if timeout < 0 || ms < timeout {
-				timeout = ms
+		c, err := r.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-		}
-		if _, err := unix.Poll(fds, timeout); err != nil && err != unix.EINTR {
-			time.Sleep(SampleInterval) // cannot happen with valid descriptors; never spin
+			time.Sleep(10 * time.Millisecond) // EMFILE and the like: never spin
 			continue
 		}
-		if fds[1].Revents != 0 {
-			for _, c := range conns {
-				r.answer(c)
-			}
-			return
-		}
-		now = time.Now()
-		kept := conns[:0]
-		for i, c := range conns {
-			if fds[2+i].Revents != 0 && r.serve(c) {
-				continue
-			}
-			if !now.Before(c.deadline) {
-				unix.Close(c.fd) // silent or too slow: closed unanswered, as an instance would
-				continue
-			}
-			kept = append(kept, c)
-		}
-		clear(conns[len(kept):])
-		conns = kept
-		if fds[0].Revents == 0 {
+		rc := &rejConn{c: c}
+		r.mu.Lock()
+		if r.stopping {
+			r.mu.Unlock()
+			r.wg.Add(1)
+			go r.serve(rc, time.Now().Add(rejectStopGrace))
 			continue
 		}
-		// The listener is blocking (shared with the instances) with a 1 s
-		// SO_RCVTIMEO: accept only what poll says is there.
-		for range rejectAcceptBurst {
-			if !sockdiag.Readable(uintptr(r.lfd)) {
-				break
-			}
-			fd, _, err := unix.Accept4(r.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-			if err != nil {
-				break
-			}
-			c := &rejConn{fd: fd, deadline: now.Add(r.timeout)}
-			if r.serve(c) {
-				continue
-			}
-			if len(conns) >= r.maxPending {
-				unix.Close(conns[0].fd)
-				conns = append(conns[:0], conns[1:]...)
-			}
-			conns = append(conns, c)
+		if len(r.conns) >= r.maxPending {
+			old := r.conns[0]
+			old.dropped = true
+			_ = old.c.SetReadDeadline(time.Unix(1, 0))
+			r.conns = r.conns[1:]
 		}
+		r.conns = append(r.conns, rc)
+		r.mu.Unlock()
+		r.wg.Add(1)
+		var deadline time.Time
+		if r.timeout > 0 {
+			deadline = time.Now().Add(r.timeout)
+		}
+		go r.serve(rc, deadline)
 	}
 }
 
-// serve reads what c has sent; it answers and closes c when the request is
-// complete (or cannot be: malformed, or a length over the limit), closes it
-// at EOF or on an error, and returns whether c is done.
-func (r *rejector) serve(c *rejConn) bool {
-	for range rejectReadsPerTry {
-		n, err := unix.Read(c.fd, r.buf)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return false
-		case err != nil || n == 0:
-			unix.Close(c.fd) // the client gave up
-			return true
+// serve reads a connection's request and answers it when the packet is
+// complete (or cannot be: malformed, or a length over the limit). A client
+// that gives up is closed; one that is silent until requestReadTimeout, or
+// dropped to make room, is closed unanswered.
+func (r *rejector) serve(rc *rejConn, deadline time.Time) {
+	defer r.wg.Done()
+	if !deadline.IsZero() {
+		_ = rc.c.SetReadDeadline(deadline)
+	}
+	buf := make([]byte, rejectReadSize)
+	answer := false
+	for {
+		n, err := rc.c.Read(buf)
+		if n > 0 && rc.sc.feed(buf[:n], r.maxSize) {
+			answer = true
+			break
 		}
-		if c.sc.feed(r.buf[:n], r.maxSize) {
-			r.answer(c)
-			return true
+		if err != nil {
+			r.mu.Lock()
+			answer = r.stopping && !rc.dropped && errors.Is(err, os.ErrDeadlineExceeded) // cut short by stop
+			r.mu.Unlock()
+			break
 		}
 	}
-	return false
+	r.mu.Lock()
+	for i, x := range r.conns {
+		if x == rc {
+			r.conns = append(r.conns[:i], r.conns[i+1:]...)
+			break
+		}
+	}
+	r.mu.Unlock()
+	if answer {
+		r.answer(rc)
+		return
+	}
+	rc.c.Close()
 }
 
-func (r *rejector) answer(c *rejConn) {
-	resp := protocol.Response{ID: c.sc.id, ClientName: c.sc.name, ServiceName: r.name,
+func (r *rejector) answer(rc *rejConn) {
+	resp := protocol.Response{ID: rc.sc.id, ClientName: rc.sc.name, ServiceName: r.name,
 		FaultCode: FaultServiceUnavailable, FaultText: *r.text.Load()}
-	_, _ = unix.Write(c.fd, protocol.AppendResponse(nil, &resp))
-	unix.Close(c.fd)
+	_ = rc.c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = rc.c.Write(protocol.AppendResponse(nil, &resp))
+	rc.c.Close()
 	if r.answered != nil {
 		r.answered()
 	}

@@ -99,7 +99,7 @@ func readResponse(t *testing.T, c net.Conn) protocol.Response {
 func TestRejectorAnswersFault7(t *testing.T) {
 	s := newConfiguredService(t, "exec /bin/true\nrequest-read-timeout 1\nmaximum-pending 2\nmaximum-request-size 100\n")
 	var answered int
-	r, err := startRejector(s.lfd, "test.rel.0.raw: halted", s.maxRequestSize(), 300*time.Millisecond, s.maxPending(),
+	r, err := startRejector(s.lfd, "test.rel.0.raw: halted", s.maxRequestSize(), time.Second, s.maxPending(),
 		func() { answered++ })
 	require.NoError(t, err)
 	dial := func() net.Conn {
@@ -145,8 +145,7 @@ func TestRejectorAnswersFault7(t *testing.T) {
 
 	// With more pending connections than maximum-pending the oldest goes.
 	old, mid, last := dial(), dial(), dial()
-	time.Sleep(100 * time.Millisecond)
-	require.NoError(t, old.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+	require.NoError(t, old.SetReadDeadline(time.Now().Add(500*time.Millisecond)))
 	n, err = old.Read(make([]byte, 10))
 	assert.Zero(t, n)
 	assert.NotErrorIs(t, err, nil)
