@@ -39,6 +39,9 @@ const (
 	HeaderContext = "Pluton-Context"
 	// HeaderClient is the calling client's name, "<name>:<pid>", for logs.
 	HeaderClient = "Pluton-Client"
+	// HeaderKey is the key the caller asked for; it tells a wildcard
+	// service (App..Ver.Ser) which function was called.
+	HeaderKey = "Pluton-Key"
 	// HeaderNoWait is "1" for a noWait request: the exporter answers with an
 	// empty response once an instance has read the request.
 	HeaderNoWait = "Pluton-No-Wait"
@@ -216,6 +219,7 @@ func (c *Caller) Call(ctx context.Context, req Request) (Response, error) {
 	}
 	msg := nats.NewMsg(Subject(k))
 	msg.Data = req.Data
+	msg.Header.Set(HeaderKey, req.Key)
 	msg.Header.Set(HeaderTimeout, strconv.FormatInt((budget-Margin(budget)).Milliseconds(), 10))
 	if len(req.Context) > 0 {
 		msg.Header.Set(HeaderContext, EncodeContext(req.Context))
