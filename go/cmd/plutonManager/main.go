@@ -27,13 +27,14 @@ import (
 
 // optionSpec is the getopt string: the original's options, plus -F/-j (log
 // format).
-const optionSpec = "hnojC:L:R:c:d:e:F:l:p:s:"
+const optionSpec = "hnojC:L:N:R:c:d:e:F:l:p:s:"
 
 // usage returns the help text, with the defaults this user gets.
 func usage(home string) string {
 	return `Usage: plutonManager [-hjno] [-C configDir] [-L lookupMap] [-R rendezvousDir]
         [-c statusAddress] [-d debugFlag]... [-e emergencyExitDelay]
-        [-F text|plain|json] [-l logFlag]... [-p name] [-s statsInterval]
+        [-F text|plain|json] [-l logFlag]... [-N natsURL] [-p name]
+        [-s statsInterval]
 
   -C dir     configuration directory, one file per service key
              (default <home>/configuration, created if missing)
@@ -58,6 +59,10 @@ func usage(home string) string {
              processStart processLog processExit processUsage serviceConfig
              serviceStart serviceExit calibrate, or the groups process,
              service, all
+  -N url     export every service on NATS and run the job classes
+             (docs/remote.md): nats://host:port[,nats://...], or
+             "embedded" for a NATS server with JetStream inside the
+             manager (store <home>/nats)
   -o         accepted for compatibility; does nothing
   -p name    print the path this command line gives name (home, configuration,
              rendezvous or lookupMap) and exit; nothing is created
@@ -84,6 +89,7 @@ type settings struct {
 	debug                               logging.DebugFlag
 	checkOnly                           bool   // -n
 	print                               string // -p: the path to print
+	nats                                string // -N
 	opts                                manager.Options
 }
 
@@ -131,6 +137,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	st.opts.Stdout, st.opts.Stderr, st.opts.Log = stdout, errOut, log
+	if st.nats != "" {
+		node, err := startRemote(st, log)
+		if err != nil {
+			log.Printf("FATAL: %s", err)
+			fmt.Fprintf(errOut, "FATAL: %s\n", err)
+			return 1
+		}
+		st.opts.Remote = node
+		defer node.Close()
+	}
 	return manager.Run(st.opts)
 }
 
@@ -250,6 +266,8 @@ func parse(args []string, home string) (*settings, error) {
 			}
 		case 'p':
 			st.print = v
+		case 'N':
+			st.nats = v
 		case 'd':
 			for _, name := range strings.Split(v, ",") {
 				f, err := logging.ParseDebugFlag(strings.TrimSpace(name))

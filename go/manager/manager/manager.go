@@ -57,6 +57,17 @@ type Options struct {
 	Signals       chan os.Signal   // nil: the process's signals
 	Ready         func(*Manager)   // called once the manager is ready (tests)
 	Log           *logging.Logger  // the log; nil: plain lines to Stdout with the categories of Logging
+	Remote        Remote           // -N: services exported and job classes run on NATS (go/remote); nil: none
+}
+
+// Remote takes the manager's services beyond one machine (go/remote,
+// docs/remote.md). The manager calls Sync on its event loop after every
+// scan, rollout and control, and Close once when it starts to shut down;
+// Sync must not block.
+type Remote interface {
+	Sync(services []*config.Service, held, halted map[string]bool)
+	Close()
+	Status(ctx context.Context) any
 }
 
 // DefaultOptions returns the defaults of the command line.
@@ -453,6 +464,7 @@ func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 		mapChanged = true
 	}
 	m.maxServices = max(m.maxServices, len(m.services))
+	m.syncRemote()
 	m.log.Logf(logging.ServiceConfig, "Config Scan Complete: New=%d Retained=%d Replaced=%d Removed=%d",
 		nNew, nRetained, nReplaced, nRemoved)
 	if mapChanged {
@@ -488,6 +500,7 @@ func (m *Manager) checkRollouts(now time.Time) {
 			}
 			delete(m.candidates, key)
 			m.services[key] = c
+			m.syncRemote()
 			if old != nil {
 				old.Shutdown(now, "config changed", false, m.drainFor(old.Cfg))
 				m.zombies = append(m.zombies, old)
@@ -597,6 +610,9 @@ func (m *Manager) reapZombies() {
 func (m *Manager) shutdown(now time.Time, reason string) {
 	m.shuttingDown = true
 	m.log.Printf("Manager shutdown: %s", reason)
+	if m.opts.Remote != nil {
+		m.opts.Remote.Close() // stop taking remote requests and jobs while the services still run
+	}
 	for _, key := range sortedKeys(m.candidates) {
 		m.abortRollout(now, m.candidates[key], reason)
 	}
@@ -747,9 +763,36 @@ func (m *Manager) Control(ctx context.Context, key, action string) (pool.Service
 			s.Resume(now)
 		}
 		st = s.Status(now)
+		m.syncRemote()
 	})
 	if err == nil && !found {
 		err = fmt.Errorf("%s: %w", key, status.ErrNotFound)
 	}
 	return st, err
+}
+
+// syncRemote tells the Remote the running services and their controls.
+func (m *Manager) syncRemote() {
+	if m.opts.Remote == nil || m.shuttingDown {
+		return
+	}
+	cfgs := make([]*config.Service, 0, len(m.services))
+	held, halted := map[string]bool{}, map[string]bool{}
+	for _, k := range sortedKeys(m.services) {
+		s := m.services[k]
+		cfgs = append(cfgs, s.Cfg)
+		st := s.Status(time.Now())
+		held[k], halted[k] = st.Held, st.Halted
+	}
+	m.opts.Remote.Sync(cfgs, held, halted)
+}
+
+// RemoteStatus returns the Remote's status data (exported keys, job
+// classes with their queued, running, done, failed and redelivered
+// counts), or nil without one.
+func (m *Manager) RemoteStatus(ctx context.Context) any {
+	if m.opts.Remote == nil {
+		return nil
+	}
+	return m.opts.Remote.Status(ctx)
 }
