@@ -159,6 +159,14 @@ func Handler(c Controller, reg *prometheus.Registry) http.Handler {
 		s, err := c.Stats(r.Context())
 		reply(w, s, err)
 	})
+	mux.HandleFunc("GET /remote", func(w http.ResponseWriter, r *http.Request) {
+		// NATS export and job classes (docs/remote.md); null without -N.
+		var v any
+		if rc, ok := c.(interface{ RemoteStatus(context.Context) any }); ok {
+			v = rc.RemoteStatus(r.Context())
+		}
+		reply(w, map[string]any{"remote": v}, nil)
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	ov := &overviewer{c: c, reg: reg}
 	mux.HandleFunc("GET /overview", func(w http.ResponseWriter, r *http.Request) {
