@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pluton-go/pluton/go/manager/config"
+	coordserver "github.com/pluton-go/pluton/go/manager/coord"
 	"github.com/pluton-go/pluton/go/manager/logging"
 	"github.com/pluton-go/pluton/go/manager/lookup"
 	"github.com/pluton-go/pluton/go/manager/metrics"
@@ -93,6 +94,7 @@ type Manager struct {
 	counters   pool.Counters
 	lockFile   *os.File
 	statusSv   *status.Server
+	control    *coordserver.Server // the coordination server (control.go)
 
 	shuttingDown bool
 	nextStats    time.Time
@@ -192,6 +194,9 @@ func (m *Manager) init() error {
 	m.env = &pool.Env{Log: m.log, Forker: process.NewForker(), Metrics: m.metrics, Watcher: watcher, Post: m.post,
 		Rand: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))), RendezvousDir: o.RendezvousDir,
 		Counters: &m.counters, BaseEnv: pool.BaseEnvironment()}
+	if err := m.startControl(); err != nil {
+		return err
+	}
 
 	if o.StatusAddr != "" {
 		l, err := status.Listen(o.StatusAddr)
@@ -635,6 +640,7 @@ func (m *Manager) shutdown(now time.Time, reason string) {
 }
 
 func (m *Manager) exit() int {
+	m.stopControl()
 	if m.statusSv != nil {
 		_ = m.statusSv.Close()
 	}

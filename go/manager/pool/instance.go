@@ -118,6 +118,9 @@ func (s *Service) start(now time.Time) error {
 	go func() {
 		s.env.Log.Debugf(logging.DebugThread, "%s: waiter goroutine started", in.LogID)
 		<-p.Done()
+		if f := s.env.InstanceExited; f != nil {
+			f(p.Pid) // the coordination server reverts its state at once
+		}
 		s.env.Log.Debugf(logging.DebugThread, "%s: reaped, stderr closed; handing the exit to the loop", in.LogID)
 		s.env.Post(func() { s.onExit(in) })
 	}()

@@ -43,6 +43,9 @@ type Env struct {
 	RendezvousDir string
 	Counters      *Counters
 	BaseEnv       []string // the environment of every instance, plutonSlot added
+	// InstanceExited is told the pid of every reaped instance, from its
+	// waiter goroutine (the coordination server, docs/coordination.md); nil: none.
+	InstanceExited func(pid int)
 
 	reportBuf []byte // the report pipe reads of every service
 }
@@ -454,7 +457,7 @@ func (s *Service) unlinkIfOurs(path string, ino uint64) {
 func (s *Service) instanceEnv(slot int) []string {
 	env := make([]string, 0, len(s.env.BaseEnv)+1)
 	env = append(env, s.env.BaseEnv...)
-	return append(env, "plutonSlot="+strconv.Itoa(slot))
+	return append(env, "plutonSlot="+strconv.Itoa(slot), "plutonService="+s.Key)
 }
 
 // BaseEnvironment returns the manager's environment without the variables
@@ -462,7 +465,7 @@ func (s *Service) instanceEnv(slot int) []string {
 func BaseEnvironment() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "plutonSlot=") {
+		if strings.HasPrefix(kv, "plutonSlot=") || strings.HasPrefix(kv, "plutonService=") || strings.HasPrefix(kv, "plutonControl=") {
 			continue
 		}
 		env = append(env, kv)
