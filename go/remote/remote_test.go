@@ -1,0 +1,224 @@
+package remote_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pluton-go/pluton/go/client"
+	"github.com/pluton-go/pluton/go/fault"
+	"github.com/pluton-go/pluton/go/remote/natsrpc"
+)
+
+func faultCode(t *testing.T, err error) fault.Code {
+	t.Helper()
+	var f *fault.Fault
+	require.True(t, errors.As(err, &f), "want a *fault.Fault, got %v", err)
+	return f.Code
+}
+
+// TestTwoHosts: a key served only by the second host is reached from a
+// client of the first; context, service faults, noRemote, a deadline that
+// expires remotely, and micro discovery.
+func TestTwoHosts(t *testing.T) {
+	url := startNATS(t)
+	a := startHost(t, "A", url, map[string]string{"system.local.0.raw": echoConfig(t, "")})
+	b := startHost(t, "B", url, map[string]string{"system.echo.0.raw": echoConfig(t, ""),
+		"wild..0.raw": echoConfig(t, "")})
+	a.waitExported("system.local.0.raw")
+	b.waitExported("system.echo.0.raw", "wild..0.raw")
+
+	c, err := client.New("twoHosts", client.WithLookup(a.Map), client.WithTimeout(5*time.Second))
+	require.NoError(t, err)
+	defer c.Close()
+	require.Equal(t, url, c.NATS(), "the client takes the URL its manager wrote")
+	ctx := context.Background()
+
+	tests := []struct {
+		name    string
+		key     string
+		data    string
+		opts    []client.RequestOption
+		want    string
+		code    fault.Code
+		text    string
+		maxTime time.Duration
+	}{
+		{name: "local", key: "system.local.0.raw", data: "here", want: "here"},
+		{name: "remote", key: "system.echo.0.raw", data: "there", want: "there"},
+		{name: "remote context", key: "system.echo.0.raw", data: "slept", opts: []client.RequestOption{client.Context("echo.sleepMS", "50")}, want: "slept"},
+		{name: "remote wildcard", key: "wild.anything.0.raw", data: "w", want: "w"},
+		{name: "remote service fault", key: "system.echo.0.raw", data: "x", opts: []client.RequestOption{client.Context("echo.sleepMS", "-1")},
+			code: 111, text: "sleep time negative"},
+		{name: "noRemote", key: "system.echo.0.raw", data: "x", opts: []client.RequestOption{client.NoRemote()},
+			code: fault.ServiceNotFound, maxTime: time.Second},
+		{name: "nowhere", key: "system.nowhere.0.raw", data: "x", code: fault.ServiceNotFound, text: "no host serves it", maxTime: 2 * time.Second},
+		{name: "remote deadline", key: "system.echo.0.raw", data: "x",
+			opts: []client.RequestOption{client.Context("echo.sleepMS", "3000"), client.Timeout(time.Second)},
+			code: fault.ServiceTimeout, text: "enforced by host", maxTime: 2500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			resp, err := c.Call(ctx, tt.key, []byte(tt.data), tt.opts...)
+			if tt.maxTime > 0 {
+				assert.Less(t, time.Since(start), tt.maxTime)
+			}
+			if tt.code == 0 {
+				require.NoError(t, err)
+				assert.Equal(t, tt.want, string(resp.Data))
+				assert.NotEmpty(t, resp.ServiceName)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.code, faultCode(t, err), "%v", err)
+			assert.Contains(t, err.Error(), tt.text)
+		})
+	}
+
+	// Affinity stays local: a KeepAffinity request for a remote key fails
+	// as not found.
+	r := client.NewRequest("system.echo.0.raw", []byte("x"), client.KeepAffinity(), client.NoRetry())
+	err = c.Do(ctx, r)
+	assert.Equal(t, fault.ServiceNotFound, faultCode(t, err))
+	r.Close()
+
+	// Discovery: both hosts answer $SRV.INFO.pluton with their endpoints.
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	require.NoError(t, err)
+	require.NoError(t, nc.PublishRequest("$SRV.INFO.pluton", inbox, nil))
+	subjects := map[string]string{}
+	for i := 0; i < 2; i++ {
+		m, err := sub.NextMsg(5 * time.Second)
+		require.NoError(t, err)
+		var info struct {
+			Endpoints []struct {
+				Subject    string            `json:"subject"`
+				QueueGroup string            `json:"queue_group"`
+				Metadata   map[string]string `json:"metadata"`
+			} `json:"endpoints"`
+		}
+		require.NoError(t, json.Unmarshal(m.Data, &info))
+		for _, e := range info.Endpoints {
+			subjects[e.Metadata["key"]] = e.Subject + " " + e.QueueGroup
+		}
+	}
+	assert.Equal(t, "pluton.svc.system.echo.0.raw pluton-system.echo.0.raw", subjects["system.echo.0.raw"])
+	assert.Equal(t, "pluton.svc.wild.~.0.raw pluton-wild.~.0.raw", subjects["wild..0.raw"])
+	assert.Contains(t, subjects, "system.local.0.raw")
+
+	// Standard tooling can call a service: a plain NATS request.
+	m, err := nc.Request("pluton.svc.system.echo.0.raw", []byte("plain"), 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "plain", string(m.Data))
+	assert.NotEmpty(t, m.Header.Get(natsrpc.HeaderHost))
+}
+
+// TestSpreadOverHosts: requests for a key served by two hosts reach both.
+func TestSpreadOverHosts(t *testing.T) {
+	url := startNATS(t)
+	a := startHost(t, "A", url, map[string]string{"system.spread.0.raw": echoConfig(t, "")})
+	b := startHost(t, "B", url, map[string]string{"system.spread.0.raw": echoConfig(t, "")})
+	a.waitExported("system.spread.0.raw")
+	b.waitExported("system.spread.0.raw")
+	caller := natsrpc.NewCaller(url, "spread")
+	defer caller.Close()
+	hosts := map[string]int{}
+	for i := range 60 {
+		resp, err := caller.Call(context.Background(), natsrpc.Request{Key: "system.spread.0.raw", Data: []byte(fmt.Sprint(i)),
+			Deadline: time.Now().Add(5 * time.Second)})
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint(i), string(resp.Data))
+		hosts[resp.Host]++
+	}
+	assert.Len(t, hosts, 2, "both hosts served: %v", hosts)
+}
+
+// TestHostKilledMidLoad: the only host serving a key is killed with SIGKILL
+// while clients of another host call it; every call ends within its
+// timeout with a result or a fault, and nothing hangs.
+func TestHostKilledMidLoad(t *testing.T) {
+	url := startNATS(t)
+	a := startHost(t, "A", url, map[string]string{"system.local.0.raw": echoConfig(t, "")})
+	b := startHost(t, "B", url, map[string]string{"system.far.0.raw": echoConfig(t, "")})
+	a.waitExported("system.local.0.raw")
+	b.waitExported("system.far.0.raw")
+	c, err := client.New("killed", client.WithLookup(a.Map))
+	require.NoError(t, err)
+	defer c.Close()
+
+	const timeout = 2 * time.Second
+	var (
+		mu               sync.Mutex
+		ok, faults, slow int
+		codes            = map[fault.Code]int{}
+		wg               sync.WaitGroup
+		okBeforeKill     = make(chan struct{})
+		once             sync.Once
+	)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 150 {
+				start := time.Now()
+				_, err := c.Call(context.Background(), "system.far.0.raw", []byte(fmt.Sprintf("%d-%d", g, i)),
+					client.Timeout(timeout), client.Context("echo.sleepMS", "10"))
+				el := time.Since(start)
+				mu.Lock()
+				if el > timeout+time.Second {
+					slow++
+				}
+				if err == nil {
+					ok++
+					if ok >= 20 {
+						once.Do(func() { close(okBeforeKill) })
+					}
+				} else {
+					faults++
+					var f *fault.Fault
+					if errors.As(err, &f) {
+						codes[f.Code]++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	select {
+	case <-okBeforeKill:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no 20 successful remote calls within 60 s")
+	}
+	b.kill()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("callers still running 3 min after the kill")
+	}
+	t.Logf("ok=%d faults=%d codes=%v", ok, faults, codes)
+	assert.Zero(t, slow, "calls that took longer than their timeout + 1 s")
+	assert.GreaterOrEqual(t, ok, 20)
+	assert.Positive(t, faults, "calls after the kill fail")
+	for code := range codes {
+		assert.Contains(t, []fault.Code{fault.ServiceTimeout, fault.ServiceNotFound, fault.IncompleteResponse}, code)
+	}
+	// The first host is untouched.
+	resp, err := c.Call(context.Background(), "system.local.0.raw", []byte("alive"))
+	require.NoError(t, err)
+	assert.Equal(t, "alive", string(resp.Data))
+}
