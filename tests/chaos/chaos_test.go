@@ -523,3 +523,59 @@ func TestManagerFault7Fast(t *testing.T) {
 	assert.Less(t, perAnswer, 500*time.Microsecond)
 	m.stop()
 }
+
+// TestRecycleUnderLoadEverySDK: instances of every SDK that recycle at
+// maximum-requests under load lose no request (a stopping instance serves
+// the connections it already accepted).
+func TestRecycleUnderLoadEverySDK(t *testing.T) {
+	t.Parallel()
+	for _, svc := range stallServices(t) {
+		t.Run(svc.name, func(t *testing.T) {
+			t.Parallel()
+			execLine := svc.exec
+			if svc.interpreter != "" {
+				p, err := exec.LookPath(svc.interpreter)
+				if err != nil {
+					t.Skipf("%s SDK: interpreter %s not installed", svc.name, svc.interpreter)
+				}
+				execLine = p + " " + svc.exec
+			}
+			key := "recycle." + svc.name + ".0.raw"
+			m := startManager(t, map[string]string{key: fmt.Sprintf("exec %s\nminimum-processes 2\nmaximum-processes 4\n"+
+				"prestart-processes true\nenable-leak-ramping false\nmaximum-requests %d\n", execLine, size(50, 200))})
+			m.waitCount("Process Start: "+key, 2, 20*time.Second)
+			total := size(2000, 20000)
+			var res loadResult
+			var firstErr atomic.Value
+			var n atomic.Int64
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for n.Add(1) <= int64(total) {
+						if got, err := m.call(key, "r", 10*time.Second); err == nil && got == "r" {
+							res.ok.Add(1)
+						} else {
+							res.failed.Add(1)
+							firstErr.CompareAndSwap(nil, fmt.Sprintf("%v (got %q)", err, got))
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			recycles := 0
+			for _, l := range strings.Split(m.get("/metrics"), "\n") {
+				if strings.HasPrefix(l, `pluton_service_exits_total{reason="maxRequests"`) {
+					f := strings.Fields(l)
+					recycles, _ = strconv.Atoi(f[len(f)-1])
+				}
+			}
+			record(t, "recycles under load lose no request ("+svc.name+")", "0 failed requests", res.failed.Load() == 0,
+				"%d requests, %d recycles, %d failed", total, recycles, res.failed.Load())
+			assert.Zero(t, res.failed.Load(), "first failure: %v", firstErr.Load())
+			assert.Positive(t, recycles)
+			m.stop()
+		})
+	}
+}

@@ -224,20 +224,26 @@ final class Service implements \IteratorAggregate
             return null;
         }
         if ($this->maximumRequests > 0 && $this->served >= $this->maximumRequests && !$this->source->holdsAffinity()) {
-            $this->exitReason = StatsSegment::EXIT_MAX_REQUESTS;
-            return null;
-        }
-        try {
-            $in = $this->source->next();
-        } catch (Fault $f) {
-            $this->exitReason = $f->getCode() === Fault::ACCEPT_FAILED
-                ? StatsSegment::EXIT_ACCEPT_FAILED
-                : StatsSegment::EXIT_NONE;
-            throw $f;
-        }
-        if ($in === null) {
-            $this->exitReason = $this->signals->stopRequested() ? $this->shutdownRequest() : StatsSegment::EXIT_NONE;
-            return null;
+            // Accept no more, but serve the connections already accepted
+            // before leaving: their clients must not lose their requests.
+            $in = $this->source instanceof SocketSource ? $this->source->nextPending() : null;
+            if ($in === null) {
+                $this->exitReason = StatsSegment::EXIT_MAX_REQUESTS;
+                return null;
+            }
+        } else {
+            try {
+                $in = $this->source->next();
+            } catch (Fault $f) {
+                $this->exitReason = $f->getCode() === Fault::ACCEPT_FAILED
+                    ? StatsSegment::EXIT_ACCEPT_FAILED
+                    : StatsSegment::EXIT_NONE;
+                throw $f;
+            }
+            if ($in === null) {
+                $this->exitReason = $this->signals->stopRequested() ? $this->shutdownRequest() : StatsSegment::EXIT_NONE;
+                return null;
+            }
         }
         $this->served++;
         $this->books->requestRead($in);

@@ -75,6 +75,22 @@ final class SocketSource implements RequestSource
         return null;
     }
 
+    /**
+     * The next request from the connections already accepted, accepting no
+     * more (the instance is leaving at its maximum requests: their clients
+     * must not lose their requests); null once none is left or on a stop.
+     */
+    public function nextPending(): ?Incoming
+    {
+        while ($this->pending !== [] && !$this->signals->stopRequested()) {
+            $in = $this->poll(false);
+            if ($in !== null) {
+                return $in;
+            }
+        }
+        return null;
+    }
+
     public function reply(Incoming $in, string $packet): bool
     {
         $conn = $in->conn;
@@ -160,8 +176,11 @@ final class SocketSource implements RequestSource
         return $this->readOrPend($conn);
     }
 
-    /** Waits on the listening socket and the pending connections, up to the nearest deadline. */
-    private function poll(): ?Incoming
+    /**
+     * Waits on the listening socket (unless not accepting) and the pending
+     * connections, up to the nearest deadline.
+     */
+    private function poll(bool $accepting = true): ?Incoming
     {
         $this->expire();
         if ($this->pending === []) {
@@ -169,7 +188,7 @@ final class SocketSource implements RequestSource
         }
         $wait = 1.0; // at least once a second: reports, and a stop request
         $now = microtime(true);
-        $read = [$this->listen];
+        $read = $accepting ? [$this->listen] : [];
         foreach ($this->pending as $conn) {
             $wait = min($wait, max(0.0, $conn->deadline - $now));
             $read[] = $conn->socket;
@@ -200,7 +219,7 @@ final class SocketSource implements RequestSource
                 return $in;
             }
         }
-        return $accept ? $this->acceptAndRead() : null;
+        return $accept && $accepting ? $this->acceptAndRead() : null;
     }
 
     /**

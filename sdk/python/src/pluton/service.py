@@ -439,6 +439,10 @@ class Service:
         if self._affinity is not None:
             return self._affinity_request()
         if self._mode == self.MANAGER and acct.limit_reached():
+            if self._pending:
+                # Accept no more, but serve the connections already accepted
+                # before leaving: their clients must not lose their requests.
+                return self._poll_pending(accepting=False)
             self._exit_reason = ExitReason.MAX_REQUESTS
             self._stop = True
             return None
@@ -555,8 +559,9 @@ class Service:
         if self._pending and conn in self._pending:
             self._pending.remove(conn)
 
-    def _poll_pending(self) -> Optional[Request]:
-        """Wait on fd 3 and the pending connections; serve the first that completes."""
+    def _poll_pending(self, accepting: bool = True) -> Optional[Request]:
+        """Wait on fd 3 (unless not accepting) and the pending connections;
+        serve the first that completes."""
         now = monotonic()
         nearest: Optional[float] = None
         for conn in list(self._pending):
@@ -572,7 +577,8 @@ class Service:
         acct.wait(_IDLE)
         acct.flush_stale()
         poller = select.poll()
-        poller.register(self._listen_fd, select.POLLIN)
+        if accepting:
+            poller.register(self._listen_fd, select.POLLIN)
         by_fd = {}
         for conn in self._pending:
             poller.register(conn.fd, select.POLLIN)
@@ -592,7 +598,7 @@ class Service:
                 request = self._feed(ready, None)
                 if request is not None:
                     return request
-        if listener_ready and not self._stop:
+        if accepting and listener_ready and not self._stop:
             fd = self._accept()
             if fd >= 0:
                 return self._arrived(_Conn(fd, time_ns()))
