@@ -62,9 +62,9 @@ sub read_all {
     my $call = $c->submit($KEY, 'after', context => { 'echo.sleepAfter' => 2 });
     $c->wait($call);
     is($call->result, 'after', 'the response came before the sleep after it');
+    ok(wait_until(1, sub { read_slot($p->{seg}, 0)->{responses} == 1 }), 'the response is counted at once');
     my $s = read_slot($p->{seg}, 0);
     is($s->{state}, 2, 'the instance stays busy after responding, until its next wait');
-    is($s->{responses}, 1, 'the response is counted at once');
     is($s->{client_name}, "loopTest:$$", 'the slot names the client');
     is($s->{request_id}, $call->{id}, 'and the request id');
     is($s->{recorder_index}, 0xFFFF_FFFF, 'not recording');

@@ -343,7 +343,7 @@ sub _waiting {
         $self->{stats}->write_state($state, int(Time::HiRes::time() * 1_000_000)) if $self->{stats};
     }
     my $report = $self->{report};
-    $report->flush_if_due if $report && defined $report->{oldest};
+    $report->flush if $report && defined $report->{oldest} && Time::HiRes::time() - $report->{oldest} >= 1;
     return;
 }
 
@@ -724,72 +724,65 @@ sub _out_fh {
 # Answers a request (called by Pluton::Request::respond and ::fault).
 sub _answer {
     my ($self, $req, $code, $text, $data) = @_;
-    $req->{answered} = 1;
+    my ($c, $f) = @{$req}{qw(c f)};
+    @{$req}{qw(answered c s)} = (1, undef, undef);
     $self->{owed} = undef;
-    my $c = $req->{c};
-    $req->{c} = undef;
-    $req->{s} = undef;
-    my $f = $req->{f};
     $data = q{} if $code;
     my $id = $f->{b};
     $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/;
     my $pkt = Pluton::Packet::response_packet($id,
         defined $f->{a} ? $f->{a} : q{}, $self->{service_id}, $code, $text, $data);
-    $self->_trace('PktOut', $pkt) if $self->{trace};
-    $self->{recorder}->write('out', $req->{rec}, $pkt) if defined $req->{rec};
+    if ($self->{trace} || defined $req->{rec}) {
+        $self->_trace('PktOut', $pkt) if $self->{trace};
+        $self->{recorder}->write('out', $req->{rec}, $pkt) if defined $req->{rec};
+    }
     my $errno = 0;
-    if ($self->{mode} eq MODE_STANDALONE) {
-        if (!exists $f->{e}) {
-            my $out = $self->_out_fh;
-            if (!$out) {
-                $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::SOCKET_WRITE_FAILED,
-                    text => 'fd 4 is not open for stand-alone responses; run the service as '
-                        . './svc 3<request 4>response');
-                $self->{lost_io} = 1;
-                return 0;
-            }
-            local $SIG{PIPE} = 'IGNORE';
-            $errno = _write_all($out, $pkt);
-        }
+    if (my $fh = $c->{fh}) {
+        my $n = syswrite $fh, $pkt;
+        $errno = _write_all($fh, $pkt, $n) if !defined $n || $n != length $pkt;
+        if (!$errno && exists $f->{h}) { $self->{affinity} = $c }    # keepAffinity
+        else                           { close $fh }
     }
-    elsif ($c->{fh}) {
-        my $n = syswrite $c->{fh}, $pkt;
-        $errno = defined $n && $n == length $pkt ? 0 : _write_all($c->{fh}, $pkt, $n);
-    }
-    my $ok = 1;
-    if ($errno) {
-        local $! = $errno;
-        if (!$!{EPIPE}) {    # a gone client (EPIPE) counts as answered, as in the original
+    elsif ($self->{mode} eq MODE_STANDALONE && !exists $f->{e}) {
+        my $out = $self->_out_fh;
+        if (!$out) {
             $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::SOCKET_WRITE_FAILED,
-                text => 'writing the response', errno => $errno);
+                text => 'fd 4 is not open for stand-alone responses; run the service as '
+                    . './svc 3<request 4>response');
             $self->{lost_io} = 1;
-            $self->{exit_reason} = Pluton::Stats::EXIT_LOST_IO;
-            $ok = 0;
+            return 0;
         }
+        local $SIG{PIPE} = 'IGNORE';
+        $errno = _write_all($out, $pkt);
     }
-    if ($c->{fh}) {
-        if ($ok && !$errno && exists $f->{h}) {
-            $self->{affinity} = $c;
-        }
-        else {
-            close $c->{fh};
-        }
-    }
+    my $ok = $errno ? $self->_write_failed($errno) : 1;
     my $now = Time::HiRes::time();
     my $busy = int(($now - $req->{t}) * 1_000_000);
-    $self->{busy_us} += $busy > 0 ? $busy : 0;
-    my $outcome;
-    if (!$ok)     { $outcome = Pluton::Stats::OUTCOME_WRITE_ERROR }
-    elsif ($code) { $outcome = Pluton::Stats::OUTCOME_FAULT; $self->{faults}++ }
-    else          { $outcome = Pluton::Stats::OUTCOME_OK; $self->{responses}++ }
+    $self->{busy_us} += $busy if $busy > 0;
+    my $outcome = !$ok   ? Pluton::Stats::OUTCOME_WRITE_ERROR
+                : $code  ? Pluton::Stats::OUTCOME_FAULT
+                :          Pluton::Stats::OUTCOME_OK;
+    $self->{ $code ? 'faults' : 'responses' }++ if $ok;
     $self->{stats}->write_counters($self->{requests}, $self->{responses}, $self->{faults}, $self->{busy_us})
         if $self->{stats};
     if (my $report = $self->{report}) {
-        my $t0 = defined $c->{t0} ? $c->{t0} : $req->{t};
-        $report->add($outcome, int(($now - $t0) * 1_000_000), length(defined $f->{k} ? $f->{k} : q{}),
-            length $data, $req->{k}{function}, $now);
+        $report->add($outcome, int(($now - (defined $c->{t0} ? $c->{t0} : $req->{t})) * 1_000_000),
+            length(defined $f->{k} ? $f->{k} : q{}), length $data, $req->{k}{function}, $now);
     }
     return $ok;
+}
+
+# A response write failed with $errno: a gone client (EPIPE) counts as
+# answered, as in the original (1); anything else stops the service, lost IO (0).
+sub _write_failed {
+    my ($self, $errno) = @_;
+    local $! = $errno;
+    return 1 if $!{EPIPE};
+    $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::SOCKET_WRITE_FAILED,
+        text => 'writing the response', errno => $errno);
+    $self->{lost_io} = 1;
+    $self->{exit_reason} = Pluton::Stats::EXIT_LOST_IO;
+    return 0;
 }
 
 sub _report {

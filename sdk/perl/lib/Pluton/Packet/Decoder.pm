@@ -200,29 +200,17 @@ sub _error {
 # why). One pass, with the decoder's rules; the key is not checked here.
 sub scan_request {
     my ($bufref, $max) = @_;
+    return unless substr($$bufref, 0, 3) eq '0Q,';
     my $len = length $$bufref;
-    my %f;
-    my $first = 1;
-    pos($$bufref) = 0;    ## no critic (RequireLocalizedPunctuationVars)
+    my %f = (Q => q{});
+    pos($$bufref) = 3;    ## no critic (RequireLocalizedPunctuationVars)
     while ($$bufref =~ /\G([0-9]{1,9})([\x20-\x2f\x3a-\x7e])/gc) {
-        my ($n, $t) = ($1, $2);
-        return if $max && $n > $max;
-        my $at = pos $$bufref;
-        my $end = $at + $n;
-        return if $end >= $len;
+        my $end = pos($$bufref) + $1;
+        return if $end >= $len || ($max && $1 > $max) || exists $f{$2} || $2 gt 'z';
         my $term = substr $$bufref, $end, 1;
         return if $term ne ',' && $term ne "\n";
-        if ($first) {
-            return if $t ne 'Q';
-            $first = 0;
-        }
-        elsif ($t gt 'z' || exists $f{$t}) {
-            return;
-        }
-        $f{$t} = substr $$bufref, $at, $n;
-        if ($t eq 'z') {
-            return $end + 1 == $len ? \%f : undef;
-        }
+        $f{$2} = substr $$bufref, $end - $1, $1;
+        return $end + 1 == $len ? \%f : undef if $2 eq 'z';
         pos($$bufref) = $end + 1;    ## no critic (RequireLocalizedPunctuationVars)
     }
     return;

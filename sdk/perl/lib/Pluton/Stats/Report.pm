@@ -38,13 +38,12 @@ sub count   { my $self = shift; return scalar @{ $self->{entries} } }
 sub add {
     my ($self, $outcome, $dur, $rq, $rs, $func, $now) = @_;
     return unless $self->{ok};
-    $dur = $dur > 0xFFFFFFFF ? 0xFFFFFFFF : $dur < 0 ? 0 : $dur;
-    $rq = 0xFFFFFFFF if $rq > 0xFFFFFFFF;
-    $rs = 0xFFFFFFFF if $rs > 0xFFFFFFFF;
     my $e = $self->{entries};
-    push @$e, pack('V V V V a16', $outcome, $dur, $rq, $rs, defined $func ? $func : '');    # a16 cuts to 16 bytes
+    # durations and sizes are cut to 32 bits, the function name to 16 bytes (a16)
+    push @{$e}, pack 'V V V V a16', $outcome, $dur > 0xFFFF_FFFF ? 0xFFFF_FFFF : $dur < 0 ? 0 : $dur,
+        $rq > 0xFFFF_FFFF ? 0xFFFF_FFFF : $rq, $rs > 0xFFFF_FFFF ? 0xFFFF_FFFF : $rs, defined $func ? $func : q{};
     $self->{oldest} = defined $now ? $now : Time::HiRes::time() unless defined $self->{oldest};
-    $self->flush if @$e >= REPORT_ENTRIES;
+    $self->flush if @{$e} >= REPORT_ENTRIES;
     return;
 }
 
