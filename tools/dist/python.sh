@@ -28,7 +28,7 @@ if ! "$python" -c 'import build' 2>/dev/null; then
 fi
 isolation=()
 if "$python" -c 'import hatchling' 2>/dev/null; then
-  isolation=(--no-isolation)
+  isolation=(--no-isolation --skip-dependency-check)  # hatchling is importable: use it as it is
 fi
 
 work=$(mktemp -d)
@@ -42,6 +42,18 @@ tar -C "$repo/sdk/python" \
   -cf - . | tar -C "$work/src" -xf -
 printf '"""The package version, stamped by tools/dist/python.sh."""\n\n__version__ = "%s"\n' \
   "$version" > "$work/src/src/pluton/_version.py"
+# A static version in the copy's pyproject.toml, so that any hatchling
+# (Debian's 1.12 included) builds it.
+"$python" - "$work/src/pyproject.toml" "$version" <<'PY'
+import re
+import sys
+
+path, version = sys.argv[1:3]
+text = open(path).read()
+text = text.replace('dynamic = ["version"]', 'version = "%s"' % version, 1)
+text = re.sub(r'\n\[tool\.hatch\.version\]\n(?:[^\[\n][^\n]*\n|#[^\n]*\n|\n)*', "\n", text)
+open(path, "w").write(text)
+PY
 
 mkdir -p "$dist"
 if ! "$python" -m build "${isolation[@]}" --sdist --wheel --outdir "$work/out" "$work/src" > "$work/build.log" 2>&1; then

@@ -8,6 +8,7 @@ for Go repository; the model shared by every SDK in docs/sdk.md.
 """
 
 from ._version import __version__
+from . import coord  # noqa: F401  pluton.coord: coordination between instances (docs/coordination.md)
 from .client import Call, Client
 from .faults import Fault, FaultCode, ServiceFault, TimeoutFault
 from .request import Request

@@ -448,6 +448,9 @@ class Service:
             return None
         if self._pending:
             return self._poll_pending()
+        coord = sys.modules.get("pluton.coord")  # messages and timer ticks, between requests
+        if coord is not None:
+            coord.poll_all()
         acct.wait(_IDLE)
         acct.flush_stale()
         fd = self._accept()
