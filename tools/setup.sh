@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(php-cli phpunit strace lsof chromium tmux)
+apt_packages+=(python3-build python3-hatchling)  # tools/dist/python.sh with the system python3 (Bazel runs the Python suite with it)
 apt_packages+=(php-codesniffer libperl-critic-perl)  # make lint (tools/lint/lint.py)
 apt_packages+=(libfile-map-perl)  # the Perl SDK maps its stats slot with it (optional: syswrite without it)
 if [[ "${PLUTON_BENCH:-}" == 1 ]]; then
