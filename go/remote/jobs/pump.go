@@ -205,13 +205,17 @@ func (p *Pump) Stop(wait time.Duration) {
 		return
 	}
 	p.SetState(false, true)
+	deadline := time.Now().Add(wait)
+	for p.running.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.cancel()
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(wait):
+	case <-time.After(3 * time.Second): // a Fetch in progress ends within its 1 s wait
 	}
-	p.cancel()
 	p.mu.Lock()
 	p.cancel = nil
 	p.mu.Unlock()
@@ -246,8 +250,8 @@ func (p *Pump) worker(ctx context.Context) {
 			continue
 		}
 		for m := range msgs.Messages() {
-			if ctx.Err() != nil || p.pausedState() != "" {
-				_ = m.Nak() // back to the queue at once
+			if !p.waitResumed(ctx, m) {
+				_ = m.Nak() // stopping: back to the queue at once
 				continue
 			}
 			p.run(ctx, m)
@@ -256,6 +260,24 @@ func (p *Pump) worker(ctx context.Context) {
 			p.noteErr(err)
 		}
 	}
+}
+
+// waitResumed keeps a job fetched just before a hold or halt, without
+// running it, until the pump resumes (true) or stops (false). The job is
+// kept rather than returned, so that the pause does not use up one of its
+// attempts; InProgress keeps its acknowledgement deadline away meanwhile.
+func (p *Pump) waitResumed(ctx context.Context, m jetstream.Msg) bool {
+	last := time.Now()
+	for p.pausedState() != "" {
+		if sleep(ctx, 100*time.Millisecond) != nil {
+			return false
+		}
+		if time.Since(last) >= 2*time.Second {
+			_ = m.InProgress()
+			last = time.Now()
+		}
+	}
+	return ctx.Err() == nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
