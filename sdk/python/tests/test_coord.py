@@ -211,7 +211,8 @@ def test_service_loop_delivers_timer_and_messages(tmp_path):
         assert len(beats_by) == 1, "one instance runs the timer: %s" % beats_by
         with Coord(control(m), "py.coordsvc.0.raw") as c:
             assert c.messages.broadcast("", "hello", b"world") == 3
-        wait_for(lambda: len(re.findall(r"Log: \S+ got world", m.log())) == 2, timeout=10, what="both instances to get the message")
+        wait_for(lambda: len(re.findall(r"Log: \S+ got world", m.log())) == 2, timeout=10,
+                 what="both instances to get the message")
     finally:
         m.close()
 

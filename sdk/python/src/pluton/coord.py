@@ -90,7 +90,8 @@ def encode(kind: bytes, fields: Dict[bytes, bytes]) -> bytes:
 
 def _parse(buf: bytearray) -> Optional[Tuple[bytes, Dict[bytes, bytes], int]]:
     """Parse one packet from the front of buf: (kind, fields, length) or None if incomplete."""
-    pos, kind, fields = 0, b"", {}
+    pos, kind = 0, b""
+    fields: Dict[bytes, bytes] = {}
     n = len(buf)
     while True:
         start = pos
