@@ -747,7 +747,8 @@ class Service:
         if T_NO_WAIT in fields:  # the connection is already closed: only count it
             self._acct.end(outcome, request_bytes, 0, self._function)
             return
-        self._trace(b"PktOut: ", *parts)
+        if self._tracing:
+            self._trace(b"PktOut: ", *parts)
         keep = False
         try:
             if conn is None:
