@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/pluton-go/pluton/go/client"
 	"github.com/pluton-go/pluton/go/fault"
 	"github.com/pluton-go/pluton/go/remote/natsrpc"
+	"github.com/pluton-go/pluton/go/testbin"
 )
 
 func faultCode(t *testing.T, err error) fault.Code {
@@ -221,4 +224,54 @@ func TestHostKilledMidLoad(t *testing.T) {
 	resp, err := c.Call(context.Background(), "system.local.0.raw", []byte("alive"))
 	require.NoError(t, err)
 	assert.Equal(t, "alive", string(resp.Data))
+}
+
+// TestExporterBadRequests: malformed headers get a fault naming what is
+// wrong, and the exporter keeps serving.
+func TestExporterBadRequests(t *testing.T) {
+	url := startNATS(t)
+	b := startHost(t, "B", url, map[string]string{"system.echo.0.raw": echoConfig(t, "")})
+	b.waitExported("system.echo.0.raw")
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	tests := []struct {
+		name    string
+		headers map[string]string
+		code    string
+		text    string
+	}{
+		{"bad timeout", map[string]string{natsrpc.HeaderTimeout: "soon"}, "-31", `Pluton-Timeout-Ms header "soon" is not a number`},
+		{"expired", map[string]string{natsrpc.HeaderTimeout: "0"}, "-19", "deadline passed before host"},
+		{"bad context", map[string]string{natsrpc.HeaderContext: "!!"}, "-23", "bad request context"},
+		{"bad context payload", map[string]string{natsrpc.HeaderContext: natsrpc.EncodeContext([]byte("zz"))}, "-23", "bad request context"},
+		{"key mismatch", map[string]string{natsrpc.HeaderKey: "other.echo.0.raw"}, "-31", "does not match the exported key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := nats.NewMsg("pluton.svc.system.echo.0.raw")
+			m.Data = []byte("x")
+			for k, v := range tt.headers {
+				m.Header.Set(k, v)
+			}
+			r, err := nc.RequestMsg(m, 5*time.Second)
+			require.NoError(t, err)
+			assert.Equal(t, tt.code, r.Header.Get(natsrpc.HeaderErrorCode))
+			assert.Contains(t, string(r.Data), tt.text)
+		})
+	}
+	r, err := nc.Request("pluton.svc.system.echo.0.raw", []byte("still"), 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "still", string(r.Data))
+}
+
+// TestManagerBadNATS: a manager whose NATS server cannot be reached does not
+// start, and says why.
+func TestManagerBadNATS(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(testbin.Path(t, "plutonManager"), "-C", dir, "-R", dir, "-L", filepath.Join(dir, "lookup.map"),
+		"-N", "nats://127.0.0.1:1")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "FATAL: -N nats://127.0.0.1:1: NATS nats://127.0.0.1:1")
 }
