@@ -487,9 +487,10 @@ sub _good_key {
     return !defined Pluton::ServiceKey->check(defined $key ? $key : q{}, client => 1);
 }
 
-# Waits on fd 3 and the pending connections at once.
+# Waits on fd 3 (not when $draining: the instance is leaving) and the
+# pending connections at once.
 sub _poll_pending {
-    my $self = shift;
+    my ($self, $draining) = @_;
     my $pending = $self->{pending};
     my $now = Time::HiRes::time();
     my $wake = $now + ACCEPT_TIMEOUT;
@@ -505,7 +506,7 @@ sub _poll_pending {
     @{$pending} = @live;
     return undef unless @live;    ## no critic (ProhibitExplicitReturnUndef)
     my $rin = q{};
-    vec($rin, $self->{listen_fd}, 1) = 1;
+    vec($rin, $self->{listen_fd}, 1) = 1 unless $draining;
     vec($rin, $_->{fd}, 1) = 1 for @live;
     my $n = select my $rout = $rin, undef, undef, $wake - $now;
     return undef if !$n || $n < 0;    ## no critic (ProhibitExplicitReturnUndef)
@@ -518,7 +519,7 @@ sub _poll_pending {
         my $got = $self->_finished_read($c, $how);
         return $got if $got;
     }
-    return $self->_accept_one if vec $rout, $self->{listen_fd}, 1;
+    return $self->_accept_one if !$draining && vec $rout, $self->{listen_fd}, 1;
     return undef;    ## no critic (ProhibitExplicitReturnUndef)
 }
 
@@ -591,6 +592,13 @@ sub _next_socket {
         }
         my $max = $self->{max_requests};
         if ($max && $self->{served} >= $max) {
+            if (@{ $self->{pending} }) {
+                # Accept no more, but serve the connections already accepted
+                # before leaving: their clients must not lose their requests.
+                my $c = $self->_poll_pending(1);
+                return $c if $c;
+                next;
+            }
             $self->{exit_reason} = Pluton::Stats::EXIT_MAX_REQUESTS;
             return undef;    ## no critic (ProhibitExplicitReturnUndef)
         }
