@@ -377,16 +377,26 @@ func TestSoak(t *testing.T) {
 	pid := m.pid()
 	// The manager holds two descriptors per live instance (its stderr pipe
 	// and its pidfd): compare the rest.
+	// The status request that reads the instance count holds a descriptor
+	// of its own until the server has closed it: count a moment later, and
+	// keep the least of three readings (an instance may be starting).
 	fds := func() int {
-		var body struct {
-			Services []struct{ Instances int } `json:"services"`
+		least := -1
+		for range 3 {
+			var body struct {
+				Services []struct{ Instances int } `json:"services"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(m.get("/services")), &body))
+			time.Sleep(100 * time.Millisecond)
+			n := fdCount(t, pid)
+			for _, s := range body.Services {
+				n -= 2 * s.Instances
+			}
+			if least < 0 || n < least {
+				least = n
+			}
 		}
-		require.NoError(t, json.Unmarshal([]byte(m.get("/services")), &body))
-		n := fdCount(t, pid)
-		for _, s := range body.Services {
-			n -= 2 * s.Instances
-		}
-		return n
+		return least
 	}
 	perSoak := size(10000, 200000)
 	soaks := size(2, 3)
