@@ -602,6 +602,7 @@ sub _next_socket {
             $self->{exit_reason} = Pluton::Stats::EXIT_MAX_REQUESTS;
             return undef;    ## no critic (ProhibitExplicitReturnUndef)
         }
+        Pluton::Coord::poll_all() if $INC{'Pluton/Coord.pm'};    # messages and timer ticks, between requests
         $self->_waiting(Pluton::Stats::STATE_IDLE);
         my $c = @{ $self->{pending} } ? $self->_poll_pending : $self->_accept_one;
         return $c if $c;
