@@ -58,6 +58,7 @@ func TestTwoHosts(t *testing.T) {
 		{name: "local", key: "system.local.0.raw", data: "here", want: "here"},
 		{name: "remote", key: "system.echo.0.raw", data: "there", want: "there"},
 		{name: "remote context", key: "system.echo.0.raw", data: "slept", opts: []client.RequestOption{client.Context("echo.sleepMS", "50")}, want: "slept"},
+		{name: "remote noWait", key: "system.echo.0.raw", data: "nw", opts: []client.RequestOption{client.NoWait()}, want: ""},
 		{name: "remote wildcard", key: "wild.anything.0.raw", data: "w", want: "w"},
 		{name: "remote service fault", key: "system.echo.0.raw", data: "x", opts: []client.RequestOption{client.Context("echo.sleepMS", "-1")},
 			code: 111, text: "sleep time negative"},
@@ -78,7 +79,9 @@ func TestTwoHosts(t *testing.T) {
 			if tt.code == 0 {
 				require.NoError(t, err)
 				assert.Equal(t, tt.want, string(resp.Data))
-				assert.NotEmpty(t, resp.ServiceName)
+				if tt.want != "" {
+					assert.NotEmpty(t, resp.ServiceName)
+				}
 				return
 			}
 			require.Error(t, err)
