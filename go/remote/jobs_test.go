@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pluton-go/pluton/go/fault"
 	"github.com/pluton-go/pluton/go/remote/jobs"
 	"github.com/pluton-go/pluton/go/testbin"
 )
@@ -99,6 +100,7 @@ func TestJobs(t *testing.T) {
 	h := startHost(t, "B", url, map[string]string{
 		"system.job.0.raw":     workerConfig(t, "jobs-max-workers 4\njobs-max-attempts 10\njobs-worker-max-ttl 20\nexec-failure-backoff 1\n"),
 		"system.jobfail.0.raw": workerConfig(t, "jobs-max-attempts 2\n"),
+		"system.jobttl.0.raw":  workerConfig(t, "jobs-max-attempts 2\njobs-worker-max-ttl 1\n"),
 	}, "testJobLog="+deliveries)
 	h.waitFor("Job Class: system.job.0.raw", 30*time.Second)
 	h.waitFor("Job Class: system.jobfail.0.raw", 30*time.Second)
@@ -122,11 +124,13 @@ func TestJobs(t *testing.T) {
 	assert.True(t, s.Duplicate, "an id submitted before is not enqueued again")
 	_, err = jobs.Submit(ctx, js, jobs.Job{ID: "fails", Key: "system.jobfail.0.raw", Payload: []byte("fault:1001")})
 	require.NoError(t, err)
+	_, err = jobs.Submit(ctx, js, jobs.Job{ID: "slow", Key: "system.jobttl.0.raw", Payload: []byte("sleep:2500:x")})
+	require.NoError(t, err)
 	_, err = jobs.Submit(ctx, js, jobs.Job{ID: "bad id!", Key: "system.job.0.raw"})
 	assert.ErrorContains(t, err, "not allowed")
 
-	got := waitResults(t, kv, n+1, 3*time.Minute)
-	require.Len(t, got, n+1, "one result per job")
+	got := waitResults(t, kv, n+2, 3*time.Minute)
+	require.Len(t, got, n+2, "one result per job")
 	for i := range n {
 		id := fmt.Sprintf("job-%05d", i)
 		r, ok := got[id]
@@ -144,6 +148,11 @@ func TestJobs(t *testing.T) {
 	assert.EqualValues(t, 1001, fail.FaultCode)
 	assert.Equal(t, "asked for fault 1001", fail.FaultText)
 	assert.Equal(t, 2, fail.Attempts)
+
+	slow := got["slow"]
+	assert.False(t, slow.OK, "an attempt longer than jobs-worker-max-ttl fails")
+	assert.EqualValues(t, fault.ServiceTimeout, slow.FaultCode)
+	assert.Equal(t, 2, slow.Attempts)
 
 	// The dead letter carries the job and its last fault.
 	dead, err := js.Stream(ctx, jobs.DeadStream)
@@ -262,4 +271,71 @@ func TestEmbeddedAndPlSubmit(t *testing.T) {
 	_, stderr, err = run("-L", filepath.Join(t.TempDir(), "none"), "system.emb.0.raw", "x")
 	require.Error(t, err)
 	assert.Contains(t, stderr, "no NATS URL")
+}
+
+// TestJobsOverdrive: with jobs-overdrive one worker holds a batch of jobs
+// (several delivered, unacknowledged) and runs them back to back; without
+// it, one at a time.
+func TestJobsOverdrive(t *testing.T) {
+	url := startNATS(t)
+	h := startHost(t, "B", url, map[string]string{
+		"system.od.0.raw":  workerConfig(t, "jobs-max-workers 1\njobs-overdrive true\n"),
+		"system.one.0.raw": workerConfig(t, "jobs-max-workers 1\n"),
+	})
+	h.waitFor("Job Class: system.od.0.raw", 30*time.Second)
+	h.waitFor("Job Class: system.one.0.raw", 30*time.Second)
+	js, kv := jetStream(t, url)
+	for _, key := range []string{"system.od.0.raw", "system.one.0.raw"} {
+		for i := range 12 {
+			_, err := jobs.Submit(context.Background(), js, jobs.Job{ID: fmt.Sprintf("%s-%d", strings.Split(key, ".")[1], i),
+				Key: key, Payload: []byte("sleep:100:x")})
+			require.NoError(t, err)
+		}
+	}
+	maxInFlight := map[string]int{}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		for _, c := range h.remoteStatus().Jobs {
+			maxInFlight[c.Key] = max(maxInFlight[c.Key], c.InFlight)
+			assert.LessOrEqual(t, c.Running, int64(1), "one worker")
+		}
+		st, err := kv.Status(context.Background())
+		require.NoError(t, err)
+		if st.Values() >= 24 {
+			break
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	require.Len(t, results(t, kv), 24)
+	assert.Greater(t, maxInFlight["system.od.0.raw"], 1, "overdrive holds a batch")
+	assert.LessOrEqual(t, maxInFlight["system.one.0.raw"], 1, "one job per fetch")
+}
+
+// TestJobsHostDies: a host's manager is SIGKILLed while it runs a job; the
+// job is delivered again, after jobs-worker-max-ttl + 5 s, to another host,
+// which stores its one result.
+func TestJobsHostDies(t *testing.T) {
+	url := startNATS(t)
+	const key = "system.survive.0.raw"
+	cfg := map[string]string{key: workerConfig(t, "jobs-worker-max-ttl 2\n")}
+	a := startHost(t, "A", url, cfg)
+	a.waitFor("Job Class: "+key, 30*time.Second)
+	js, kv := jetStream(t, url)
+	_, err := jobs.Submit(context.Background(), js, jobs.Job{ID: "survivor", Key: key, Payload: []byte("sleep:1500:x")})
+	require.NoError(t, err)
+	deadline := time.Now().Add(30 * time.Second)
+	for classStats(a, key).Running == 0 {
+		require.True(t, time.Now().Before(deadline), "the job never ran on host A")
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.kill()
+	b := startHost(t, "B", url, cfg)
+	b.waitFor("Job Class: "+key, 30*time.Second)
+	got := waitResults(t, kv, 1, time.Minute)
+	require.Len(t, got, 1)
+	r := got["survivor"]
+	assert.True(t, r.OK, "%+v", r)
+	assert.Equal(t, 2, r.Attempts)
+	assert.NotEqual(t, classStats(b, key).Done, int64(0), "host B ran it")
+	assert.Contains(t, r.Host, ":", "%+v", r)
 }
