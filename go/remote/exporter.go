@@ -153,18 +153,20 @@ func (e *Exporter) Close(wait time.Duration) {
 }
 
 // handler relays each request in its own goroutine: a micro handler runs
-// on the subscription's goroutine, one request at a time.
+// on the subscription's goroutine, one request at a time. With MaxRelays
+// in progress it waits, so that further requests wait in the
+// subscription's pending buffer rather than as goroutines.
 func (e *Exporter) handler(k servicekey.Key) micro.HandlerFunc {
 	return func(req micro.Request) {
+		select {
+		case e.sem <- struct{}{}:
+		case <-e.ctx.Done():
+			e.respondFault(req, fault.New(fault.ServiceUnavailable, k.String()+": host "+e.host+" is shutting down"), "")
+			return
+		}
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			select {
-			case e.sem <- struct{}{}:
-			case <-e.ctx.Done():
-				e.respondFault(req, fault.New(fault.ServiceUnavailable, k.String()+": host "+e.host+" is shutting down"), "")
-				return
-			}
 			defer func() { <-e.sem }()
 			e.relay(k, req)
 		}()
