@@ -66,6 +66,9 @@ final class SocketSource implements RequestSource
                 }
                 continue;
             }
+            if (class_exists(\Pluton\Coord\Coord::class, false)) {
+                \Pluton\Coord\Coord::pollAll(); // messages and timer ticks, between requests
+            }
             $this->books->waiting(StatsSegment::STATE_IDLE);
             $in = $this->pending === [] ? $this->acceptAndRead() : $this->poll();
             if ($in !== null) {
