@@ -48,7 +48,9 @@ type Parser struct {
 	fields  [123]field
 	arena   []byte
 	started bool
-	limit   int // largest payload accepted (SetMaxLength); 0 = MaxLength only
+	limit   int    // largest payload accepted (SetMaxLength); 0 = MaxLength only
+	reuse   bool   // keep large payload buffers for the next packet (SetReuse)
+	spare   []byte // the kept buffer, in reuse mode
 }
 
 // NewRequestParser returns a Parser for request packets.
@@ -64,6 +66,28 @@ func NewResponseParser() *Parser { return &Parser{want: TypeResponse} }
 // readable with Field until Reset.
 func (p *Parser) SetMaxLength(n int) { p.limit = max(n, 0) }
 
+// SetReuse makes the parser keep the buffer of a large payload (over 4096
+// bytes) when the next packet starts, and fill the next large payload into
+// it instead of allocating a buffer per packet. Field's slices then stay
+// valid only until the next packet starts or Reset, like small ones. A
+// server that answers one request at a time uses it so that a stream of
+// large requests allocates nothing; ReleaseSpare gives the memory back.
+func (p *Parser) SetReuse(on bool) {
+	p.reuse = on
+	if !on {
+		p.spare = nil
+	}
+}
+
+// SpareCap returns the capacity of the buffer kept for reuse: 0 when there
+// is none, or when it holds a payload of the packet being read.
+func (p *Parser) SpareCap() int { return cap(p.spare) }
+
+// ReleaseSpare drops the buffer kept for reuse, so that the garbage
+// collector can take its memory; the next large payload allocates again.
+// The payloads of the last packet stay valid.
+func (p *Parser) ReleaseSpare() { p.spare = nil }
+
 // Reset discards any partial packet.
 func (p *Parser) Reset() {
 	p.state, p.length, p.digits, p.typ, p.offset = stLength, 0, 0, 0, 0
@@ -77,12 +101,23 @@ func (p *Parser) Reset() {
 func (p *Parser) clearFields() {
 	for w, set := range p.seen {
 		for set != 0 {
-			p.fields[w*64+bits.TrailingZeros64(set)] = field{}
+			f := &p.fields[w*64+bits.TrailingZeros64(set)]
+			p.keep(f.big)
+			*f = field{}
 			set &= set - 1
 		}
 	}
+	p.keep(p.cur.big)
 	p.seen = [2]uint64{}
 	p.arena = p.arena[:0]
+}
+
+// keep makes b the spare buffer in reuse mode when it is larger than the
+// one kept.
+func (p *Parser) keep(b []byte) {
+	if p.reuse && cap(b) > cap(p.spare) {
+		p.spare = b[:cap(b)]
+	}
 }
 
 // Started reports whether any byte of the current packet has been consumed.
@@ -179,6 +214,15 @@ func (p *Parser) Direct() []byte {
 // follows the bytes that really arrive, not a length a peer merely declares.
 func (p *Parser) growBig() []byte {
 	if p.filled == len(p.cur.big) {
+		if p.reuse && cap(p.spare) >= p.length {
+			// The kept buffer holds the whole payload (a packet may
+			// carry two large payloads: the first took another buffer).
+			nb := p.spare[:p.length]
+			p.spare = nil
+			copy(nb, p.cur.big[:p.filled])
+			p.cur.big = nb
+			return nb[p.filled:]
+		}
 		nb := make([]byte, min(2*len(p.cur.big), p.length))
 		copy(nb, p.cur.big[:p.filled])
 		p.cur.big = nb
@@ -204,10 +248,19 @@ func (p *Parser) startPacket() {
 
 func (p *Parser) beginPayload() {
 	p.filled = 0
-	if p.length > smallField {
-		p.cur = field{big: make([]byte, min(p.length, firstBig)), n: p.length}
-	} else {
+	switch {
+	case p.length <= smallField:
 		p.cur = field{off: len(p.arena), n: p.length}
+	case p.reuse && cap(p.spare) >= p.length:
+		// Filled in place, without clearing: every byte is written before
+		// the payload is complete.
+		p.cur = field{big: p.spare[:p.length], n: p.length}
+		p.spare = nil
+	default:
+		// Memory follows the bytes that arrive: a declared length alone
+		// gets at most firstBig bytes (or the size of the kept buffer,
+		// which the parser holds anyway).
+		p.cur = field{big: make([]byte, min(p.length, max(firstBig, 2*cap(p.spare)))), n: p.length}
 	}
 	if p.length == 0 {
 		p.state = stTerminator

@@ -3,6 +3,7 @@ package service
 import (
 	"io"
 	"net"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -44,4 +45,72 @@ func BenchmarkServiceRoundTrip(b *testing.B) {
 	_ = unix.Shutdown(int(f.listen.Fd()), unix.SHUT_RDWR)
 	<-done
 	_ = svc.Close()
+}
+
+// BenchmarkServiceEcho measures one echo request of each size through a
+// manager-mode service in this process, with a client of raw system calls
+// that reads the response into a buffer it reuses.
+func BenchmarkServiceEcho(b *testing.B) {
+	for _, size := range []int{16 << 10, 64 << 10, 1 << 20, 8 << 20} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			f := newManagerFixture(b, 1, 0, 0, 0)
+			svc := f.service(b, nil)
+			go func() { _, _ = io.Copy(io.Discard, f.reportR) }()
+			done := runLoop(svc)
+			r := echoReq("echo", "")
+			r.Data = make([]byte, size)
+			packet := protocol.AppendRequest(nil, r)
+			buf := make([]byte, size+256)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				rawEcho(b, f.sock, packet, buf)
+			}
+			b.StopTimer()
+			_ = unix.Shutdown(int(f.listen.Fd()), unix.SHUT_RDWR)
+			<-done
+			_ = svc.Close()
+		})
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return strconv.Itoa(n>>20) + "MiB"
+	}
+	return strconv.Itoa(n>>10) + "KiB"
+}
+
+// rawEcho sends packet on a new connection and reads the response until the
+// service closes it.
+func rawEcho(b *testing.B, path string, packet, buf []byte) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		b.Fatal(err)
+	}
+	for off := 0; off < len(packet); {
+		n, err := unix.Write(fd, packet[off:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		off += n
+	}
+	got := 0
+	for {
+		n, err := unix.Read(fd, buf[got:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		got += n
+	}
+	if got < len(packet)-64 {
+		b.Fatalf("response of %d bytes for a request of %d", got, len(packet))
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -16,6 +18,19 @@ import (
 // connBufSize is the read buffer of a connection; a larger payload is read
 // in place into the parser's buffer.
 const connBufSize = 16 * 1024
+
+// Large payload buffers (docs/benchmarks.md, "Memory"): a connection's
+// parser keeps the buffer of its last large payload and fills the next one
+// into it, so that a stream of large requests allocates nothing. A buffer
+// is kept while it is at most twice the recent payload size (a maximum that
+// decays by 1/8 per request) or at most alwaysKeep bytes; one left from an
+// unusually large request is dropped, and so is every buffer over
+// alwaysKeep after a second without requests, the memory then being given
+// back to the operating system.
+const (
+	alwaysKeep = 256 * 1024
+	giveBackAt = 1 << 20 // dropping this much or more returns memory to the OS
+)
 
 // conn is one source of request packets: an accepted connection, or fd 3 in
 // stand-alone mode. Each has its own parser, so that several incomplete
@@ -29,7 +44,8 @@ type conn struct {
 	deadline   time.Time // the packet must be complete by then; zero = no limit
 	raw        []byte    // the packet's bytes as read (recorder, packet trace)
 	capture    bool      // keep raw
-	used       bool      // a request was served on it (accept mode: EOF on a fresh connection ends the loop)
+	iov        [2]unix.Iovec
+	used       bool // a request was served on it (accept mode: EOF on a fresh connection ends the loop)
 }
 
 // newConn returns a connection for fd, reusing a closed one when it can.
@@ -41,6 +57,7 @@ func (s *Service) newConn(fd int) *conn {
 		c.parser.Reset()
 	} else {
 		c = &conn{parser: protocol.NewRequestParser(), buf: make([]byte, connBufSize)}
+		c.parser.SetReuse(true)
 	}
 	c.parser.SetMaxLength(s.maxRequestSize)
 	c.fd, c.start, c.end, c.used = fd, 0, 0, false
@@ -50,12 +67,57 @@ func (s *Service) newConn(fd int) *conn {
 	return c
 }
 
-// closeConn closes c and keeps it for reuse.
+// closeConn closes c and keeps it for reuse. The payloads of its last
+// packet stay valid (until the next call of Next).
 func (s *Service) closeConn(c *conn) {
 	closeFD(c.fd)
 	c.fd = -1
-	if len(s.free) < 4 {
-		s.free = append(s.free, c)
+	c.parser.Reset() // the large payload buffer becomes the parser's spare
+	s.trimSpare(c.parser, max(alwaysKeep, 2*s.recentSize))
+	if len(s.free) >= 4 {
+		s.trimSpare(c.parser, 0)
+		return
+	}
+	if c.parser.SpareCap() == 0 {
+		// The connection that is taken next (the last) keeps its buffer.
+		s.free = append(s.free, nil)
+		copy(s.free[1:], s.free)
+		s.free[0] = c
+		return
+	}
+	// Only the connection taken next keeps a buffer.
+	for _, o := range s.free {
+		s.trimSpare(o.parser, 0)
+	}
+	s.free = append(s.free, c)
+}
+
+// trimSpare drops p's spare buffer when it is larger than limit bytes.
+func (s *Service) trimSpare(p *protocol.Parser, limit int) {
+	if n := p.SpareCap(); n > limit {
+		p.ReleaseSpare()
+		if n >= giveBackAt {
+			s.releasedBig = true
+		}
+	}
+}
+
+// noteSize updates the decaying maximum of recent payload sizes.
+func (s *Service) noteSize(n int) {
+	s.recentSize = max(n, s.recentSize-s.recentSize/8)
+}
+
+// idle runs when a second passed without a request: buffers over
+// alwaysKeep are dropped, and the memory of dropped large buffers is
+// returned to the operating system.
+func (s *Service) idle() {
+	s.recentSize = 0
+	for _, c := range s.free {
+		s.trimSpare(c.parser, alwaysKeep)
+	}
+	if s.releasedBig {
+		s.releasedBig = false
+		debug.FreeOSMemory()
 	}
 }
 
@@ -105,7 +167,16 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			c.start, c.end = 0, 0
 			dst = c.buf
 		}
-		n, err := unix.Read(c.fd, dst)
+		var n int
+		var err error
+		if direct != nil {
+			// The rest of the payload, and whatever follows it (the
+			// terminator and the end netstring) into the buffer: one call.
+			c.start, c.end = 0, 0
+			n, err = readv2(c.fd, direct, c.buf, &c.iov)
+		} else {
+			n, err = unix.Read(c.fd, dst)
+		}
 		switch err {
 		case nil:
 		case unix.EINTR:
@@ -131,11 +202,27 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			c.end = n
 			continue
 		}
+		k := min(n, len(direct))
 		if c.capture {
-			c.raw = append(c.raw, dst[:n]...)
+			c.raw = append(c.raw, direct[:k]...)
 		}
-		c.parser.Advance(n)
+		c.parser.Advance(k)
+		c.end = n - k
 	}
+}
+
+// readv2 reads from fd into a, then b, with one readv(2). iov is scratch
+// space.
+func readv2(fd int, a, b []byte, iov *[2]unix.Iovec) (int, error) {
+	iov[0].Base = unsafe.SliceData(a)
+	iov[0].SetLen(len(a))
+	iov[1].Base = unsafe.SliceData(b)
+	iov[1].SetLen(len(b))
+	r, _, errno := unix.Syscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
 }
 
 // nextSocket gets the next complete request in accept or manager mode into
@@ -282,6 +369,9 @@ func (s *Service) waitConn(accepting bool) (*conn, error) {
 func (s *Service) acceptError(err error) error {
 	switch {
 	case errors.Is(err, errTimeout):
+		if len(s.pendingConns) == 0 {
+			s.idle()
+		}
 		return nil
 	case (errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) && len(s.pendingConns) > 0:
 		s.evictOldest()

@@ -1,0 +1,95 @@
+package service
+
+import (
+	"bytes"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// keptSpare returns the largest payload buffer the service keeps for reuse.
+func keptSpare(svc *Service) int {
+	n := 0
+	for _, c := range svc.free {
+		n = max(n, c.parser.SpareCap())
+	}
+	return n
+}
+
+// serveOne sends a request of size bytes from another goroutine, serves it
+// with Next and Respond, and returns the address of the request data's
+// buffer once the client has its echo.
+func serveOne(t *testing.T, svc *Service, f *managerFixture, size int, fill byte) *byte {
+	t.Helper()
+	return serveAfter(t, svc, f, 0, size, fill)
+}
+
+// serveAfter is serveOne with a client that connects after delay, while
+// the service waits in Next.
+func serveAfter(t *testing.T, svc *Service, f *managerFixture, delay time.Duration, size int, fill byte) *byte {
+	t.Helper()
+	want := bytes.Repeat([]byte{fill}, size)
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(delay)
+		r := echoReq("echo", "")
+		r.Data = want
+		got <- call(t, f.sock, r).Data
+	}()
+	req, err := svc.Next()
+	require.NoError(t, err)
+	require.Equal(t, want, req.Data())
+	p := unsafe.SliceData(req.Data())
+	require.NoError(t, req.Respond(req.Data()))
+	select {
+	case d := <-got:
+		require.Equal(t, want, d)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no response")
+	}
+	return p
+}
+
+// TestLargeRequestBuffers: a stream of large requests is read into one
+// buffer; a buffer left by an unusually large request is dropped after a
+// few ordinary ones, and any buffer over 256 KiB after a second without
+// requests.
+func TestLargeRequestBuffers(t *testing.T) {
+	f := newManagerFixture(t, 1, 0, 0, 0)
+	svc := f.service(t, nil)
+	defer svc.Close()
+	go drainReports(f)
+
+	first := serveOne(t, svc, f, 1<<20, 'a')
+	for i := range 3 {
+		assert.Equal(t, first, serveOne(t, svc, f, 1<<20, byte('b'+i)), "request %d reuses the buffer", i+2)
+	}
+	assert.GreaterOrEqual(t, keptSpare(svc), 1<<20, "kept while requests of its size go on")
+
+	serveOne(t, svc, f, 8<<20, 'z')
+	assert.GreaterOrEqual(t, keptSpare(svc), 8<<20)
+	for i := range 8 {
+		serveOne(t, svc, f, 100, byte('a'+i))
+	}
+	assert.LessOrEqual(t, keptSpare(svc), alwaysKeep, "an unusually large request's buffer is dropped after ordinary ones")
+
+	for range 2 {
+		serveOne(t, svc, f, 1<<20, 'm')
+	}
+	require.GreaterOrEqual(t, keptSpare(svc), 1<<20)
+	// Idle: the accept times out at least once before the next request.
+	serveAfter(t, svc, f, acceptTimeout+500*time.Millisecond, 100, 'i')
+	assert.LessOrEqual(t, keptSpare(svc), alwaysKeep, "dropped after a second without requests")
+}
+
+func drainReports(f *managerFixture) {
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.reportR.Read(buf); err != nil {
+			return
+		}
+	}
+}
