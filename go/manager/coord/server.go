@@ -724,7 +724,7 @@ func (s *Server) mutexLock(r *request) error {
 	}
 	holder := m.holder.pid
 	w, err := s.park(r, d, limited, func(id string) *coord.Packet {
-		return errorPacket(id, coord.CodeTimeout, fmt.Sprintf("mutex %q not acquired within %s (held by pid %d)", name, d, holder))
+		return errorPacket(id, coord.CodeTimeout, fmt.Sprintf("mutex %q not acquired within %d ms (held by pid %d)", name, d.Milliseconds(), holder))
 	})
 	if err != nil {
 		return err
@@ -839,7 +839,7 @@ func (s *Server) varWait(r *request) error {
 		r.sc.vars[name] = v
 	}
 	w, err := s.park(r, d, limited, func(id string) *coord.Packet {
-		return errorPacket(id, coord.CodeTimeout, fmt.Sprintf("variable %q did not change from version %d within %s", name, have, d))
+		return errorPacket(id, coord.CodeTimeout, fmt.Sprintf("variable %q did not change from version %d within %d ms", name, have, d.Milliseconds()))
 	})
 	if err != nil {
 		return err
@@ -895,7 +895,7 @@ func (s *Server) timerEvery(r *request) error {
 	period := time.Duration(ms) * time.Millisecond
 	t := r.sc.timers[name]
 	if t != nil && t.period != period {
-		return &reqError{coord.CodeConflict, fmt.Sprintf("timer %q already runs every %s, not %s", name, t.period, period)}
+		return &reqError{coord.CodeConflict, fmt.Sprintf("timer %q already runs every %d ms, not %d ms", name, t.period.Milliseconds(), ms)}
 	}
 	if t == nil {
 		if len(r.sc.timers) >= s.limits.Timers {

@@ -202,4 +202,15 @@ is(Pluton::Coord::encode('R', { b => 1, o => 'hello', s => 'a.b.0.raw' }), "0R,1
     like(ref $@ && $@->text, qr/plutonControl is not set/, 'a missing environment is named');
 }
 
+subtest 'the conformance encode vectors' => sub {
+    require JSON::PP;
+    my $v = JSON::PP->new->decode(slurp(dist_root() . '/../../conformance/coord/vectors.json'));
+    for my $e (@{ $v->{encode} }) {
+        is(Pluton::Coord::encode($e->{kind}, $e->{fields}), $e->{bytes}, "encode $e->{bytes}");
+        my $buf = $e->{bytes};
+        is_deeply([Pluton::Coord::_parse(\$buf)], [$e->{kind}, $e->{fields}], 'and parse it back');
+        is($buf, '', 'consumed');
+    }
+};
+
 done_testing;

@@ -321,6 +321,20 @@ final class CoordTest extends TestCase
         $c->close();
     }
 
+    public function testConformanceEncodeVectors(): void
+    {
+        $v = json_decode((string) file_get_contents(dirname(__DIR__, 3) . '/conformance/coord/vectors.json'), true);
+        foreach ($v['encode'] as $e) {
+            $this->assertSame($e['bytes'], Coord::encode($e['kind'], $e['fields']));
+            $buf = $e['bytes'];
+            $parsed = Coord::parse($buf);
+            $this->assertNotNull($parsed);
+            $this->assertSame($e['kind'], $parsed[0]);
+            $this->assertEquals($e['fields'], $parsed[1]);
+            $this->assertSame('', $buf);
+        }
+    }
+
     public function testEncodingAndMissingEnvironment(): void
     {
         $this->assertSame("0R,1b1,5ohello,9sa.b.0.raw,0z\n", Coord::encode('R', ['b' => '1', 'o' => 'hello', 's' => 'a.b.0.raw']));

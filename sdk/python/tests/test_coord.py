@@ -225,3 +225,14 @@ def test_missing_environment_is_named(monkeypatch):
     monkeypatch.delenv("plutonControl", raising=False)
     with pytest.raises(CoordError, match="plutonControl is not set"):
         Coord()
+
+
+def test_conformance_encode_vectors():
+    import json
+    vectors = json.loads((Path(__file__).resolve().parents[3] / "conformance" / "coord" / "vectors.json").read_text())
+    from pluton.coord import _parse
+    for v in vectors["encode"]:
+        fields = {k.encode(): val.encode() for k, val in v["fields"].items()}
+        assert encode(v["kind"].encode(), fields) == v["bytes"].encode()
+        buf = bytearray(v["bytes"].encode())
+        assert _parse(buf) == (v["kind"].encode(), fields, len(buf))
