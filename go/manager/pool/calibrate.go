@@ -355,6 +355,9 @@ func (s *Service) onPending() {
 }
 
 func (s *Service) updateGauges() {
+	if s.staged {
+		return // the series are the running version's until Publish
+	}
 	m := s.metrics
 	m.Instances.Set(float64(s.live))
 	m.Busy.Set(float64(s.busy))
