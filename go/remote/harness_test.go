@@ -26,7 +26,7 @@ import (
 
 // startNATS runs a real NATS server with JetStream in this process, on a
 // free loopback port, storing in a temporary directory.
-func startNATS(t *testing.T) string {
+func startNATS(t testing.TB) string {
 	t.Helper()
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
 		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
@@ -39,7 +39,7 @@ func startNATS(t *testing.T) string {
 
 // host is one plutonManager process with its own directories: a host.
 type host struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	Dir    string
 	C, R   string
@@ -53,7 +53,18 @@ type host struct {
 
 // startHost starts plutonManager -N url with the configs (file name →
 // text) and waits until it is ready and connected to NATS.
-func startHost(t *testing.T, name, url string, configs map[string]string, env ...string) *host {
+func startHost(t testing.TB, name, url string, configs map[string]string, env ...string) *host {
+	t.Helper()
+	return startManager(t, name, []string{"-N", url}, configs, env...)
+}
+
+// startPlainHost starts a manager without NATS.
+func startPlainHost(t testing.TB, configs map[string]string) *host {
+	t.Helper()
+	return startManager(t, "plain", nil, configs)
+}
+
+func startManager(t testing.TB, name string, extra []string, configs map[string]string, env ...string) *host {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "plr") // short: socket paths must fit in 108 bytes
 	require.NoError(t, err)
@@ -66,8 +77,8 @@ func startHost(t *testing.T, name, url string, configs map[string]string, env ..
 		require.NoError(t, os.WriteFile(filepath.Join(h.C, file), []byte(text), 0o644))
 		require.NoError(t, os.Chmod(filepath.Join(h.C, file), 0o644))
 	}
-	h.cmd = exec.Command(testbin.Path(t, "plutonManager"), "-C", h.C, "-R", h.R, "-L", h.Map, "-c", h.Status,
-		"-N", url, "-e", "10", "-l", "all")
+	h.cmd = exec.Command(testbin.Path(t, "plutonManager"), append([]string{"-C", h.C, "-R", h.R, "-L", h.Map, "-c", h.Status,
+		"-e", "10", "-l", "all"}, extra...)...)
 	h.cmd.Env = append(append(os.Environ(), "plutonHome="+dir), env...)
 	h.cmd.Stderr = os.Stderr
 	out, err := h.cmd.StdoutPipe()
@@ -191,6 +202,6 @@ func (h *host) waitExported(keys ...string) {
 }
 
 // echoConfig is a configuration of the echo service.
-func echoConfig(t *testing.T, extra string) string {
+func echoConfig(t testing.TB, extra string) string {
 	return fmt.Sprintf("exec %s\nminimum-processes 1\nmaximum-processes 4\n%s", testbin.Path(t, "echoService"), extra)
 }
