@@ -79,6 +79,7 @@ func serve(lfd int) {
 	_ = unix.SetNonblock(lfd, false)
 	name := "echo:" + strconv.Itoa(os.Getpid()) + "/0"
 	parser := protocol.NewRequestParser()
+	parser.SetReuse(true) // a large payload's buffer serves the next request
 	rbuf := make([]byte, 16<<10)
 	head := make([]byte, 0, 256)
 	var req protocol.Request

@@ -6,16 +6,33 @@
  * connection at a time, read one request packet, write the echo response
  * packet and close; the same exchange as a Pluton service, without the SDK.
  *
+ * It is a floor at every size: it uses the sockets extension (as the SDK
+ * does), reads a first chunk, then the rest of a netstring whose length
+ * prefix it has read with one socket_recv of that exact length
+ * (MSG_WAITALL), and writes the response with one socket_write of the whole
+ * packet.
+ *
  * usage: php worker.php SOCKET WORKERS
  */
 
 declare(strict_types=1);
 
-/** scan returns [id, name, data] when the packet is complete, null if more bytes are needed, false if it is not a packet. */
-function scan(string $buf): array|null|false
+const FIRST_READ = 65536;
+
+/**
+ * readRequest reads one request packet from $conn: [id, name, data] when it
+ * is complete, or [id, name, data head, data tail with ",0z\n", length]
+ * when the data was read in two parts; null when the peer closed or sent
+ * something that is not a request packet.
+ */
+function readRequest(Socket $conn): ?array
 {
-    $i = 0;
+    $buf = '';
+    if (@socket_recv($conn, $buf, FIRST_READ, 0) < 1) {
+        return null;
+    }
     $len = strlen($buf);
+    $i = 0;
     $first = true;
     $id = '0';
     $name = '';
@@ -24,79 +41,120 @@ function scan(string $buf): array|null|false
         $d = strspn($buf, '0123456789', $i);
         $j = $i + $d;
         if ($j >= $len) {
-            return null;
+            // A length prefix split by the first read: a little more.
+            $more = '';
+            if (@socket_recv($conn, $more, FIRST_READ, 0) < 1) {
+                return null;
+            }
+            $buf .= $more;
+            $len = strlen($buf);
+            continue;
         }
         if ($d === 0) {
-            return false;
+            return null;
         }
         $n = (int) substr($buf, $i, $d);
         $t = $buf[$j];
         if ($first && $t !== 'Q') {
-            return false;
+            return null;
         }
         $first = false;
         $start = $j + 1;
-        if ($start + $n + 1 > $len) {
-            return null;
+        $end = $start + $n + 1;
+        if ($t === 'k' && $end > $len) {
+            // The data: what the first read holds, then the rest with its
+            // known length (and the 3 bytes of the end netstring that every
+            // packet has after it) in one call.
+            $want = $end - $len + 3;
+            $rest = '';
+            if (@socket_recv($conn, $rest, $want, MSG_WAITALL) !== $want) {
+                return null;
+            }
+            if (substr_compare($rest, ",0z\n", -4) === 0) {
+                // The usual ending: the response ends with the same four
+                // bytes, so $rest is written as it is, without a copy.
+                return [$id, $name, substr($buf, $start), $rest, $n];
+            }
+            $data = substr($buf, $start) . substr($rest, 0, $want - 4);
+            if ($rest[$want - 4] !== ',' && $rest[$want - 4] !== "\n") {
+                return null;
+            }
+            $buf = substr($rest, $want - 3);
+            $len = 3;
+            $i = 0;
+            continue;
+        }
+        if ($end > $len) {
+            $want = $end - $len + 3;
+            $rest = '';
+            if (@socket_recv($conn, $rest, $want, MSG_WAITALL) !== $want) {
+                return null;
+            }
+            $buf .= $rest;
+            $len = strlen($buf);
         }
         switch ($t) {
             case 'b': $id = substr($buf, $start, $n); break;
             case 'a': $name = substr($buf, $start, $n); break;
             case 'k': $data = substr($buf, $start, $n); break;
-            case 'z': return [$id, $name, $data];
+            case 'z': return [$id, $name, $data, '', strlen($data)];
         }
-        $i = $start + $n + 1;
+        $i = $end;
     }
 }
 
-function serve($listener): void
+/** writeAll writes every byte of $s; false when the peer has gone. */
+function writeAll(Socket $conn, string $s): bool
+{
+    for ($off = 0, $total = strlen($s); $off < $total; $off += $w) {
+        $w = @socket_write($conn, $off === 0 ? $s : substr($s, $off));
+        if ($w === false || $w === 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+function serve(Socket $listener): void
 {
     $sname = 'echo:' . getmypid() . '/0';
     $sfield = strlen($sname) . 's' . $sname . ',';
     for (;;) {
-        $conn = @stream_socket_accept($listener, -1);
+        $conn = @socket_accept($listener);
         if ($conn === false) {
             continue;
         }
-        $buf = '';
-        $got = null;
-        for (;;) {
-            $chunk = fread($conn, 65536);
-            if ($chunk === false || $chunk === '') {
-                break;
-            }
-            $buf .= $chunk;
-            $got = scan($buf);
-            if ($got !== null) {
-                break;
-            }
-        }
-        if (is_array($got)) {
-            [$id, $name, $data] = $got;
+        $got = readRequest($conn);
+        if ($got !== null) {
+            [$id, $name, $data, $tail, $n] = $got;
             $out = '0A,' . strlen($id) . 'b' . $id . ',';
             if ($name !== '') {
                 $out .= strlen($name) . 'a' . $name . ',';
             }
             $out .= $sfield;
-            $out .= $data === '' ? '0z' . "\n" : strlen($data) . 'q' . $data . ',0z' . "\n";
-            for ($off = 0, $total = strlen($out); $off < $total; $off += $w) {
-                $w = fwrite($conn, $off === 0 ? $out : substr($out, $off));
-                if ($w === false || $w === 0) {
-                    break;
-                }
+            if ($n === 0) {
+                $out .= "0z\n";
+            } elseif ($tail === '') {
+                $out .= $n . 'q' . $data . ",0z\n";
+            } else {
+                $out .= $n . 'q' . $data;
+            }
+            if (writeAll($conn, $out) && $tail !== '') {
+                writeAll($conn, $tail);
             }
         }
-        fclose($conn);
+        socket_close($conn);
     }
 }
 
 [$path, $workers] = [$argv[1], (int) $argv[2]];
 @unlink($path);
-$listener = stream_socket_server('unix://' . $path, $errno, $errstr);
-if ($listener === false) {
-    fwrite(STDERR, "worker.php: $errstr\n");
+$listener = socket_create(AF_UNIX, SOCK_STREAM, 0);
+if ($listener === false || !socket_bind($listener, $path) || !socket_listen($listener, 1024)) {
+    fwrite(STDERR, 'worker.php: ' . socket_strerror(socket_last_error()) . "\n");
     exit(1);
 }
+pcntl_signal(SIGPIPE, SIG_IGN);
 for ($k = 0; $k < $workers; $k++) {
     $pid = pcntl_fork();
     if ($pid === 0) {
