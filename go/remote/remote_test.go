@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,4 +280,33 @@ func TestManagerBadNATS(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "FATAL: -N nats://127.0.0.1:1: NATS nats://127.0.0.1:1")
+}
+
+// TestReloadChangesExports: a reload that adds a key exports it, one that
+// removes a key stops exporting it; the other keys keep answering.
+func TestReloadChangesExports(t *testing.T) {
+	url := startNATS(t)
+	b := startHost(t, "B", url, map[string]string{"system.one.0.raw": echoConfig(t, "")})
+	b.waitExported("system.one.0.raw")
+	require.NoError(t, os.WriteFile(filepath.Join(b.C, "system.two.0.raw"), []byte(echoConfig(t, "")), 0o644))
+	require.NoError(t, b.cmd.Process.Signal(syscall.SIGHUP))
+	b.waitExported("system.one.0.raw", "system.two.0.raw")
+
+	caller := natsrpc.NewCaller(url, "reload")
+	defer caller.Close()
+	call := func(key string) error {
+		_, err := caller.Call(context.Background(), natsrpc.Request{Key: key, Data: []byte("x"), Deadline: time.Now().Add(5 * time.Second)})
+		return err
+	}
+	require.NoError(t, call("system.two.0.raw"))
+
+	require.NoError(t, os.Remove(filepath.Join(b.C, "system.one.0.raw")))
+	require.NoError(t, b.cmd.Process.Signal(syscall.SIGHUP))
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Join(b.remoteStatus().Exported, " ") != "system.two.0.raw" {
+		require.True(t, time.Now().Before(deadline), "exported: %v", b.remoteStatus().Exported)
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.Equal(t, fault.ServiceNotFound, faultCode(t, call("system.one.0.raw")))
+	require.NoError(t, call("system.two.0.raw"))
 }
