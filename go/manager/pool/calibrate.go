@@ -84,7 +84,7 @@ func (s *Service) sampleInstances(now time.Time) {
 		in.prevBusy = total
 		counted++
 		if st.Requests > 0 && s.crashes > 0 && !in.stopping() {
-			s.crashes = 0 // an instance serves: the crash streak is over
+			s.setCrashes(0) // an instance serves: the crash streak is over
 		}
 		if st.Requests != in.prevRequests {
 			if st.Requests > in.prevRequests && dt > 0 {

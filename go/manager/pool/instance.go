@@ -81,7 +81,7 @@ func (s *Service) start(now time.Time) error {
 				s.lastStderr.Store(&l)
 				tail.Add(line)
 			}
-			lines.logf(logging.ProcessLog, "Log: "+slotTag+" "+line, "Log: %s/%d-%d %s", key, slot, pid, line)
+			lines.lifeLogf(logging.ProcessLog, "Log: "+slotTag+" "+line, "Log: %s/%d-%d %s", key, slot, pid, line)
 		},
 	}
 	s.debugStart(spec, slot)
@@ -92,7 +92,7 @@ func (s *Service) start(now time.Time) error {
 	}
 	if err != nil {
 		sl.Reset()
-		s.crashes++
+		s.setCrashes(s.crashes + 1)
 		s.lastCause = "start failed: " + err.Error()
 		s.lines.logf(0, "start failed "+s.Key+err.Error(), "Service Error: %s Start failed: %v", s.Key, err)
 		if s.staged {
@@ -112,7 +112,7 @@ func (s *Service) start(now time.Time) error {
 	c.Children++
 	c.Started++
 	s.env.Metrics.Starts.WithLabelValues(s.Key).Inc()
-	s.lines.event(logging.Always|logging.ProcessStart, "Process Start: "+slotTag, fmt.Sprintf("Process Start: %s (%d of %d)", in.LogID, s.live, len(s.inst)),
+	s.lines.lifeEvent(logging.Always|logging.ProcessStart, "Process Start: "+slotTag, fmt.Sprintf("Process Start: %s (%d of %d)", in.LogID, s.live, len(s.inst)),
 		"pid", p.Pid, "service", s.Key, "slot", slot, "program", spec.Path)
 	s.disarm()
 	go func() {
@@ -199,17 +199,17 @@ func (s *Service) onExit(in *Instance) {
 	template := strings.Replace(in.LogID, "-"+strconv.Itoa(in.Proc.Pid), "", 1)
 	var logged bool
 	if e.Normal {
-		logged = s.lines.event(logging.Always|logging.ProcessExit, "Child Exit: normal "+template+" "+e.Reasons,
+		logged = s.lines.lifeEvent(logging.Always|logging.ProcessExit, "Child Exit: normal "+template+" "+e.Reasons,
 			fmt.Sprintf("Child Exit: normal %s %s%s", in.LogID, e.Reasons, forensics), exitAttrs(s, in, st, final, now)...)
 	} else {
-		logged = s.lines.event(logging.Always|logging.ProcessExit, "Child Exit: abnormal "+template+" "+e.Reasons,
+		logged = s.lines.lifeEvent(logging.Always|logging.ProcessExit, "Child Exit: abnormal "+template+" "+e.Reasons,
 			fmt.Sprintf("Child Exit: abnormal %s %s%s", in.LogID, e.Reasons, forensics), exitAttrs(s, in, st, final, now)...)
 	}
 	s.noteExit(in, st, final, e.Normal, e.Reasons, now, logged)
 	if st != nil && (in.usage.reqs > 0 || final.Requests > 0) {
-		s.lines.logf(logging.ProcessUsage, "Usage: "+template, "Usage: %s", in.usage.line(in.LogID, now.Sub(in.Started), st))
+		s.lines.lifeLogf(logging.ProcessUsage, "Usage: "+template, "Usage: %s", in.usage.line(in.LogID, now.Sub(in.Started), st))
 	}
-	s.lines.logf(logging.ProcessExit, "Process Exit: "+template, "Process Exit: %s", in.LogID)
+	s.lines.lifeLogf(logging.ProcessExit, "Process Exit: "+template, "Process Exit: %s", in.LogID)
 	c.Exits[min(int(e.Reason), len(c.Exits)-1)]++
 	label := e.Reason.Name()
 	if e.Reason == stats.NoReason {
@@ -223,10 +223,10 @@ func (s *Service) onExit(in *Instance) {
 	s.inst[in.Slot] = nil
 	s.live--
 	if e.Backoff != "" {
-		s.crashes++
+		s.setCrashes(s.crashes + 1)
 		s.lastCause = exitCause(st, e) + s.stderrSuffix()
 	} else if e.Normal {
-		s.crashes = 0
+		s.setCrashes(0)
 	}
 	if s.staged && s.phase == Running {
 		s.failRollout(fmt.Sprintf("instance %s ended before it was ready: %s%s", in.LogID, e.Reasons, s.stderrSuffix()))
@@ -282,4 +282,12 @@ func (s *Service) stderrSuffix() string {
 		line = line[:200] + "..."
 	}
 	return "; last stderr line: " + line
+}
+
+// setCrashes sets the crash streak: abnormal exits and failed starts since
+// an instance last served a request or ended normally. During a streak the
+// instances' lines are summarized like the service's warnings.
+func (s *Service) setCrashes(n int) {
+	s.crashes = n
+	s.lines.streak.Store(n > 0)
 }

@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pluton-go/pluton/go/manager/logging"
@@ -33,10 +34,11 @@ type repeatEntry struct {
 // lineLimiter applies the rule above to one service's lines. It is safe for
 // concurrent use: stderr lines arrive from reader goroutines.
 type lineLimiter struct {
-	log *logging.Logger
-	mu  sync.Mutex
-	m   map[string]*repeatEntry
-	now func() time.Time
+	log    *logging.Logger
+	streak atomic.Bool // the service is in a crash streak: its instances' lines are summarized too
+	mu     sync.Mutex
+	m      map[string]*repeatEntry
+	now    func() time.Time
 }
 
 func newLineLimiter(log *logging.Logger) *lineLimiter {
@@ -53,6 +55,33 @@ func (l *lineLimiter) logf(cat logging.Category, template, format string, args .
 		return
 	}
 	l.event(cat, template, fmt.Sprintf(format, args...))
+}
+
+// lifeLogf is logf for the lines of an instance's life (Process Start,
+// Child Exit, Usage, Process Exit and its stderr lines): they are
+// summarized only while the service is in a crash streak, so that every
+// start and exit of a healthy service (a scale-up, recycles) is logged.
+func (l *lineLimiter) lifeLogf(cat logging.Category, template, format string, args ...any) {
+	if l.streak.Load() {
+		l.logf(cat, template, format, args...)
+		return
+	}
+	if cat != 0 && !l.log.Enabled(cat) {
+		if l.log.Debugging(logging.DebugFlagOf(cat)) {
+			l.log.Event(cat, fmt.Sprintf(format, args...)) // the -d trace only
+		}
+		return
+	}
+	l.log.Event(cat, fmt.Sprintf(format, args...))
+}
+
+// lifeEvent is event for the lines of an instance's life (see lifeLogf).
+func (l *lineLimiter) lifeEvent(cat logging.Category, template, line string, attrs ...any) bool {
+	if l.streak.Load() {
+		return l.event(cat, template, line, attrs...)
+	}
+	l.log.Event(cat, line, attrs...)
+	return cat == 0 || l.log.Enabled(cat)
 }
 
 // event is logf with the line already formatted and structured attributes

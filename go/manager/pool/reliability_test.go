@@ -220,3 +220,18 @@ func TestCrashDescription(t *testing.T) {
 	c = &CrashStatus{RequestID: 3, Answered: true}
 	assert.Equal(t, "; after answering request 3 from an unnamed client", c.describe())
 }
+
+func TestLifeLinesSummarizedOnlyInACrashStreak(t *testing.T) {
+	var out bytes.Buffer
+	l := newLineLimiter(logging.NewWith(&out, logging.Options{Format: logging.Plain}))
+	for i := range 12 { // a healthy scale-up or recycles: every line
+		l.lifeLogf(0, "Process Start: k/0", "Process Start: k/%d-%d (1 of 20)", i, 100+i)
+	}
+	assert.Equal(t, 12, strings.Count(out.String(), "Process Start:"))
+	out.Reset()
+	l.streak.Store(true) // a crash loop: summarized
+	for i := range 12 {
+		l.lifeLogf(0, "Process Start: k/0", "Process Start: k/0-%d (1 of 20)", 200+i)
+	}
+	assert.Equal(t, repeatFree, strings.Count(out.String(), "Process Start:"))
+}
