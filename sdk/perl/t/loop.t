@@ -105,6 +105,47 @@ sub read_all {
     is(scalar(grep { $_->{outcome} == 1 } @e), 4, 'four read errors in the report');
 }
 
+# a full pending set drops its oldest connection first
+{
+    my $p = start_one(read_timeout_ms => 4000, max_pending => 2);
+    my @silent = map { my $s = connect_raw($p); sleep 0.2; $s } 1 .. 3;
+    my $t0 = time;
+    is(read_all($silent[0], 3), '', 'the oldest silent connection is closed');
+    my $dt = time - $t0;
+    ok($dt < 2.5, "when the third arrives, long before its deadline ($dt s)");
+    my $c = Pluton::Client->new(lookup => $p->{dir});
+    is($c->call($KEY, 'still'), 'still', 'and the instance serves');
+    is(stop_one($p), 0, 'stops');
+}
+
+# affinity: the instance waits for the client's next request (state 3) at
+# most affinity-timeout, and a stop ends the wait at once
+{
+    my $p = start_one(affinity => 1);
+    my $c = Pluton::Client->new(lookup => $p->{dir});
+    my $r = Pluton::Client::Request->new($KEY, 'a1', keep_affinity => 1, no_retry => 1);
+    $c->add_request($r);
+    $c->wait_one($r);
+    is($r->response, 'a1', 'a keepAffinity request');
+    ok(wait_until(2, sub { read_slot($p->{seg}, 0)->{state} == 3 }), 'the instance waits on the connection (state 3)');
+    ok(wait_until(4, sub { read_slot($p->{seg}, 0)->{state} == 1 }), 'and is idle again after affinity-timeout (1 s)');
+    is($c->call($KEY, 'next'), 'next', 'it serves another client');
+
+    $r = Pluton::Client::Request->new($KEY, 'a2', keep_affinity => 1, no_retry => 1);
+    my $q = start_one(affinity => 30);
+    $c = Pluton::Client->new(lookup => $q->{dir});
+    $c->add_request($r);
+    $c->wait_one($r);
+    ok(wait_until(2, sub { read_slot($q->{seg}, 0)->{state} == 3 }), 'a second instance in affinity wait');
+    my $t0 = time;
+    kill 'TERM', $q->{pid};
+    is(wait_exit($q->{pid}, 5), 0, 'SIGTERM during the affinity wait: exit 0');
+    my $dt = time - $t0;
+    ok($dt < 2.5, "at once ($dt s), not after the 30 s affinity timeout");
+    is(read_slot($q->{seg}, 0)->{exit_reason}, 1, 'exitReason serviceShutdown');
+    is(stop_one($p), 0, 'stops');
+}
+
 # the recorder, cycle 3
 {
     my $rec = temp_dir();
