@@ -110,11 +110,10 @@ type timer struct {
 
 // waiter is a request that waits: a decrement, a lock, a wait_for_change.
 type waiter struct {
-	c       *conn
-	id      string
-	version int64
-	t       *time.Timer
-	done    bool
+	c    *conn
+	id   string
+	t    *time.Timer
+	done bool
 }
 
 type conn struct {

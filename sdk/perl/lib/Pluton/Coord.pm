@@ -65,9 +65,10 @@ sub _parse {
             $f{$t} = $payload;
         }
     }
+    return;    # not reached
 }
 
-sub _die { die Pluton::Coord::Error->new(code => $_[0], text => $_[1]) }
+sub _die { my ($code, $text) = @_; die Pluton::Coord::Error->new(code => $code, text => $text) }
 
 sub new {
     my ($class, %o) = @_;
@@ -94,13 +95,13 @@ sub new {
     return $self;
 }
 
-sub semaphores { $_[0]{semaphores} }
-sub mutexes    { $_[0]{mutexes} }
-sub variables  { $_[0]{variables} }
-sub messages   { $_[0]{messages} }
-sub timers     { $_[0]{timers_api} }
-sub service    { $_[0]{service} }
-sub pid        { $_[0]{pid} }
+sub semaphores { my $self = shift; return $self->{semaphores} }
+sub mutexes { my $self = shift; return $self->{mutexes} }
+sub variables { my $self = shift; return $self->{variables} }
+sub messages { my $self = shift; return $self->{messages} }
+sub timers { my $self = shift; return $self->{timers_api} }
+sub service { my $self = shift; return $self->{service} }
+sub pid { my $self = shift; return $self->{pid} }
 
 sub close {    ## no critic (ProhibitBuiltinHomonyms, ProhibitAmbiguousNames)
     my $self = shift;
@@ -135,6 +136,7 @@ sub _read_packet {
             _die('closed', 'the manager closed the control connection');
         }
     }
+    return;    # not reached
 }
 
 sub _call {
@@ -170,6 +172,7 @@ sub _call {
         }
         return $r;
     }
+    return;    # not reached
 }
 
 sub _req {
@@ -228,7 +231,7 @@ sub wait {    ## no critic (ProhibitBuiltinHomonyms)
     return $self->poll;
 }
 
-sub fileno { fileno($_[0]{sock}) }    ## no critic (ProhibitBuiltinHomonyms)
+sub fileno { my $self = shift; return fileno $self->{sock} }    ## no critic (ProhibitBuiltinHomonyms)
 
 # poll every open connection of this process; the service loop calls it between requests.
 sub poll_all {
@@ -240,7 +243,7 @@ sub poll_all {
     return $ran;
 }
 
-package Pluton::Coord::Semaphores;
+package Pluton::Coord::Semaphores;    ## no critic (ProhibitMultiplePackages)
 
 sub create {
     my ($self, $name, $initial, %o) = @_;
@@ -270,7 +273,7 @@ sub destroy {
     return $self->{c}->_call($self->{c}->_req('sem.destroy', $name, %o))->{i} eq '1' ? 1 : 0;
 }
 
-package Pluton::Coord::Mutexes;
+package Pluton::Coord::Mutexes;    ## no critic (ProhibitMultiplePackages)
 
 sub lock {    ## no critic (ProhibitBuiltinHomonyms)
     my ($self, $name, %o) = @_;
@@ -287,10 +290,10 @@ sub unlock {
     return;
 }
 
-package Pluton::Coord::Lock;
+package Pluton::Coord::Lock;    ## no critic (ProhibitMultiplePackages)
 
-sub name { $_[0]{name} }
-sub held { $_[0]{held} }
+sub name { my $self = shift; return $self->{name} }
+sub held { my $self = shift; return $self->{held} }
 
 sub unlock {
     my $self = shift;
@@ -308,7 +311,7 @@ sub DESTROY {
     return;
 }
 
-package Pluton::Coord::Variables;
+package Pluton::Coord::Variables;    ## no critic (ProhibitMultiplePackages)
 
 sub set {
     my ($self, $name, $value, %o) = @_;
@@ -330,7 +333,7 @@ sub wait_for_change {
     return _value($self->{c}->_call($f));
 }
 
-package Pluton::Coord::Messages;
+package Pluton::Coord::Messages;    ## no critic (ProhibitMultiplePackages)
 
 sub broadcast {
     my ($self, $pattern, $name, $args) = @_;
@@ -346,7 +349,7 @@ sub on {
     return;
 }
 
-package Pluton::Coord::Timers;
+package Pluton::Coord::Timers;    ## no critic (ProhibitMultiplePackages)
 
 sub every {
     my ($self, $name, $seconds, $fn) = @_;
@@ -368,26 +371,26 @@ sub cancel {
     return;
 }
 
-package Pluton::Coord::Message;
+package Pluton::Coord::Message;    ## no critic (ProhibitMultiplePackages)
 
 sub new { my ($class, %o) = @_; return bless {%o}, $class }
-sub name   { $_[0]{name} }
-sub args   { $_[0]{args} }
-sub sender { $_[0]{sender} }
+sub name { my $self = shift; return $self->{name} }
+sub args { my $self = shift; return $self->{args} }
+sub sender { my $self = shift; return $self->{sender} }
 
-package Pluton::Coord::Error;
+package Pluton::Coord::Error;    ## no critic (ProhibitMultiplePackages)
 
-use overload '""' => sub { "$_[0]{code}: $_[0]{text}\n" }, fallback => 1;
+use overload '""' => sub { my $self = shift; return "$self->{code}: $self->{text}\n" }, fallback => 1;
 
 sub new  { my ($class, %o) = @_; return bless {%o}, $class }
-sub code { $_[0]{code} }
-sub text { $_[0]{text} }
+sub code { my $self = shift; return $self->{code} }
+sub text { my $self = shift; return $self->{text} }
 
-package Pluton::Coord::Timeout;
+package Pluton::Coord::Timeout;    ## no critic (ProhibitMultiplePackages)
 
 our @ISA = ('Pluton::Coord::Error');
 
-package Pluton::Coord;
+package Pluton::Coord;    ## no critic (ProhibitMultiplePackages)
 
 1;
 

@@ -217,7 +217,8 @@ final class Coord
                 continue;
             }
             if ($code !== '') {
-                throw $code === 'timeout' ? new CoordTimeout($code, $r['r'] ?? '') : new CoordError($code, $r['r'] ?? '');
+                $text = $r['r'] ?? '';
+                throw $code === 'timeout' ? new CoordTimeout($code, $text) : new CoordError($code, $text);
             }
             return $r;
         }
