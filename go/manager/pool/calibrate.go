@@ -83,8 +83,8 @@ func (s *Service) sampleInstances(now time.Time) {
 		}
 		in.prevBusy = total
 		counted++
-		if st.Requests > 0 && s.crashes > 0 && !in.stopping() {
-			s.setCrashes(0) // an instance serves: the crash streak is over
+		if st.Requests > 0 && s.crashes > 0 && !in.stopping() && now.Sub(in.Started) >= healthyAfter {
+			s.setCrashes(0) // an instance serves and lasts: the crash streak is over
 		}
 		if st.Requests != in.prevRequests {
 			if st.Requests > in.prevRequests && dt > 0 {

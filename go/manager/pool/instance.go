@@ -285,8 +285,9 @@ func (s *Service) stderrSuffix() string {
 }
 
 // setCrashes sets the crash streak: abnormal exits and failed starts since
-// an instance last served a request or ended normally. During a streak the
-// instances' lines are summarized like the service's warnings.
+// an instance ended normally, or served requests and stayed up for
+// healthyAfter. During a streak the instances' lines are summarized like
+// the service's warnings.
 func (s *Service) setCrashes(n int) {
 	s.crashes = n
 	s.lines.streak.Store(n > 0)

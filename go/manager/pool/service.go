@@ -93,6 +93,7 @@ const (
 	maxRetireLead     = time.Second            // the longest lead of a make-before-break replacement
 	restartThrottle   = 250 * time.Millisecond // no start this soon after a failure, even with no backoff
 	exitLogInterval   = 5 * time.Second
+	healthyAfter      = 5 * time.Second // an instance serving this long ends a crash streak
 )
 
 // Service is one loaded service configuration and its instances.
