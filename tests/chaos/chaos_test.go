@@ -596,3 +596,47 @@ func TestRecycleUnderLoadEverySDK(t *testing.T) {
 		})
 	}
 }
+
+// TestInstanceCredentialsAndFileModes: with the manager running as root,
+// instances run as the configured user and group with no supplementary
+// group; the rendezvous socket is 0666, the stats segment 0644, the status
+// socket 0600.
+func TestInstanceCredentialsAndFileModes(t *testing.T) {
+	t.Parallel()
+	key := "sec.user.0.raw"
+	configs := map[string]string{echoKey: echoConfig(t, "prestart-processes true\n")}
+	root := os.Geteuid() == 0
+	if root {
+		// /bin/sleep: a program the user can run wherever the test binaries are.
+		configs[key] = "exec /bin/sleep 30\nuser nobody\ngroup nogroup\nprestart-processes true\n"
+	}
+	m := startManager(t, configs)
+	m.waitFor("Process Start: "+echoKey, 10*time.Second)
+	modes := map[string]os.FileMode{m.socket(echoKey): 0o666, filepath.Join(m.R, echoKey+".mmap"): 0o644, m.Status: 0o600}
+	ok := true
+	for path, want := range modes {
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		ok = ok && assert.Equal(t, want, fi.Mode().Perm(), path)
+	}
+	figure := "socket 0666, stats segment 0644, status socket 0600"
+	if root {
+		pid := pidsOf(m.waitCount("Process Start: "+key, 1, 10*time.Second))[0]
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		require.NoError(t, err)
+		fields := map[string]string{}
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, found := strings.Cut(l, ":"); found {
+				fields[k] = strings.Join(strings.Fields(v), " ")
+			}
+		}
+		ok = assert.Equal(t, "65534 65534 65534 65534", fields["Uid"]) && ok
+		ok = assert.Equal(t, "65534 65534 65534 65534", fields["Gid"]) && ok
+		ok = assert.Equal(t, "", fields["Groups"], "supplementary groups dropped") && ok
+		figure += fmt.Sprintf("; instance as root-run manager: Uid %q Gid %q Groups %q", fields["Uid"], fields["Gid"], fields["Groups"])
+	} else {
+		figure += "; credentials not checked (the manager is not root)"
+	}
+	record(t, "instances run as the configured user and group; file modes", "nobody/nogroup, no supplementary groups; modes as documented", ok, "%s", figure)
+	m.stop()
+}
