@@ -45,7 +45,7 @@ type Client struct {
 	rv       atomic.Pointer[resolver]
 	ids      atomic.Int64
 	reload   sync.Mutex
-	reloaded time.Time // last re-read of the lookup map, under reload
+	reloaded time.Time       // last re-read of the lookup map, under reload
 	remote   *natsrpc.Caller // keys not served locally, over NATS; nil: none (docs/remote.md)
 }
 

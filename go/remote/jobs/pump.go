@@ -74,8 +74,8 @@ type Pump struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	paused string // "", StateHeld or StateHalting
+	mu      sync.Mutex
+	paused  string // "", StateHeld or StateHalting
 	lastErr string
 
 	running, done, failed, redelivered, duplicates atomic.Int64
@@ -293,7 +293,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // retryDelay is the pause before a job whose attempt failed is delivered
 // again: 500 ms per attempt so far, at most 5 s.
-func retryDelay(attempt int) time.Duration { return min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second) }
+func retryDelay(attempt int) time.Duration {
+	return min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)
+}
 
 // run delivers one job to the local service and settles it.
 func (p *Pump) run(ctx context.Context, m jetstream.Msg) {
