@@ -554,3 +554,26 @@ func TestDialErrorsNameWhatIsMissing(t *testing.T) {
 	_, err = coord.Dial(context.Background(), coord.WithSocket("/nonexistent/x.socket"), coord.WithService("s"))
 	require.ErrorContains(t, err, "connect to the manager's control socket")
 }
+
+func TestAnInstanceThatDoesNotReadHoldsNobodyUp(t *testing.T) {
+	lim := server.DefaultLimits()
+	lim.EventQueue = 8
+	s := startServer(t, lim)
+	ctx := ctx5(t)
+	nc, _ := raw(t, s)
+	_, err := nc.Write([]byte("0R,1b1,5ohello,3ssvc,0z\n")) // then never reads
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.Stats().Connections == 1 }, 5*time.Second, 5*time.Millisecond)
+	sender := dial(t, s, "svc")
+	args := make([]byte, 60<<10)
+	start := time.Now()
+	for i := 0; i < 200; i++ { // 12 MB for the silent one: far more than its socket buffer
+		n, err := sender.Messages.Broadcast(ctx, "", "flood", args)
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+	}
+	assert.Less(t, time.Since(start), 5*time.Second, "the sender is never blocked by the silent instance")
+	// The silent one still holds its place; closing it cleans up.
+	nc.Close()
+	require.Eventually(t, func() bool { return s.Stats().Connections == 1 }, 5*time.Second, 5*time.Millisecond)
+}
