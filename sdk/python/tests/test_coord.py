@@ -53,6 +53,12 @@ def beat():
     sys.stderr.flush()
 c.timers.every("beat", 0.3, beat)
 c.messages.on("hello", lambda m: sys.stderr.write("got %s\n" % m.args.decode()) or sys.stderr.flush())
+try:
+    held = c.mutexes.lock("svc-lock", timeout=0)
+    sys.stderr.write("holder\n")
+    sys.stderr.flush()
+except pluton.coord.CoordTimeout:
+    pass
 svc.serve(lambda req: b"ok")
 '''
 
@@ -213,6 +219,22 @@ def test_service_loop_delivers_timer_and_messages(tmp_path):
             assert c.messages.broadcast("", "hello", b"world") == 3
         wait_for(lambda: len(re.findall(r"Log: \S+ got world", m.log())) == 2, timeout=10,
                  what="both instances to get the message")
+
+        # The instance holding a mutex is killed by SIGKILL: a waiter gets it within 1 s.
+        holder = re.findall(r"Log: \S+/\d+-(\d+) holder", m.log())
+        assert len(holder) == 1, m.log()
+        with Coord(control(m), "py.coordsvc.0.raw") as c:
+            import threading
+            got = []
+            def wait_lock() -> None:
+                got.append((c.mutexes.lock("svc-lock", timeout=10), time.monotonic()))
+            waiter = threading.Thread(target=wait_lock)
+            waiter.start()
+            time.sleep(0.2)  # the waiter is queued first
+            killed = time.monotonic()
+            os.kill(int(holder[0]), signal.SIGKILL)
+            waiter.join(15)
+            assert got and got[0][1] - killed < 1.0
     finally:
         m.close()
 
