@@ -22,6 +22,7 @@ import (
 	"github.com/pluton-go/pluton/go/client"
 	"github.com/pluton-go/pluton/go/manager/config"
 	"github.com/pluton-go/pluton/go/remote/jobs"
+	"github.com/pluton-go/pluton/go/remote/natsrpc"
 	"github.com/pluton-go/pluton/go/servicekey"
 )
 
@@ -57,6 +58,7 @@ type Node struct {
 	js       jetstream.JetStream
 	local    *client.Client
 	exporter *Exporter
+	gateway  *Gateway
 
 	syncs  chan snapshot
 	done   chan struct{}
@@ -120,6 +122,11 @@ func Start(opts Options) (*Node, error) {
 		return nil, fmt.Errorf("local client: %w", err)
 	}
 	n.exporter = NewExporter(nc, n.local, opts.Host, opts.Debug)
+	if n.gateway, err = StartGateway(filepath.Join(opts.RendezvousDir, GatewaySocketName), natsrpc.NewCallerConn(nc)); err != nil {
+		n.nc.Close()
+		n.closeEmbedded()
+		return nil, err
+	}
 	urlFile := filepath.Join(opts.RendezvousDir, client.NATSURLFile)
 	if err := os.WriteFile(urlFile+".tmp", []byte(nc.ConnectedUrlRedacted()+"\n"), 0o600); err == nil {
 		_ = os.Rename(urlFile+".tmp", urlFile)
@@ -274,6 +281,7 @@ func (n *Node) Close() {
 	close(n.syncs)
 	n.smu.Unlock()
 	<-n.done
+	n.gateway.Close(time.Second)
 	n.exporter.Close(5 * time.Second)
 	n.mu.Lock()
 	var wg sync.WaitGroup

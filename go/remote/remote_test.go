@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/pluton-go/pluton/go/client"
 	"github.com/pluton-go/pluton/go/fault"
+	"github.com/pluton-go/pluton/go/protocol"
+	"github.com/pluton-go/pluton/go/remote"
 	"github.com/pluton-go/pluton/go/remote/natsrpc"
 	"github.com/pluton-go/pluton/go/testbin"
 )
@@ -99,6 +102,46 @@ func TestTwoHosts(t *testing.T) {
 	err = c.Do(ctx, r)
 	assert.Equal(t, fault.ServiceNotFound, faultCode(t, err))
 	r.Close()
+
+	// The gateway socket relays a raw request packet (what an SDK without a
+	// NATS client sends after a local miss) and answers a response packet.
+	gw := filepath.Join(a.R, remote.GatewaySocketName)
+	gwCall := func(req protocol.Request) protocol.Response {
+		t.Helper()
+		conn, err := net.DialTimeout("unix", gw, 5*time.Second)
+		require.NoError(t, err)
+		defer conn.Close()
+		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err = conn.Write(protocol.AppendRequest(nil, &req))
+		require.NoError(t, err)
+		var resp protocol.Response
+		require.NoError(t, protocol.NewResponseDecoder(conn).ReadResponse(&resp))
+		return resp
+	}
+	resp := gwCall(protocol.Request{ID: 7, ClientName: "sdk:1", ServiceKey: "system.echo.0.raw", TimeoutMS: 4000, Data: []byte("via gateway"),
+		Context: protocol.AppendContext(nil, "echo.sleepMS", "1")})
+	assert.Equal(t, int64(7), resp.ID)
+	assert.Equal(t, "sdk:1", resp.ClientName)
+	assert.Zero(t, resp.FaultCode, resp.FaultText)
+	assert.Equal(t, "via gateway", string(resp.Data))
+	assert.NotEmpty(t, resp.ServiceName)
+	resp = gwCall(protocol.Request{ID: 8, ClientName: "sdk:1", ServiceKey: "system.echo.0.raw", TimeoutMS: 4000,
+		Context: protocol.AppendContext(nil, "echo.sleepMS", "-1")})
+	assert.Equal(t, int64(111), resp.FaultCode)
+	assert.Equal(t, "sleep time negative", resp.FaultText)
+	resp = gwCall(protocol.Request{ID: 9, ClientName: "sdk:1", ServiceKey: "system.nowhere.0.raw", TimeoutMS: 4000})
+	assert.Equal(t, int64(fault.ServiceNotFound), resp.FaultCode)
+	resp = gwCall(protocol.Request{ID: 10, ClientName: "sdk:1", ServiceKey: "system.echo.0.raw", TimeoutMS: 4000, NoRemote: true})
+	assert.Equal(t, int64(fault.ServiceNotFound), resp.FaultCode)
+	// Garbage is dropped without an answer, and the gateway goes on.
+	conn, err := net.DialTimeout("unix", gw, 5*time.Second)
+	require.NoError(t, err)
+	_, _ = conn.Write([]byte("garbage\n"))
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	n, _ := conn.Read(make([]byte, 16))
+	assert.Zero(t, n)
+	conn.Close()
+	assert.Equal(t, "again", string(gwCall(protocol.Request{ID: 11, ServiceKey: "system.echo.0.raw", Data: []byte("again")}).Data))
 
 	// Discovery: both hosts answer $SRV.INFO.pluton with their endpoints.
 	nc, err := nats.Connect(url)

@@ -152,15 +152,22 @@ type Caller struct {
 	url  string
 	name string
 
-	mu  sync.Mutex
-	nc  *nats.Conn
-	err error
-	at  time.Time // of the last failed connect
+	mu     sync.Mutex
+	nc     *nats.Conn
+	shared bool // nc belongs to whoever made the Caller (NewCallerConn)
+	err    error
+	at     time.Time // of the last failed connect
 }
 
 // NewCaller returns a Caller for the NATS server(s) at url (a comma
 // separated list is accepted); name is the NATS connection name.
 func NewCaller(url, name string) *Caller { return &Caller{url: url, name: name} }
+
+// NewCallerConn returns a Caller that uses nc, an open connection owned by
+// the caller (Close then leaves it open).
+func NewCallerConn(nc *nats.Conn) *Caller {
+	return &Caller{url: nc.ConnectedUrlRedacted(), nc: nc, shared: true}
+}
 
 // URL returns the server URL the Caller was made with.
 func (c *Caller) URL() string { return c.url }
@@ -173,7 +180,7 @@ const reconnectPause = time.Second
 func (c *Caller) conn() (*nats.Conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.nc != nil && !c.nc.IsClosed() {
+	if c.nc != nil && (c.shared || !c.nc.IsClosed()) {
 		return c.nc, nil
 	}
 	if c.err != nil && time.Since(c.at) < reconnectPause {
@@ -193,7 +200,7 @@ func (c *Caller) conn() (*nats.Conn, error) {
 func (c *Caller) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.nc != nil {
+	if c.nc != nil && !c.shared {
 		c.nc.Close()
 		c.nc = nil
 	}
