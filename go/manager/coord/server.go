@@ -139,7 +139,7 @@ func Listen(path string, log *slog.Logger, limits Limits) (*Server, error) {
 	_ = os.Remove(path)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("coord: listen on %s: %w", path, err)
+		return nil, fmt.Errorf("coord: %w", err) // names the path
 	}
 	ln.SetUnlinkOnClose(true)
 	if err := os.Chmod(path, 0o666); err != nil {

@@ -12,6 +12,7 @@ import (
 // startControl opens the coordination server's control socket in the
 // rendezvous directory (docs/coordination.md), tells every instance its path
 // (plutonControl) and has the pools report each reaped instance's pid to it.
+// A socket that cannot be opened (a path over 108 bytes) is only a warning.
 func (m *Manager) startControl() error {
 	path := filepath.Join(m.opts.RendezvousDir, coordserver.SocketName)
 	h := &coordserver.EventHandler{Level: slog.LevelWarn, Emit: func(msg string, args ...any) {
@@ -19,7 +20,10 @@ func (m *Manager) startControl() error {
 	}}
 	srv, err := coordserver.Listen(path, slog.New(h), coordserver.DefaultLimits())
 	if err != nil {
-		return fatalf("Control socket %s: %v", path, err)
+		// The services still run; only coordination is unavailable (the
+		// instances get no plutonControl and their coordination calls say so).
+		m.log.Printf("Warning: Cannot open control socket: %v; coordination between instances is off", err)
+		return nil
 	}
 	m.control = srv
 	m.env.BaseEnv = append(m.env.BaseEnv, coord.ControlEnv+"="+path)
