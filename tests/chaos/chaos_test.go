@@ -640,3 +640,46 @@ func TestInstanceCredentialsAndFileModes(t *testing.T) {
 	record(t, "instances run as the configured user and group; file modes", "nobody/nogroup, no supplementary groups; modes as documented", ok, "%s", figure)
 	m.stop()
 }
+
+// TestReloadUnderLoadEverySDK: a reload under load replaces the instances
+// of every SDK without a failed request (the old instances get the stop
+// signal while connections are queued and pending).
+func TestReloadUnderLoadEverySDK(t *testing.T) {
+	t.Parallel()
+	for _, svc := range stallServices(t) {
+		if svc.interpreter == "" {
+			continue // the Go echo: TestReloadUnderLoad
+		}
+		t.Run(svc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := exec.LookPath(svc.interpreter)
+			if err != nil {
+				t.Skipf("%s SDK: interpreter %s not installed", svc.name, svc.interpreter)
+			}
+			key := "reload." + svc.name + ".0.raw"
+			config := func(i int) string {
+				return fmt.Sprintf("exec %s %s\nprestart-processes true\nminimum-processes 2\n# version %d\n", p, svc.exec, i)
+			}
+			m := startManager(t, map[string]string{key: config(0)})
+			m.waitCount("Process Start: "+key, 2, 20*time.Second)
+			stop := make(chan struct{})
+			var res loadResult
+			var firstErr atomic.Value
+			wg := loadClients(m, key, 4, stop, 5*time.Minute, &res, &firstErr)
+			reloads := size(3, 10)
+			for i := range reloads {
+				time.Sleep(300 * time.Millisecond)
+				m.writeConfig(key, config(i+1))
+				m.signal(syscall.SIGHUP)
+				m.waitCount("Service Shutdown: "+key+" config changed", i+1, 30*time.Second)
+			}
+			time.Sleep(500 * time.Millisecond)
+			close(stop)
+			wg.Wait()
+			record(t, "reload under load ("+svc.name+")", "0 failed requests", res.failed.Load() == 0,
+				"%d requests across %d reloads, %d failed", res.ok.Load()+res.failed.Load(), reloads, res.failed.Load())
+			assert.Zero(t, res.failed.Load(), "first failure: %v", firstErr.Load())
+			m.stop()
+		})
+	}
+}

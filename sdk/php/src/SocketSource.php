@@ -75,17 +75,19 @@ final class SocketSource implements RequestSource
                 return $in;
             }
         }
-        return null;
+        // Stopping: serve the connections already accepted before leaving.
+        return $this->affinity === null ? $this->nextPending() : null;
     }
 
     /**
      * The next request from the connections already accepted, accepting no
-     * more (the instance is leaving at its maximum requests: their clients
-     * must not lose their requests); null once none is left or on a stop.
+     * more (the instance is leaving, at its maximum requests or on the stop
+     * signal: their clients must not lose their requests); null once none
+     * is left (each is bounded by its deadline).
      */
     public function nextPending(): ?Incoming
     {
-        while ($this->pending !== [] && !$this->signals->stopRequested()) {
+        while ($this->pending !== []) {
             $in = $this->poll(false);
             if ($in !== null) {
                 return $in;
@@ -198,10 +200,12 @@ final class SocketSource implements RequestSource
         }
         $sec = (int) $wait;
         $usec = (int) (($wait - $sec) * 1000000);
-        $n = $this->signals->wait(static function () use (&$read, $sec, $usec) {
+        $select = static function () use (&$read, $sec, $usec) {
             $write = $except = null;
             return @socket_select($read, $write, $except, $sec, $usec);
-        });
+        };
+        // Leaving, the pending connections are waited for even after the stop signal.
+        $n = $accepting ? $this->signals->wait($select) : $select();
         if ($n === SignalWatcher::STOPPED || !is_int($n) || $n === 0) {
             return null;
         }

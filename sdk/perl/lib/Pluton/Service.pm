@@ -487,8 +487,8 @@ sub _good_key {
     return !defined Pluton::ServiceKey->check(defined $key ? $key : q{}, client => 1);
 }
 
-# Waits on fd 3 (not when $draining: the instance is leaving) and the
-# pending connections at once.
+# Waits on fd 3 (not when $draining: the instance is leaving, at its
+# maximum requests or on the stop signal) and the pending connections at once.
 sub _poll_pending {
     my ($self, $draining) = @_;
     my $pending = $self->{pending};
@@ -581,6 +581,13 @@ sub _next_socket {
     while (1) {
         return undef if $self->{failed} || $self->{lost_io};    ## no critic (ProhibitExplicitReturnUndef)
         if ($STOP) {
+            if (@{ $self->{pending} } && !$self->{affinity}) {
+                # Serve the connections already accepted before leaving
+                # (each bounded by its deadline).
+                my $c = $self->_poll_pending(1);
+                return $c if $c;
+                next;
+            }
             $self->{exit_reason} = $self->_stop_reason;
             return undef;    ## no critic (ProhibitExplicitReturnUndef)
         }

@@ -395,7 +395,7 @@ class Service:
                 self._answer(cur, FaultCode.SERVICE_EXCEPTION, _NOT_ANSWERED, b"")
         elif self._mode is None:
             self.initialize()
-        while not self._stop:
+        while not self._stop or self._drain_on_stop():
             if self._mode == self.STANDALONE:
                 request = self._read_standalone()
             else:
@@ -433,11 +433,19 @@ class Service:
         self._stop = True
         return None
 
+    def _drain_on_stop(self) -> bool:
+        """After the stop signal, the connections already accepted are still
+        served (until their deadlines): their clients must not lose their requests."""
+        return (self._signalled and not self._closed and self._mode not in (None, self.STANDALONE)
+                and self._affinity is None and bool(self._pending))
+
     def _read_socket(self) -> Optional[Request]:
         """One step of the §8 loop; a request, or None to check for a stop and step again."""
         acct = self._acct
         if self._affinity is not None:
             return self._affinity_request()
+        if self._stop:  # stopping: serve what was accepted (_drain_on_stop)
+            return self._poll_pending(accepting=False)
         if self._mode == self.MANAGER and acct.limit_reached():
             if self._pending:
                 # Accept no more, but serve the connections already accepted
@@ -588,7 +596,10 @@ class Service:
             by_fd[conn.fd] = conn
         # Wake at least once a second (reports, the request limit, a stop).
         wait = ACCEPT_TIMEOUT if nearest is None else min(ACCEPT_TIMEOUT, max(0.0, nearest - now))
-        events = self._blocking(lambda: poller.poll(int(wait * 1000) + 1))
+        if accepting:
+            events = self._blocking(lambda: poller.poll(int(wait * 1000) + 1))
+        else:  # leaving: wait for the pending connections even after the stop signal
+            events = poller.poll(int(wait * 1000) + 1)
         if not events:
             return None
         listener_ready = False
