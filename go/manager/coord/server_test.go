@@ -577,3 +577,39 @@ func TestAnInstanceThatDoesNotReadHoldsNobodyUp(t *testing.T) {
 	nc.Close()
 	require.Eventually(t, func() bool { return s.Stats().Connections == 1 }, 5*time.Second, 5*time.Millisecond)
 }
+
+func TestMutexExcludesAcrossClients(t *testing.T) {
+	s := startServer(t, server.DefaultLimits())
+	const clients, rounds = 4, 25
+	var inside, maxInside atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		c := dial(t, s, "svc")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				l, err := c.Mutexes.Lock(ctx, "m")
+				if !assert.NoError(t, err) {
+					cancel()
+					return
+				}
+				n := inside.Add(1)
+				for {
+					m := maxInside.Load()
+					if n <= m || maxInside.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				time.Sleep(100 * time.Microsecond)
+				inside.Add(-1)
+				assert.NoError(t, l.Unlock(ctx))
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.EqualValues(t, 1, maxInside.Load(), "never two holders at once")
+	assert.Equal(t, 0, s.Stats().Mutexes, "a mutex nobody holds or waits for is forgotten")
+}
