@@ -81,7 +81,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 const NATSEnv = "plutonNATS"
 
 // NATSURLFile is the file in the rendezvous directory in which a manager
-// started with a NATS URL writes the URL its clients should use (mode 0600).
+// started with a NATS URL writes the URL its clients should use.
 const NATSURLFile = "plutonManager.nats"
 
 // WithNATS makes the client send a request whose key is not served locally

@@ -128,7 +128,7 @@ func Start(opts Options) (*Node, error) {
 		return nil, err
 	}
 	urlFile := filepath.Join(opts.RendezvousDir, client.NATSURLFile)
-	if err := os.WriteFile(urlFile+".tmp", []byte(nc.ConnectedUrlRedacted()+"\n"), 0o600); err == nil {
+	if err := os.WriteFile(urlFile+".tmp", []byte(nc.ConnectedUrlRedacted()+"\n"), 0o644); err == nil {
 		_ = os.Rename(urlFile+".tmp", urlFile)
 	}
 	opts.Logf("NATS: connected to %s as host %s", nc.ConnectedUrlRedacted(), opts.Host)
