@@ -178,7 +178,10 @@ func (s *Service) step(now time.Time) {
 		s.updateRejector(now)
 		s.arm()
 	case Draining:
-		if s.backlog == 0 || s.servingCount() == 0 || !now.Before(s.drainUntil) {
+		// The sampled backlog may be up to a sample old (a connection that
+		// came just before the socket was renamed away): ask the socket too.
+		queued := s.backlog > 0 || (s.lfd >= 0 && sockdiag.Readable(uintptr(s.lfd)))
+		if !queued || s.servingCount() == 0 || !now.Before(s.drainUntil) {
 			if s.backlog > 0 && s.live > 0 {
 				s.env.Log.Logf(logging.ProcessExit, "Service Warning: %s Residual backlog at shutdown=%d", s.Key, s.backlog)
 			}
