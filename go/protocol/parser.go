@@ -48,9 +48,22 @@ type Parser struct {
 	fields  [123]field
 	arena   []byte
 	started bool
-	limit   int    // largest payload accepted (SetMaxLength); 0 = MaxLength only
-	reuse   bool   // keep large payload buffers for the next packet (SetReuse)
-	spare   []byte // the kept buffer, in reuse mode
+	limit   int        // largest payload accepted (SetMaxLength); 0 = MaxLength only
+	pool    BufferPool // lends large payload buffers (SetPool); nil: one per packet
+}
+
+// A BufferPool lends a Parser the buffers of large payloads (over 4096
+// bytes), so that a stream of large packets need not allocate one buffer
+// per payload. A Parser calls it from Feed, Reset and the methods that fill
+// a payload in place; it need not be safe for concurrent use unless it is
+// shared by parsers used concurrently.
+type BufferPool interface {
+	// Get returns a buffer of capacity at least n, or nil when it has none
+	// (the parser then allocates).
+	Get(n int) []byte
+	// Put takes back a buffer the parser no longer uses: a payload of the
+	// previous packet, or one it outgrew. The pool may keep it or drop it.
+	Put(b []byte)
 }
 
 // NewRequestParser returns a Parser for request packets.
@@ -66,27 +79,13 @@ func NewResponseParser() *Parser { return &Parser{want: TypeResponse} }
 // readable with Field until Reset.
 func (p *Parser) SetMaxLength(n int) { p.limit = max(n, 0) }
 
-// SetReuse makes the parser keep the buffer of a large payload (over 4096
-// bytes) when the next packet starts, and fill the next large payload into
-// it instead of allocating a buffer per packet. Field's slices then stay
-// valid only until the next packet starts or Reset, like small ones. A
+// SetPool makes the parser take the buffers of large payloads (over 4096
+// bytes) from pool, and give them back when the next packet starts or on
+// Reset. Field's slices are then valid only until then, like small ones. A
 // server that answers one request at a time uses it so that a stream of
-// large requests allocates nothing; ReleaseSpare gives the memory back.
-func (p *Parser) SetReuse(on bool) {
-	p.reuse = on
-	if !on {
-		p.spare = nil
-	}
-}
-
-// SpareCap returns the capacity of the buffer kept for reuse: 0 when there
-// is none, or when it holds a payload of the packet being read.
-func (p *Parser) SpareCap() int { return cap(p.spare) }
-
-// ReleaseSpare drops the buffer kept for reuse, so that the garbage
-// collector can take its memory; the next large payload allocates again.
-// The payloads of the last packet stay valid.
-func (p *Parser) ReleaseSpare() { p.spare = nil }
+// large requests allocates nothing. nil (the default) gives every large
+// payload a buffer of its own that the caller may keep.
+func (p *Parser) SetPool(pool BufferPool) { p.pool = pool }
 
 // Reset discards any partial packet.
 func (p *Parser) Reset() {
@@ -102,21 +101,20 @@ func (p *Parser) clearFields() {
 	for w, set := range p.seen {
 		for set != 0 {
 			f := &p.fields[w*64+bits.TrailingZeros64(set)]
-			p.keep(f.big)
+			p.giveBack(f.big)
 			*f = field{}
 			set &= set - 1
 		}
 	}
-	p.keep(p.cur.big)
+	p.giveBack(p.cur.big) // a payload whose netstring did not complete
 	p.seen = [2]uint64{}
 	p.arena = p.arena[:0]
 }
 
-// keep makes b the spare buffer in reuse mode when it is larger than the
-// one kept.
-func (p *Parser) keep(b []byte) {
-	if p.reuse && cap(b) > cap(p.spare) {
-		p.spare = b[:cap(b)]
+// giveBack returns a large payload buffer to the pool.
+func (p *Parser) giveBack(b []byte) {
+	if p.pool != nil && b != nil {
+		p.pool.Put(b[:cap(b)])
 	}
 }
 
@@ -214,17 +212,18 @@ func (p *Parser) Direct() []byte {
 // follows the bytes that really arrive, not a length a peer merely declares.
 func (p *Parser) growBig() []byte {
 	if p.filled == len(p.cur.big) {
-		if p.reuse && cap(p.spare) >= p.length {
-			// The kept buffer holds the whole payload (a packet may
-			// carry two large payloads: the first took another buffer).
-			nb := p.spare[:p.length]
-			p.spare = nil
-			copy(nb, p.cur.big[:p.filled])
-			p.cur.big = nb
-			return nb[p.filled:]
+		if p.pool != nil {
+			if nb := p.pool.Get(p.length); nb != nil {
+				nb = nb[:p.length]
+				copy(nb, p.cur.big[:p.filled])
+				p.giveBack(p.cur.big)
+				p.cur.big = nb
+				return nb[p.filled:]
+			}
 		}
 		nb := make([]byte, min(2*len(p.cur.big), p.length))
 		copy(nb, p.cur.big[:p.filled])
+		p.giveBack(p.cur.big)
 		p.cur.big = nb
 	}
 	return p.cur.big[p.filled:]
@@ -251,16 +250,21 @@ func (p *Parser) beginPayload() {
 	switch {
 	case p.length <= smallField:
 		p.cur = field{off: len(p.arena), n: p.length}
-	case p.reuse && cap(p.spare) >= p.length:
-		// Filled in place, without clearing: every byte is written before
-		// the payload is complete.
-		p.cur = field{big: p.spare[:p.length], n: p.length}
-		p.spare = nil
 	default:
-		// Memory follows the bytes that arrive: a declared length alone
-		// gets at most firstBig bytes (or the size of the kept buffer,
-		// which the parser holds anyway).
-		p.cur = field{big: make([]byte, min(p.length, max(firstBig, 2*cap(p.spare)))), n: p.length}
+		// A buffer from the pool is filled in place, without clearing:
+		// every byte is written before the payload is complete. Otherwise
+		// memory follows the bytes that arrive: a declared length alone
+		// gets at most firstBig bytes.
+		var b []byte
+		if p.pool != nil {
+			b = p.pool.Get(p.length)
+		}
+		if b != nil {
+			b = b[:p.length]
+		} else {
+			b = make([]byte, min(p.length, firstBig))
+		}
+		p.cur = field{big: b, n: p.length}
 	}
 	if p.length == 0 {
 		p.state = stTerminator
@@ -289,6 +293,7 @@ func (p *Parser) endNetstring() error {
 	}
 	p.seen[word] |= bit
 	p.fields[t] = p.cur
+	p.cur = field{} // the field owns the buffer now
 	return nil
 }
 

@@ -32,6 +32,29 @@ func feedAll(t *testing.T, p *Parser, pkt []byte, chunk int) {
 	t.Fatal("packet incomplete")
 }
 
+// onePool keeps the largest buffer given back.
+type onePool struct {
+	b          []byte
+	gets, puts int
+}
+
+func (o *onePool) Get(n int) []byte {
+	o.gets++
+	if cap(o.b) < n {
+		return nil
+	}
+	b := o.b
+	o.b = nil
+	return b
+}
+
+func (o *onePool) Put(b []byte) {
+	o.puts++
+	if cap(b) > cap(o.b) {
+		o.b = b
+	}
+}
+
 func bigRequest(data, ctx int, fill byte) []byte {
 	return AppendRequest(nil, &Request{ID: 7, ServiceKey: "system.echo.0.raw",
 		Data: bytes.Repeat([]byte{fill}, data), Context: bytes.Repeat([]byte{fill + 1}, ctx)})
@@ -53,7 +76,7 @@ func TestReuseKeepsTheLargePayloadBuffer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := NewRequestParser()
-			p.SetReuse(true)
+			p.SetPool(&onePool{})
 			var bufs []*byte
 			for i, size := range tt.sizes {
 				fill := byte('a' + i)
@@ -61,7 +84,7 @@ func TestReuseKeepsTheLargePayloadBuffer(t *testing.T) {
 				var r Request
 				p.Request(&r)
 				require.Len(t, r.Data, size)
-				assert.Equal(t, bytes.Repeat([]byte{fill}, size), r.Data, "packet %d", i)
+				assert.True(t, bytes.Equal(bytes.Repeat([]byte{fill}, size), r.Data), "packet %d", i)
 				bufs = append(bufs, unsafe.SliceData(r.Data))
 				if i > 0 && size > smallField {
 					reused := false
@@ -77,45 +100,52 @@ func TestReuseKeepsTheLargePayloadBuffer(t *testing.T) {
 
 func TestReuseTwoLargePayloadsInOnePacket(t *testing.T) {
 	p := NewRequestParser()
-	p.SetReuse(true)
+	pool := &onePool{}
+	p.SetPool(pool)
 	for round := range 3 {
 		feedAll(t, p, bigRequest(100<<10, 50<<10, 'x'), 8<<10)
 		var r Request
 		p.Request(&r)
-		assert.Equal(t, bytes.Repeat([]byte{'x'}, 100<<10), r.Data, "round %d", round)
-		assert.Equal(t, bytes.Repeat([]byte{'y'}, 50<<10), r.Context, "round %d", round)
+		assert.True(t, bytes.Equal(bytes.Repeat([]byte{'x'}, 100<<10), r.Data), "round %d", round)
+		assert.True(t, bytes.Equal(bytes.Repeat([]byte{'y'}, 50<<10), r.Context), "round %d", round)
 		assert.NotEqual(t, unsafe.SliceData(r.Data), unsafe.SliceData(r.Context), "two payloads share a buffer")
 	}
 }
 
-func TestReleaseSpare(t *testing.T) {
+func TestPoolGetsEveryBufferBack(t *testing.T) {
 	p := NewRequestParser()
-	p.SetReuse(true)
-	feedAll(t, p, bigRequest(1<<20, 0, 'a'), 64<<10)
+	pool := &onePool{}
+	p.SetPool(pool)
+	feedAll(t, p, bigRequest(3<<20, 0, 'a'), 256<<10) // grown from 1 MiB: the outgrown buffers go back too
 	var r Request
 	p.Request(&r)
-	assert.Zero(t, p.SpareCap(), "the buffer holds the packet's payload")
+	assert.Equal(t, 2<<20, cap(pool.b), "the outgrown buffers went back")
 	p.Reset()
-	assert.GreaterOrEqual(t, p.SpareCap(), 1<<20, "kept after the packet")
-	p.ReleaseSpare()
-	assert.Zero(t, p.SpareCap())
-	assert.Equal(t, bytes.Repeat([]byte{'a'}, 1<<20), r.Data, "the last payload stays valid")
-	feedAll(t, p, bigRequest(1<<20, 0, 'b'), 64<<10)
-	var r2 Request
-	p.Request(&r2)
-	assert.NotEqual(t, unsafe.SliceData(r.Data), unsafe.SliceData(r2.Data), "a released buffer is not reused")
+	assert.Equal(t, 3<<20, cap(pool.b), "the payload's buffer is given back on Reset")
+	assert.Equal(t, unsafe.SliceData(r.Data), unsafe.SliceData(pool.b))
+	assert.True(t, bytes.Equal(bytes.Repeat([]byte{'a'}, 3<<20), r.Data), "the payload stays valid until the pool lends it again")
 
-	p.SetReuse(false)
+	// A packet abandoned in its payload gives its buffer back too.
+	head, _ := AppendRequestHead(nil, &Request{ServiceKey: "system.echo.0.raw", Data: make([]byte, 8<<10)})
+	_, _, err := p.Feed(append(head, "abc"...))
+	require.NoError(t, err)
+	assert.Nil(t, pool.b, "lent to the payload being read (8 KiB)")
+	p.Reset()
+	assert.Equal(t, 3<<20, cap(pool.b))
+
+	// Without a pool nothing is given back.
+	p.SetPool(nil)
+	before := pool.puts
 	feedAll(t, p, bigRequest(1<<20, 0, 'c'), 64<<10)
 	p.Reset()
-	assert.Zero(t, p.SpareCap(), "no buffer is kept without reuse")
+	assert.Equal(t, before, pool.puts)
 }
 
-func TestReuseDeclaredLengthStillBounded(t *testing.T) {
-	// A parser holding a 64 KiB buffer that reads a 60 MiB length prefix
-	// allocates at most firstBig until the bytes arrive.
+func TestPoolDeclaredLengthStillBounded(t *testing.T) {
+	// A parser whose pool has only a 64 KiB buffer reads a 60 MiB length
+	// prefix: it allocates at most firstBig until the bytes arrive.
 	p := NewRequestParser()
-	p.SetReuse(true)
+	p.SetPool(&onePool{})
 	feedAll(t, p, bigRequest(64<<10, 0, 'a'), 16<<10)
 	head, _ := AppendRequestHead(nil, &Request{ServiceKey: "system.echo.0.raw", Data: make([]byte, 60<<20)})
 	_, done, err := p.Feed(head)

@@ -19,18 +19,100 @@ import (
 // in place into the parser's buffer.
 const connBufSize = 16 * 1024
 
-// Large payload buffers (docs/benchmarks.md, "Memory"): a connection's
-// parser keeps the buffer of its last large payload and fills the next one
-// into it, so that a stream of large requests allocates nothing. A buffer
-// is kept while it is at most twice the recent payload size (a maximum that
-// decays by 1/8 per request) or at most alwaysKeep bytes; one left from an
-// unusually large request is dropped, and so is every buffer over
-// alwaysKeep after a second without requests, the memory then being given
-// back to the operating system.
+// Large payload buffers: the parsers of the connections take the buffers
+// of large payloads (over 4096 bytes) from the service's pool and give them
+// back when the connection closes, so that a stream of large requests
+// allocates nothing. The pool keeps at most maxPooled buffers, each at most
+// twice the recent payload size (a maximum that decays by 1/8 per request)
+// or alwaysKeep bytes, and in all at most three times that size: the
+// buffer of an unusually large request is dropped after a few ordinary
+// ones, and every buffer over alwaysKeep after a second without requests;
+// the memory of dropped buffers is then returned to the operating system.
 const (
 	alwaysKeep = 256 * 1024
-	giveBackAt = 1 << 20 // dropping this much or more returns memory to the OS
+	maxPooled  = 4
+	giveBackAt = 1 << 20 // dropping this much or more returns memory to the OS when idle
 )
+
+// bufPool is the service's BufferPool.
+type bufPool struct {
+	bufs    [][]byte
+	recent  int  // decaying maximum of recent payload sizes
+	dropped bool // a buffer of giveBackAt bytes or more was dropped
+}
+
+// Get returns the smallest pooled buffer of at least n bytes, or nil.
+func (bp *bufPool) Get(n int) []byte {
+	best := -1
+	for i, b := range bp.bufs {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(bp.bufs[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	b := bp.bufs[best]
+	last := len(bp.bufs) - 1
+	bp.bufs[best] = bp.bufs[last]
+	bp.bufs[last] = nil
+	bp.bufs = bp.bufs[:last]
+	return b
+}
+
+// Put keeps b when the pool's limits allow it.
+func (bp *bufPool) Put(b []byte) {
+	if len(bp.bufs) < maxPooled && cap(b) <= bp.limit() && bp.total()+cap(b) <= 3*bp.limit()/2 {
+		bp.bufs = append(bp.bufs, b)
+		return
+	}
+	bp.drop(b)
+}
+
+// limit is the largest buffer the pool keeps.
+func (bp *bufPool) limit() int { return max(alwaysKeep, 2*bp.recent) }
+
+func (bp *bufPool) total() int {
+	n := 0
+	for _, b := range bp.bufs {
+		n += cap(b)
+	}
+	return n
+}
+
+func (bp *bufPool) drop(b []byte) {
+	if cap(b) >= giveBackAt {
+		bp.dropped = true
+	}
+}
+
+// note records a request's payload size and drops the pooled buffers that
+// are now over the limit.
+func (bp *bufPool) note(n int) {
+	bp.recent = max(n, bp.recent-bp.recent/8)
+	bp.trim()
+}
+
+// trim drops the buffers over the limits.
+func (bp *bufPool) trim() {
+	k := 0
+	for _, b := range bp.bufs {
+		if cap(b) <= bp.limit() && k < maxPooled {
+			bp.bufs[k] = b
+			k++
+		} else {
+			bp.drop(b)
+		}
+	}
+	clear(bp.bufs[k:])
+	bp.bufs = bp.bufs[:k]
+	for bp.total() > 3*bp.limit()/2 && len(bp.bufs) > 0 {
+		last := len(bp.bufs) - 1
+		bp.drop(bp.bufs[last])
+		bp.bufs[last] = nil
+		bp.bufs = bp.bufs[:last]
+	}
+}
 
 // conn is one source of request packets: an accepted connection, or fd 3 in
 // stand-alone mode. Each has its own parser, so that several incomplete
@@ -57,7 +139,7 @@ func (s *Service) newConn(fd int) *conn {
 		c.parser.Reset()
 	} else {
 		c = &conn{parser: protocol.NewRequestParser(), buf: make([]byte, connBufSize)}
-		c.parser.SetReuse(true)
+		c.parser.SetPool(&s.pool)
 	}
 	c.parser.SetMaxLength(s.maxRequestSize)
 	c.fd, c.start, c.end, c.used = fd, 0, 0, false
@@ -67,56 +149,30 @@ func (s *Service) newConn(fd int) *conn {
 	return c
 }
 
-// closeConn closes c and keeps it for reuse. The payloads of its last
-// packet stay valid (until the next call of Next).
+// closeConn closes c and keeps it for reuse. Its payload buffers go back
+// to the pool; they stay valid until the pool lends them again, in the next
+// call of Next.
 func (s *Service) closeConn(c *conn) {
 	closeFD(c.fd)
 	c.fd = -1
-	c.parser.Reset() // the large payload buffer becomes the parser's spare
-	s.trimSpare(c.parser, max(alwaysKeep, 2*s.recentSize))
-	if len(s.free) >= 4 {
-		s.trimSpare(c.parser, 0)
-		return
+	c.parser.Reset()
+	if len(s.free) < 4 {
+		s.free = append(s.free, c)
 	}
-	if c.parser.SpareCap() == 0 {
-		// The connection that is taken next (the last) keeps its buffer.
-		s.free = append(s.free, nil)
-		copy(s.free[1:], s.free)
-		s.free[0] = c
-		return
-	}
-	// Only the connection taken next keeps a buffer.
-	for _, o := range s.free {
-		s.trimSpare(o.parser, 0)
-	}
-	s.free = append(s.free, c)
-}
-
-// trimSpare drops p's spare buffer when it is larger than limit bytes.
-func (s *Service) trimSpare(p *protocol.Parser, limit int) {
-	if n := p.SpareCap(); n > limit {
-		p.ReleaseSpare()
-		if n >= giveBackAt {
-			s.releasedBig = true
-		}
-	}
-}
-
-// noteSize updates the decaying maximum of recent payload sizes.
-func (s *Service) noteSize(n int) {
-	s.recentSize = max(n, s.recentSize-s.recentSize/8)
 }
 
 // idle runs when a second passed without a request: buffers over
-// alwaysKeep are dropped, and the memory of dropped large buffers is
-// returned to the operating system.
+// alwaysKeep are dropped, with the last request's data if it was answered,
+// and the memory of dropped large buffers is returned to the operating
+// system.
 func (s *Service) idle() {
-	s.recentSize = 0
-	for _, c := range s.free {
-		s.trimSpare(c.parser, alwaysKeep)
+	s.pool.recent = 0
+	s.pool.trim()
+	if !s.pending {
+		s.req.pr.Data, s.req.pr.Context = nil, nil
 	}
-	if s.releasedBig {
-		s.releasedBig = false
+	if s.pool.dropped {
+		s.pool.dropped = false
 		debug.FreeOSMemory()
 	}
 }

@@ -111,8 +111,7 @@ type Service struct {
 
 	pendingConns []*conn // accepted connections whose packet is incomplete, oldest first
 	free         []*conn // closed connections kept for reuse
-	recentSize   int     // decaying maximum of recent payload sizes (keepSpare)
-	releasedBig  bool    // a large buffer was dropped: return memory to the OS when next idle
+	pool         bufPool // buffers of large payloads (loop.go)
 	pollFDs      []unix.PollFd
 
 	affinityTimeout time.Duration
@@ -415,7 +414,7 @@ func (s *Service) handOff() {
 	s.busyStart = now
 	s.req.reset(now)
 	c.parser.Request(&s.req.pr)
-	s.noteSize(max(len(s.req.pr.Data), len(s.req.pr.Context)))
+	s.pool.note(max(len(s.req.pr.Data), len(s.req.pr.Context)))
 	s.req.key, s.req.keyParsed = s.key, true
 	if s.trace {
 		s.tracePacket("PktIn: ", c.raw, []byte("\n"))

@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	cd tools/bench && go run . [-quick] [-only latency,throughput,languages,profile,burst,cost,micro] [-out docs] [-v]
+//	cd tools/bench && go run . [-quick] [-only latency,throughput,languages,sizes,profile,burst,cost,micro] [-out docs] [-v]
 //
 // Every figure compares configurations measured in the same run: rounds of
 // each configuration are interleaved and the report gives the median of the
@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,10 +37,23 @@ func logf(format string, args ...any) {
 func main() {
 	quick := flag.Bool("quick", false, "fewer and shorter rounds (under two minutes)")
 	out := flag.String("out", "", "directory for benchmarks.md and bench/*.png (default: <repo>/docs)")
-	only := flag.String("only", "", "comma-separated scenarios to run (latency,throughput,languages,profile,burst,cost,micro); default all")
+	only := flag.String("only", "", "comma-separated scenarios to run (latency,throughput,languages,sizes,profile,burst,cost,micro); default all")
+	sweep := flag.String("sweep", "", "comma-separated request sizes in bytes of the size sweep (default 0,1024,16384,65536,262144,1048576,8388608)")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	flag.BoolVar(&verbose, "v", false, "copy the output of every server to stderr")
 	flag.Parse()
+	if *sweep != "" {
+		var sizes []int
+		for _, f := range strings.Split(*sweep, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 0 {
+				fmt.Fprintf(os.Stderr, "bench: -sweep: %q is not a size in bytes\n", f)
+				os.Exit(2)
+			}
+			sizes = append(sizes, n)
+		}
+		sweepSizes = sizes
+	}
 
 	root, err := repoRoot()
 	if err != nil {
@@ -96,7 +110,7 @@ func runAll(root, tmp, out string, quick bool, only string) error {
 		return err
 	}
 	b := newBench(e)
-	if want("latency") || want("throughput") || want("languages") || want("profile") {
+	if want("latency") || want("throughput") || want("languages") || want("sizes") || want("profile") {
 		b.startEchoManager()
 	}
 	steps := []struct {
@@ -106,6 +120,7 @@ func runAll(root, tmp, out string, quick bool, only string) error {
 		{"latency", b.runLatency},
 		{"throughput", b.runThroughput},
 		{"languages", b.runLanguages},
+		{"sizes", b.runSizes},
 		{"profile", b.runProfile},
 		{"stop", b.stopServers},
 		{"burst", b.runBurst},

@@ -225,6 +225,7 @@ func targets(b *bench) []targetRow {
 		rss = metric{med: float64(c.rssKiB), lo: float64(c.rssKiB), hi: float64(c.rssKiB), n: 1}
 	}
 	rows = append(rows, valueRow(fmt.Sprintf("Manager RSS with %d services (%d instances)", c.services, c.instances), rss, 20e6/1024, fmtMB, "VmRSS"))
+	rows = append(rows, sizeTargets(b)...)
 	full := b.fullLoad()
 	m := metric{med: math.NaN()}
 	meas := "–"
@@ -271,6 +272,12 @@ func (b *bench) fullLoad() *config {
 //go:embed report.md.tmpl
 var reportTemplate string
 
+// sweepNotes is the written analysis of the size sweep (what bounds each
+// target), kept next to the code and shown after the sweep's figures.
+//
+//go:embed sweep-notes.md
+var sweepNotes string
+
 // mdTable is a Markdown table.
 type mdTable struct {
 	Head []string
@@ -314,7 +321,17 @@ type reportData struct {
 	Latency, Throughput                        []titled
 	LatencyErrors, ThroughputErrors            string
 	Languages                                  []langSection
-	Burst                                      struct {
+	Sweep                                      struct {
+		Ran         bool
+		Tables      []titled
+		RSS         *mdTable
+		Errors      string
+		Profile     string
+		ProfileSize string
+		ProfileN    int
+		ProfileErr  error
+	}
+	Burst struct {
 		Skipped  bool
 		Err      error
 		Table    *mdTable
@@ -340,7 +357,8 @@ type reportData struct {
 		Err   error
 		Table *mdTable
 	}
-	Notes []string
+	Notes      []string
+	SweepNotes string
 }
 
 // renderReport renders docs/benchmarks.md from the results.
@@ -421,6 +439,14 @@ func reportFigures(b *bench, in info, only string) *reportData {
 		d.Languages = append(d.Languages, languageSection(b, l))
 	}
 
+	sw := &d.Sweep
+	sw.Ran = len(b.sizes2.cfgs) > 0
+	sw.Tables, sw.RSS, sw.Errors = sweepTables(b), rssTable(b), errorNotes(b.sizes2.cfgs)
+	sw.Profile, sw.ProfileSize, sw.ProfileN = b.sizes2.profile, fmtBytes(b.sizes2.profileSize), b.sizes2.profileN
+	if !errors.Is(b.sizes2.profileErr, errSkip) {
+		sw.ProfileErr = b.sizes2.profileErr
+	}
+
 	d.Burst.Skipped = errors.Is(b.burstErr, errSkip)
 	d.Burst.Err = b.burstErr
 	if len(b.burst) > 0 {
@@ -485,6 +511,7 @@ func reportFigures(b *bench, in info, only string) *reportData {
 
 	d.Micro.Err, d.Micro.Table = b.microErr, microTable(b)
 	d.Notes = b.e.notes
+	d.SweepNotes = sweepNotes
 	return d
 }
 

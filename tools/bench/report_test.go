@@ -33,10 +33,11 @@ func TestReportNothingRan(t *testing.T) {
 		"## 1. Sequential latency by request size\n\nOne request at a time, one worker / instance. Request and response carry the same payload.\n\nNot run.\n\n## 2.",
 		"## 2. Throughput by outstanding requests and instances (Go client, 1 KiB)\n\n",
 		"### Python\n\nNot run.\n\n### PHP\n\nNot run: php is not installed.\n\n### Perl\n\nNot run.\n\n## 4.",
-		"## 4. Burst reaction\n\nA manager with one Go echo service",
-		"Not run: the manager or the Go echo service is missing.\n\n## 5. Manager cost\n\nNot run: the manager or the Go echo service is missing.\n\n## 6.",
-		"## 6. Profile of the hot path\n\nNot run: the manager is missing.\n\n## 7.",
-		"## 7. Go micro-benchmarks (`go test -bench -benchmem`)\n\nFailed: go test failed\n",
+		"## 4. Size sweep: every request size, the Go echo and every SDK against the floors\n\nNot run.\n\n",
+		"## 5. Burst reaction\n\nA manager with one Go echo service",
+		"Not run: the manager or the Go echo service is missing.\n\n## 6. Manager cost\n\nNot run: the manager or the Go echo service is missing.\n\n## 7.",
+		"## 7. Profile of the hot path\n\nNot run: the manager is missing.\n\n## 8.",
+		"## 8. Go micro-benchmarks (`go test -bench -benchmem`)\n\nFailed: go test failed\n",
 	} {
 		assert.Contains(t, out, want)
 	}

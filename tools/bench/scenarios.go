@@ -49,6 +49,7 @@ type bench struct {
 	burst      []burstRun
 	burstErr   error
 	cost       costResult
+	sizes2     sizeResult // the size sweep (b.sizes is the latency scenario's)
 	prof       profResult
 	micro      []microBench
 	microErr   error
@@ -132,6 +133,7 @@ func (b *bench) startEchoManager() {
 		}
 		b.svc[l][s.min] = m.server("Pluton + "+langNames[l]+" echo", s.key, s.min)
 	}
+	b.recordIdleRSS()
 	logf("manager ready with %d services (%d instances)", len(specs), len(childPids(m.p.pid())))
 }
 

@@ -79,7 +79,7 @@ func serve(lfd int) {
 	_ = unix.SetNonblock(lfd, false)
 	name := "echo:" + strconv.Itoa(os.Getpid()) + "/0"
 	parser := protocol.NewRequestParser()
-	parser.SetReuse(true) // a large payload's buffer serves the next request
+	parser.SetPool(&lastBuffer{}) // a large payload's buffer serves the next request
 	rbuf := make([]byte, 16<<10)
 	head := make([]byte, 0, 256)
 	var req protocol.Request
@@ -151,5 +151,24 @@ func writeAll(fd int, iov [][]byte) {
 		for len(iov) > 0 && len(iov[0]) == 0 {
 			iov = iov[1:]
 		}
+	}
+}
+
+// lastBuffer is a protocol.BufferPool that keeps the largest buffer given
+// back: one request at a time needs no more.
+type lastBuffer struct{ b []byte }
+
+func (l *lastBuffer) Get(n int) []byte {
+	if cap(l.b) < n {
+		return nil
+	}
+	b := l.b
+	l.b = nil
+	return b
+}
+
+func (l *lastBuffer) Put(b []byte) {
+	if cap(b) > cap(l.b) {
+		l.b = b
 	}
 }
