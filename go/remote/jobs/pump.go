@@ -357,7 +357,8 @@ func (p *Pump) run(ctx context.Context, m jetstream.Msg) {
 	res.Finished = time.Now().UTC()
 	if err == nil {
 		res.OK, res.Data = true, resp.Data
-		if _, err := storeResult(sctx, p.kv, res); err != nil {
+		stored, err := storeResult(sctx, p.kv, res)
+		if err != nil {
 			p.noteErr(err)
 			_ = m.NakWithDelay(retryDelay(attempt)) // the result is not stored: run it again
 			return
@@ -365,7 +366,11 @@ func (p *Pump) run(ctx context.Context, m jetstream.Msg) {
 		if err := m.DoubleAck(sctx); err != nil {
 			p.noteErr(err) // delivered again later, then acknowledged as a duplicate
 		}
-		p.done.Add(1)
+		if stored {
+			p.done.Add(1)
+		} else {
+			p.duplicates.Add(1) // another run of the job stored its result first
+		}
 		return
 	}
 	var f *fault.Fault
@@ -375,7 +380,8 @@ func (p *Pump) run(ctx context.Context, m jetstream.Msg) {
 		res.FaultCode, res.FaultText = int64(fault.ServiceTimeout), err.Error()
 	}
 	if ctx.Err() != nil {
-		return // stopping: not acknowledged, delivered again
+		_ = m.Nak() // stopping: delivered again at once, here or on another host
+		return
 	}
 	if attempt >= p.cls.Attempts {
 		p.deadLetter(sctx, m, res, true)
