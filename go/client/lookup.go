@@ -138,6 +138,9 @@ func ReadRendezvous(location string) (string, error) {
 		}
 		return abs, nil
 	}
+	if dir, ok, err := binaryRendezvous(location); ok { // the original's binary map (lookupbin.go)
+		return dir, err
+	}
 	f, err := os.Open(location)
 	if err != nil {
 		return "", fault.Wrap(fault.OpenForMmapFailed, location, bare(err))

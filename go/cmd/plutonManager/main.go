@@ -107,9 +107,14 @@ func fatalf(usage bool, format string, a ...any) error {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	home := client.Home()
+	args, ops, err := parseOps(args) // the long options of ops.go
+	if err != nil {
+		return fail(err, home, stdout, stderr)
+	}
 	st, err := parse(args, home)
 	if err == nil && st == nil { // -h
 		fmt.Fprint(stdout, usage(home))
+		fmt.Fprint(stdout, opsUsage)
 		fmt.Fprintf(stdout, "\nVersion %s\n", version.Version)
 		return 0
 	}
@@ -147,6 +152,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		st.opts.Remote = node
 		defer node.Close()
 	}
+	stopOps, err := startOps(st, ops, log) // ops.go: lookup format, pid file, systemd
+	if err != nil {
+		log.Printf("FATAL: %s", err)
+		fmt.Fprintf(errOut, "FATAL: %s\n", err)
+		return 1
+	}
+	defer stopOps()
 	return manager.Run(st.opts)
 }
 

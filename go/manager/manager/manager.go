@@ -29,7 +29,6 @@ import (
 	"github.com/pluton-go/pluton/go/manager/config"
 	coordserver "github.com/pluton-go/pluton/go/manager/coord"
 	"github.com/pluton-go/pluton/go/manager/logging"
-	"github.com/pluton-go/pluton/go/manager/lookup"
 	"github.com/pluton-go/pluton/go/manager/metrics"
 	"github.com/pluton-go/pluton/go/manager/pool"
 	"github.com/pluton-go/pluton/go/manager/process"
@@ -59,6 +58,10 @@ type Options struct {
 	Ready         func(*Manager)   // called once the manager is ready (tests)
 	Log           *logging.Logger  // the log; nil: plain lines to Stdout with the categories of Logging
 	Remote        Remote           // -N: services exported and job classes run on NATS (go/remote); nil: none
+	LookupFormat  string           // --lookup-format: LookupBoth (""), LookupText or LookupBinary (lookupformat.go)
+	// Notify, if set, is called on the event loop with an Event* (notify.go)
+	// and the number of services.
+	Notify func(event string, services int)
 }
 
 // Remote takes the manager's services beyond one machine (go/remote,
@@ -317,12 +320,16 @@ func (m *Manager) signal(sig syscall.Signal) {
 	case syscall.SIGHUP:
 		if !m.shuttingDown {
 			m.log.Printf("Manager Signal: Configuration Reload")
+			m.notify(EventReloading)
 			_ = m.scan(now, now, false)
+			m.notify(EventReloaded)
 		}
 	case syscall.SIGINT:
 		if !m.shuttingDown {
 			m.log.Printf("Manager Signal: Configuration Reload (all)")
+			m.notify(EventReloading)
 			_ = m.scan(now, time.Time{}, false)
+			m.notify(EventReloaded)
 		}
 	default:
 		if !m.shuttingDown {
@@ -478,7 +485,7 @@ func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 			keys = append(keys, s.Cfg.Key)
 		}
 		m.log.Debugf(logging.DebugManager, "lookup map %s: %d services", m.opts.LookupMap, len(keys))
-		if err := lookup.Write(m.opts.LookupMap, m.opts.RendezvousDir, keys); err != nil {
+		if err := m.writeLookup(keys); err != nil {
 			m.log.Printf("Config Error: Cannot rebuild LookupMap: %v", err)
 			if !initial {
 				m.shutdown(now, "Cannot rebuild LookupMap")
@@ -615,6 +622,7 @@ func (m *Manager) reapZombies() {
 func (m *Manager) shutdown(now time.Time, reason string) {
 	m.shuttingDown = true
 	m.log.Printf("Manager shutdown: %s", reason)
+	m.notify(EventStopping)
 	if m.opts.Remote != nil {
 		m.opts.Remote.Close() // stop taking remote requests and jobs while the services still run
 	}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pluton-go/pluton/go/manager/logging"
+	"github.com/pluton-go/pluton/go/manager/manager"
+	"github.com/pluton-go/pluton/go/manager/sdnotify"
+)
+
+// opsUsage documents the long options of ops.go (docs/operations.md).
+const opsUsage = `
+Long options (docs/operations.md):
+  --lookup-format both|text|binary
+             both (default): the text lookup map at -L and the original's
+             binary map (version 1001) at <-L>.bin; text: the text map only;
+             binary: the binary map at -L, for unmodified original clients
+  --pid-file path
+             write the manager's pid to path once it is ready (after the
+             first scan); removed at exit
+Under systemd (Type=notify, $NOTIFY_SOCKET) the manager sends READY=1 after
+the first scan, RELOADING=1/READY=1 around SIGHUP and SIGINT, STOPPING=1,
+STATUS=<n> services, and WATCHDOG=1 every WatchdogSec/2 while its event loop
+answers.
+`
+
+// opsSettings are the long options of ops.go.
+type opsSettings struct {
+	lookupFormat string
+	pidFile      string
+}
+
+// longOps lists the long options that take a value.
+var longOps = []string{"lookup-format", "pid-file"}
+
+// parseOps takes the long options of ops.go out of args ("--name value" or
+// "--name=value") and returns the rest for parse.
+func parseOps(args []string) ([]string, opsSettings, error) {
+	var ops opsSettings
+	rest := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		name, value, found := "", "", false
+		for _, n := range longOps {
+			if v, ok := strings.CutPrefix(a, "--"+n); ok && (v == "" || v[0] == '=') {
+				name, found = n, true
+				if v != "" {
+					value = v[1:]
+				} else {
+					if i+1 >= len(args) {
+						return nil, ops, fatalf(true, "Option --%s needs a value", n)
+					}
+					i++
+					value = args[i]
+				}
+			}
+		}
+		if !found {
+			rest = append(rest, a)
+			continue
+		}
+		switch name {
+		case "lookup-format":
+			if err := manager.CheckLookupFormat(value); err != nil || value == "" {
+				return nil, ops, fatalf(true, "--lookup-format %s: want %s", value, strings.Join(manager.LookupFormats, ", "))
+			}
+			ops.lookupFormat = value
+		case "pid-file":
+			if value == "" {
+				return nil, ops, fatalf(true, "--pid-file needs a path")
+			}
+			ops.pidFile = value
+		}
+	}
+	return rest, ops, nil
+}
+
+// startOps applies the long options and systemd notification to the
+// manager's options; the function it returns undoes what they set up
+// (pid file, notification socket) and runs after the manager exits.
+func startOps(st *settings, ops opsSettings, log *logging.Logger) (func(), error) {
+	st.opts.LookupFormat = ops.lookupFormat
+	notifier, err := sdnotify.FromEnv(true)
+	if err != nil {
+		return nil, err
+	}
+	watchdog, err := sdnotify.WatchdogInterval(true)
+	if err != nil {
+		return nil, err
+	}
+	pidFile := ops.pidFile
+	if pidFile != "" {
+		if pidFile, err = filepath.Abs(pidFile); err != nil {
+			return nil, fmt.Errorf("--pid-file %s: %w", ops.pidFile, err)
+		}
+	}
+	send := func(a ...string) {
+		if err := notifier.Send(a...); err != nil {
+			log.Printf("Warning: %v", err)
+		}
+	}
+	statusLine := func(n int) string { return "STATUS=" + strconv.Itoa(n) + " services" }
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var stopping sync.Once
+	prevReady := st.opts.Ready
+	st.opts.Ready = func(m *manager.Manager) {
+		if prevReady != nil {
+			prevReady(m)
+		}
+		if pidFile != "" {
+			if err := writePIDFile(pidFile); err != nil {
+				log.Printf("Warning: %v", err)
+			} else {
+				log.Printf("Manager PID file: %s", pidFile)
+			}
+		}
+		if notifier == nil {
+			return
+		}
+		// Ready runs before the event loop: ask it for the count from a
+		// goroutine, which the loop answers once it runs.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := serviceCount(ctx, m)
+			send("READY=1", statusLine(n))
+			if watchdog > 0 {
+				log.Printf("Manager watchdog: WATCHDOG=1 every %s", watchdog)
+				runWatchdog(ctx, m, watchdog, send, statusLine)
+			}
+		}()
+	}
+	st.opts.Notify = func(event string, services int) {
+		switch event {
+		case manager.EventReloading:
+			send(append(sdnotify.Reloading(), "STATUS=reloading")...)
+		case manager.EventReloaded:
+			send("READY=1", statusLine(services))
+		case manager.EventStopping:
+			stopping.Do(func() { send("STOPPING=1", "STATUS=stopping") })
+		}
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+		_ = notifier.Close()
+		if pidFile != "" {
+			removePIDFile(pidFile)
+		}
+	}, nil
+}
+
+// serviceCount asks the event loop for the number of services, -1 if it
+// does not answer in time.
+func serviceCount(ctx context.Context, m *manager.Manager) int {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	svcs, err := m.Services(ctx)
+	if err != nil {
+		return -1
+	}
+	return len(svcs)
+}
+
+// runWatchdog sends WATCHDOG=1 every interval while the event loop answers
+// within the interval, so a wedged loop lets systemd restart the manager.
+func runWatchdog(ctx context.Context, m *manager.Manager, interval time.Duration, send func(...string), status func(int) string) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		qctx, cancel := context.WithTimeout(ctx, interval)
+		svcs, err := m.Services(qctx)
+		cancel()
+		if err != nil {
+			continue // no ping: the loop is stuck (or the manager is leaving)
+		}
+		send("WATCHDOG=1", status(len(svcs)))
+	}
+}
+
+// writePIDFile writes this process's pid to path atomically (a temporary
+// file renamed into place), mode 0644.
+func writePIDFile(path string) error {
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("--pid-file %s: %w", path, unwrap(err))
+	}
+	return nil
+}
+
+// removePIDFile removes path if it still holds this process's pid (a newer
+// manager may have replaced it).
+func removePIDFile(path string) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) || err != nil {
+		return
+	}
+	if strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		_ = os.Remove(path)
+	}
+}
