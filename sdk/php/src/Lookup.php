@@ -10,7 +10,8 @@ namespace Pluton;
  * The lookup location is the explicit one given, else env plutonLookupMap,
  * else the first of `<home>/lookup.map` and
  * `/usr/local/var/pluton/lookup.map` that exists (section 7.1). It is either
- * the lookup map file the manager writes (its `rendezvous` line is read) or
+ * the lookup map file the manager writes (its `rendezvous` line is read),
+ * the original's binary map (detected by content, BinaryMap), or
  * a directory, taken as the rendezvous directory itself. A key resolves to
  * `<R>/<SK>.socket`, else the wildcard `<R>/<App>..<Ver>.<Ser>.socket`.
  *
@@ -158,6 +159,16 @@ final class Lookup
                 "no lookup map at $location ($err): is plutonManager running? Start it, "
                 . 'or set plutonLookupMap or pass the lookup location'
             );
+        }
+        if (BinaryMap::isBinary($text)) { // the original's binary map, detected by content
+            if (strlen($text) < BinaryMap::HEADER_SIZE) {
+                return new Fault(Fault::SHM_IMPOSSIBLY_SMALL, $location . ': ' . strlen($text) . ' bytes');
+            }
+            try {
+                return rtrim((new BinaryMap($text))->rendezvous(), '/');
+            } catch (\InvalidArgumentException $e) {
+                return new Fault(Fault::MAP_INITIALIZATION_FAILED, "$location: binary lookup map: " . $e->getMessage());
+            }
         }
         foreach (explode("\n", $text) as $line) {
             if (

@@ -1,7 +1,8 @@
 """Finding a service's socket (docs/protocol.md §7).
 
 The lookup location is a lookup map file written by the manager, whose
-``rendezvous <dir>`` line names the rendezvous directory, or that directory
+``rendezvous <dir>`` line names the rendezvous directory, the original's
+binary map (detected by content, :mod:`pluton.binmap`), or that directory
 itself. A key resolves to ``<R>/<SK>.socket``, else to the wildcard
 ``<R>/<App>..<Ver>.<Ser>.socket``.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional, Tuple
 
+from .binmap import HEADER_SIZE, BinaryMap, BinaryMapError, is_binary
 from .faults import Fault, FaultCode
 from .servicekey import ServiceKey
 
@@ -70,10 +72,18 @@ def rendezvous_directory(location: str) -> str:
     if os.path.isdir(location):
         return location
     try:
-        with open(location, "r", encoding="utf-8", errors="surrogateescape") as f:
-            lines = f.read().splitlines()
+        with open(location, "rb") as f:
+            data = f.read(64 << 20)
     except OSError as e:
         raise Fault(FaultCode.OPEN_FOR_MMAP_FAILED, location, e.errno or 0) from None
+    if is_binary(data):  # the original's binary map, detected by content
+        if len(data) < HEADER_SIZE:
+            raise Fault(FaultCode.SHM_IMPOSSIBLY_SMALL, "%s: %d bytes" % (location, len(data)))
+        try:
+            return BinaryMap(data).rendezvous()
+        except BinaryMapError as e:
+            raise Fault(FaultCode.MAP_INITIALIZATION_FAILED, "%s: binary lookup map: %s" % (location, e)) from None
+    lines = data.decode("utf-8", "surrogateescape").splitlines()
     if lines and lines[0].startswith(_HEADER):
         version = lines[0][len(_HEADER):].strip()
         if version != str(LOOKUP_MAP_VERSION):
