@@ -83,7 +83,7 @@ func sizeName(n int) string {
 
 // rawEcho sends packet on a new connection and reads the response until the
 // service closes it.
-func rawEcho(b *testing.B, path string, packet, buf []byte) {
+func rawEcho(b testing.TB, path string, packet, buf []byte) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		b.Fatal(err)

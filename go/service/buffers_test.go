@@ -2,12 +2,16 @@ package service
 
 import (
 	"bytes"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pluton-go/pluton/go/protocol"
 )
 
 // keptSpare returns the largest payload buffer the service keeps for reuse.
@@ -93,4 +97,39 @@ func drainReports(f *managerFixture) {
 			return
 		}
 	}
+}
+
+// TestIdleInstanceGivesBackLargeBuffers: after large requests from
+// concurrent clients, an instance idle for a second holds none of their
+// buffers (the live heap of this process, which runs the clients too,
+// falls below one request's size).
+func TestIdleInstanceGivesBackLargeBuffers(t *testing.T) {
+	const size = 8 << 20
+	f := newManagerFixture(t, 1, 0, 0, 0)
+	svc := f.service(t, nil)
+	go drainReports(f)
+	done := runLoop(svc)
+	func() {
+		r := echoReq("echo", "")
+		r.Data = bytes.Repeat([]byte{'x'}, size)
+		pkt := protocol.AppendRequest(nil, r)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				buf := make([]byte, size+256)
+				for range 2 {
+					rawEcho(t, f.sock, pkt, buf)
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	var ms runtime.MemStats
+	require.Eventually(t, func() bool {
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse < size
+	}, 10*time.Second, 100*time.Millisecond, "live heap after a second idle: %d bytes", ms.HeapInuse)
+	assert.Empty(t, svc.pool.bufs)
+	stopLoop(t, f, done)
 }

@@ -275,6 +275,8 @@ func readv2(fd int, a, b []byte, iov *[2]unix.Iovec) (int, error) {
 	iov[1].Base = unsafe.SliceData(b)
 	iov[1].SetLen(len(b))
 	r, _, errno := unix.Syscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+	// The iovecs must not keep the buffers alive (the pool may drop them).
+	iov[0].Base, iov[1].Base = nil, nil
 	if errno != 0 {
 		return 0, errno
 	}

@@ -40,8 +40,10 @@ func accept(fd int) (int, error) {
 }
 
 // writevFD writes every byte of bufs with writev(2), going on after partial
-// writes. iov is scratch space of at least len(bufs) entries.
+// writes. iov is scratch space of at least len(bufs) entries; it holds no
+// pointer to bufs on return.
 func writevFD(fd int, bufs [][]byte, iov []unix.Iovec) error {
+	defer clear(iov)
 	for {
 		n := 0
 		for _, b := range bufs {
