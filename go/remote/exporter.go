@@ -218,9 +218,12 @@ func (e *Exporter) relay(k servicekey.Key, req micro.Request) {
 	if h.Get(natsrpc.HeaderNoWait) == "1" {
 		opts = append(opts, client.NoWait())
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, budget)
-	defer cancel()
-	resp, err := e.local.Call(ctx, key, req.Data(), opts...)
+	// The budget is enforced by the Timeout option. The context is not
+	// cancellable on purpose: a cancellable one makes the client watch the
+	// socket for the cancellation, which cost 180 µs a call here (230 µs
+	// against 47 µs; BenchmarkRemoteCall). Relays in progress at shutdown
+	// end within their budgets.
+	resp, err := e.local.Call(context.Background(), key, req.Data(), opts...)
 	if e.log != nil {
 		e.log.Debug("relayed", "key", key, "client", h.Get(natsrpc.HeaderClient), "elapsed", time.Since(start), "err", err)
 	}

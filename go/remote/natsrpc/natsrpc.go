@@ -237,12 +237,18 @@ func (c *Caller) Call(ctx context.Context, req Request) (Response, error) {
 	if req.NoWait {
 		msg.Header.Set(HeaderNoWait, "1")
 	}
-	cctx, cancel := context.WithDeadline(ctx, req.Deadline)
-	defer cancel()
-	reply, err := nc.RequestMsgWithContext(cctx, msg)
+	request := func() (*nats.Msg, error) {
+		if ctx.Done() == nil { // cheaper than a context with a deadline
+			return nc.RequestMsg(msg, time.Until(req.Deadline))
+		}
+		cctx, cancel := context.WithDeadline(ctx, req.Deadline)
+		defer cancel()
+		return nc.RequestMsgWithContext(cctx, msg)
+	}
+	reply, err := request()
 	if errors.Is(err, nats.ErrNoResponders) && !k.IsWildcard() {
 		msg.Subject = Subject(k.Wildcard())
-		reply, err = nc.RequestMsgWithContext(cctx, msg)
+		reply, err = request()
 	}
 	switch {
 	case err == nil:
