@@ -13,12 +13,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pluton-go/pluton/go/fault"
 	"github.com/pluton-go/pluton/go/protocol"
 )
 
-// FaultServiceUnavailable is the fault code the manager answers with while a
-// service cannot serve (docs/sdk.md: 7 serviceUnavailable).
-const FaultServiceUnavailable = 7
 
 // Limits of the manager's own answers.
 const (
@@ -190,7 +188,7 @@ func (r *rejector) serve(rc *rejConn, deadline time.Time) {
 
 func (r *rejector) answer(rc *rejConn) {
 	resp := protocol.Response{ID: rc.sc.id, ClientName: rc.sc.name, ServiceName: r.name,
-		FaultCode: FaultServiceUnavailable, FaultText: *r.text.Load()}
+		FaultCode: int64(fault.ServiceUnavailable), FaultText: *r.text.Load()}
 	_ = rc.c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = rc.c.Write(protocol.AppendResponse(nil, &resp))
 	rc.c.Close()
