@@ -17,7 +17,6 @@ import (
 	"github.com/pluton-go/pluton/go/protocol"
 )
 
-
 // Limits of the manager's own answers.
 const (
 	rejectKeep      = 256       // the longest id or client name kept
