@@ -232,3 +232,33 @@ func callEcho(t *testing.T, home string) (string, error) {
 	}
 	return string(got.Data), nil
 }
+
+// TestSystemdUnitFile: the shipped unit's command line is one this
+// plutonManager accepts, and its paths are the root home's.
+func TestSystemdUnitFile(t *testing.T) {
+	b, err := os.ReadFile("../../../tools/systemd/plutonManager.service")
+	require.NoError(t, err)
+	unit := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			unit[k] = v
+		}
+	}
+	assert.Equal(t, "notify", unit["Type"])
+	fields := strings.Fields(unit["ExecStart"])
+	require.NotEmpty(t, fields)
+	assert.Equal(t, "plutonManager", filepath.Base(fields[0]))
+	rest, ops, err := parseOps(fields[1:])
+	require.NoError(t, err)
+	st, err := parse(rest, client.SystemHome)
+	require.NoError(t, err)
+	assert.Equal(t, unit["PIDFile"], ops.pidFile)
+	assert.Equal(t, client.SystemHome+"/rendezvous", st.rendezvousDir)
+	assert.Contains(t, unit["ExecStartPre"], st.rendezvousDir)
+
+	tmp, err := os.ReadFile("../../../tools/systemd/pluton.tmpfiles.conf")
+	require.NoError(t, err)
+	for _, dir := range []string{client.SystemHome, st.rendezvousDir, st.configDir, filepath.Dir(ops.pidFile)} {
+		assert.Regexp(t, `(?m)^d `+dir+` `, string(tmp), dir)
+	}
+}
