@@ -271,6 +271,22 @@ func TestEmbeddedAndPlSubmit(t *testing.T) {
 	_, stderr, err = run("-L", filepath.Join(t.TempDir(), "none"), "system.emb.0.raw", "x")
 	require.Error(t, err)
 	assert.Contains(t, stderr, "no NATS URL")
+
+	_, stderr, err = run("-N", "nats://127.0.0.1:1", "system.emb.0.raw", "x")
+	require.Error(t, err)
+	assert.Contains(t, stderr, "plSubmit: NATS nats://127.0.0.1:1:")
+
+	_, stderr, err = run("-L", h.Map, "not-a-key", "x")
+	require.Error(t, err)
+	assert.Contains(t, stderr, "job class: bad service key")
+
+	_, stderr, err = run("-L", h.Map)
+	require.Error(t, err)
+	assert.Contains(t, stderr, "Must supply ServiceKey")
+
+	out, _, err = run("-h")
+	require.NoError(t, err)
+	assert.Contains(t, out, "Usage: plSubmit")
 }
 
 // TestJobsOverdrive: with jobs-overdrive one worker holds a batch of jobs

@@ -96,6 +96,13 @@ func TestTwoHosts(t *testing.T) {
 		})
 	}
 
+	// WithNATS("off") keeps every request local.
+	off, err := client.New("off", client.WithLookup(a.Map), client.WithNATS("off"))
+	require.NoError(t, err)
+	assert.Empty(t, off.NATS())
+	_, err = off.Call(ctx, "system.echo.0.raw", []byte("x"))
+	assert.Equal(t, fault.ServiceNotFound, faultCode(t, err))
+
 	// Affinity stays local: a KeepAffinity request for a remote key fails
 	// as not found.
 	r := client.NewRequest("system.echo.0.raw", []byte("x"), client.KeepAffinity(), client.NoRetry())
