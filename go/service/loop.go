@@ -22,12 +22,14 @@ const connBufSize = 16 * 1024
 // Large payload buffers: the parsers of the connections take the buffers
 // of large payloads (over 4096 bytes) from the service's pool and give them
 // back when the connection closes, so that a stream of large requests
-// allocates nothing. The pool keeps at most maxPooled buffers, each at most
-// twice the recent payload size (a maximum that decays by 1/8 per request)
-// or alwaysKeep bytes, and in all at most three times that size: the
-// buffer of an unusually large request is dropped after a few ordinary
-// ones, and every buffer over alwaysKeep after a second without requests;
-// the memory of dropped buffers is then returned to the operating system.
+// allocates nothing, and a payload of a size seen recently gets its whole
+// buffer at once instead of growing it. The pool keeps at most maxPooled
+// buffers, each at most twice the recent payload size (a maximum that
+// decays by 1/8 per request) or alwaysKeep bytes, and in all at most three
+// times that size: the buffer of an unusually large request is dropped
+// after a few ordinary ones, and every buffer over alwaysKeep after a
+// second without requests; the memory of dropped buffers is then returned
+// to the operating system.
 const (
 	alwaysKeep = 256 * 1024
 	maxPooled  = 4
@@ -41,7 +43,11 @@ type bufPool struct {
 	dropped bool // a buffer of giveBackAt bytes or more was dropped
 }
 
-// Get returns the smallest pooled buffer of at least n bytes, or nil.
+// Get returns the smallest pooled buffer of at least n bytes. Without one,
+// it allocates n bytes at once when requests of that size were seen
+// recently (n within the pool's limit), so that the parser need not grow a
+// buffer as the bytes arrive; otherwise it returns nil and the parser's
+// growth bounds what a declared length alone can allocate.
 func (bp *bufPool) Get(n int) []byte {
 	best := -1
 	for i, b := range bp.bufs {
@@ -50,6 +56,9 @@ func (bp *bufPool) Get(n int) []byte {
 		}
 	}
 	if best < 0 {
+		if n <= 2*bp.recent {
+			return make([]byte, n)
+		}
 		return nil
 	}
 	b := bp.bufs[best]
