@@ -179,6 +179,13 @@ func (h *host) remoteStatus() remote.RemoteStatus {
 	return v.Remote
 }
 
+// remoteStatusRaw returns GET /remote's "remote" member as decoded JSON.
+func (h *host) remoteStatusRaw() any {
+	var v map[string]any
+	h.http("GET", "/remote", &v)
+	return v["remote"]
+}
+
 // waitExported waits until the host exports every key.
 func (h *host) waitExported(keys ...string) {
 	h.t.Helper()

@@ -251,9 +251,9 @@ func TestEmbeddedAndPlSubmit(t *testing.T) {
 		err := cmd.Run()
 		return out.String(), errOut.String(), err
 	}
-	out, stderr, err := run("-L", h.Map, "-w", "-t", "30", "-i", "e1", "-C", "a=b", "system.emb.0.raw", "hello")
+	out, stderr, err := run("-L", h.Map, "-w", "-t", "30", "-i", "e1", "-C", "tag=b", "system.emb.0.raw", "hello")
 	require.NoError(t, err, stderr)
-	assert.Equal(t, "done:e1:hello", out)
+	assert.Equal(t, "done:e1:hello:tag=b", out, "the job's context reaches the service")
 
 	out, stderr, err = run("-L", h.Map, "-i", "e1", "system.emb.0.raw", "again")
 	require.NoError(t, err, stderr)
@@ -354,4 +354,12 @@ func TestJobsHostDies(t *testing.T) {
 	assert.Equal(t, 2, r.Attempts)
 	assert.NotEqual(t, classStats(b, key).Done, int64(0), "host B ran it")
 	assert.Contains(t, r.Host, ":", "%+v", r)
+}
+
+// TestJobsWithoutNATS: a job class on a manager without -N is served as a
+// plain service, with a warning naming the missing option.
+func TestJobsWithoutNATS(t *testing.T) {
+	h := startPlainHost(t, map[string]string{"system.plain.0.raw": workerConfig(t, "")})
+	h.waitFor("Config Warning: system.plain.0.raw: jobs true has no effect: the manager was not started with -N", 10*time.Second)
+	assert.Nil(t, h.remoteStatusRaw())
 }

@@ -1,6 +1,7 @@
 // Command testJobWorker is a Pluton service for the job and remote tests
-// (go/remote): it answers "<payload>" with "done:<job id>:<payload>", after
-// the actions its payload asks for:
+// (go/remote): it answers "<payload>" with "done:<job id>:<payload>" (plus
+// ":tag=<value>" when the context has "tag"), after the actions its payload
+// asks for:
 //
 //	sleep:<ms>:<rest>   sleep that many milliseconds first
 //	kill-once:<file>    if <file> does not exist: create it, then SIGKILL itself
@@ -67,5 +68,9 @@ func handle(req *service.Request, logPath string) ([]byte, error) {
 		n, _ := strconv.Atoi(c)
 		return nil, fault.New(fault.Code(n), "asked for fault "+c)
 	}
-	return []byte("done:" + id + ":" + payload), nil
+	out := "done:" + id + ":" + payload
+	if tag, ok, _ := req.Context("tag"); ok {
+		out += ":tag=" + tag
+	}
+	return []byte(out), nil
 }

@@ -415,6 +415,9 @@ func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 		for _, w := range cfg.Warnings {
 			m.log.Logf(logging.ServiceConfig, "Config Warning: %s: %s", key, w)
 		}
+		if cfg.Jobs && m.opts.Remote == nil {
+			m.log.Printf("Config Warning: %s: jobs true has no effect: the manager was not started with -N (docs/remote.md)", key)
+		}
 		if old != nil {
 			m.log.Logf(logging.ServiceConfig, "Config Loading changed: %s", key)
 		} else {
