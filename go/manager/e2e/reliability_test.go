@@ -375,3 +375,45 @@ func TestCrashForensics(t *testing.T) {
 		})
 	}
 }
+
+// TestRolloutSupersededAndRemoved: a reload during a rollout abandons the
+// version being rolled out for the newer one; a removed configuration
+// abandons it and removes the service.
+func TestRolloutSupersededAndRemoved(t *testing.T) {
+	t.Parallel()
+	m := startManager(t, map[string]string{echoKey: echoConfig(t, "prestart-processes true\nunresponsive-timeout 30\n")})
+	m.waitFor("Process Start: "+echoKey, 10*time.Second)
+	// A version that never becomes ready (its instance never accepts).
+	m.writeConfig(echoKey, "exec /bin/sleep 60\nunresponsive-timeout 30\n")
+	m.signal(syscall.SIGHUP)
+	m.waitFor("Service Rollout: "+echoKey+" starting 1 instance(s)", 10*time.Second)
+	st := serviceStatus(t, m, echoKey)
+	assert.Equal(t, "running", st["phase"])
+	// Superseded by a good version before its bound.
+	m.writeConfig(echoKey, echoConfig(t, "prestart-processes true\nminimum-processes 2\n"))
+	m.signal(syscall.SIGHUP)
+	m.waitFor("Service Shutdown: "+echoKey+" new version abandoned: superseded by a newer configuration", 10*time.Second)
+	m.waitFor("Service Shutdown: "+echoKey+" config changed", 10*time.Second)
+	got, err := m.call(echoKey, "new", 10*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "new", got)
+	assert.EqualValues(t, 2, serviceStatus(t, m, echoKey)["minimumProcesses"])
+	assert.Empty(t, m.Grep("rollout of "+echoKey+" failed"))
+
+	// Removed during a rollout.
+	m.writeConfig(echoKey, "exec /bin/sleep 60\n# never ready\n")
+	m.signal(syscall.SIGHUP)
+	m.waitCount("Service Rollout: "+echoKey+" starting", 3, 10*time.Second)
+	require.NoError(t, os.Remove(filepath.Join(m.C, echoKey)))
+	m.signal(syscall.SIGHUP)
+	m.waitFor("Service Shutdown: "+echoKey+" new version abandoned: its configuration was removed", 10*time.Second)
+	m.waitFor("Service Shutdown: "+echoKey+" config deleted", 10*time.Second)
+	m.waitFor("Service Exit: "+echoKey, 20*time.Second)
+	_, err = os.Stat(m.socket(echoKey))
+	assert.True(t, os.IsNotExist(err))
+	entries, _ := os.ReadDir(m.R)
+	for _, e := range entries {
+		assert.NotContains(t, e.Name(), ".tmp", "a staged file left behind")
+	}
+	m.stop()
+}
