@@ -47,6 +47,7 @@ type rejector struct {
 	done       chan struct{}
 	wg         sync.WaitGroup
 
+	bufs     sync.Pool // read buffers (*[]byte)
 	mu       sync.Mutex
 	conns    []*rejConn // pending, oldest first
 	stopping bool
@@ -80,6 +81,7 @@ func startRejector(lfd int, text string, maxSize int64, timeout time.Duration, m
 	r := &rejector{lfd: lfd, ln: l.(*net.UnixListener), maxSize: maxSize, timeout: timeout,
 		maxPending: max(1, maxPending), name: "plutonManager:" + strconv.Itoa(os.Getpid()) + "/0",
 		answered: answered, done: make(chan struct{})}
+	r.bufs.New = func() any { b := make([]byte, rejectReadSize); return &b }
 	r.text.Store(&text)
 	go r.acceptLoop()
 	return r, nil
@@ -155,7 +157,9 @@ func (r *rejector) serve(rc *rejConn, deadline time.Time) {
 	if !deadline.IsZero() {
 		_ = rc.c.SetReadDeadline(deadline)
 	}
-	buf := make([]byte, rejectReadSize)
+	bp := r.bufs.Get().(*[]byte)
+	defer r.bufs.Put(bp)
+	buf := *bp
 	answer := false
 	for {
 		n, err := rc.c.Read(buf)
