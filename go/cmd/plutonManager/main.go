@@ -125,6 +125,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, st.path(st.print))
 		return 0
 	}
+	if ops.clearHalt != "" { // ops.go
+		return clearHalt(st, ops.clearHalt, stdout, stderr)
+	}
 	if st.checkOnly {
 		return manager.Check(st.configDir, stdout)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -24,6 +25,10 @@ Long options (docs/operations.md):
              both (default): the text lookup map at -L and the original's
              binary map (version 1001) at <-L>.bin; text: the text map only;
              binary: the binary map at -L, for unmodified original clients
+  --clear-halt SK
+             lift the hold or halt of service SK kept in
+             <-R>/plutonManager.controls, and make a running manager reload
+             (SIGHUP) so it resumes the service; then exit
   --pid-file path
              write the manager's pid to path once it is ready (after the
              first scan); removed at exit
@@ -37,10 +42,11 @@ answers.
 type opsSettings struct {
 	lookupFormat string
 	pidFile      string
+	clearHalt    string // --clear-halt: the service key
 }
 
 // longOps lists the long options that take a value.
-var longOps = []string{"lookup-format", "pid-file"}
+var longOps = []string{"lookup-format", "pid-file", "clear-halt"}
 
 // parseOps takes the long options of ops.go out of args ("--name value" or
 // "--name=value") and returns the rest for parse.
@@ -78,6 +84,11 @@ func parseOps(args []string) ([]string, opsSettings, error) {
 				return nil, ops, fatalf(true, "--lookup-format %s: want %s", value, strings.Join(manager.LookupFormats, ", "))
 			}
 			ops.lookupFormat = value
+		case "clear-halt":
+			if value == "" {
+				return nil, ops, fatalf(true, "--clear-halt needs a service key")
+			}
+			ops.clearHalt = value
 		case "pid-file":
 			if value == "" {
 				return nil, ops, fatalf(true, "--pid-file needs a path")
@@ -222,4 +233,17 @@ func removePIDFile(path string) {
 	if strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
 		_ = os.Remove(path)
 	}
+}
+
+// clearHalt runs --clear-halt: it removes key's hold or halt from the
+// controls file of the rendezvous directory and has a running manager
+// reload. Exit 0 when cleared, 1 when the key had none or on an error.
+func clearHalt(st *settings, key string, stdout, stderr io.Writer) int {
+	msg, err := manager.ClearControl(st.rendezvousDir, key)
+	if err != nil {
+		fmt.Fprintf(stderr, "plutonManager --clear-halt: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, msg)
+	return 0
 }

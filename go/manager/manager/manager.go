@@ -98,6 +98,7 @@ type Manager struct {
 	lockFile   *os.File
 	statusSv   *status.Server
 	control    *coordserver.Server // the coordination server (control.go)
+	controls   *controlState       // holds and halts kept in ControlsName (controls.go)
 
 	shuttingDown bool
 	nextStats    time.Time
@@ -322,14 +323,14 @@ func (m *Manager) signal(sig syscall.Signal) {
 			m.log.Printf("Manager Signal: Configuration Reload")
 			m.notify(EventReloading)
 			_ = m.scan(now, now, false)
-			m.notify(EventReloaded)
+			m.reloaded(now)
 		}
 	case syscall.SIGINT:
 		if !m.shuttingDown {
 			m.log.Printf("Manager Signal: Configuration Reload (all)")
 			m.notify(EventReloading)
 			_ = m.scan(now, time.Time{}, false)
-			m.notify(EventReloaded)
+			m.reloaded(now)
 		}
 	default:
 		if !m.shuttingDown {
@@ -451,6 +452,7 @@ func (m *Manager) scan(now, reloadTime time.Time, initial bool) error {
 		mapChanged = true
 		m.services[key] = svc
 		svc.Prestart(now)
+		m.restoreControl(now, svc) // a hold or halt kept from before (controls.go)
 	}
 	for _, key := range sortedKeys(m.candidates) {
 		if !seen[key] {
@@ -515,6 +517,7 @@ func (m *Manager) checkRollouts(now time.Time) {
 			}
 			delete(m.candidates, key)
 			m.services[key] = c
+			m.restoreControl(now, c)
 			m.syncRemote()
 			if old != nil {
 				old.Shutdown(now, "config changed", false, m.drainFor(old.Cfg))
@@ -779,6 +782,7 @@ func (m *Manager) Control(ctx context.Context, key, action string) (pool.Service
 			m.log.Printf("Service Control: %s resumed", key)
 			s.Resume(now)
 		}
+		m.recordControl(now, key, action, status.ActorFrom(ctx)) // controls.go
 		st = s.Status(now)
 		m.syncRemote()
 	})

@@ -1,5 +1,7 @@
 package manager
 
+import "time"
+
 // Manager events passed to Options.Notify (plutonManager turns them into
 // systemd notifications, docs/operations.md).
 const (
@@ -14,4 +16,13 @@ func (m *Manager) notify(event string) {
 	if m.opts.Notify != nil {
 		m.opts.Notify(event, len(m.services))
 	}
+}
+
+// reloaded ends a reload: the holds and halts of the controls file are
+// applied again (controls.go), then EventReloaded is sent.
+func (m *Manager) reloaded(now time.Time) {
+	if !m.shuttingDown {
+		m.reconcileControls(now)
+	}
+	m.notify(EventReloaded)
 }

@@ -124,7 +124,7 @@ func Handler(c Controller, reg *prometheus.Registry) http.Handler {
 	})
 	mux.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
 		s, err := c.Services(r.Context())
-		reply(w, map[string]any{"services": nonNil(s)}, err)
+		reply(w, map[string]any{"services": withControls(r.Context(), c, s)}, err)
 	})
 	mux.HandleFunc("GET /services/{key}", func(w http.ResponseWriter, r *http.Request) {
 		all, err := c.Services(r.Context())
@@ -134,7 +134,7 @@ func Handler(c Controller, reg *prometheus.Registry) http.Handler {
 		}
 		for _, s := range all {
 			if s.Key == r.PathValue("key") && s.Phase == "running" {
-				reply(w, s, nil)
+				reply(w, withControls(r.Context(), c, []pool.ServiceStatus{s})[0], nil)
 				return
 			}
 		}
@@ -148,8 +148,13 @@ func Handler(c Controller, reg *prometheus.Registry) http.Handler {
 			http.Error(w, "unknown action "+strconv.Quote(action)+": want hold, halt or resume", http.StatusNotFound)
 			return
 		}
-		s, err := c.Control(r.Context(), r.PathValue("key"), action)
-		reply(w, s, err)
+		ctx := WithActor(r.Context(), requestActor(r))
+		s, err := c.Control(ctx, r.PathValue("key"), action)
+		if err != nil {
+			reply(w, s, err)
+			return
+		}
+		reply(w, withControls(ctx, c, []pool.ServiceStatus{s})[0], nil)
 	})
 	mux.HandleFunc("GET /processes", func(w http.ResponseWriter, r *http.Request) {
 		p, err := c.Processes(r.Context())
