@@ -303,12 +303,34 @@ func TestStalledInstanceKilled(t *testing.T) {
 // unloaded value, with no timeout. Two identical services run side by side,
 // one under attack; the normal client alternates between them, so both
 // figures see the same machine noise.
+// Each SDK's echo is attacked in turn (not in parallel: the figures are
+// latencies).
 func TestHostileMix(t *testing.T) {
+	for _, svc := range stallServices(t) {
+		t.Run(svc.name, func(t *testing.T) {
+			execLine := svc.exec
+			if svc.interpreter != "" {
+				p, err := exec.LookPath(svc.interpreter)
+				if err != nil {
+					t.Skipf("%s SDK: interpreter %s not installed", svc.name, svc.interpreter)
+				}
+				execLine = p + " " + svc.exec
+			}
+			hostileMix(t, svc.name, execLine)
+		})
+	}
+}
+
+func hostileMix(t *testing.T, sdk, execLine string) {
 	const attacked = "hostile.echo.0.raw"
-	cfg := echoConfig(t, "minimum-processes 2\nmaximum-processes 4\nprestart-processes true\n")
+	cfg := "exec " + execLine + "\nminimum-processes 2\nmaximum-processes 4\nprestart-processes true\n"
 	m := startManager(t, map[string]string{echoKey: cfg, attacked: cfg})
-	m.waitCount("Process Start: ", 4, 10*time.Second)
-	time.Sleep(500 * time.Millisecond)
+	m.waitCount("Process Start: ", 4, 20*time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(m.get("/processes"), `"state": "idle"`) < 4 {
+		require.True(t, time.Now().Before(deadline), "instances not idle")
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	var conns []net.Conn
 	defer func() {
@@ -365,7 +387,7 @@ func TestHostileMix(t *testing.T) {
 	}
 	p99u, p99l := percentile(clean, 99), percentile(loaded, 99)
 	ratio := float64(p99l) / float64(max(p99u, time.Microsecond))
-	record(t, "hostile mix (500 silent, 100 partial, 2 malformed): normal client p99", "within 5x of unloaded, 0 timeouts",
+	record(t, "hostile mix (500 silent, 100 partial, 2 malformed): normal client p99 ("+sdk+")", "within 5x of unloaded, 0 timeouts",
 		ratio <= 5 && timeouts == 0, "p99 %s on the attacked service vs %s on an identical one beside it (%.1fx), %d failed of %d",
 		p99l.Round(time.Microsecond), p99u.Round(time.Microsecond), ratio, timeouts, 2*requests)
 	assert.Zero(t, timeouts)
