@@ -60,10 +60,11 @@ type Node struct {
 	exporter *Exporter
 	gateway  *Gateway
 
-	syncs  chan snapshot
-	done   chan struct{}
-	smu    sync.Mutex // guards closed and sends on syncs
-	closed bool
+	syncs   chan snapshot
+	done    chan struct{}
+	smu     sync.Mutex // guards started, closed and sends on syncs
+	started bool
+	closed  bool
 
 	mu    sync.Mutex
 	kv    jetstream.KeyValue
@@ -75,25 +76,44 @@ type snapshot struct {
 	held, halted map[string]bool
 }
 
-// Start connects to NATS (starting the embedded server first for
-// EmbeddedURL) and writes the URL for local clients. Services are exported
-// from the first Sync on.
-func Start(opts Options) (*Node, error) {
+// New returns a node that does nothing until Start.
+func New(opts Options) *Node {
 	if opts.Host == "" {
 		opts.Host, _ = os.Hostname()
 	}
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	n := &Node{opts: opts, url: opts.URL, syncs: make(chan snapshot, 1), done: make(chan struct{}),
+	return &Node{opts: opts, url: opts.URL, syncs: make(chan snapshot, 1), done: make(chan struct{}),
 		pumps: map[string]*jobs.Pump{}}
+}
+
+// Start connects to NATS (starting the embedded server first for
+// EmbeddedURL), opens the gateway socket and writes the URL for local
+// clients in the rendezvous directory. The manager calls it once it holds
+// the rendezvous directory's lock, so that a second manager started on the
+// same directory by mistake touches nothing of the first's. Services are
+// exported from the first Sync on. Errors start with "-N <url>: ".
+func (n *Node) Start() error {
+	if err := n.start(); err != nil {
+		return fmt.Errorf("-N %s: %w", n.opts.URL, err)
+	}
+	n.smu.Lock()
+	n.started = true
+	n.smu.Unlock()
+	go n.run()
+	return nil
+}
+
+func (n *Node) start() error {
+	opts := n.opts
 	if opts.URL == EmbeddedURL {
 		if opts.StoreDir == "" {
-			return nil, fmt.Errorf("embedded NATS: no store directory")
+			return fmt.Errorf("embedded NATS: no store directory")
 		}
 		e, err := StartEmbedded("pluton-"+endpointName(opts.Host), "", 0, opts.StoreDir)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		n.embedded, n.url = e, e.URL()
 		opts.Logf("NATS: embedded server on %s, JetStream in %s", n.url, opts.StoreDir)
@@ -108,32 +128,31 @@ func Start(opts Options) (*Node, error) {
 		nats.ReconnectHandler(func(c *nats.Conn) { opts.Logf("NATS: reconnected to %s", c.ConnectedUrlRedacted()) }))
 	if err != nil {
 		n.closeEmbedded()
-		return nil, fmt.Errorf("NATS %s: %w", n.url, err)
+		return fmt.Errorf("NATS %s: %w", n.url, err)
 	}
 	n.nc = nc
 	if n.js, err = jetstream.New(nc); err != nil {
 		n.nc.Close()
 		n.closeEmbedded()
-		return nil, fmt.Errorf("JetStream: %w", err)
+		return fmt.Errorf("JetStream: %w", err)
 	}
 	if n.local, err = client.New("plutonManager-remote", client.WithLookup(opts.RendezvousDir), client.WithNATS("off")); err != nil {
 		n.nc.Close()
 		n.closeEmbedded()
-		return nil, fmt.Errorf("local client: %w", err)
+		return fmt.Errorf("local client: %w", err)
 	}
 	n.exporter = NewExporter(nc, n.local, opts.Host, opts.Debug)
 	if n.gateway, err = StartGateway(filepath.Join(opts.RendezvousDir, GatewaySocketName), natsrpc.NewCallerConn(nc)); err != nil {
 		n.nc.Close()
 		n.closeEmbedded()
-		return nil, err
+		return err
 	}
 	urlFile := filepath.Join(opts.RendezvousDir, client.NATSURLFile)
 	if err := os.WriteFile(urlFile+".tmp", []byte(nc.ConnectedUrlRedacted()+"\n"), 0o644); err == nil {
 		_ = os.Rename(urlFile+".tmp", urlFile)
 	}
 	opts.Logf("NATS: connected to %s as host %s", nc.ConnectedUrlRedacted(), opts.Host)
-	go n.run()
-	return n, nil
+	return nil
 }
 
 // URL returns the NATS URL in use (the embedded server's, if any).
@@ -155,7 +174,7 @@ func (n *Node) Sync(cfgs []*config.Service, held, halted map[string]bool) {
 	s := snapshot{cfgs: cfgs, held: held, halted: halted}
 	n.smu.Lock()
 	defer n.smu.Unlock()
-	if n.closed {
+	if n.closed || !n.started {
 		return
 	}
 	for {
@@ -273,7 +292,8 @@ func (n *Node) Status(ctx context.Context) any {
 // embedded server). Unacknowledged jobs are delivered again later.
 func (n *Node) Close() {
 	n.smu.Lock()
-	if n.closed {
+	if n.closed || !n.started {
+		n.closed = true
 		n.smu.Unlock()
 		return
 	}

@@ -360,3 +360,21 @@ func TestReloadChangesExports(t *testing.T) {
 	assert.Equal(t, fault.ServiceNotFound, faultCode(t, call("system.one.0.raw")))
 	require.NoError(t, call("system.two.0.raw"))
 }
+
+// TestSecondManagerSameDirectory: a second manager started by mistake on a
+// host's rendezvous directory fails on the lock and leaves the first one's
+// gateway socket, URL file and exports alone.
+func TestSecondManagerSameDirectory(t *testing.T) {
+	url := startNATS(t)
+	a := startHost(t, "A", url, map[string]string{"system.echo.0.raw": echoConfig(t, "")})
+	a.waitExported("system.echo.0.raw")
+	cmd := exec.Command(testbin.Path(t, "plutonManager"), "-C", a.C, "-R", a.R, "-L", a.Map, "-N", url)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "Another plutonManager")
+	for _, name := range []string{remote.GatewaySocketName, client.NATSURLFile} {
+		_, err := os.Stat(filepath.Join(a.R, name))
+		assert.NoError(t, err, name)
+	}
+	assert.Equal(t, []string{"system.echo.0.raw"}, a.remoteStatus().Exported)
+}

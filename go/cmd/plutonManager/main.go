@@ -125,8 +125,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, st.path(st.print))
 		return 0
 	}
-	if ops.clearHalt != "" { // ops.go
-		return clearHalt(st, ops.clearHalt, stdout, stderr)
+	if code, done := runOpsCommand(st, ops, stdout, stderr); done { // ops.go: --clear-halt, --log, --debug
+		return code
 	}
 	if st.checkOnly {
 		return manager.Check(st.configDir, stdout)
@@ -146,12 +146,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	st.opts.Stdout, st.opts.Stderr, st.opts.Log = stdout, errOut, log
 	if st.nats != "" {
-		node, err := startRemote(st, log)
-		if err != nil {
-			log.Printf("FATAL: %s", err)
-			fmt.Fprintf(errOut, "FATAL: %s\n", err)
-			return 1
-		}
+		node := newRemote(st, log)
 		st.opts.Remote = node
 		defer node.Close()
 	}

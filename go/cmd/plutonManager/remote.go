@@ -9,15 +9,12 @@ import (
 	"github.com/pluton-go/pluton/go/remote"
 )
 
-// startRemote connects the manager to NATS for -N (docs/remote.md): the
-// embedded server keeps its JetStream store in <home>/nats; the host name
-// in responses and discovery is "<hostname>:<pid>".
-func startRemote(st *settings, log *logging.Logger) (*remote.Node, error) {
+// newRemote makes the manager's link to NATS for -N (docs/remote.md); the
+// manager starts it once it holds the rendezvous directory. The embedded
+// server keeps its JetStream store in <home>/nats; the host name in
+// responses and discovery is "<hostname>:<pid>".
+func newRemote(st *settings, log *logging.Logger) *remote.Node {
 	hostname, _ := os.Hostname()
-	node, err := remote.Start(remote.Options{URL: st.nats, StoreDir: filepath.Join(st.home, "nats"),
+	return remote.New(remote.Options{URL: st.nats, StoreDir: filepath.Join(st.home, "nats"),
 		RendezvousDir: st.rendezvousDir, Host: fmt.Sprintf("%s:%d", hostname, os.Getpid()), Logf: log.Printf})
-	if err != nil {
-		return nil, fmt.Errorf("-N %s: %w", st.nats, err)
-	}
-	return node, nil
 }

@@ -65,10 +65,11 @@ type Options struct {
 }
 
 // Remote takes the manager's services beyond one machine (go/remote,
-// docs/remote.md). The manager calls Sync on its event loop after every
-// scan, rollout and control, and Close once when it starts to shut down;
-// Sync must not block.
+// docs/remote.md). The manager calls Start once it holds the rendezvous
+// directory's lock, Sync on its event loop after every scan, rollout and
+// control, and Close when it starts to shut down; Sync must not block.
 type Remote interface {
+	Start() error // once the manager holds the rendezvous directory; an error is FATAL
 	Sync(services []*config.Service, held, halted map[string]bool)
 	Close()
 	Status(ctx context.Context) any
@@ -173,6 +174,11 @@ func (m *Manager) init() error {
 	}
 	if err := m.lock(); err != nil {
 		return err
+	}
+	if o.Remote != nil {
+		if err := o.Remote.Start(); err != nil {
+			return fatalf("%v", err)
+		}
 	}
 	if o.StatusAddr != "" && !strings.Contains(o.StatusAddr, "/") {
 		if _, err := status.LoopbackAddress(o.StatusAddr); errors.Is(err, status.ErrNotLoopback) {
