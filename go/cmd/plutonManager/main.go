@@ -125,8 +125,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, st.path(st.print))
 		return 0
 	}
-	if ops.clearHalt != "" { // ops.go
-		return clearHalt(st, ops.clearHalt, stdout, stderr)
+	if code, done := runOpsCommand(st, ops, stdout, stderr); done { // ops.go: --clear-halt, --log, --debug
+		return code
 	}
 	if st.checkOnly {
 		return manager.Check(st.configDir, stdout)

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +20,7 @@ import (
 	"github.com/pluton-go/pluton/go/manager/logging"
 	"github.com/pluton-go/pluton/go/manager/manager"
 	"github.com/pluton-go/pluton/go/manager/sdnotify"
+	"github.com/pluton-go/pluton/go/manager/status"
 )
 
 // opsUsage documents the long options of ops.go (docs/operations.md).
@@ -29,6 +34,10 @@ Long options (docs/operations.md):
              lift the hold or halt of service SK kept in
              <-R>/plutonManager.controls, and make a running manager reload
              (SIGHUP) so it resumes the service; then exit
+  --log [+|-]category[,...]   --debug [+|-]flag[,...]   (with -c addr)
+             change the log categories (-l names) or debug flags (-d names)
+             of the manager running with status address addr: +name on,
+             -name off, none all off; prints what is in force, then exits
   --pid-file path
              write the manager's pid to path once it is ready (after the
              first scan); removed at exit
@@ -42,11 +51,12 @@ answers.
 type opsSettings struct {
 	lookupFormat string
 	pidFile      string
-	clearHalt    string // --clear-halt: the service key
+	clearHalt    string   // --clear-halt: the service key
+	log, debug   []string // --log, --debug: changes sent to a running manager
 }
 
 // longOps lists the long options that take a value.
-var longOps = []string{"lookup-format", "pid-file", "clear-halt"}
+var longOps = []string{"lookup-format", "pid-file", "clear-halt", "log", "debug"}
 
 // parseOps takes the long options of ops.go out of args ("--name value" or
 // "--name=value") and returns the rest for parse.
@@ -84,6 +94,15 @@ func parseOps(args []string) ([]string, opsSettings, error) {
 				return nil, ops, fatalf(true, "--lookup-format %s: want %s", value, strings.Join(manager.LookupFormats, ", "))
 			}
 			ops.lookupFormat = value
+		case "log", "debug":
+			if value == "" {
+				return nil, ops, fatalf(true, "--%s needs a value such as +processStart or -calibrate", name)
+			}
+			if name == "log" {
+				ops.log = append(ops.log, value)
+			} else {
+				ops.debug = append(ops.debug, value)
+			}
 		case "clear-halt":
 			if value == "" {
 				return nil, ops, fatalf(true, "--clear-halt needs a service key")
@@ -246,4 +265,76 @@ func clearHalt(st *settings, key string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, msg)
 	return 0
+}
+
+// runOpsCommand runs the long options that are commands instead of a
+// manager (--clear-halt, --log/--debug); done is false when there is none.
+func runOpsCommand(st *settings, ops opsSettings, stdout, stderr io.Writer) (code int, done bool) {
+	switch {
+	case ops.clearHalt != "":
+		return clearHalt(st, ops.clearHalt, stdout, stderr), true
+	case len(ops.log) > 0 || len(ops.debug) > 0:
+		return changeLogging(st.opts.StatusAddr, ops, stdout, stderr), true
+	}
+	return 0, false
+}
+
+// changeLogging sends --log and --debug to the status API of a running
+// manager (POST /logging) and prints the categories and flags in force.
+func changeLogging(addr string, ops opsSettings, stdout, stderr io.Writer) int {
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "plutonManager --log/--debug: "+format+"\n", a...)
+		return 1
+	}
+	if addr == "" {
+		return fail("give -c <status address> of the running manager")
+	}
+	hc, base, err := statusClient(addr)
+	if err != nil {
+		return fail("-c %s: %v", addr, err)
+	}
+	body, _ := json.Marshal(status.LogChange{Log: ops.log, Debug: ops.debug})
+	resp, err := hc.Post(base+"/logging", status.ControlContentType, bytes.NewReader(body))
+	if err != nil {
+		return fail("%v (is the manager running with -c %s?)", err, addr)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return fail("%s", e.Error)
+		}
+		return fail("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	var ls status.LogState
+	if err := json.Unmarshal(b, &ls); err != nil {
+		return fail("reply: %v", err)
+	}
+	words := func(w []string) string {
+		if len(w) == 0 {
+			return "none"
+		}
+		return strings.Join(w, " ")
+	}
+	fmt.Fprintf(stdout, "log categories: %s\ndebug flags: %s\n", words(ls.Categories), words(ls.Debug))
+	return 0
+}
+
+// statusClient returns an HTTP client and base URL for a status address: a
+// Unix socket path (anything with '/') or a loopback host:port.
+func statusClient(addr string) (*http.Client, string, error) {
+	if strings.Contains(addr, "/") {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", addr)
+			}}}, "http://localhost", nil
+	}
+	hostport, err := status.LoopbackAddress(addr)
+	if err != nil {
+		return nil, "", err
+	}
+	return &http.Client{Timeout: 10 * time.Second}, "http://" + hostport, nil
 }

@@ -172,6 +172,7 @@ func Handler(c Controller, reg *prometheus.Registry) http.Handler {
 		}
 		reply(w, map[string]any{"remote": v}, nil)
 	})
+	handleLogging(c, mux) // GET and POST /logging (logging.go)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	ov := &overviewer{c: c, reg: reg}
 	mux.HandleFunc("GET /overview", func(w http.ResponseWriter, r *http.Request) {
