@@ -14,7 +14,7 @@ import (
 func TestReadPacket(t *testing.T) {
 	tests := []struct {
 		name, in, err string
-		want         map[byte]string
+		want          map[byte]string
 	}{
 		{name: "request", in: "0R,1b1,5ohello,9sa.b.0.raw,0z\n", want: map[byte]string{'b': "1", 'o': "hello", 's': "a.b.0.raw"}},
 		{name: "newline terminators", in: "0R\n1b1\n0z\n", want: map[byte]string{'b': "1"}},

@@ -33,6 +33,7 @@ import (
 const exitDie = 3
 
 // sink keeps the CPU-burn loop from being optimized away.
+//
 //lint:ignore U1000 written only, so that the CPU-burn loop is not optimized away
 var sink int
 
