@@ -26,6 +26,7 @@ const (
 type field struct {
 	off, n int
 	big    []byte
+	alias  bool // big is part of the caller's bytes (FeedOwned), not the pool's
 }
 
 // Parser is a push parser for one kind of packet ('Q' requests or 'A'
@@ -50,6 +51,7 @@ type Parser struct {
 	started bool
 	limit   int        // largest payload accepted (SetMaxLength); 0 = MaxLength only
 	pool    BufferPool // lends large payload buffers (SetPool); nil: one per packet
+	owned   bool       // in FeedOwned
 }
 
 // A BufferPool lends a Parser the buffers of large payloads (over 4096
@@ -101,12 +103,16 @@ func (p *Parser) clearFields() {
 	for w, set := range p.seen {
 		for set != 0 {
 			f := &p.fields[w*64+bits.TrailingZeros64(set)]
-			p.giveBack(f.big)
+			if !f.alias {
+				p.giveBack(f.big)
+			}
 			*f = field{}
 			set &= set - 1
 		}
 	}
-	p.giveBack(p.cur.big) // a payload whose netstring did not complete
+	if !p.cur.alias {
+		p.giveBack(p.cur.big) // a payload whose netstring did not complete
+	}
 	p.seen = [2]uint64{}
 	p.arena = p.arena[:0]
 }
@@ -160,6 +166,15 @@ func (p *Parser) Feed(b []byte) (n int, done bool, err error) {
 			p.typ = c
 			n++
 			p.offset++
+			if p.owned && p.length > smallField && len(b)-n >= p.length {
+				// The whole payload is in the caller's bytes: referenced.
+				p.cur = field{big: b[n : n+p.length : n+p.length], n: p.length, alias: true}
+				p.filled = p.length
+				p.state = stTerminator
+				n += p.length
+				p.offset += int64(p.length)
+				continue
+			}
 			p.beginPayload()
 		case stPayload:
 			if p.cur.big != nil {
@@ -195,6 +210,35 @@ func (p *Parser) Feed(b []byte) (n int, done bool, err error) {
 		}
 	}
 	return n, false, nil
+}
+
+// FeedOwned is Feed for a caller that keeps b unchanged until the next
+// packet starts or Reset: a large payload (over 4096 bytes) that lies
+// wholly in b is then referenced in place instead of copied, so that a
+// reader that reads a whole packet into one buffer copies nothing.
+func (p *Parser) FeedOwned(b []byte) (n int, done bool, err error) {
+	p.owned = true
+	n, done, err = p.Feed(b)
+	p.owned = false
+	return n, done, err
+}
+
+// References reports whether the packet being read (or just completed)
+// references bytes given to FeedOwned: the caller must keep them unchanged
+// until the next packet starts or Reset.
+func (p *Parser) References() bool {
+	if p.cur.alias {
+		return true
+	}
+	for w, set := range p.seen {
+		for set != 0 {
+			if p.fields[w*64+bits.TrailingZeros64(set)].alias {
+				return true
+			}
+			set &= set - 1
+		}
+	}
+	return false
 }
 
 // Direct returns the unfilled part of the payload buffer when the parser is

@@ -153,3 +153,47 @@ func TestPoolDeclaredLengthStillBounded(t *testing.T) {
 	require.False(t, done)
 	assert.LessOrEqual(t, len(p.Direct()), firstBig)
 }
+
+func TestFeedOwnedReferencesAWholePayload(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    int
+		chunk   int // bytes given per FeedOwned call
+		inPlace bool
+	}{
+		{"whole packet at once", 64 << 10, 1 << 30, true},
+		{"small payload is copied as always", 100, 1 << 30, false},
+		{"payload split across reads is copied", 64 << 10, 16 << 10, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pkt := bigRequest(tt.data, 0, 'q')
+			p := NewRequestParser()
+			pool := &onePool{}
+			p.SetPool(pool)
+			rest := pkt
+			done := false
+			for !done {
+				chunk := rest[:min(tt.chunk, len(rest))]
+				if dst := p.Direct(); dst != nil {
+					k := copy(dst, chunk)
+					p.Advance(k)
+					rest = rest[k:]
+					continue
+				}
+				n, d, err := p.FeedOwned(chunk)
+				require.NoError(t, err)
+				rest, done = rest[n:], d
+			}
+			var r Request
+			p.Request(&r)
+			require.True(t, bytes.Equal(bytes.Repeat([]byte{'q'}, tt.data), r.Data))
+			inPkt := unsafe.SliceData(r.Data) == unsafe.SliceData(pkt[bytes.Index(pkt, r.Data):])
+			assert.Equal(t, tt.inPlace, inPkt, "data references the caller's bytes")
+			p.Reset()
+			if tt.inPlace {
+				assert.Zero(t, pool.puts, "the caller's bytes never go to the pool")
+			}
+		})
+	}
+}

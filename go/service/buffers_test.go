@@ -133,3 +133,67 @@ func TestIdleInstanceGivesBackLargeBuffers(t *testing.T) {
 	assert.Empty(t, svc.pool.bufs)
 	stopLoop(t, f, done)
 }
+
+// TestWholePacketReadInPlace: after large requests, a connection reads a
+// whole packet into a buffer of the pool and serves its data in place;
+// packets whose end arrives later, or whose data is larger than the recent
+// ones, are served all the same.
+func TestWholePacketReadInPlace(t *testing.T) {
+	f := newManagerFixture(t, 1, 0, 0, 0)
+	svc := f.service(t, nil)
+	defer svc.Close()
+	go drainReports(f)
+	for i := range 3 {
+		serveOne(t, svc, f, 64<<10, byte('a'+i))
+	}
+	tests := []struct {
+		name  string
+		size  int
+		split int // bytes from the end of the packet sent 50 ms later (0: all at once)
+	}{
+		{"all at once", 64 << 10, 0},
+		{"end netstring later", 64 << 10, 3},
+		{"terminator and end later", 64 << 10, 4},
+		{"part of the data later", 64 << 10, 1000},
+		{"larger than the recent ones", 200 << 10, 0},
+		{"smaller", 5000, 0},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := echoReq("echo", "")
+			r.Data = bytes.Repeat([]byte{byte('k' + i)}, tt.size)
+			pkt := protocol.AppendRequest(nil, r)
+			got := make(chan protocol.Response, 1)
+			written := make(chan struct{})
+			go func() {
+				c := dial(t, f.sock)
+				_, err := c.conn.Write(pkt[:len(pkt)-tt.split])
+				assert.NoError(t, err)
+				close(written)
+				if tt.split > 0 {
+					time.Sleep(50 * time.Millisecond)
+					_, err = c.conn.Write(pkt[len(pkt)-tt.split:])
+					assert.NoError(t, err)
+				}
+				got <- c.recv(t)
+			}()
+			<-written // the bytes wait in the socket when the instance accepts
+			req, err := svc.Next()
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(r.Data, req.Data()), "request data")
+			if tt.split == 0 && tt.size <= 64<<10 {
+				c := svc.cur
+				require.NotNil(t, c.big, "a read buffer from the pool")
+				start, p := uintptr(unsafe.Pointer(unsafe.SliceData(c.big))), uintptr(unsafe.Pointer(unsafe.SliceData(req.Data())))
+				assert.True(t, p >= start && p < start+uintptr(len(c.big)), "the data is read in place")
+			}
+			require.NoError(t, req.Respond(req.Data()))
+			select {
+			case resp := <-got:
+				assert.True(t, bytes.Equal(r.Data, resp.Data), "echoed data")
+			case <-time.After(20 * time.Second):
+				t.Fatal("no response")
+			}
+		})
+	}
+}

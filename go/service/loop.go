@@ -136,7 +136,9 @@ type conn struct {
 	raw        []byte    // the packet's bytes as read (recorder, packet trace)
 	capture    bool      // keep raw
 	iov        [2]unix.Iovec
-	used       bool // a request was served on it (accept mode: EOF on a fresh connection ends the loop)
+	small      []byte // the connection's own read buffer
+	big        []byte // a read buffer from the pool, sized for the recent requests (nil: none)
+	used       bool   // a request was served on it (accept mode: EOF on a fresh connection ends the loop)
 }
 
 // newConn returns a connection for fd, reusing a closed one when it can.
@@ -147,7 +149,8 @@ func (s *Service) newConn(fd int) *conn {
 		s.free = s.free[:n-1]
 		c.parser.Reset()
 	} else {
-		c = &conn{parser: protocol.NewRequestParser(), buf: make([]byte, connBufSize)}
+		c = &conn{parser: protocol.NewRequestParser(), small: make([]byte, connBufSize)}
+		c.buf = c.small
 		c.parser.SetPool(&s.pool)
 	}
 	c.parser.SetMaxLength(s.maxRequestSize)
@@ -165,9 +168,32 @@ func (s *Service) closeConn(c *conn) {
 	closeFD(c.fd)
 	c.fd = -1
 	c.parser.Reset()
+	s.unborrow(c)
 	if len(s.free) < 4 {
 		s.free = append(s.free, c)
 	}
+}
+
+// borrow gives a fresh connection a read buffer from the pool large enough
+// for a whole packet of the recent size, when that is larger than its own:
+// the packet is then read with one call and its data referenced in place.
+func (s *Service) borrow(c *conn) {
+	if n := s.pool.recent + 4096; n > len(c.small) {
+		if b := s.pool.Get(n); b != nil {
+			c.big = b[:cap(b)]
+			c.buf = c.big
+		}
+	}
+}
+
+// unborrow gives the pool's read buffer back: the connection closed, or
+// it waits in the pending set with none of its bytes in the buffer.
+func (s *Service) unborrow(c *conn) {
+	if c.big != nil {
+		s.pool.Put(c.big)
+		c.big = nil
+	}
+	c.buf = c.small
 }
 
 // idle runs when a second passed without a request: buffers over
@@ -213,7 +239,7 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 	for {
 		if c.start < c.end {
 			chunk := c.buf[c.start:c.end]
-			n, done, err := c.parser.Feed(chunk)
+			n, done, err := c.parser.FeedOwned(chunk)
 			if c.capture {
 				c.raw = append(c.raw, chunk[:n]...)
 			}
@@ -229,16 +255,33 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 		direct := c.parser.Direct()
 		dst := direct
 		if dst == nil {
-			c.start, c.end = 0, 0
-			dst = c.buf
+			switch {
+			case !c.parser.References():
+				c.start, c.end = 0, 0
+			case c.end == len(c.buf):
+				// The packet's data lies in the full buffer: it keeps it,
+				// and the connection reads on into a new one.
+				c.big, c.small = nil, make([]byte, connBufSize)
+				c.buf, c.start, c.end = c.small, 0, 0
+			default:
+				c.start = c.end // read on after the referenced bytes
+			}
+			dst = c.buf[c.end:]
 		}
 		var n int
 		var err error
 		if direct != nil {
 			// The rest of the payload, and whatever follows it (the
 			// terminator and the end netstring) into the buffer: one call.
-			c.start, c.end = 0, 0
-			n, err = readv2(c.fd, direct, c.buf, &c.iov)
+			if !c.parser.References() {
+				c.start, c.end = 0, 0
+			} else if c.end == len(c.buf) {
+				c.big, c.small = nil, make([]byte, connBufSize)
+				c.buf, c.start, c.end = c.small, 0, 0
+			} else {
+				c.start = c.end
+			}
+			n, err = readv2(c.fd, direct, c.buf[c.end:], &c.iov)
 		} else {
 			n, err = unix.Read(c.fd, dst)
 		}
@@ -264,7 +307,7 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			return false, &protocol.DecodeError{Msg: protocol.MsgUnexpectedEOF}
 		}
 		if direct == nil {
-			c.end = n
+			c.end += n
 			continue
 		}
 		k := min(n, len(direct))
@@ -272,7 +315,7 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			c.raw = append(c.raw, direct[:k]...)
 		}
 		c.parser.Advance(k)
-		c.end = n - k
+		c.end += n - k
 	}
 }
 
@@ -456,12 +499,18 @@ func (s *Service) readNew(fd int) (*conn, error) {
 	if s.readTimeout > 0 {
 		c.deadline = c.accepted.Add(s.readTimeout)
 	}
+	s.borrow(c)
 	done, err := s.fill(c, false)
 	switch {
 	case err != nil:
 		return nil, s.connError(c, err)
 	case done:
 		return c, nil
+	}
+	if c.start == c.end && !c.parser.References() {
+		// A pending connection holds no buffer of the pool's.
+		s.unborrow(c)
+		c.start, c.end = 0, 0
 	}
 	if len(s.pendingConns) >= s.maxPending {
 		s.evictOldest()
