@@ -68,6 +68,7 @@ type Service struct {
 	UlimitDataMemoryMB    int64         // ulimit-data-memory, MB, default 0 (none), min 0
 	UlimitOpenFiles       int64         // ulimit-open-files, default 0 (none), 0..1000
 	UnresponsiveTimeout   time.Duration // unresponsive-timeout, s, default 10, 5..600
+	StopGrace             time.Duration // stop-grace, s, default unresponsive-timeout, 1..600: SIGTERM to SIGKILL of a stopping instance
 	User, Group           string        // user, group: run instances as these when the manager is root
 
 	// Durable jobs on JetStream (docs/remote.md); they need a manager
@@ -346,6 +347,7 @@ func Parse(r io.Reader, path string, key servicekey.Key) (*Service, error) {
 	s.UlimitOpenFiles = p.num("ulimit-open-files", 0, 0, 1000)
 	s.UlimitDataMemoryMB = p.num("ulimit-data-memory", 0, 0, -1)
 	s.UnresponsiveTimeout = p.seconds("unresponsive-timeout", 10, 5, 600)
+	s.StopGrace = p.seconds("stop-grace", int64(s.UnresponsiveTimeout/time.Second), 1, 600)
 	s.User = p.str("user", "")
 	s.Group = p.str("group", "")
 	s.Jobs = p.boolean("jobs", false)

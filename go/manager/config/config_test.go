@@ -95,6 +95,7 @@ func TestParseDefaults(t *testing.T) {
 		OccupancyPercent:    70,
 		RequestReadTimeout:  5 * time.Second,
 		UnresponsiveTimeout: 10 * time.Second,
+		StopGrace:           10 * time.Second, // stop-grace defaults to unresponsive-timeout
 		JobsMaxAttempts:     5,
 		JobsWorkerMaxTTL:    60 * time.Second,
 	}, s)

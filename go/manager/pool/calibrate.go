@@ -203,7 +203,7 @@ func (s *Service) step(now time.Time) {
 func (s *Service) stopAll(now time.Time, reason stats.ExitReason) {
 	for _, in := range s.inst {
 		if in != nil && !in.exited {
-			s.stop(in, now, reason, s.Cfg.UnresponsiveTimeout)
+			s.stop(in, now, reason, s.stopGrace())
 		}
 	}
 }
@@ -315,7 +315,7 @@ func (s *Service) stopVictims(now time.Time, n int, reason stats.ExitReason) {
 		if victim == nil {
 			return
 		}
-		s.stop(victim, now, reason, s.Cfg.UnresponsiveTimeout)
+		s.stop(victim, now, reason, s.stopGrace())
 	}
 }
 
