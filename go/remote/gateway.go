@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/pluton-go/pluton/go/fault"
 	"github.com/pluton-go/pluton/go/protocol"
 	"github.com/pluton-go/pluton/go/remote/natsrpc"
@@ -33,6 +35,7 @@ const (
 type Gateway struct {
 	l      net.Listener
 	caller *natsrpc.Caller
+	jobs   *gatewayJobs // nil: job operations are answered -30
 	sem    chan struct{}
 	wg     sync.WaitGroup
 	ctx    context.Context
@@ -40,8 +43,10 @@ type Gateway struct {
 }
 
 // StartGateway listens on path (replacing a stale socket) and relays each
-// request received there with caller.
-func StartGateway(path string, caller *natsrpc.Caller) (*Gateway, error) {
+// request received there with caller. With js (may be nil) it also takes
+// the job operations (a request whose context has ContextJobSubmit or
+// ContextJobResult), creating the job streams with storage when missing.
+func StartGateway(path string, caller *natsrpc.Caller, js jetstream.JetStream, storage jetstream.StorageType) (*Gateway, error) {
 	_ = os.Remove(path)
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -52,7 +57,11 @@ func StartGateway(path string, caller *natsrpc.Caller) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway socket: %w", err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	g := &Gateway{l: l, caller: caller, sem: make(chan struct{}, gatewayMaxConns), ctx: ctx, stop: stop}
+	var gj *gatewayJobs
+	if js != nil {
+		gj = &gatewayJobs{js: js, storage: storage}
+	}
+	g := &Gateway{l: l, caller: caller, jobs: gj, sem: make(chan struct{}, gatewayMaxConns), ctx: ctx, stop: stop}
 	g.wg.Add(1)
 	go g.accept()
 	return g, nil
@@ -99,7 +108,14 @@ func (g *Gateway) serve(c net.Conn) {
 		budget = natsrpc.DefaultBudget
 	}
 	var err error
-	if req.NoRemote {
+	if op, id, rest, isJob, cerr := jobOperation(req.Context); cerr != nil {
+		err = cerr
+	} else if isJob {
+		ctx, cancel := context.WithTimeout(g.ctx, budget)
+		resp.ServiceName = "plutonRemote-gateway"
+		resp.Data, err = g.jobs.do(ctx, op, id, req.ServiceKey, req.Data, rest, budget)
+		cancel()
+	} else if req.NoRemote {
 		err = fault.New(fault.ServiceNotFound, req.ServiceKey+": noRemote request sent to the remote gateway")
 	} else {
 		var r natsrpc.Response

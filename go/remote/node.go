@@ -142,7 +142,8 @@ func (n *Node) start() error {
 		return fmt.Errorf("local client: %w", err)
 	}
 	n.exporter = NewExporter(nc, n.local, opts.Host, opts.Debug)
-	if n.gateway, err = StartGateway(filepath.Join(opts.RendezvousDir, GatewaySocketName), natsrpc.NewCallerConn(nc)); err != nil {
+	if n.gateway, err = StartGateway(filepath.Join(opts.RendezvousDir, GatewaySocketName), natsrpc.NewCallerConn(nc),
+		n.js, opts.Storage); err != nil {
 		n.nc.Close()
 		n.closeEmbedded()
 		return err
