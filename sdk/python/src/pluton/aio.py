@@ -77,7 +77,7 @@ class Client:
             timeout = self.timeout
         ctx = encode_context(context)
         parsed = parse_key(key)
-        _, sock = connect(self.rendezvous, parsed)
+        _, sock = connect(self.rendezvous, parsed, remote=not no_remote)
         rid = self._ids.take()
         name = self.client_name.encode("utf-8", "surrogateescape")
         packet = build_packet(rid, name, key, data, ctx, timeout, no_wait, no_remote, no_retry)

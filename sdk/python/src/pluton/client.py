@@ -16,20 +16,27 @@ Timeouts are seconds (float); a call's deadline starts when it is submitted.
 
 from __future__ import annotations
 
+import base64
 import errno
+import json
 import os
 import selectors
 import socket
 import time
 from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional
 
-from .exchange import (CLOSED_WITHOUT_RESPONSE, ContextValue, Data, IdSource, build_packet, connect, encode_context,
-                       interpret, parse_key)
+from .exchange import (CLOSED_WITHOUT_RESPONSE, ContextValue, Data, IdSource, build_packet, connect, connect_gateway,
+                       encode_context, gateway_missing, interpret, parse_key)
 from .faults import Fault, FaultCode, TimeoutFault
 from .iov import consume, views
 from .lookup import lookup_location, rendezvous_directory
 from .parser import ProtocolError, TruncatedPacketError
 from .reader import PacketReader
+from .wire import encode_context_pair
+
+#: Context keys of the gateway's job operations (docs/remote.md).
+_JOB_SUBMIT = b"pluton.jobSubmit"
+_JOB_RESULT = b"pluton.jobResult"
 
 #: The default timeout of a client, in seconds.
 DEFAULT_TIMEOUT = 4.0
@@ -256,7 +263,12 @@ class Client:
         written as far as the socket takes it; the rest happens while the
         client waits for any call (:meth:`Call.result`, :meth:`as_completed`,
         :meth:`wait`). A call that cannot start (bad key, no service) is
-        returned completed, with its fault."""
+        returned completed, with its fault.
+
+        A key with no local socket goes to the local manager's remote gateway
+        (``<R>/plutonRemote.socket``, a manager started with ``-N``), which
+        relays it to a host serving the key on NATS, unless ``no_remote``
+        (docs/remote.md)."""
         if timeout is None:
             timeout = self.timeout
         deadline = time.monotonic() + timeout if timeout and timeout > 0 else None
@@ -264,10 +276,14 @@ class Client:
         try:
             ctx = encode_context(context)
             parsed = parse_key(key)
-            path, sock = connect(self.rendezvous, parsed)
+            path, sock = connect(self.rendezvous, parsed, remote=not no_remote)
         except Fault as f:
             c._finish(f)
             return c
+        return self._start(c, sock, key, data, ctx, timeout, no_wait, no_remote, no_retry)
+
+    def _start(self, c: Call, sock: socket.socket, key: str, data: Data, ctx: bytes, timeout: Optional[float],
+               no_wait: bool, no_remote: bool, no_retry: bool) -> Call:
         rid = self._ids.take()
         name = self.client_name.encode("utf-8", "surrogateescape")
         packet = build_packet(rid, name, key, data, ctx, timeout, no_wait, no_remote, no_retry)
@@ -279,6 +295,47 @@ class Client:
             self._selector.register(sock, ex.events, ex)
             self._active[c] = ex
         return c
+
+    # -- jobs (docs/remote.md) ----------------------------------------------------
+
+    def _gateway_call(self, key: str, data: Data, ctx: bytes, timeout: Optional[float]) -> bytes:
+        if timeout is None:
+            timeout = self.timeout
+        deadline = time.monotonic() + timeout if timeout and timeout > 0 else None
+        c = Call(self, key, data, timeout, deadline)
+        path, sock, err = connect_gateway(self.rendezvous)
+        if sock is None:
+            raise Fault(FaultCode.SERVICE_NOT_FOUND, "%s: %s" % (key, gateway_missing(path, err)))
+        return self._start(c, sock, key, data, ctx, timeout, False, False, False).result()
+
+    def submit_job(self, key: str, data: Data = b"", *, context: Optional[Mapping[str, ContextValue]] = None,
+                   job_id: str = "", timeout: Optional[float] = None) -> Dict[str, object]:
+        """Enqueue a durable job of class ``key`` (a service configured with
+        ``jobs true`` on some host) with payload ``data`` and ``context``,
+        through the local manager's remote gateway; return
+        ``{"id": str, "sequence": int, "duplicate": bool}`` (``duplicate``: the
+        id was submitted before and nothing was enqueued). ``job_id``: 1-200
+        letters, digits, ``-``, ``_``, ``=``; empty: the gateway makes one.
+        Raises :class:`~pluton.Fault`: -30 with no gateway, -31 bad key, -22
+        bad job id, 5 JetStream failed, -19 no answer within ``timeout``."""
+        parse_key(key)
+        ctx = encode_context(context) + encode_context_pair(_JOB_SUBMIT, job_id.encode("utf-8", "surrogateescape"))
+        return json.loads(self._gateway_call(key, data, ctx, timeout))
+
+    def job_result(self, job_id: str, *, timeout: Optional[float] = None) -> Dict[str, object]:
+        """Wait up to ``timeout`` seconds (default: the client's) for the
+        result of job ``job_id`` and return it: ``{"id", "key", "ok", "data"
+        (bytes), "faultCode", "faultText", "attempts", "host", "service",
+        "finished"}`` (``ok`` False: the job failed its last attempt, with
+        that fault). Raises :class:`~pluton.Fault` -19 when there is no
+        result in time, -22 for a bad id, -30 with no gateway."""
+        ctx = encode_context_pair(_JOB_RESULT, job_id.encode("utf-8", "surrogateescape"))
+        r = json.loads(self._gateway_call("pluton.jobResult.0.raw", b"", ctx, timeout))
+        r["data"] = base64.b64decode(r.get("data") or "")
+        r.setdefault("faultCode", 0)
+        r.setdefault("faultText", "")
+        r.setdefault("service", "")
+        return r
 
     def as_completed(self, calls: Iterable[Call]) -> Iterator[Call]:
         """Yield each of ``calls`` as it completes (those already done first)."""

@@ -30,6 +30,11 @@ LAST_REQUEST_ID = 10_000_000
 Data = Union[bytes, bytearray, memoryview, str]
 ContextValue = Union[str, bytes]
 
+#: The remote gateway's socket in the rendezvous directory (docs/remote.md):
+#: a manager started with ``-N`` relays there the requests for keys that no
+#: local socket serves to the hosts that serve them on NATS.
+GATEWAY_SOCKET = "plutonRemote.socket"
+
 CLOSED_WITHOUT_RESPONSE = ("the service instance closed the connection without a response: "
                            "it may have died while serving this request")
 _CONNECT_RETRY = (errno.ECONNREFUSED, errno.ENOENT, errno.EAGAIN)
@@ -78,11 +83,41 @@ def build_packet(request_id: int, client_name: bytes, key: str, data: Data, cont
         context=context, data=to_bytes(data))))
 
 
-def connect(rendezvous: str, key: ServiceKey) -> Tuple[str, socket.socket]:
-    """Connect (non-blocking) to the socket of ``key``: the exact name, else the
-    wildcard. A failed connect is tried again once (the resend rule).
+def connect_gateway(rendezvous: str) -> Tuple[str, Optional[socket.socket], int]:
+    """Connect (non-blocking) to the remote gateway's socket. Returns its path,
+    the socket, or None and the connect's errno (``ENOENT``: the local manager
+    was not started with ``-N``). A refused connect is tried again once (the
+    resend rule)."""
+    path = os.path.join(rendezvous, GATEWAY_SOCKET)
+    err = 0
+    for _attempt in range(2):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        err = sock.connect_ex(path)
+        if err in (0, errno.EINPROGRESS):
+            return path, sock, 0
+        sock.close()
+        if err not in (errno.ECONNREFUSED, errno.EAGAIN):
+            break
+    return path, None, err
 
-    Raises :class:`Fault` ``SERVICE_NOT_FOUND`` when neither socket exists,
+
+def gateway_missing(path: str, err: int) -> str:
+    """Why the remote gateway at ``path`` could not be used."""
+    if err == errno.ENOENT:
+        return "no remote gateway %s (the local manager was not started with -N)" % path
+    return "remote gateway %s: %s" % (path, os.strerror(err))
+
+
+def connect(rendezvous: str, key: ServiceKey, remote: bool = False) -> Tuple[str, socket.socket]:
+    """Connect (non-blocking) to the socket of ``key``: the exact name, else the
+    wildcard. A failed connect is tried again once (the resend rule). With
+    ``remote``, when neither socket exists, connect to the remote gateway
+    instead (the same request packet goes there, docs/remote.md).
+
+    Raises :class:`Fault` ``SERVICE_NOT_FOUND`` when neither socket exists
+    (and, with ``remote``, no gateway takes the connection; the text names
+    the gateway only when it exists but refuses),
     ``CONNECT_FAILED`` when one exists but refuses the connection.
     """
     paths = socket_paths(rendezvous, key)
@@ -103,6 +138,13 @@ def connect(rendezvous: str, key: ServiceKey) -> Tuple[str, socket.socket]:
             refused = (path, err)
             break
         if refused is None:
+            if remote:
+                gw, sock, err = connect_gateway(rendezvous)
+                if sock is not None:
+                    return gw, sock
+                if err != errno.ENOENT:  # a gateway that is there but refuses
+                    raise Fault(FaultCode.SERVICE_NOT_FOUND, "%s: no socket %s or %s, and %s"
+                                % (key, paths[0], paths[1], gateway_missing(gw, err)))
             raise Fault(FaultCode.SERVICE_NOT_FOUND, "%s: no socket %s or %s" % (key, paths[0], paths[1]))
     assert refused is not None
     path, err = refused
