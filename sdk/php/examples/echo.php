@@ -10,8 +10,11 @@
  *                    gives fault 111 "sleep time negative"
  *   echo.sleepAfter  sleep this many seconds after replying
  *   echo.log         write this text to stderr (the manager's log)
+ *   echo.die         (any value, as plPing -k sends it) exit at once with
+ *                    status 3, without a response
  *
- * Exit: 1 if it cannot start or stops on a bad request, else 0.
+ * Exit: 1 if it cannot start or stops on a bad request, 3 for echo.die,
+ * else 0.
  *
  * Try it without a manager (stand-alone mode, fd 3 in, fd 4 out):
  *   printf '0Q,1b0,17csystem.echo.0.raw,1l0,5kHello,0z\n' | ./echo.php 3<&0 4>&1
@@ -44,6 +47,10 @@ try {
         $requests++;
         $data = $request->data();
         $bytes += strlen($data);
+        if ($request->context('echo.die') !== null) { // plPing -k
+            fprintf(STDERR, "echo: echo.die: exiting without a response to request %d\n", $request->id());
+            exit(3);
+        }
         $log = $request->context('echo.log');
         if ($log !== null) {
             fwrite(STDERR, $log . "\n");

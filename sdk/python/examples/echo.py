@@ -4,9 +4,11 @@
 It echoes the request data. Context ``echo.sleepMS`` sleeps that many
 milliseconds before replying (negative: fault 111 "sleep time negative"),
 ``echo.sleepAfter`` sleeps that many seconds after replying, ``echo.log``
-writes its value to stderr. An optional argument is a CPU-burn loop count per
+writes its value to stderr; ``echo.die`` (any value, as ``plPing -k`` sends it)
+exits at once with status 3, without a response. An optional argument is a CPU-burn loop count per
 request; ``--loop`` uses the loop form instead of the handler form. Exit 42 if
-initialization fails, 41 if the loop stopped with a fault, else 0.
+initialization fails, 41 if the loop stopped with a fault, 3 for echo.die,
+else 0.
 
 Run it stand-alone with ``./echo.py 3<request 4>response``; it needs no
 installation (it falls back to the SDK's src directory beside it).
@@ -51,6 +53,9 @@ class Echo:
         self.volume += len(request.data)
         if self.requests % STATS_EVERY == 0:
             self.stats()
+        if request.context("echo.die") is not None:  # plPing -k
+            log("echo: echo.die: exiting without a response to request %d" % request.id)
+            os._exit(3)
         message = request.context("echo.log")
         if message is not None:
             log(message)
