@@ -393,6 +393,10 @@ func Parse(r io.Reader, path string, key servicekey.Key) (*Service, error) {
 	if s.ExecFailureBackoff == 0 {
 		s.Warnings = append(s.Warnings, "Zero exec-failure-backoff can be deleterious to your system")
 	}
+	if s.MaximumThreads > 1 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("maximum-threads %d has no effect: every instance serves one "+
+			"request at a time; raise maximum-processes instead", s.MaximumThreads))
+	}
 	if len(s.RecorderPrefix) > MaxRecorderPrefix {
 		s.RecorderPrefix = s.RecorderPrefix[:MaxRecorderPrefix]
 		s.Warnings = append(s.Warnings, fmt.Sprintf("recorder-prefix truncated to %d bytes", MaxRecorderPrefix))

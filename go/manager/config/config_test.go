@@ -150,7 +150,7 @@ group somegroup`
 	assert.Equal(t, 600*time.Second, s.UnresponsiveTimeout)
 	assert.Equal(t, "someone", s.User) // Parse does not look accounts up; Load does
 	assert.Equal(t, "somegroup", s.Group)
-	assert.Empty(t, s.Warnings)
+	assert.Equal(t, []string{"maximum-threads 4 has no effect: every instance serves one request at a time; raise maximum-processes instead"}, s.Warnings)
 }
 
 func TestParseErrors(t *testing.T) {
