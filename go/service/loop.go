@@ -165,7 +165,11 @@ func (s *Service) newConn(fd int) *conn {
 // to the pool; they stay valid until the pool lends them again, in the next
 // call of Next.
 func (s *Service) closeConn(c *conn) {
-	closeFD(c.fd)
+	if s.mode == StandAlone {
+		closeFD(c.fd)
+	} else {
+		closeConnFD(c.fd)
+	}
 	c.fd = -1
 	c.parser.Reset()
 	s.unborrow(c)
@@ -236,6 +240,7 @@ var errEOF = errors.New("end of input")
 // error occurs, or, unless block, nothing more can be read now (false, nil).
 // A blocking fill waits for input on a non-blocking descriptor.
 func (s *Service) fill(c *conn, block bool) (bool, error) {
+	drained := false // the last read took less than it asked for
 	for {
 		if c.start < c.end {
 			chunk := c.buf[c.start:c.end]
@@ -250,6 +255,11 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			if done {
 				return true, nil
 			}
+		}
+		if drained && !block {
+			// The socket held no more: the caller polls (no read that
+			// would fail with EAGAIN).
+			return false, nil
 		}
 		// Feed took every buffered byte. A large payload is read in place.
 		direct := c.parser.Direct()
@@ -281,9 +291,9 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			} else {
 				c.start = c.end
 			}
-			n, err = readv2(c.fd, direct, c.buf[c.end:], &c.iov)
+			n, err = readv2(c.fd, direct, c.buf[c.end:], &c.iov, !block)
 		} else {
-			n, err = unix.Read(c.fd, dst)
+			n, err = readFD(c.fd, dst, !block)
 		}
 		switch err {
 		case nil:
@@ -307,9 +317,11 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			return false, &protocol.DecodeError{Msg: protocol.MsgUnexpectedEOF}
 		}
 		if direct == nil {
+			drained = n < len(dst)
 			c.end += n
 			continue
 		}
+		drained = n < len(direct)+len(c.buf)-c.end
 		k := min(n, len(direct))
 		if c.capture {
 			c.raw = append(c.raw, direct[:k]...)
@@ -320,13 +332,13 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 }
 
 // readv2 reads from fd into a, then b, with one readv(2). iov is scratch
-// space.
-func readv2(fd int, a, b []byte, iov *[2]unix.Iovec) (int, error) {
+// space. nonblocking says that fd is a non-blocking socket.
+func readv2(fd int, a, b []byte, iov *[2]unix.Iovec, nonblocking bool) (int, error) {
 	iov[0].Base = unsafe.SliceData(a)
 	iov[0].SetLen(len(a))
 	iov[1].Base = unsafe.SliceData(b)
 	iov[1].SetLen(len(b))
-	r, _, errno := unix.Syscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+	r, errno := sysCall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2, nonblocking)
 	// The iovecs must not keep the buffers alive (the pool may drop them).
 	iov[0].Base, iov[1].Base = nil, nil
 	if errno != 0 {
@@ -611,7 +623,7 @@ func (s *Service) refuseTooLarge(c *conn, le *protocol.LengthError) {
 		s.tracePacket("PktOut: ", b)
 	}
 	if fd >= 0 {
-		if err := writevFD(fd, [][]byte{b}, s.iov[:]); err != nil && s.mode == StandAlone {
+		if err := writevFD(fd, [][]byte{b}, s.iov[:], s.mode != StandAlone); err != nil && s.mode == StandAlone {
 			fmt.Fprintf(os.Stderr, "service: writing the requestTooLarge fault: %v\n", err)
 		}
 	}

@@ -84,6 +84,10 @@ const (
 // its reports and notices a stop request.
 const acceptTimeout = time.Second
 
+// blockingWriteAt is the response data size from which a response is
+// written on a blocking socket (respond).
+const blockingWriteAt = 128 * 1024
+
 // reportAge is how old the oldest unsent report entry may get before the
 // service sends a record ahead of blocking for the next request.
 const reportAge = time.Second
@@ -543,8 +547,18 @@ func (s *Service) respond(r *Request, code fault.Code, text string, data []byte)
 		s.stop(stats.NoReason, err)
 		return err
 	}
+	nonblocking := s.mode != StandAlone
+	if nonblocking && !s.keep && len(data) >= blockingWriteAt {
+		// A large response to a connection closed after it: written by a
+		// blocking writev, which waits in the kernel for the client to
+		// read, instead of a writev and a poll per socket buffer's worth
+		// (the non-blocking writes wait forever for a client too).
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, 0); err == nil {
+			nonblocking = false
+		}
+	}
 	s.bufs = [3][]byte{head, data, s.trailer}
-	err := writevFD(fd, s.bufs[:], s.iov[:])
+	err := writevFD(fd, s.bufs[:], s.iov[:], nonblocking)
 	s.bufs = [3][]byte{}
 	switch {
 	case err == nil:

@@ -41,8 +41,9 @@ func accept(fd int) (int, error) {
 
 // writevFD writes every byte of bufs with writev(2), going on after partial
 // writes. iov is scratch space of at least len(bufs) entries; it holds no
-// pointer to bufs on return.
-func writevFD(fd int, bufs [][]byte, iov []unix.Iovec) error {
+// pointer to bufs on return. nonblocking says that fd is a non-blocking
+// socket (see sysCall).
+func writevFD(fd int, bufs [][]byte, iov []unix.Iovec, nonblocking bool) error {
 	defer clear(iov)
 	for {
 		n := 0
@@ -57,7 +58,7 @@ func writevFD(fd int, bufs [][]byte, iov []unix.Iovec) error {
 		if n == 0 {
 			return nil
 		}
-		r, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n))
+		r, errno := sysCall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n), nonblocking)
 		switch errno {
 		case 0:
 		case unix.EINTR:
@@ -107,6 +108,14 @@ func closeFD(fd int) {
 	}
 }
 
+// closeConnFD closes an accepted connection: a socket without SO_LINGER
+// closes at once, so the call is made raw (see sysCall).
+func closeConnFD(fd int) {
+	if fd >= 0 {
+		_, _, _ = unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	}
+}
+
 // raiseBuffers sets a socket's send and receive buffers to at least size
 // bytes, halving the request until the kernel accepts it and never lowering
 // a buffer (as the original did for fd 3).
@@ -138,4 +147,27 @@ func (w fdWriter) Write(b []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// sysCall makes a system call. One that cannot block (on a non-blocking
+// socket) is made raw: it returns at once, so the runtime's bookkeeping for
+// calls that may block (which wakes its monitor thread) is not needed.
+func sysCall(trap, a1, a2, a3 uintptr, nonblocking bool) (uintptr, unix.Errno) {
+	var r uintptr
+	var errno unix.Errno
+	if nonblocking {
+		r, _, errno = unix.RawSyscall(trap, a1, a2, a3)
+	} else {
+		r, _, errno = unix.Syscall(trap, a1, a2, a3)
+	}
+	return r, errno
+}
+
+// readFD reads from fd with read(2); see sysCall for nonblocking.
+func readFD(fd int, b []byte, nonblocking bool) (int, error) {
+	r, errno := sysCall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), nonblocking)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
 }
