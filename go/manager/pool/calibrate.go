@@ -106,8 +106,8 @@ func (s *Service) sampleInstances(now time.Time) {
 	if counted > 0 {
 		o = math.Min(1, busyMicros/1e6/(dt.Seconds()*float64(counted)))
 	}
-	s.occFast += math.Min(1, float64(dt)/float64(occupancyFastTau)) * (o - s.occFast)
-	s.occSlow += math.Min(1, float64(dt)/float64(occupancySlowTau)) * (o - s.occSlow)
+	s.occFast = smoothOccupancy(s.occFast, o, dt, occupancyFastTau)
+	s.occSlow = smoothOccupancy(s.occSlow, o, dt, occupancySlowTau)
 }
 
 func (s *Service) noteStartup(d time.Duration) {
@@ -147,9 +147,7 @@ func (s *Service) checkRetirement(in *Instance, st stats.SlotStats, now time.Tim
 	if in.MaxRequests == 0 || !in.serving() || s.phase != Running {
 		return
 	}
-	left := float64(in.MaxRequests) - float64(st.Requests)
-	lead := min(2*s.startupAvg+2*SampleInterval, maxRetireLead)
-	if left > float64(in.MaxRequests)/2 || left > 2+in.rate*lead.Seconds() || !s.startAllowed(now) {
+	if !RetireDue(in.MaxRequests, st.Requests, in.rate, s.startupAvg) || !s.startAllowed(now) {
 		return
 	}
 	in.retiring = true
@@ -218,69 +216,57 @@ func (s *Service) servingCount() int {
 	return n
 }
 
-// calibrate sizes the pool; docs/manager.md describes the rules.
+// calibrate sizes the pool: Decide (scale.go) picks the rule, calibrate
+// carries it out and records when; docs/manager.md describes the rules.
 func (s *Service) calibrate(now time.Time) {
-	if s.halted {
-		s.stopAll(now, stats.ServiceShutdown)
-		return
-	}
-	if now.Before(s.backoffUntil) {
-		return // with no instance left, the manager answers (rejector.go)
-	}
-	if s.held {
-		return
-	}
+	d := Decide(now, s.snapshot(), s.scaleLimits())
 	serving := s.servingCount()
-	q := s.backlog
-	minimum, maximum := s.Cfg.MinimumProcesses, len(s.inst)
-	if serving == 0 && q > 0 {
+	switch d.Rule {
+	case RuleHalt:
+		s.stopAll(now, d.Reason)
+	case RuleLazyStart:
 		s.used = true
 		s.lastUp = now
-		s.startN(now, max(1, min(minimum, q)))
-		return
-	}
-	if (s.Cfg.PrestartProcesses || s.used) && serving < minimum && now.Sub(s.lastFloor) >= floorInterval {
+		s.startN(now, d.Start)
+	case RuleFloor:
 		s.lastFloor = now
-		s.startN(now, minimum-serving)
-		return
-	}
-	if s.backlogRun >= backlogSamples && q > s.starting && s.live < maximum {
-		n := min(q-s.starting, maximum-s.live, maxBurst)
+		s.startN(now, d.Start)
+	case RuleBacklogUp, RuleOccupancyUp:
 		s.env.Log.Logf(logging.Calibrate, "Calibrate Up: %s apc=%d currO=%d prevO=%d currLQ=%d prevLQ=%d shortfall=%d",
-			s.Key, serving, pct(s.occFast), pct(s.occSlow), q, s.prevBacklog, n)
+			s.Key, serving, pct(s.occFast), pct(s.occSlow), s.backlog, s.prevBacklog, d.Start)
 		s.lastUp = now
-		s.startN(now, n)
-		return
-	}
-	target := float64(s.Cfg.OccupancyPercent) / 100
-	if q == 0 && serving > 0 && s.starting == 0 && s.occFast > target && s.live < maximum &&
-		now.Sub(s.lastUp) >= upCooldown {
-		n := int(math.Ceil(float64(serving)*s.occFast/target)) - serving
-		n = min(max(n, 1), maximum-s.live)
-		s.env.Log.Logf(logging.Calibrate, "Calibrate Up: %s apc=%d currO=%d prevO=%d currLQ=%d prevLQ=%d shortfall=%d",
-			s.Key, serving, pct(s.occFast), pct(s.occSlow), q, s.prevBacklog, n)
-		s.lastUp = now
-		s.startN(now, n)
-		return
-	}
-	if serving > minimum && now.Sub(s.lastActivity) >= s.Cfg.IdleTimeout {
-		n := serving - minimum
+		s.startN(now, d.Start)
+	case RuleIdle:
 		s.env.Log.Logf(logging.Calibrate, "Calibrate Idle: %s apc=%d idle=%s stopping=%d",
-			s.Key, serving, Duration(now.Sub(s.lastActivity)), n)
-		s.stopVictims(now, n, stats.IdleTimeout)
+			s.Key, serving, Duration(now.Sub(s.lastActivity)), d.Stop)
+		s.stopVictims(now, d.Stop, d.Reason)
 		s.lastDown = now
-		return
+	case RuleDown:
+		s.env.Log.Logf(logging.Calibrate, "Calibrate Down: %s apc=%d currO=%d prevO=%d propCO=%d propPO=%d",
+			s.Key, serving, pct(s.occFast), pct(s.occSlow), pct(d.PropFast), pct(d.PropSlow))
+		s.stopVictims(now, d.Stop, d.Reason)
+		s.lastDown = now
 	}
-	if serving > max(minimum, 1) && s.starting == 0 && now.Sub(s.lastBacklog) >= downAfterBacklog &&
-		now.Sub(s.lastUp) >= downAfterUp && now.Sub(s.lastDown) >= downCooldown {
-		f := float64(serving) / float64(serving-1)
-		p1, p2 := s.occFast*f, s.occSlow*f
-		if limit := target - 0.05; p1 < limit && p2 < limit {
-			s.env.Log.Logf(logging.Calibrate, "Calibrate Down: %s apc=%d currO=%d prevO=%d propCO=%d propPO=%d",
-				s.Key, serving, pct(s.occFast), pct(s.occSlow), pct(p1), pct(p2))
-			s.stopVictims(now, 1, stats.ExcessProcesses)
-			s.lastDown = now
-		}
+}
+
+// snapshot is what Decide sees of the service now.
+func (s *Service) snapshot() Snapshot {
+	return Snapshot{
+		Serving: s.servingCount(), Starting: s.starting, Live: s.live,
+		Backlog: s.backlog, BacklogRun: s.backlogRun,
+		OccFast: s.occFast, OccSlow: s.occSlow,
+		Held: s.held, Halted: s.halted, BackoffUntil: s.backoffUntil, Used: s.used,
+		LastUp: s.lastUp, LastDown: s.lastDown, LastFloor: s.lastFloor,
+		LastBacklog: s.lastBacklog, LastActivity: s.lastActivity,
+	}
+}
+
+// scaleLimits is the part of the configuration Decide applies.
+func (s *Service) scaleLimits() Limits {
+	return Limits{
+		Minimum: s.Cfg.MinimumProcesses, Maximum: len(s.inst),
+		OccupancyPercent: s.Cfg.OccupancyPercent, IdleTimeout: s.Cfg.IdleTimeout,
+		Prestart: s.Cfg.PrestartProcesses,
 	}
 }
 
