@@ -53,7 +53,24 @@ try {
 }
 `
 
-// TestCleanStopsEverySDK: in the Go, Python and PHP SDKs a service's stop
+// cleanupPerl is the same in Perl: on_stop, then the END block.
+const cleanupPerl = `use strict;
+use warnings;
+use lib %q;
+use Pluton::Service;
+my $dir = $ARGV[0];
+sub mark {
+    open(my $f, '>>', "$dir/$$") or die "marker: $!";
+    print $f "$_[0]\n";
+    close $f;
+}
+my $service = Pluton::Service->new('cleanup');
+$service->on_stop(sub { mark('on_stop') });
+$service->serve(sub { return $_[0]->data });
+END { mark('END') }
+`
+
+// TestCleanStopsEverySDK: in the Go, Python, PHP and Perl SDKs a service's stop
 // hook and its defer/finally run, in that order, whenever an instance ends
 // normally: recycled at maximum-requests, replaced by a reload, stopped by
 // idle-timeout scale-down, stopped with the manager. Every instance that
@@ -80,6 +97,13 @@ func TestCleanStopsEverySDK(t *testing.T) {
 		sdks = append(sdks, sdk{"php", php + " " + script, "onStop\nfinally\n"})
 	} else {
 		t.Log("no php: the PHP SDK is not tested here")
+	}
+	if perl, err := exec.LookPath("perl"); err == nil {
+		script := filepath.Join(dir, "cleanup.pl")
+		require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(cleanupPerl, filepath.Join(root, "sdk/perl/lib"))), 0o644))
+		sdks = append(sdks, sdk{"pl", perl + " " + script, "on_stop\nEND\n"})
+	} else {
+		t.Log("no perl: the Perl SDK is not tested here")
 	}
 	configs := map[string]string{}
 	for _, s := range sdks {
