@@ -116,7 +116,31 @@
 //
 // In manager mode a small request costs four system calls when its bytes
 // are there at the accept: accept4, read, writev and close (a poll and a
-// second read when they arrive just after it). The listening socket is
-// served with plain system calls, the stats slot is a shared memory mapping
-// written in place, and time comes from the vDSO clock.
+// second read when they arrive just after it: the accepted connection is
+// non-blocking, so that a silent client cannot hold the instance). The
+// listening socket is served with plain system calls (those that cannot
+// block, on non-blocking connections, are made raw, without the runtime's
+// bookkeeping for blocking calls), the stats slot is a shared memory
+// mapping written in place, and time comes from the vDSO clock.
+//
+// Large requests are read without intermediate copies. A netstring's
+// length prefix sizes its buffer; the rest of a payload and the end of the
+// packet are read with one readv; after requests of some size, a new
+// connection reads a whole packet of that size with one read into a pooled
+// buffer and its data is used in place; the response is written with one
+// writev of the header, the data and the trailer (on a blocking socket from
+// 128 KiB, when the connection closes after it). So Request.Data is valid
+// only until the next call of Next, as documented.
+//
+// Memory: the buffers of large payloads (over 4 KiB) come from a pool of
+// the instance, so a stream of large requests allocates nothing. The pool
+// keeps at most 4 buffers, each at most twice the recent payload size (a
+// maximum that decays by 1/8 per request, at least 256 KiB) and in all at
+// most three times it. The buffer of an unusually large request is dropped
+// after a few ordinary ones, every buffer over 256 KiB after a second
+// without requests, and the memory of dropped buffers of 1 MiB or more is
+// then returned to the operating system (debug.FreeOSMemory), so an idle
+// instance does not keep its largest payload's memory. A length prefix
+// alone never allocates more than 1 MiB, or the recent payload size, before
+// the bytes arrive.
 package service
