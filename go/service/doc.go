@@ -141,6 +141,6 @@
 // without requests, and the memory of dropped buffers of 1 MiB or more is
 // then returned to the operating system (debug.FreeOSMemory), so an idle
 // instance does not keep its largest payload's memory. A length prefix
-// alone never allocates more than 1 MiB, or the recent payload size, before
-// the bytes arrive.
+// alone never allocates more than 1 MiB, or twice the recent payload size,
+// before the bytes arrive.
 package service
