@@ -111,7 +111,9 @@ func (g *Gateway) serve(c net.Conn) {
 	if op, id, rest, isJob, cerr := jobOperation(req.Context); cerr != nil {
 		err = cerr
 	} else if isJob {
-		ctx, cancel := context.WithTimeout(g.ctx, budget)
+		// Answer a little before the client's own deadline (a tenth of
+		// the budget, at most 100 ms), so that it gets the gateway's text.
+		ctx, cancel := context.WithTimeout(g.ctx, budget-min(budget/10, 100*time.Millisecond))
 		resp.ServiceName = "plutonRemote-gateway"
 		resp.Data, err = g.jobs.do(ctx, op, id, req.ServiceKey, req.Data, rest, budget)
 		cancel()

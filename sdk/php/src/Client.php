@@ -23,6 +23,11 @@ namespace Pluton;
  * that exists (docs/protocol.md section 7.1). It is read at the first call.
  * Timeouts are float seconds; each call has its own deadline, counted from
  * submit().
+ *
+ * A key with no local socket goes to the local manager's remote gateway
+ * (`<R>/plutonRemote.socket`, a manager started with -N), which relays it
+ * to a host serving it on NATS, unless $noRemote; submitJob() and
+ * jobResult() run durable jobs through the same gateway (docs/remote.md).
  */
 final class Client
 {
@@ -78,6 +83,8 @@ final class Client
      *
      * @param array<string,string> $context name => value, sent with the request
      * @param bool                 $noWait  return '' once a service has read the request
+     * @param bool                 $noRemote never send it to another host: a key not served
+     *                                       locally fails at once with serviceNotFound (-30)
      * @return string the response data
      * @throws TimeoutFault when no response came within the timeout
      * @throws ServiceFault when the service (or the manager for it) answered with a fault
@@ -88,9 +95,10 @@ final class Client
         string $data = '',
         ?float $timeout = null,
         array $context = [],
-        bool $noWait = false
+        bool $noWait = false,
+        bool $noRemote = false
     ): string {
-        return $this->submit($key, $data, $timeout, $context, $noWait)->result();
+        return $this->submit($key, $data, $timeout, $context, $noWait, $noRemote)->result();
     }
 
     /**
@@ -107,12 +115,83 @@ final class Client
         string $data = '',
         ?float $timeout = null,
         array $context = [],
-        bool $noWait = false
+        bool $noWait = false,
+        bool $noRemote = false
     ): Call {
+        $timeout = $this->checkTimeout($timeout);
+        $encoded = self::encodeContext($context);
+        $attrs = ($noWait ? Exchange::NO_WAIT : 0) | ($noRemote ? 0x0002 : 0);
+        $ex = $this->engine->add($key, $data, $timeout, $attrs, $encoded);
+        $this->engine->kick($ex);
+        return new Call($this->engine, $ex);
+    }
+
+    /**
+     * Enqueues a durable job of class $key (a service configured with
+     * `jobs true` on some host) through the local manager's remote gateway.
+     *
+     * @param array<string,string> $context the job's context
+     * @param string               $jobId   1-200 letters, digits, '-', '_', '='; '' makes one
+     * @return array{id:string,sequence:int,duplicate:bool} duplicate: the id was
+     *         submitted before and nothing was enqueued
+     * @throws Fault serviceNotFound (-30) without a gateway, serviceKeyBad (-31),
+     *               contextFormatError (-22) for a bad job id, remoteTransferFailed (5)
+     *               when JetStream fails, TimeoutFault (-19) with no answer in time
+     */
+    public function submitJob(string $key, string $data = '', array $context = [], string $jobId = '', ?float $timeout = null): array
+    {
+        $encoded = self::encodeContext($context) . Packet::contextPair('pluton.jobSubmit', $jobId);
+        /** @var array{id:string,sequence:int,duplicate:bool} */
+        return $this->gatewayCall($key, $data, $encoded, $timeout);
+    }
+
+    /**
+     * Waits up to $timeout seconds (default: the client's) for the result of
+     * job $jobId: ['id', 'key', 'ok', 'data' (decoded), 'faultCode',
+     * 'faultText', 'attempts', 'host', 'service', 'finished']; ok false: the
+     * job failed its last attempt, with that fault.
+     *
+     * @return array<string,mixed>
+     * @throws TimeoutFault when there is no result in time; Fault -22 for a bad id, -30 without a gateway
+     */
+    public function jobResult(string $jobId, ?float $timeout = null): array
+    {
+        $r = $this->gatewayCall('pluton.jobResult.0.raw', '', Packet::contextPair('pluton.jobResult', $jobId), $timeout);
+        $r['data'] = base64_decode((string) ($r['data'] ?? ''), true);
+        $r += ['faultCode' => 0, 'faultText' => '', 'service' => ''];
+        return $r;
+    }
+
+    /** @return array<string,mixed> */
+    private function gatewayCall(string $key, string $data, string $context, ?float $timeout): array
+    {
+        $timeout = $this->checkTimeout($timeout);
+        $gw = $this->engine->gatewayPath();
+        if ($gw === null) {
+            throw new Fault(Fault::SERVICE_NOT_FOUND, $key . ': no remote gateway ' . $this->rendezvous() . '/'
+                . ClientEngine::GATEWAY_SOCKET . ' (the local manager was not started with -N)');
+        }
+        $ex = $this->engine->add($key, $data, $timeout, 0, $context, null, null, $gw);
+        $this->engine->kick($ex);
+        $out = json_decode((new Call($this->engine, $ex))->result(), true);
+        if (!is_array($out)) {
+            throw new Fault(Fault::RESPONSE_PACKET_FORMAT_ERROR, 'the remote gateway answered no JSON object');
+        }
+        return $out;
+    }
+
+    private function checkTimeout(?float $timeout): float
+    {
         $timeout ??= $this->timeout;
         if ($timeout <= 0) {
             throw new \InvalidArgumentException("timeout must be positive, got $timeout");
         }
+        return $timeout;
+    }
+
+    /** @param array<string,string> $context */
+    private static function encodeContext(array $context): string
+    {
         $encoded = '';
         foreach ($context as $name => $value) {
             $name = (string) $name;
@@ -124,10 +203,7 @@ final class Client
             }
             $encoded .= Packet::contextPair($name, (string) $value);
         }
-        $attrs = $noWait ? Exchange::NO_WAIT : 0;
-        $ex = $this->engine->add($key, $data, $timeout, $attrs, $encoded);
-        $this->engine->kick($ex);
-        return new Call($this->engine, $ex);
+        return $encoded;
     }
 
     /**

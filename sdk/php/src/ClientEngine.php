@@ -25,6 +25,13 @@ final class ClientEngine
     /** sun_path: the longest socket path is one byte shorter. */
     private const SUN_PATH = 108;
 
+    /**
+     * The remote gateway's socket in the rendezvous directory: a manager
+     * started with -N relays the requests for keys no local socket serves
+     * to the hosts that serve them on NATS (docs/remote.md).
+     */
+    public const GATEWAY_SOCKET = 'plutonRemote.socket';
+
     public const INCOMPLETE_TEXT = 'the service instance closed the connection without a response: '
         . 'it may have died while serving this request';
 
@@ -59,7 +66,11 @@ final class ClientEngine
      * until run().
      *
      * @param string        $context the encoded context payload
+     * A key with no local socket goes to the remote gateway when there is
+     * one, unless the request is noRemote or uses affinity.
+     *
      * @param resource|null $affinity a kept connection (required with needAffinity)
+     * @param string|null   $via      send to this socket instead of the key's (the gateway's job operations)
      * @throws Fault on a bad request, key or lookup
      */
     public function add(
@@ -69,7 +80,8 @@ final class ClientEngine
         int $attrs,
         string $context,
         $affinity = null,
-        ?\Closure $onDone = null
+        ?\Closure $onDone = null,
+        ?string $via = null
     ): Exchange {
         $keep = ($attrs & Exchange::KEEP_AFFINITY) !== 0;
         if ($keep && ($attrs & Exchange::NO_WAIT) !== 0) {
@@ -94,7 +106,10 @@ final class ClientEngine
             if (strlen($exact) >= self::SUN_PATH) {
                 throw new Fault(Fault::CONNECT_FAILED, $exact . ': File name too long');
             }
-            $path = $this->lookup->resolve($parsed);
+            $path = $via ?? $this->lookup->resolve($parsed);
+            if ($path === null && ($attrs & (0x0002 | Exchange::KEEP_AFFINITY | Exchange::NEED_AFFINITY)) === 0) {
+                $path = $this->gatewayPath();
+            }
             if ($path === null) {
                 throw new Fault(Fault::SERVICE_NOT_FOUND, $key);
             }
@@ -132,6 +147,13 @@ final class ClientEngine
         $this->outstanding[spl_object_id($ex)] = $ex;
         $this->log("added id=$id $key" . ($path !== null ? " -> $path" : ' (affinity)'));
         return $ex;
+    }
+
+    /** The remote gateway's socket path, or null when the local manager has none (no -N). */
+    public function gatewayPath(): ?string
+    {
+        $path = $this->lookup->rendezvous() . '/' . self::GATEWAY_SOCKET;
+        return @filetype($path) === 'socket' ? $path : null;
     }
 
     /** Connects and writes what the socket takes now, without waiting. */
@@ -262,6 +284,11 @@ final class ClientEngine
         $now = microtime(true);
         switch ($errno) {
             case self::ENOENT:
+                if (str_ends_with((string) $ex->path, '/' . self::GATEWAY_SOCKET)) {
+                    $this->complete($oid, Fault::SERVICE_NOT_FOUND, $ex->key . ': not served locally, and the remote gateway '
+                        . $ex->path . ' is gone');
+                    return;
+                }
                 $path = $ex->parsedKey !== null ? $this->lookup->resolve($ex->parsedKey) : null;
                 if ($path === null || $path === $ex->path) {
                     $this->complete($oid, Fault::SERVICE_NOT_FOUND, $ex->key);
@@ -281,6 +308,11 @@ final class ClientEngine
                     $this->log("id=$ex->id refused, trying once more");
                     return;
                 }
+        }
+        if (str_ends_with((string) $ex->path, '/' . self::GATEWAY_SOCKET)) {
+            $this->complete($oid, Fault::SERVICE_NOT_FOUND, $ex->key . ': not served locally, and remote gateway '
+                . $ex->path . ': ' . $errstr);
+            return;
         }
         $this->complete($oid, Fault::CONNECT_FAILED, $ex->path . ': ' . $errstr);
     }
