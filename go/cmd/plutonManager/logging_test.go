@@ -19,7 +19,7 @@ import (
 
 func TestChangeLogging(t *testing.T) {
 	for _, tc := range []struct {
-		log, debug []string
+		log, debug  []string
 		want, wantD string
 		err         string
 	}{

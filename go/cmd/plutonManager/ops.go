@@ -145,7 +145,6 @@ func startOps(st *settings, ops opsSettings, log *logging.Logger) (func(), error
 	statusLine := func(n int) string { return "STATUS=" + strconv.Itoa(n) + " services" }
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var stopping sync.Once
 	prevReady := st.opts.Ready
 	st.opts.Ready = func(m *manager.Manager) {
 		if prevReady != nil {
@@ -174,14 +173,17 @@ func startOps(st *settings, ops opsSettings, log *logging.Logger) (func(), error
 			}
 		}()
 	}
+	stopped := false // Notify runs on the manager's event loop only
 	st.opts.Notify = func(event string, services int) {
-		switch event {
-		case manager.EventReloading:
+		switch {
+		case stopped: // a reload that failed into a shutdown: no READY=1 after STOPPING=1
+		case event == manager.EventReloading:
 			send(append(sdnotify.Reloading(), "STATUS=reloading")...)
-		case manager.EventReloaded:
+		case event == manager.EventReloaded:
 			send("READY=1", statusLine(services))
-		case manager.EventStopping:
-			stopping.Do(func() { send("STOPPING=1", "STATUS=stopping") })
+		case event == manager.EventStopping:
+			stopped = true
+			send("STOPPING=1", "STATUS=stopping")
 		}
 	}
 	return func() {

@@ -139,6 +139,9 @@ func (m *Manager) recordControl(now time.Time, key, action, by string) {
 	recs := m.controlRecs()
 	switch action {
 	case "hold", "halt":
+		if action == "hold" && recs[key].Action == "halt" {
+			return // still halted: the halt is what a restart must bring back
+		}
 		if by == "" {
 			by = "unknown"
 		}
