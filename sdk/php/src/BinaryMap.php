@@ -56,7 +56,10 @@ final class BinaryMap
             throw new \InvalidArgumentException("$len bytes, less than the 32-byte header");
         }
         $h = unpack('Lversion/Cflag/x3/Ltable/Lmax/Lsize/Lentry/Lstring', $data);
-        [$this->table, $this->size, $this->entryBase, $this->stringBase] = [$h['table'], $h['size'], $h['entry'], $h['string']];
+        $this->table = $h['table'];
+        $this->size = $h['size'];
+        $this->entryBase = $h['entry'];
+        $this->stringBase = $h['string'];
         if ($this->table === 0) {
             throw new \InvalidArgumentException('hashTableSize is 0');
         }
