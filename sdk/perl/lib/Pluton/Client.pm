@@ -12,6 +12,8 @@ use Scalar::Util qw(refaddr);
 use Time::HiRes ();
 use File::Spec;
 use File::Basename qw(dirname);
+use JSON::PP ();
+use MIME::Base64 ();
 
 use Pluton::Fault;
 use Pluton::Packet;
@@ -33,6 +35,7 @@ use constant {    ## no critic (ProhibitConstantPragma)
     CONNECT_BACKOFF_MIN => 0.0002,
     CONNECT_BACKOFF_MAX => 0.02,
     REFUSED_PAUSE       => 0.01,
+    GATEWAY_SOCKET      => 'plutonRemote.socket',
     DIED_TEXT => 'the service instance closed the connection without a response: '
         . 'it may have died while serving this request',
 };
@@ -238,6 +241,11 @@ sub _connect_path {
 sub _connect {
     my ($self, $req) = @_;
     my @paths = defined $req->{path} ? ($req->{path}) : @{ $req->{paths} };
+    # A key with no local socket goes to the remote gateway (docs/remote.md),
+    # unless the request is noRemote or uses affinity.
+    my $a = $req->{attr};
+    push @paths, "$self->{rendezvous}/" . GATEWAY_SOCKET
+        if !defined $req->{path} && !$req->{via} && !$a->{no_remote} && !$a->{keep_affinity} && !$a->{need_affinity};
     for my $path (@paths) {
         my $r = $self->_connect_path($req, $path);
         next if $r eq 'enoent';
@@ -256,9 +264,15 @@ sub _connect {
             $req->{connect_at} = $now + REFUSED_PAUSE;
             return 'wait';
         }
+        if (!$req->{via} && $path eq "$self->{rendezvous}/" . GATEWAY_SOCKET) {
+            local $! = $req->{fault}->errno;
+            $req->{fault} = Pluton::Fault->new(Pluton::Fault::SERVICE_NOT_FOUND,
+                "$req->{key}: not served locally, and remote gateway $path: $!");
+        }
         return 'error';
     }
-    $req->{fault} = Pluton::Fault->new(Pluton::Fault::SERVICE_NOT_FOUND, $req->{key});
+    $req->{fault} = Pluton::Fault->new(Pluton::Fault::SERVICE_NOT_FOUND, $req->{via}
+        ? "$req->{key}: no remote gateway $req->{via} (the local manager was not started with -N)" : $req->{key});
     return 'error';
 }
 
@@ -339,9 +353,10 @@ sub _add {
     }
     else {
         my $r = $self->{rendezvous};
-        $req->{paths} = [ "$r/" . $sk->socket_name, "$r/" . $sk->wildcard_socket_name ];
+        $req->{via} = "$r/" . GATEWAY_SOCKET if $req->{via};
+        $req->{paths} = $req->{via} ? [ $req->{via} ] : [ "$r/" . $sk->socket_name, "$r/" . $sk->wildcard_socket_name ];
         my $c = $self->_connect($req);
-        if ($c eq 'error' && $req->{fault}->code == Pluton::Fault::SERVICE_NOT_FOUND && $self->_refresh) {
+        if ($c eq 'error' && $req->{fault}->code == Pluton::Fault::SERVICE_NOT_FOUND && !$req->{via} && $self->_refresh) {
             $r = $self->{rendezvous};
             $req->{paths} = [ "$r/" . $sk->socket_name, "$r/" . $sk->wildcard_socket_name ];
             $c = $self->_connect($req);
@@ -621,6 +636,51 @@ sub submit {
     return $call;
 }
 
+# ------------------------------------------------------------ jobs (docs/remote.md)
+
+# A job operation through the remote gateway: the request's context gets the
+# operation's reserved pair; the response is JSON.
+sub _gateway_call {
+    my ($self, $key, $data, $op, $id, %opt) = @_;
+    my $req = Pluton::Client::Request->new(key => $key, data => $data,
+        (map { exists $opt{$_} ? ($_ => $opt{$_}) : () } qw(context timeout)));
+    push @{ $req->{context} }, $op, defined $id ? "$id" : q{};
+    $req->{via} = 1;
+    die $req->fault if !$self->add_request($req);
+    $self->wait_one($req);
+    if ($req->has_fault) {
+        $self->{fault} = $req->fault;
+        die $req->fault;
+    }
+    my $out = eval { JSON::PP::decode_json($req->response) };
+    die Pluton::Fault->new(Pluton::Fault::RESPONSE_PACKET_FORMAT_ERROR, 'the remote gateway answered no JSON object')
+        if ref $out ne 'HASH';
+    return $out;
+}
+
+# submit_job($key, $data, context => {...}, job_id => $id, timeout => $s):
+# { id, sequence, duplicate }; dies with a Pluton::Fault.
+sub submit_job {
+    my ($self, $key, $data, %opt) = @_;
+    my $r = $self->_gateway_call($key, $data, 'pluton.jobSubmit', $opt{job_id}, %opt);
+    $r->{duplicate} = $r->{duplicate} ? 1 : 0;
+    return $r;
+}
+
+# job_result($id, timeout => $s): the job's stored result; dies with a
+# Pluton::Fault (-19 when there is none in time).
+sub job_result {
+    my ($self, $id, %opt) = @_;
+    my $r = $self->_gateway_call('pluton.jobResult.0.raw', q{}, 'pluton.jobResult', $id,
+        (exists $opt{timeout} ? (timeout => $opt{timeout}) : ()));
+    $r->{data} = MIME::Base64::decode_base64(defined $r->{data} ? $r->{data} : q{});
+    $r->{ok} = $r->{ok} ? 1 : 0;
+    $r->{faultCode} ||= 0;
+    $r->{faultText} = q{} if !defined $r->{faultText};
+    $r->{service}   = q{} if !defined $r->{service};
+    return $r;
+}
+
 # wait(@calls): runs until every one of @calls is done; returns them.
 sub wait {    ## no critic (ProhibitBuiltinHomonyms)
     my ($self, @calls) = @_;
@@ -667,7 +727,12 @@ F<$XDG_STATE_HOME/pluton> (F<~/.local/state/pluton>). A lookup map file's
 C<rendezvous> line names the rendezvous directory; a directory is taken as
 the rendezvous directory itself. A key resolves to F<< <R>/<key>.socket >>,
 else the wildcard F<< <R>/<App>..<Ver>.<Ser>.socket >>, else the fault
-C<serviceNotFound> (-30). When no lookup map exists the fault
+C<serviceNotFound> (-30), unless the local manager runs with C<-N>: then
+a request that is not C<no_remote> and uses no affinity goes, unchanged, to
+the manager's remote gateway F<< <R>/plutonRemote.socket >>, which relays it
+on NATS to a host serving the key and answers as the service would (its
+faults keep their codes and texts; the request's timeout is the deadline;
+see F<docs/remote.md>). When no lookup map exists the fault
 (C<mapInitializationFailed>, -32) names every path tried and what to do.
 
 Timeouts are in seconds (fractions allowed); the default is 4. Each call has
@@ -715,6 +780,29 @@ C<no_remote>.
 
 Starts a call (options as C<call>) and returns it at once, a
 L<Pluton::Client::Call>. It runs while any wait of the client runs.
+
+=head2 submit_job
+
+    my $s = $client->submit_job($key, $payload, context => {...}, job_id => $id, timeout => $s);
+    # { id => ..., sequence => ..., duplicate => 0 or 1 }
+
+Enqueues a durable job of class C<$key> (a service configured with C<jobs
+true> on some host) through the local manager's remote gateway
+(F<docs/remote.md>). C<job_id>: 1 to 200 letters, digits, C<->, C<_>,
+C<=>; none: the gateway makes one. C<duplicate> is 1 when the id was
+submitted before and nothing was enqueued. Dies with a L<Pluton::Fault>:
+-30 without a gateway, -31 bad key, -22 bad job id, -23 a reserved context
+name, 5 JetStream failed, -19 no answer in time.
+
+=head2 job_result
+
+    my $r = $client->job_result($id, timeout => 30);
+
+Waits up to C<timeout> seconds (default: the client's) for the result of job
+C<$id>: a hash reference with C<id>, C<key>, C<ok> (0: the job failed its
+last attempt), C<data> (the response), C<faultCode>, C<faultText>,
+C<attempts>, C<host>, C<service>, C<finished>. Dies with a
+L<Pluton::Fault::Timeout> (-19) when there is no result in time.
 
 =head2 wait
 
