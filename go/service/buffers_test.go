@@ -197,3 +197,26 @@ func TestWholePacketReadInPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowLargeRequestsGetNoWholeBuffers: after large requests, connections
+// that declare payloads of that size and send them slowly get whole
+// buffers only up to the pool's bound; the others grow theirs as bytes
+// arrive.
+func TestSlowLargeRequestsGetNoWholeBuffers(t *testing.T) {
+	var bp bufPool
+	bp.note(8 << 20)
+	var whole int
+	var lent [][]byte
+	for range 20 {
+		if b := bp.Get(8 << 20); b != nil {
+			whole++
+			lent = append(lent, b)
+		}
+	}
+	assert.Equal(t, maxPooled, whole, "whole buffers for a size seen recently, at most maxPooled at a time")
+	bp.Put(make([]byte, 1<<20)) // a buffer the pool did not lend (a parser outgrew it)
+	assert.Nil(t, bp.Get(8<<20), "the bound holds")
+	bp.Put(lent[0])
+	assert.NotNil(t, bp.Get(8<<20), "one back, one more")
+	assert.Nil(t, bp.Get(32<<20), "never for a size not seen recently")
+}

@@ -41,6 +41,7 @@ type bufPool struct {
 	bufs    [][]byte
 	recent  int  // decaying maximum of recent payload sizes
 	dropped bool // a buffer of giveBackAt bytes or more was dropped
+	made    [maxPooled]*byte // buffers Get allocated whole that are not back yet
 }
 
 // Get returns the smallest pooled buffer of at least n bytes. Without one,
@@ -56,8 +57,17 @@ func (bp *bufPool) Get(n int) []byte {
 		}
 	}
 	if best < 0 {
+		// At most maxPooled such buffers at a time: connections that
+		// declare large payloads and send them slowly get the parser's
+		// growth, not a whole buffer each.
 		if n <= 2*bp.recent {
-			return make([]byte, n)
+			for i, p := range bp.made {
+				if p == nil {
+					b := make([]byte, n)
+					bp.made[i] = unsafe.SliceData(b)
+					return b
+				}
+			}
 		}
 		return nil
 	}
@@ -71,6 +81,11 @@ func (bp *bufPool) Get(n int) []byte {
 
 // Put keeps b when the pool's limits allow it.
 func (bp *bufPool) Put(b []byte) {
+	for i, p := range bp.made {
+		if p == unsafe.SliceData(b) {
+			bp.made[i] = nil
+		}
+	}
 	if len(bp.bufs) < maxPooled && cap(b) <= bp.limit() && bp.total()+cap(b) <= 3*bp.limit()/2 {
 		bp.bufs = append(bp.bufs, b)
 		return
