@@ -39,8 +39,8 @@ const (
 // bufPool is the service's BufferPool.
 type bufPool struct {
 	bufs    [][]byte
-	recent  int  // decaying maximum of recent payload sizes
-	dropped bool // a buffer of giveBackAt bytes or more was dropped
+	recent  int              // decaying maximum of recent payload sizes
+	dropped bool             // a buffer of giveBackAt bytes or more was dropped
 	made    [maxPooled]*byte // buffers Get allocated whole that are not back yet
 }
 
