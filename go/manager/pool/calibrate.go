@@ -2,7 +2,6 @@ package pool
 
 import (
 	"math"
-	"syscall"
 	"time"
 
 	"github.com/pluton-go/pluton/go/manager/logging"
@@ -52,7 +51,7 @@ func (s *Service) sampleInstances(now time.Time) {
 	var busyMicros float64
 	counted := 0
 	for _, in := range s.inst {
-		if in == nil || in.exited {
+		if in == nil || in.exited() {
 			continue
 		}
 		st := s.seg.Slot(in.Slot).Read()
@@ -63,6 +62,9 @@ func (s *Service) sampleInstances(now time.Time) {
 				continue
 			}
 			in.Ready = now
+			if in.state == InstStarting {
+				s.move(in, InstReady)
+			}
 			if st.State != stats.StateStarting {
 				s.noteStartup(now.Sub(in.Started))
 			}
@@ -118,44 +120,6 @@ func (s *Service) noteStartup(d time.Duration) {
 	}
 }
 
-// checkUnresponsive stops an instance busy with one request for longer
-// than unresponsive-timeout: SIGTERM, then SIGKILL after a short grace.
-func (s *Service) checkUnresponsive(in *Instance, st stats.SlotStats, now time.Time) {
-	if st.State != stats.StateBusy || st.SinceMicros == 0 || in.lastSignal == syscall.SIGKILL {
-		return
-	}
-	busyFor := now.Sub(time.UnixMicro(int64(st.SinceMicros)))
-	if busyFor <= s.Cfg.UnresponsiveTimeout || (!in.killAt.IsZero() && !in.killAt.After(now.Add(unresponsiveGrace))) {
-		return
-	}
-	s.env.Log.Printf("Process Warning: %s unresponsive: busy for %s (unresponsive-timeout %ds)",
-		in.LogID, busyFor.Round(time.Millisecond), int(s.Cfg.UnresponsiveTimeout/time.Second))
-	if in.stopReason == stats.NoReason {
-		in.stopReason = stats.Unresponsive
-		s.seg.Slot(in.Slot).SetShutdownRequest(stats.Unresponsive)
-	}
-	s.stop(in, now, stats.Unresponsive, unresponsiveGrace)
-}
-
-// checkRetirement starts the replacement of an instance about to reach its
-// maximum-requests, early enough that the replacement is ready when it
-// leaves (make before break): when the requests left are fewer than the
-// instance's recent rate times twice the measured start-up time (plus two
-// samples, at most maxRetireLead), and the instance has served at least half
-// of its limit.
-func (s *Service) checkRetirement(in *Instance, st stats.SlotStats, now time.Time) {
-	if in.MaxRequests == 0 || !in.serving() || s.phase != Running {
-		return
-	}
-	if !RetireDue(in.MaxRequests, st.Requests, in.rate, s.startupAvg) || !s.startAllowed(now) {
-		return
-	}
-	in.retiring = true
-	if s.start(now) != nil {
-		in.retiring = false
-	}
-}
-
 // step does what the service's phase calls for; it runs after every sample
 // and every exit.
 func (s *Service) step(now time.Time) {
@@ -163,7 +127,7 @@ func (s *Service) step(now time.Time) {
 		return
 	}
 	for _, in := range s.inst {
-		if in != nil && !in.exited {
+		if in != nil && !in.exited() {
 			s.escalate(in, now)
 		}
 	}
@@ -200,7 +164,7 @@ func (s *Service) step(now time.Time) {
 
 func (s *Service) stopAll(now time.Time, reason stats.ExitReason) {
 	for _, in := range s.inst {
-		if in != nil && !in.exited {
+		if in != nil && !in.exited() {
 			s.stop(in, now, reason, s.stopGrace())
 		}
 	}
@@ -209,7 +173,7 @@ func (s *Service) stopAll(now time.Time, reason stats.ExitReason) {
 func (s *Service) servingCount() int {
 	n := 0
 	for _, in := range s.inst {
-		if in != nil && !in.exited && in.serving() {
+		if in != nil && !in.exited() && in.serving() {
 			n++
 		}
 	}
@@ -286,7 +250,7 @@ func (s *Service) stopVictims(now time.Time, n int, reason stats.ExitReason) {
 	for ; n > 0; n-- {
 		var victim *Instance
 		for _, in := range s.inst {
-			if in == nil || in.exited || !in.serving() {
+			if in == nil || in.exited() || !in.serving() {
 				continue
 			}
 			if victim == nil {

@@ -96,7 +96,7 @@ func (s *Service) liveCounts() (requests, faults uint64) {
 		return requests, faults
 	}
 	for _, in := range s.inst {
-		if in == nil || in.exited {
+		if in == nil || in.exited() {
 			continue
 		}
 		st := s.seg.Slot(in.Slot).Read()

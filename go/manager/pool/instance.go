@@ -22,14 +22,9 @@ type Instance struct {
 	Ready       time.Time // when its slot first left state "starting"
 	MaxRequests uint32
 
-	stopReason stats.ExitReason // the first reason the manager gave
-	termAt     time.Time        // SIGTERM sent
-	killAt     time.Time        // SIGKILL due
-	leftAt     time.Time        // "One child left behind" due
-	leftLogged bool
-	lastSignal syscall.Signal
-	retiring   bool // a replacement was started ahead of its maximum-requests exit
-	exited     bool
+	state    InstanceState // where it is in its life (state.go)
+	replaced bool          // a replacement was started ahead of its maximum-requests exit (state Retiring)
+	stop     stopOrder     // what the manager asked of it when stopping it (supervisor.go)
 
 	prevRequests uint64
 	prevBusy     uint64 // busy µs including the request in progress, at the last sample
@@ -40,10 +35,7 @@ type Instance struct {
 }
 
 // stopping reports whether the manager has asked the instance to stop.
-func (i *Instance) stopping() bool { return i.stopReason != stats.NoReason || !i.termAt.IsZero() }
-
-// serving reports whether the instance counts toward the pool's size.
-func (i *Instance) serving() bool { return !i.stopping() && !i.retiring }
+func (i *Instance) stopping() bool { return i.stop.asked() }
 
 // startAllowed says whether a new instance may start now, and why not.
 func (s *Service) startAllowed(now time.Time) bool {
@@ -127,61 +119,17 @@ func (s *Service) start(now time.Time) error {
 	return nil
 }
 
-// stop asks an instance to stop: the reason goes to its slot, then SIGTERM;
-// SIGKILL follows after grace. The first reason given sticks.
-func (s *Service) stop(in *Instance, now time.Time, reason stats.ExitReason, grace time.Duration) {
-	if in.exited {
-		return
-	}
-	if in.stopReason == stats.NoReason {
-		in.stopReason = reason
-		s.seg.Slot(in.Slot).SetShutdownRequest(reason)
-	}
-	if in.termAt.IsZero() {
-		in.termAt = now
-		in.lastSignal = syscall.SIGTERM
-		if err := in.Proc.Signal(syscall.SIGTERM); err != nil {
-			s.env.Log.Printf("Process Warning: %s SIGTERM failed: %v (May have exited quickly though)", in.LogID, err)
-		}
-	}
-	if due := now.Add(grace); in.killAt.IsZero() || due.Before(in.killAt) {
-		in.killAt = due
-	}
-}
-
-// escalate sends SIGKILL to instances past their grace period.
-func (s *Service) escalate(in *Instance, now time.Time) {
-	if in.killAt.IsZero() || now.Before(in.killAt) {
-		return
-	}
-	if in.lastSignal != syscall.SIGKILL {
-		in.lastSignal = syscall.SIGKILL
-		in.leftAt = now.Add(killWait)
-		adjective := "intransigent"
-		if in.stopReason == stats.Unresponsive {
-			adjective = "unresponsive"
-		}
-		s.env.Log.Printf("Process Warning: %s SIGKILL sent to %s child", in.LogID, adjective)
-		_ = in.Proc.Signal(syscall.SIGKILL)
-		return
-	}
-	if !in.leftLogged && now.After(in.leftAt) {
-		in.leftLogged = true
-		s.env.Log.Printf("Process Error: %s One child left behind", in.LogID)
-	}
-}
-
 // onExit accounts for a reaped instance.
 func (s *Service) onExit(in *Instance) {
 	now := time.Now()
 	s.drainReports() // every record the instance wrote, for its Usage line
-	in.exited = true
+	s.move(in, InstExited)
 	st, err := in.Proc.State()
 	sl := s.seg.Slot(in.Slot)
 	final := sl.Read()
 	reason := final.ExitReason
 	if reason == stats.NoReason {
-		reason = in.stopReason
+		reason = in.stop.reason
 	}
 	c := s.env.Counters
 	c.Children--
@@ -190,7 +138,7 @@ func (s *Service) onExit(in *Instance) {
 		e = process.Exit{Reasons: "wait failed", Reason: reason}
 	} else {
 		early := !in.stopping() && final.Requests == 0 && in.usage.reqs == 0 && now.Sub(in.Started) < earlyExit
-		e = process.Describe(st, in.lastSignal, reason, early)
+		e = process.Describe(st, in.stop.signal, reason, early)
 	}
 	forensics := s.noteDeath(in, final, now)
 	if forensics != "" {
@@ -233,7 +181,7 @@ func (s *Service) onExit(in *Instance) {
 	} else if e.Backoff != "" && s.phase == Running {
 		s.setBackoff(now, e.Backoff)
 	}
-	if s.phase == Running && !s.staged && reason == stats.MaxRequests && !in.retiring {
+	if s.phase == Running && !s.staged && reason == stats.MaxRequests && !in.replaced {
 		_ = s.start(now) // the replacement, at once
 	}
 	s.step(now)

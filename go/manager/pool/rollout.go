@@ -54,7 +54,7 @@ func (s *Service) RolloutState(now time.Time) RolloutState {
 	}
 	ready := 0
 	for _, in := range s.inst {
-		if in == nil || in.exited {
+		if in == nil || in.exited() {
 			continue
 		}
 		if st := s.seg.Slot(in.Slot).Read(); st.State == stats.StateIdle || st.State == stats.StateBusy {

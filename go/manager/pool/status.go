@@ -103,14 +103,14 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 func (s *Service) Processes(now time.Time) []ProcessStatus {
 	var out []ProcessStatus
 	for _, in := range s.inst {
-		if in == nil || in.exited {
+		if in == nil || in.exited() {
 			continue
 		}
 		st := s.seg.Slot(in.Slot).Read()
 		p := ProcessStatus{LogID: in.LogID, Service: s.Key, Slot: in.Slot, PID: in.Proc.Pid,
 			UptimeSeconds: now.Sub(in.Started).Seconds(), State: st.State.String(),
 			Requests: st.Requests, Responses: st.Responses, Faults: st.Faults,
-			BusySeconds: float64(st.BusyMicros) / 1e6, MaxRequests: in.MaxRequests, Retiring: in.retiring,
+			BusySeconds: float64(st.BusyMicros) / 1e6, MaxRequests: in.MaxRequests, Retiring: in.replaced,
 			RequestID: st.RequestID, ClientName: st.ClientName, StderrTail: in.stderr.Lines()}
 		// lastActive is when the slot's state last changed; an instance that
 		// has not written its slot yet (starting) was last active when it
@@ -119,8 +119,8 @@ func (s *Service) Processes(now time.Time) []ProcessStatus {
 		if st.SinceMicros > 0 {
 			p.LastActive = time.UnixMicro(int64(st.SinceMicros)).UTC()
 		}
-		if in.stopReason != stats.NoReason {
-			p.Stopping = in.stopReason.String()
+		if in.stop.reason != stats.NoReason {
+			p.Stopping = in.stop.reason.String()
 		}
 		out = append(out, p)
 	}
