@@ -290,10 +290,7 @@ func ReadFile(path string) (*Map, error) {
 // it over path, then sets the remap flag of the map it replaced to 'Y', so
 // an original client that has the old file mapped re-opens the new one.
 func WriteFile(path string, data []byte) error {
-	old := openOld(path)
-	if old != nil {
-		defer old.Close()
-	}
+	flagOld := Replacing(path)
 	tmp := path + ".tmp"
 	_ = os.Remove(tmp)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
@@ -310,12 +307,27 @@ func WriteFile(path string, data []byte) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("binary lookup map %s: %w", path, err)
 	}
-	if old != nil {
+	return flagOld()
+}
+
+// Replacing prepares to replace whatever is at path with another file (a
+// text map, when the manager's format changes): if path holds a binary
+// map, the function returned sets its remap flag to 'Y' once the
+// replacement is renamed into place, so original clients that have it
+// mapped re-open the path. Call the function (always non-nil) after the
+// rename.
+func Replacing(path string) func() error {
+	old := openOld(path)
+	if old == nil {
+		return func() error { return nil }
+	}
+	return func() error {
+		defer old.Close()
 		if _, err := old.WriteAt([]byte{FlagStale}, RemapFlagOffset); err != nil {
 			return fmt.Errorf("binary lookup map %s: flagging the old map: %w", path, err)
 		}
+		return nil
 	}
-	return nil
 }
 
 // openOld opens the binary map at path for writing its flag, nil if there

@@ -240,3 +240,26 @@ func TestManyKeys(t *testing.T) {
 		assert.Equal(t, "/rv/"+k.String()+".socket", v)
 	}
 }
+
+// TestReplacingByText: a binary map replaced by another file (a text map,
+// after a format change) is flagged stale for the clients holding it.
+func TestReplacingByText(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lookup.map")
+	b, err := Build(ManagerEntries("/r", keys(t, "system.echo.0.raw")))
+	require.NoError(t, err)
+	require.NoError(t, WriteFile(path, b))
+	held, err := os.Open(path)
+	require.NoError(t, err)
+	defer held.Close()
+	flag := Replacing(path)
+	require.NoError(t, os.WriteFile(path+".new", []byte("# pluton lookup map 3001\n"), 0o444))
+	require.NoError(t, os.Rename(path+".new", path))
+	require.NoError(t, flag())
+	got := make([]byte, 1)
+	_, err = held.ReadAt(got, RemapFlagOffset)
+	require.NoError(t, err)
+	assert.Equal(t, byte('Y'), got[0])
+	// Nothing to flag: a text map, or no file.
+	require.NoError(t, Replacing(path)())
+	require.NoError(t, Replacing(path+".missing")())
+}

@@ -46,8 +46,12 @@ func (m *Manager) writeLookup(keys []servicekey.Key) error {
 		return err
 	}
 	if format != LookupBinary {
+		flagOld := lookupmap.Replacing(m.opts.LookupMap) // a binary map there before (format changed)
 		if err := lookup.Write(m.opts.LookupMap, m.opts.RendezvousDir, keys); err != nil {
 			return err
+		}
+		if err := flagOld(); err != nil {
+			m.log.Printf("Warning: %v", err)
 		}
 	}
 	if format == LookupText {
