@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -262,4 +263,34 @@ func TestReplacingByText(t *testing.T) {
 	// Nothing to flag: a text map, or no file.
 	require.NoError(t, Replacing(path)())
 	require.NoError(t, Replacing(path+".missing")())
+}
+
+// TestCReader: a C reader with the original client's structs (testdata/
+// cmaplookup.c) maps the file WriteFile wrote and resolves every key, the
+// wildcard back-off and a miss as the original did.
+func TestCReader(t *testing.T) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cmaplookup")
+	out, err := exec.Command(cc, "-std=c99", "-O2", "-Wall", "-Werror", "-o", bin, "testdata/cmaplookup.c").CombinedOutput()
+	require.NoError(t, err, string(out))
+	ks := keys(t, "system.echo.0.raw", "AddressBook..0.JSON", "AddressBook.AddEntry.0.JSON", "a.b.1.raw")
+	path := filepath.Join(dir, "lookup.map")
+	b, err := Build(ManagerEntries("/var/r", ks))
+	require.NoError(t, err)
+	require.NoError(t, WriteFile(path, b))
+	args := []string{path}
+	want := ""
+	for _, k := range ks {
+		args = append(args, k.SearchKey())
+		want += k.SearchKey() + " /var/r/" + k.String() + ".socket\n"
+	}
+	args = append(args, "AddressBook.JSON.0.GetList", "system.raw.1.echo", "/rendezvous")
+	want += "AddressBook.JSON.0.GetList /var/r/AddressBook..0.JSON.socket\nsystem.raw.1.echo -30\n/rendezvous /var/r\n"
+	out, err = exec.Command(bin, args...).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, want, string(out))
 }
