@@ -2,9 +2,11 @@ package status
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	_ "embed"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"math"
@@ -36,16 +38,65 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 // pageData is what the template renders.
 type pageData struct {
 	Overview
-	Nonce string
+	Remote *pageRemote // nil: the manager runs without -N
+	Nonce  string
 }
 
-// servePage writes the status page: the overview rendered on the server,
-// with a script (allowed by a per-response nonce) that refreshes it from
-// GET /overview and sends the controls.
-func servePage(w http.ResponseWriter, ov Overview) {
+// pageRemote is the part of GET /remote (docs/remote.md) the page shows:
+// the NATS connection and, per job class, its counts.
+type pageRemote struct {
+	URL      string    `json:"url"`
+	Host     string    `json:"host"`
+	Status   string    `json:"status"`
+	Exported []string  `json:"exported"`
+	Jobs     []pageJob `json:"jobs"`
+}
+
+// pageJob is one job class's counts, as GET /remote has them.
+type pageJob struct {
+	Key         string `json:"key"`
+	State       string `json:"state"`
+	Workers     int    `json:"workers"`
+	Queued      uint64 `json:"queued"`
+	InFlight    int    `json:"inFlight"`
+	Running     int64  `json:"running"`
+	Done        int64  `json:"done"`
+	Failed      int64  `json:"failed"`
+	Redelivered int64  `json:"redelivered"`
+	Duplicates  int64  `json:"duplicates"`
+	Error       string `json:"error,omitempty"`
+}
+
+// remoteForPage returns what GET /remote returns, read for the page; nil
+// when the controller has no remote status (no -N) or it cannot be read.
+func remoteForPage(ctx context.Context, c Controller) *pageRemote {
+	rc, ok := c.(interface{ RemoteStatus(context.Context) any })
+	if !ok {
+		return nil
+	}
+	v := rc.RemoteStatus(ctx)
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil || string(b) == "null" {
+		return nil
+	}
+	var r pageRemote
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil
+	}
+	return &r
+}
+
+// servePage writes the status page: the overview (and, with -N, the job
+// classes of GET /remote) rendered on the server, with a script (allowed by
+// a per-response nonce) that refreshes it from GET /overview and GET
+// /remote and sends the controls.
+func servePage(w http.ResponseWriter, ov Overview, remote *pageRemote) {
 	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
-	d := pageData{Overview: ov, Nonce: base64.StdEncoding.EncodeToString(nonce[:])}
+	d := pageData{Overview: ov, Remote: remote, Nonce: base64.StdEncoding.EncodeToString(nonce[:])}
 	var b bytes.Buffer
 	if err := pageTemplate.Execute(&b, d); err != nil {
 		replyCode(w, http.StatusInternalServerError, map[string]string{"error": "status page: " + err.Error()})

@@ -185,7 +185,7 @@ func Handler(c Controller, reg *prometheus.Registry) http.Handler {
 			reply(w, o, err)
 			return
 		}
-		servePage(w, o)
+		servePage(w, o, remoteForPage(r.Context(), c))
 	})
 	return crossSiteGuard(mux)
 }
