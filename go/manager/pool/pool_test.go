@@ -239,7 +239,7 @@ func TestSampleDrivesScaling(t *testing.T) {
 	}
 	assert.Equal(t, map[stats.ExitReason]int{stats.NoReason: 1, stats.ExcessProcesses: 1, stats.IdleTimeout: 2}, reasons)
 	require.True(t, h.pumpUntil(func() bool { return h.s.live == 1 }))
-	}
+}
 
 func TestRetirementMakeBeforeBreak(t *testing.T) {
 	h := newHarness(t, "exec /bin/sleep 60\nminimum-processes 1\nprestart-processes true\nmaximum-requests 100\nenable-leak-ramping false\n")

@@ -111,9 +111,9 @@ func TestDecide(t *testing.T) {
 			withL(func(l *Limits) { l.Minimum = 0 }), Decision{}},
 		{"down: keeps minimum", with(func(s *Snapshot) { s.OccFast, s.OccSlow = 0, 0 }), withL(func(l *Limits) { l.Minimum = 3 }), Decision{}},
 		{"down: something starting", with(func(s *Snapshot) { s.OccFast, s.OccSlow, s.Starting, s.Live = 0, 0, 1, 4 }), lim, Decision{}},
-		{"down: backlog 3 s ago", with(func(s *Snapshot) { s.OccFast, s.OccSlow, s.LastBacklog = 0, 0, ago(downAfterBacklog - time.Millisecond) }), lim, Decision{}},
-		{"down: scale-up 5 s ago", with(func(s *Snapshot) { s.OccFast, s.OccSlow, s.LastUp = 0, 0, ago(downAfterUp - time.Millisecond) }), lim, Decision{}},
-		{"down: scale-down 2 s ago", with(func(s *Snapshot) { s.OccFast, s.OccSlow, s.LastDown = 0, 0, ago(downCooldown - time.Millisecond) }), lim, Decision{}},
+		{"down: backlog 3 s ago", with(func(s *Snapshot) { s.OccFast, s.OccSlow, s.LastBacklog = 0, 0, ago(downAfterBacklog-time.Millisecond) }), lim, Decision{}},
+		{"down: scale-up 5 s ago", with(func(s *Snapshot) { s.OccFast, s.OccSlow, s.LastUp = 0, 0, ago(downAfterUp-time.Millisecond) }), lim, Decision{}},
+		{"down: scale-down 2 s ago", with(func(s *Snapshot) { s.OccFast, s.OccSlow, s.LastDown = 0, 0, ago(downCooldown-time.Millisecond) }), lim, Decision{}},
 		{"down: every wait over", with(func(s *Snapshot) {
 			s.OccFast, s.OccSlow = 0, 0
 			s.LastBacklog, s.LastUp, s.LastDown = ago(downAfterBacklog), ago(downAfterUp), ago(downCooldown)
