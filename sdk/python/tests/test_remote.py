@@ -232,3 +232,46 @@ def test_the_asyncio_client_reaches_remote_keys(hosts):
                 await c.call(ECHO_KEY, b"x", no_remote=True)
             assert e.value.code == -30
     asyncio.run(run())
+
+
+def test_no_wait_through_the_gateway(hosts):
+    a, _ = hosts
+    with _client(a) as c:
+        assert c.call(ECHO_KEY, b"fire and forget", no_wait=True) == b""
+        assert c.call(ECHO_KEY, b"then a call") == b"then a call"
+
+
+def test_the_serving_host_killed_mid_call(hosts):
+    """A third host serving its own key is SIGKILLed while a call through the
+    gateway is in flight: the call fails within its timeout (-19), nothing
+    hangs, and later calls get -30 at once."""
+    a, _ = hosts
+    key = "pyremote.victim.0.raw"
+    victim = Host(a.nats_url, {key: _echo_config()})
+    try:
+        with _client(a, timeout=3.0) as c:
+            def up() -> bool:
+                try:
+                    return c.call(key, b"up") == b"up"
+                except Fault:
+                    return False
+            wait_for(up, timeout=30, what="the victim's key to be reachable")
+            call = c.submit(key, b"slow", context={"echo.sleepMS": "10000"})
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            victim.proc.kill()
+            victim.proc.wait(timeout=10)
+            with pytest.raises(Fault) as e:
+                call.result()
+            print("in flight:", e.value.code, e.value)
+            assert e.value.code in (-19, -20), e.value
+            assert time.monotonic() - t0 < 3.0 + 1.0
+            t0 = time.monotonic()
+            with pytest.raises(Fault) as e:
+                c.call(key, b"after")
+            print("after:", e.value.code, e.value)
+            assert e.value.code in (-30, -19), e.value
+            assert time.monotonic() - t0 < 3.0 + 1.0
+            assert c.call(ECHO_KEY, b"others still served") == b"others still served"
+    finally:
+        victim.close()
