@@ -105,6 +105,11 @@ func TestDecoderRules(t *testing.T) {
 		{name: "truncatedAtTerminator", input: "0Q,3b100", decode: msgUnexpectedEOF},
 		{name: "empty", input: "", wantEOF: true},
 		{name: "highByteType", input: "0Q,0\xff,0z\n", syntax: msgBadType},
+		// Found by conformance/differential_test.go: the original names
+		// only packet types, and does not count the packet type as a field.
+		{name: "fieldTypeFirst", input: "3b100,0z\n", decode: "Unexpected netString type. Wanted: requestPT, but got: 'b' (?unknownPT?)"},
+		{name: "secondQIgnored", input: "0Q,3b100,0Q,0z\n"},
+		{name: "thirdQDuplicate", input: "0Q,0Q,0Q,0z\n", decode: "Duplicate netString type of 'Q'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

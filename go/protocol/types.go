@@ -28,18 +28,15 @@ const (
 	TypeContextValue   byte = 'v' // inside a context payload
 )
 
-// typeNames are the original's names for the packet types, used in messages.
+// typeNames are the original's names for the packet types (its
+// packetToEnglish), used in the "Unexpected netString type" message.
 var typeNames = map[byte]string{
 	'Q': "requestPT", 'A': "responsePT", 'L': "remoteLoginPT", 'M': "loginResponsePT",
-	'a': "clientIDNT", 'b': "requestIDNT", 'c': "serviceKeyNT", 'e': "attributeNoWaitNT",
-	'f': "attributeNoRemoteNT", 'g': "attributeNoRetryNT", 'h': "attributeKeepAffinityNT",
-	'i': "attributeNeedAffinityNT", 'j': "contextNT", 'k': "requestDataNT", 'l': "timeoutMSNT",
-	'm': "fileDescriptorNT", 'p': "faultCodeNT", 'q': "responseDataNT", 'r': "faultTextNT",
-	's': "serviceIDNT", 't': "credentialsNT", 'u': "allowedNT", 'z': "endPacketNT",
 }
 
-// TypeName returns the original's name for a netstring type, e.g.
-// "requestPT", or "?unknownPT?".
+// TypeName returns the original's name for a packet type, e.g. "requestPT",
+// or "?unknownPT?" for any other byte, a netstring type such as 'b'
+// included, as the original's message has it.
 func TypeName(t byte) string {
 	if n, ok := typeNames[t]; ok {
 		return n
