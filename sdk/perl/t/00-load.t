@@ -2,7 +2,7 @@ use strict;
 use warnings;
 use Test::More;
 
-for my $m (qw(Pluton Pluton::Compat::Client Pluton::Compat::ClientRequest Pluton::Fault Pluton::Fault::Timeout Pluton::Fault::Service Pluton::ServiceKey Pluton::Packet Pluton::Packet::Decoder Pluton::Stats Pluton::Stats::Report Pluton::Recorder Pluton::Request Pluton::Compat::Service Yahoo::pluton Pluton::Client::Call
+for my $m (qw(Pluton Pluton::BinaryMap Pluton::Compat::Client Pluton::Compat::ClientRequest Pluton::Fault Pluton::Fault::Timeout Pluton::Fault::Service Pluton::ServiceKey Pluton::Packet Pluton::Packet::Decoder Pluton::Stats Pluton::Stats::Report Pluton::Recorder Pluton::Request Pluton::Compat::Service Yahoo::pluton Pluton::Client::Call
               Pluton::Service Pluton::Client Pluton::Client::Request)) {
     use_ok($m);
 }

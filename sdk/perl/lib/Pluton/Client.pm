@@ -16,6 +16,7 @@ use JSON::PP ();
 use MIME::Base64 ();
 
 use Pluton::Fault;
+use Pluton::BinaryMap;
 use Pluton::Packet;
 use Pluton::ServiceKey;
 use Pluton::Client::Request;
@@ -161,6 +162,9 @@ sub initialize {
 sub _read_lookup {
     my ($self, $path) = @_;
     return $path if -d $path;
+    my ($bin, $bad) = Pluton::BinaryMap::read_rendezvous($path);    # the original's binary map
+    return $bin if defined $bin;
+    if ($bad) { $self->{fault} = $bad; return undef }    ## no critic (ProhibitExplicitReturnUndef)
     my $fh;
     if (!open($fh, '<', $path)) {    ## no critic (RequireBriefOpen)
         $self->_fail(Pluton::Fault::OPEN_FOR_MMAP_FAILED, $path, errno => 0 + $!);
