@@ -59,7 +59,8 @@ my @bad = (
     [ "0Q,0\tx,0z\n"               => 'invalid netString type (not isprint())' ],
     [ "xQ,0z\n"                    => 'leading netString character not a digit' ],
     [ "0Q,0{,0z\n"                 => "Out-of-range netString type: '{'" ],
-    [ "0Q,0Q,0z\n"                 => "Duplicate netString type of 'Q'" ],
+    [ "0Q,0Q,0Q,0z\n"              => "Duplicate netString type of 'Q'" ],
+    [ "3b100,0z\n"                 => "Unexpected netString type. Wanted: requestPT, but got: 'b' (?unknownPT?)" ],
     [ "0Q,3b100,"                  => 'unexpected EOF in packet' ],
 );
 for my $t (@bad) {
@@ -71,6 +72,11 @@ for my $t (@bad) {
 ok(eval { Pluton::Packet::decode("0Q,999999999b", 'Q'); 1 } ? 0 : 1, 'a maximal length just needs more bytes');
 is(eval { Pluton::Packet::decode("0Q,0y,3xabc,0z\n", 'Q')->{x} }, 'abc', 'unknown types are ignored (kept)');
 is(eval { Pluton::Packet::decode("0Q,3b007,0z\n", 'Q')->{b} }, '007', 'leading zeros accepted');
+# As the original's decodePacket (found by conformance/differential_test.go):
+# the packet type is not a field, so a second Q is an unknown type, ignored.
+is(eval { Pluton::Packet::decode("0Q,1b7,0Q,0z\n", 'Q')->{b} }, '7', 'a second Q is ignored');
+is_deeply(Pluton::Packet::Decoder::scan_request(\"0Q,1b7,0Q,0z\n"), { b => '7', Q => '', z => '' },
+    'scan_request: a second Q too');
 eval { Pluton::Packet::decode("0A,0z\n", 'A') };
 is($@, '', 'response packet type');
 eval { Pluton::Packet::decode($REQ, 'A') };

@@ -32,19 +32,17 @@ final class Packet
     public const RESPONSE_DATA = 'q';
     public const END = 'z';
 
-    /** Names used in decoder messages. */
+    /**
+     * The original's packet type names (packetToEnglish), used in the decoder's
+     * "Unexpected netString type" message; any other byte is `?unknownPT?`.
+     */
     private const NAMES = [
         'Q' => 'requestPT', 'A' => 'responsePT', 'L' => 'remoteLoginPT', 'M' => 'loginResponsePT',
-        'a' => 'clientIDNT', 'b' => 'requestIDNT', 'c' => 'serviceKeyNT', 'e' => 'attributeNoWaitNT',
-        'f' => 'attributeNoRemoteNT', 'g' => 'attributeNoRetryNT', 'h' => 'attributeKeepAffinityNT',
-        'i' => 'attributeNeedAffinityNT', 'j' => 'contextNT', 'k' => 'requestDataNT',
-        'l' => 'timeoutMSNT', 'm' => 'fileDescriptorNT', 'p' => 'faultCodeNT', 'q' => 'responseDataNT',
-        'r' => 'faultTextNT', 's' => 'serviceIDNT', 't' => 'credentialsNT', 'u' => 'allowedNT',
-        'z' => 'endPacketNT',
     ];
 
     public const END_PACKET = "0z\n";
 
+    /** The original's name of a packet type byte (`requestPT`, ...), or `?unknownPT?`. */
     public static function typeName(string $type): string
     {
         return self::NAMES[$type] ?? '?unknownPT?';

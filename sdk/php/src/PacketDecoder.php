@@ -20,6 +20,8 @@ final class PacketDecoder
     private int $pos = 0;
     /** @var array<string,string> the fields of the packet being read */
     private array $fields = [];
+    /** The packet's first netstring (its type) has been read. */
+    private bool $started = false;
     private string $lastRaw = '';
     /** The last service key that passed the check, and its parts. */
     private ?string $keyText = null;
@@ -51,6 +53,7 @@ final class PacketDecoder
         $this->buf = '';
         $this->pos = 0;
         $this->fields = [];
+        $this->started = false;
     }
 
     /** True when bytes of an unfinished packet are buffered. */
@@ -97,7 +100,7 @@ final class PacketDecoder
         $len = strlen($buf);
         $pos = $this->pos;
         $fields = $this->fields;
-        $first = $fields === [];
+        $first = !$this->started;
         // Each turn consumes one whole netstring `<length><type><payload><terminator>`.
         while ($pos < $len) {
             $digits = strspn($buf, self::DIGITS, $pos);
@@ -139,6 +142,10 @@ final class PacketDecoder
                     );
                 }
                 $first = false;
+                // As the original, the packet type is not a field: a second
+                // `Q` (or `A`) later in the packet is an unknown type, ignored.
+                $pos = $end + 1;
+                continue;
             } elseif ($o >= 123) {
                 throw new ProtocolError("Out-of-range netString type: '" . $type . "'", false);
             } elseif (isset($fields[$type])) {
@@ -154,6 +161,7 @@ final class PacketDecoder
                 $this->buf = $pos === $len ? '' : substr($buf, $pos);
                 $this->pos = 0;
                 $this->fields = [];
+                $this->started = false;
                 if ($this->checkKey) {
                     $this->verifyKey($fields[Packet::SERVICE_KEY] ?? '');
                 }
@@ -163,6 +171,7 @@ final class PacketDecoder
         // Only whole netstrings are consumed; pos stays at the first unparsed one.
         $this->pos = $pos;
         $this->fields = $fields;
+        $this->started = !$first;
         return null;
     }
 

@@ -122,6 +122,25 @@ final class PacketTest extends TestCase
         $this->assertSame('1', $p['b']);
     }
 
+    /**
+     * As the original's decodePacket, the packet type is not a field: a second
+     * `Q` is an unknown type (ignored), a third a duplicate. Found by the
+     * differential test (conformance/differential_test.go).
+     */
+    public function testSecondPacketTypeIsIgnored(): void
+    {
+        $d = new PacketDecoder('Q');
+        $d->feed("0Q,1b1,0Q,0z\n0Q,0Q,0z\n");
+        $this->assertSame('1', $d->next()['b']);
+        $this->assertSame('', $d->next()['z']);
+        $d = new PacketDecoder('Q');
+        $d->feed('0Q,');
+        $this->assertNull($d->next());
+        $d->feed('0Q,0Q,0z,');
+        $this->expectExceptionMessage("Duplicate netString type of 'Q'");
+        $d->next();
+    }
+
     /** @return array<string,array{0:string,1:string,2:bool}> */
     public static function badPackets(): array
     {
@@ -144,6 +163,12 @@ final class PacketTest extends TestCase
             'tab type' => ["0Q,0\t,0z,", 'invalid netString type (not isprint())', true],
             'leading non-digit' => ['xQ,0z,', 'leading netString character not a digit', true],
             'out of range type' => ['0Q,0{,0z,', "Out-of-range netString type: '{'", false],
+            // packetToEnglish names only packet types, as in the original
+            'field type first' => [
+                '3b100,0z,',
+                "Unexpected netString type. Wanted: requestPT, but got: 'b' (?unknownPT?)",
+                false,
+            ],
         ];
     }
 

@@ -86,6 +86,9 @@ def test_t80_end_netstring_accepts_either_terminator(ending):
     (b"0Q,0{," + T80[3:] + b"\n", PacketError, "Out-of-range netString type: '{'"),
     (b"0Q,1000000000k", NetStringError, "netString length value greater than 999999999"),
     (b"0Q,3\x7fabc,", NetStringError, "invalid netString type (not isprint())"),
+    # As the original (packetToEnglish): only packet types have a name there.
+    (T80[3:] + b"\n", PacketError, "Unexpected netString type. Wanted: requestPT, but got: 'b' (?unknownPT?)"),
+    (b"0A," + T80[3:] + b"\n", PacketError, "Unexpected netString type. Wanted: requestPT, but got: 'A' (responsePT)"),
 ])
 def test_t80_rejections(packet, error, message):
     with pytest.raises(error) as e:
@@ -238,6 +241,7 @@ def test_scan_leaves_every_truncation_to_the_parser(packet):
     b"3Qabc," + T80[3:] + b"\n",
     b"0Q,3b100,0z\n",
     b"0Q,0z,",
+    b"0Q,0Q," + T80[3:] + b"\n",                        # a second Q: ignored, as the original
 ])
 def test_scan_never_disagrees_with_the_parser(packet):
     got = scan_packet(packet, b"0Q,")

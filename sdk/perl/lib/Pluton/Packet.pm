@@ -10,20 +10,11 @@ our $VERSION = '0.1.0';
 use constant MAX_LENGTH => 999_999_999;    ## no critic (ProhibitConstantPragma)
 use constant END_PACKET => "0z\n";    ## no critic (ProhibitConstantPragma)
 
-# The original's netStringType names (used in decoder error texts).
+# The original's packet type names (packetToEnglish), used in the decoder's
+# "Unexpected netString type" message; any other byte is ?unknownPT?.
 our %TYPE_NAME = (
-    Q => 'requestPT',               A => 'responsePT',
-    L => 'remoteLoginPT',           M => 'loginResponsePT',
-    a => 'clientIDNT',              b => 'requestIDNT',
-    c => 'serviceKeyNT',            e => 'attributeNoWaitNT',
-    f => 'attributeNoRemoteNT',     g => 'attributeNoRetryNT',
-    h => 'attributeKeepAffinityNT', i => 'attributeNeedAffinityNT',
-    j => 'contextNT',               k => 'requestDataNT',
-    l => 'timeoutMSNT',             m => 'fileDescriptorNT',
-    p => 'faultCodeNT',             q => 'responseDataNT',
-    r => 'faultTextNT',             s => 'serviceIDNT',
-    t => 'credentialsNT',           u => 'allowedNT',
-    z => 'endPacketNT',
+    Q => 'requestPT',     A => 'responsePT',
+    L => 'remoteLoginPT', M => 'loginResponsePT',
 );
 
 sub type_name {
@@ -323,7 +314,8 @@ trailing junk ignored, anything else 0.
 
 =head2 type_name
 
-The original's name of a netstring type (C<requestPT>, C<clientIDNT>, ...),
-or C<?unknownPT?>.
+The original's name of a packet type (C<requestPT>, C<responsePT>,
+C<remoteLoginPT>, C<loginResponsePT>), or C<?unknownPT?> for any other byte,
+a netstring type included (as the original's C<packetToEnglish>).
 
 =cut

@@ -144,12 +144,13 @@ def encode_response(r: ResponsePacket) -> bytes:
 
 
 _INT64_MAX = (1 << 63) - 1
+_INT64_MIN = -(1 << 63)
 
 
 def parse_number(b: bytes) -> int:
     """Read a decimal as C's ``strtol`` does: leading blanks, an optional sign,
     then digits up to the first non-digit; 0 when there are none. Saturates at
-    the 64-bit range instead of overflowing."""
+    the 64-bit range (``LONG_MAX``, ``LONG_MIN``) as strtol does."""
     s = b.lstrip(b" \t\n\r\v\f")
     neg = s[:1] == b"-"
     if s[:1] in (b"-", b"+"):
@@ -159,8 +160,8 @@ def parse_number(b: bytes) -> int:
         n += 1
     if n == 0:
         return 0
-    v = min(int(s[:n]), _INT64_MAX)
-    return -v if neg else v
+    v = int(s[:n])
+    return max(-v, _INT64_MIN) if neg else min(v, _INT64_MAX)
 
 
 def request_from_fields(f: Mapping[int, bytes]) -> RequestPacket:

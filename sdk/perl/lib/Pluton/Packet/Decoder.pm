@@ -109,7 +109,11 @@ sub next {    ## no critic (ProhibitBuiltinHomonyms)
                 . Pluton::Packet::type_name($self->{expect})
                 . ", but got: '$type' (" . Pluton::Packet::type_name($type) . ")")
                 if $type ne $self->{expect};
+            # As the original, the packet type is not a field: a second Q (or
+            # A) later in the packet is an unknown type, ignored.
             $fields = {};
+            $pos    = $end + 1;
+            next;
         }
         elsif ($type gt 'z') {
             return $self->_error('packet', "Out-of-range netString type: '$type'");
@@ -202,7 +206,7 @@ sub scan_request {
     my ($bufref, $max) = @_;
     return unless substr($$bufref, 0, 3) eq '0Q,';
     my $len = length $$bufref;
-    my %f = (Q => q{});
+    my %f;
     pos($$bufref) = 3;    ## no critic (RequireLocalizedPunctuationVars)
     while ($$bufref =~ /\G([0-9]{1,9})([\x20-\x2f\x3a-\x7e])/gc) {
         my $end = pos($$bufref) + $1;
