@@ -102,6 +102,7 @@ type Manager struct {
 	controls   *controlState       // holds and halts kept in ControlsName (controls.go)
 
 	shuttingDown bool
+	emergency    *time.Timer // the Emergency Exit Delay, once shutting down
 	nextStats    time.Time
 	maxServices  int
 }
@@ -650,7 +651,7 @@ func (m *Manager) shutdown(now time.Time, reason string) {
 	delay := m.opts.EmergencyExit
 	m.log.Printf("Manager orderly shutdown limit: %d", int(delay/time.Second))
 	stdout, stderr := m.opts.Stdout, m.opts.Stderr
-	time.AfterFunc(delay, func() {
+	m.emergency = time.AfterFunc(delay, func() {
 		const msg = "--\nEmergency Exit Delay limit reached\n"
 		_, _ = io.WriteString(stdout, msg)
 		_, _ = io.WriteString(stderr, msg)
@@ -660,6 +661,9 @@ func (m *Manager) shutdown(now time.Time, reason string) {
 }
 
 func (m *Manager) exit() int {
+	if m.emergency != nil {
+		m.emergency.Stop() // Run returns: its caller lives on
+	}
 	m.stopControl()
 	if m.statusSv != nil {
 		_ = m.statusSv.Close()
