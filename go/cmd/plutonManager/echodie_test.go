@@ -25,6 +25,9 @@ func TestPlPingKillEveryEcho(t *testing.T) {
 	if php, err := exec.LookPath("php"); err == nil {
 		echoes["php.echo.0.raw"] = "exec " + php + " " + filepath.Join(root, "sdk/php/examples/echo.php") + "\n"
 	}
+	if perl, err := exec.LookPath("perl"); err == nil {
+		echoes["perl.echo.0.raw"] = "exec " + perl + " " + filepath.Join(root, "sdk/perl/examples/echo.pl") + "\n"
+	}
 	for key := range echoes {
 		echoes[key] += "exec-failure-backoff 0\n" // the next ping gets a new instance at once
 	}

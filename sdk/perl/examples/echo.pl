@@ -2,8 +2,11 @@
 # The echo service: replies with the request data (the handler form).
 #
 # Context: echo.sleepMS (sleep that many ms first; negative gives fault 111),
-# echo.sleepAfter (seconds to sleep after replying), echo.log (log to stderr).
-# Exit codes: 42 if it cannot start, 41 if it stopped with a fault, else 0.
+# echo.sleepAfter (seconds to sleep after replying), echo.log (log to stderr),
+# echo.die (any value, as plPing -k sends it: exit 3 at once, without a
+# response).
+# Exit codes: 42 if it cannot start, 41 if it stopped with a fault, 3 for
+# echo.die, else 0.
 #
 # Try it stand-alone:  ./examples/echo.pl 3<requests 4>responses
 use strict;
@@ -14,6 +17,7 @@ use FindBin ();
 # script; otherwise the installed Pluton.
 use lib do { my $lib = "$FindBin::RealBin/../lib"; -f "$lib/Pluton/Service.pm" ? $lib : () };
 
+use POSIX ();
 use Time::HiRes ();
 use Pluton::Service;
 
@@ -45,6 +49,10 @@ my $ok = eval {
         $requests++;
         $bytes += length $data;
 
+        if (defined $request->context('echo.die')) {    # plPing -k
+            print STDERR 'echo: echo.die: exiting without a response to request ', $request->id, "\n";
+            POSIX::_exit(3);
+        }
         my $ms = $request->context('echo.sleepMS');
         if (defined $ms) {
             $ms = int_of($ms);
