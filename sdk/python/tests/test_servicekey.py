@@ -26,10 +26,10 @@ def test_valid_keys(text, parts):
 
 
 @pytest.mark.parametrize("text, reason", [
-    ("system.echo.0", "invalid syntax - need four dot-separated tokens"),
-    ("", "invalid syntax - need four dot-separated tokens"),
-    ("system.echo.0.raw.", "invalid syntax - more than four dot-separated tokens"),
-    ("a.b.c.d.e", "invalid syntax - more than four dot-separated tokens"),
+    ("system.echo.0", "need four dot-separated tokens"),
+    ("", "need four dot-separated tokens"),
+    ("system.echo.0.raw.", "more than four dot-separated tokens"),
+    ("a.b.c.d.e", "more than four dot-separated tokens"),
     ("sys/tem.echo.0.raw", "contains '/'"),
     ("system.ec/ho.0.raw", "contains '/'"),
     ("system.echo\0.0.raw", "contains a NUL byte"),

@@ -67,9 +67,9 @@ def _check(raw: bytes, client: bool) -> str:
     """Return why ``raw`` is not a valid key, or ``""``."""
     parts = raw.split(b".")
     if len(parts) < 4:
-        return "invalid syntax - need four dot-separated tokens"
+        return "need four dot-separated tokens"
     if len(parts) > 4:
-        return "invalid syntax - more than four dot-separated tokens"
+        return "more than four dot-separated tokens"
     if b"/" in raw:
         return "contains '/'"
     if b"\0" in raw:
