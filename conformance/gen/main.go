@@ -14,7 +14,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/pluton-go/pluton/conformance/vectors"
 	"github.com/pluton-go/pluton/go/protocol"
@@ -64,56 +63,21 @@ func (r request) packet() []byte {
 		TimeoutMS: 4000, NoRetry: r.attrs.noRetry, KeepAffinity: r.attrs.keepAffinity, Context: ctx, Data: r.data})
 }
 
-// respond models the testee: it returns the response packet for a well-formed request.
+// respond returns the modelled response (vectors.Respond) to a well-formed request packet.
+// The request id is read as the original's strtol reads it (vectors.Strtol).
 func respond(pkt []byte) []byte {
 	var req protocol.Request
-	if err := protocol.NewRequestDecoder(bytes.NewReader(pkt)).ReadRequest(&req); err != nil {
+	p := protocol.NewRequestParser()
+	if n, done, err := p.Feed(pkt); err != nil || !done || n != len(pkt) {
 		log.Fatalf("gen: model cannot decode its own request %q: %v", pkt, err)
 	}
-	resp := protocol.Response{ID: req.ID, ClientName: req.ClientName, ServiceName: vectors.ServiceName}
-	parts := strings.Split(req.ServiceKey, ".")
-	ctx, ctxErr := protocol.ContextMap(req.Context)
-	fault := func(code int64, text string) { resp.FaultCode, resp.FaultText = code, text }
-	lookup := func(k string) (string, bool) {
-		v, ok := ctx[k]
-		return v, ok
+	p.Request(&req)
+	req.ID = vectors.Strtol(p.Field(protocol.TypeRequestID))
+	out, ok := vectors.Respond(&req)
+	if !ok {
+		log.Fatalf("gen: the model cannot answer %q", pkt)
 	}
-	switch fn := parts[1]; {
-	case ctxErr != nil && fn != "echo" && fn != "key" && fn != "client":
-		fault(22, ctxErr.(*protocol.DecodeError).Msg)
-	case fn == "echo" || fn == "sleep":
-		resp.Data = req.Data
-	case fn == "fault":
-		code, _ := lookup("fault.code")
-		text, _ := lookup("fault.text")
-		fault(protocol.ParseNumber([]byte(code)), text)
-	case fn == "context":
-		var b bytes.Buffer
-		for _, k := range strings.Split(strings.TrimRight(string(req.Data), "\n"), "\n") {
-			if v, ok := lookup(k); ok {
-				fmt.Fprintf(&b, "%s=%s\n", k, v)
-			} else {
-				fmt.Fprintf(&b, "%s!\n", k)
-			}
-		}
-		resp.Data = b.Bytes()
-	case fn == "key":
-		resp.Data = []byte(strings.Join(append(parts, req.ServiceKey), "\n"))
-	case fn == "client":
-		resp.Data = []byte(req.ClientName)
-	case fn == "flags":
-		resp.Data = fmt.Appendf(nil, "noWait=%d keepAffinity=%d", b2i(req.NoWait), b2i(req.KeepAffinity))
-	default:
-		fault(2, "unknown function "+fn)
-	}
-	return protocol.AppendResponse(nil, &resp)
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	return out
 }
 
 func pattern(n int) []byte {
@@ -177,6 +141,19 @@ func build() ([]vectors.Case, map[string][]byte) {
 		{"flags", "the keepAffinity attribute as the service reads it (noWait cannot be seen: no response)", []request{
 			{key: "conformance.flags.0.raw", client: "f:1"},
 			{key: "conformance.flags.0.raw", client: "f:1", attrs: attrs{noRetry: true, keepAffinity: true}}}, false},
+		// Found by the differential test (conformance/differential_test.go).
+		{"second_Q_ignored", "the packet type is not a field: a second Q later in a packet is an unknown type, ignored (as the original's decodePacket)", []request{
+			{raw: "0Q,3b100,0Q,22cconformance.echo.0.raw,2kHi,0z\n"}, {raw: "0Q,0Q,3b101,22cconformance.echo.0.raw,0z\n"}}, false},
+		{"request_id_overflow", "an id beyond 64 bits saturates at LONG_MAX or LONG_MIN, as strtol", []request{
+			{raw: "0Q,20b99999999999999999999,22cconformance.echo.0.raw,0z\n"},
+			{raw: "0Q,21b-99999999999999999999,22cconformance.echo.0.raw,0z\n"},
+			{raw: "0Q,19b9223372036854775807,22cconformance.echo.0.raw,0z\n"},
+			{raw: "0Q,19b9223372036854775808,22cconformance.echo.0.raw,0z\n"},
+			{raw: "0Q,20b-9223372036854775808,22cconformance.echo.0.raw,0z\n"},
+			{raw: "0Q,20b-9223372036854775809,22cconformance.echo.0.raw,0z\n"},
+			{raw: "0Q,19b4611686018427387905,22cconformance.echo.0.raw,0z\n"}}, false},
+		{"unknown_function_bad_context", "fault 2 for an unknown function even with a malformed context (only a lookup reads it)", []request{
+			{raw: "0Q,3b100,24cconformance.nosuch.0.raw,3j1ka,0z\n"}}, false},
 		{"sleep", "sleep sleep.ms milliseconds, then echo", []request{{key: "conformance.sleep.0.raw", client: "s:1",
 			context: [][2]string{{"sleep.ms", "20"}}, data: []byte("slept")}}, true},
 	}
@@ -213,6 +190,13 @@ func build() ([]vectors.Case, map[string][]byte) {
 		{"bad_service_key", "a request key that fails the client rules", "0Q,3b100,9cnot.a.key,0z\n", "", "Invalid Service Key"},
 		{"wildcard_key_in_request", "an empty function is for configuration names only", "0Q,3b100,13csystem..0.raw,0z\n", "", "Invalid Service Key"},
 		{"missing_service_key", "a request without a key", "0Q,3b100,0z\n", "", "Invalid Service Key"},
+		{"third_Q_duplicate", "a second Q is ignored, a third is a duplicate", "0Q,0Q,0Q,22cconformance.echo.0.raw,0z\n", "", "Duplicate netString type of 'Q'"},
+		{"first_type_not_packet", "a netstring type first: named ?unknownPT? (the original names packet types only)", "3b100,22cconformance.echo.0.raw,0z\n", "",
+			"Unexpected netString type. Wanted: requestPT, but got: 'b' (?unknownPT?)"},
+		{"service_key_five_tokens", "the key error text of the original", "0Q,3b100,24cconformance.echo.0.raw.x,0z\n", "",
+			"Invalid Service Key: more than four dot-separated tokens"},
+		{"service_key_three_tokens", "the key error text of the original", "0Q,3b100,18cconformance.echo.0,0z\n", "",
+			"Invalid Service Key: need four dot-separated tokens"},
 		{"extra_after_z", "a good packet then bytes that are no packet", good + "junk", string(respond([]byte(good))), "leading netString character not a digit"},
 	}
 	// protocol.md §8.3: a length prefix above maximum-request-size (64 MiB

@@ -55,3 +55,8 @@ var serviceNameField = regexp.MustCompile(`\d+stestee:\d+/0,`)
 func NormalizeServiceName(b []byte) []byte {
 	return serviceNameField.ReplaceAll(b, []byte(fmt.Sprintf("%ds%s,", len(ServiceName), ServiceName)))
 }
+
+// DefaultMaximumRequestSize is the maximum-request-size of a testee without
+// a stats segment, as in stand-alone mode (docs/protocol.md §8): a longer
+// length prefix is refused with fault 3 before its payload is read.
+const DefaultMaximumRequestSize = 64 << 20
