@@ -121,8 +121,13 @@ func writeConfig(t *testing.T, dir, key, text string) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, key), []byte(text), 0o644))
 }
 
+// instanceConfig is a service whose instances are this test binary.
 func instanceConfig(extra string) string {
-	return "exec " + os.Args[0] + "\n" + extra
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	return "exec " + exe + "\n" + extra
 }
 
 func newOptions(t *testing.T) Options {

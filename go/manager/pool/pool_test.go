@@ -301,3 +301,65 @@ func TestShutdownStopsEverythingAndFinishes(t *testing.T) {
 	_, err = os.Stat(h.s.MmapPath)
 	assert.True(t, os.IsNotExist(err))
 }
+
+// TestStartGate checks when the pool may start an instance: never while
+// held, halted, backed off, throttled after a failure, full, or not running.
+func TestStartGate(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name string
+		edit func(s *Service)
+		want bool
+	}{
+		{"running", func(*Service) {}, true},
+		{"held", func(s *Service) { s.held = true }, false},
+		{"halted", func(s *Service) { s.halted = true }, false},
+		{"backed off", func(s *Service) { s.backoffUntil = now.Add(time.Millisecond) }, false},
+		{"backoff over", func(s *Service) { s.backoffUntil = now }, true},
+		{"throttled", func(s *Service) { s.throttleUntil = now.Add(time.Millisecond) }, false},
+		{"throttle over", func(s *Service) { s.throttleUntil = now }, true},
+		{"full", func(s *Service) { s.live = len(s.inst) }, false},
+		{"draining", func(s *Service) { s.phase = Draining }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newConfiguredService(t, "exec /bin/true\n")
+			tt.edit(s)
+			assert.Equal(t, tt.want, s.startAllowed(now))
+		})
+	}
+}
+
+// TestCrashBacksOff: an instance that exits non-zero backs the service
+// off for exec-failure-backoff, and with 0 throttles restarts for 250 ms.
+func TestCrashBacksOff(t *testing.T) {
+	for _, tt := range []struct {
+		name, cfg, log string
+		backoff        bool
+	}{
+		{"backoff", "exec-failure-backoff 30\n", "backoff restarts for 30s: Abnormal Exit Code", true},
+		{"throttle", "exec-failure-backoff 0\n", "prefer to backoff restarts due to: Abnormal Exit Code", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "exec /bin/false\nminimum-processes 1\nprestart-processes true\n"+tt.cfg)
+			now := time.Now()
+			h.s.Prestart(now)
+			in := h.instances()[0]
+			require.True(t, h.pumpUntil(in.exited))
+			assert.Contains(t, h.log.String(), "Child Exit: abnormal "+in.LogID+" exit(1)")
+			h.waitLog(tt.log)
+			assert.Equal(t, 1, h.s.crashes)
+			after := time.Now()
+			assert.False(t, h.s.startAllowed(after))
+			h.s.Sample(after, 2, true)
+			assert.Empty(t, h.instances(), "nothing starts during the backoff")
+			if tt.backoff {
+				assert.True(t, h.s.backoffUntil.After(after.Add(29*time.Second)))
+				assert.NotEmpty(t, h.s.Unavailable(after), "clients are answered fault 7")
+			} else {
+				assert.True(t, h.s.backoffUntil.IsZero())
+				assert.True(t, h.s.startAllowed(after.Add(restartThrottle)), "250 ms later")
+			}
+		})
+	}
+}
