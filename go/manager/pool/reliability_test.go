@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,9 +99,9 @@ func readResponse(t *testing.T, c net.Conn) protocol.Response {
 
 func TestRejectorAnswersFault7(t *testing.T) {
 	s := newConfiguredService(t, "exec /bin/true\nrequest-read-timeout 1\nmaximum-pending 2\nmaximum-request-size 100\n")
-	var answered int
+	var answered atomic.Int32
 	r, err := startRejector(s.lfd, "test.rel.0.raw: halted", s.maxRequestSize(), time.Second, s.maxPending(),
-		func() { answered++ })
+		func() { answered.Add(1) })
 	require.NoError(t, err)
 	dial := func() net.Conn {
 		c, err := net.Dial("unix", s.SocketPath)
@@ -158,7 +159,7 @@ func TestRejectorAnswersFault7(t *testing.T) {
 	resp = readResponse(t, last)
 	assert.EqualValues(t, 42, resp.ID)
 	assert.EqualValues(t, 7, resp.FaultCode)
-	assert.Equal(t, 4, answered)
+	assert.Equal(t, int32(4), answered.Load())
 }
 
 func TestUnavailableText(t *testing.T) {
