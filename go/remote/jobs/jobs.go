@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -217,4 +216,3 @@ func storeResult(ctx context.Context, kv jetstream.KeyValue, r Result) (bool, er
 	return true, nil
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -320,7 +320,8 @@ class Client:
         bad job id, 5 JetStream failed, -19 no answer within ``timeout``."""
         parse_key(key)
         ctx = encode_context(context) + encode_context_pair(_JOB_SUBMIT, job_id.encode("utf-8", "surrogateescape"))
-        return json.loads(self._gateway_call(key, data, ctx, timeout))
+        submitted: Dict[str, object] = json.loads(self._gateway_call(key, data, ctx, timeout))
+        return submitted
 
     def job_result(self, job_id: str, *, timeout: Optional[float] = None) -> Dict[str, object]:
         """Wait up to ``timeout`` seconds (default: the client's) for the
@@ -330,8 +331,8 @@ class Client:
         that fault). Raises :class:`~pluton.Fault` -19 when there is no
         result in time, -22 for a bad id, -30 with no gateway."""
         ctx = encode_context_pair(_JOB_RESULT, job_id.encode("utf-8", "surrogateescape"))
-        r = json.loads(self._gateway_call("pluton.jobResult.0.raw", b"", ctx, timeout))
-        r["data"] = base64.b64decode(r.get("data") or "")
+        r: Dict[str, object] = json.loads(self._gateway_call("pluton.jobResult.0.raw", b"", ctx, timeout))
+        r["data"] = base64.b64decode(str(r.get("data") or ""))
         r.setdefault("faultCode", 0)
         r.setdefault("faultText", "")
         r.setdefault("service", "")

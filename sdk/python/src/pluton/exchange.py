@@ -139,9 +139,9 @@ def connect(rendezvous: str, key: ServiceKey, remote: bool = False) -> Tuple[str
             break
         if refused is None:
             if remote:
-                gw, sock, err = connect_gateway(rendezvous)
-                if sock is not None:
-                    return gw, sock
+                gw, gw_sock, err = connect_gateway(rendezvous)
+                if gw_sock is not None:
+                    return gw, gw_sock
                 if err != errno.ENOENT:  # a gateway that is there but refuses
                     raise Fault(FaultCode.SERVICE_NOT_FOUND, "%s: no socket %s or %s, and %s"
                                 % (key, paths[0], paths[1], gateway_missing(gw, err)))
