@@ -202,9 +202,13 @@ type netstring struct {
 	typ     byte
 	payload []byte
 	term    byte
+	partial bool // only the length is written: the input ends inside the prefix
 }
 
 func (n netstring) bytes() []byte {
+	if n.partial {
+		return []byte(n.length)
+	}
 	b := append([]byte(n.length), n.typ)
 	b = append(b, n.payload...)
 	return append(b, n.term)
@@ -410,6 +414,17 @@ var mutations = []mutation{
 		}
 		p[i].length = pick(r, hugeLengths)
 		return p
+	}},
+	{"hugeLengthBadType", func(r *rand.Rand, p []netstring) []netstring {
+		// Which error first: the size limit or the type byte?
+		i := r.IntN(len(p))
+		p[i].length, p[i].typ = pick(r, []string{"99999999", "67108865", "1000000000"}), pick(r, badTypes)
+		return p
+	}},
+	{"endInHugeLength", func(r *rand.Rand, p []netstring) []netstring {
+		// The input ends inside a length prefix that is already too large.
+		i := 1 + r.IntN(len(p)-1)
+		return append(p[:i], netstring{length: pick(r, []string{"99999999", "67108865", "999999999", "1000000000", "0000000099999999"}), partial: true})
 	}},
 	{"lengthOffBy", func(r *rand.Rand, p []netstring) []netstring {
 		i := r.IntN(len(p))

@@ -208,6 +208,14 @@ func build() ([]vectors.Case, map[string][]byte) {
 	malformed = append(malformed, struct{ name, desc, in, out, stderr string }{
 		"request_too_large", "a data length prefix above the default maximum-request-size: fault 3 before the payload",
 		"0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,99999999k", tooLarge, "exceeds maximum-request-size"})
+	// Found by the differential test: the limit applies once the prefix is
+	// complete (a non-digit follows), before the type byte is checked.
+	malformed = append(malformed, struct{ name, desc, in, out, stderr string }{
+		"request_too_large_bad_type", "a length prefix above maximum-request-size followed by a bad type byte: fault 3 first",
+		"0Q,3b100,12aplSend:26446,17csystem.echo.0.raw,4l4000,99999999\x00", tooLarge, "exceeds maximum-request-size"},
+		struct{ name, desc, in, out, stderr string }{
+			"eof_in_large_prefix", "input that ends inside a length prefix already above maximum-request-size is a truncated packet",
+			"0Q,3b100,12aplSend:26446,99999999", "", "unexpected EOF in packet"})
 	for _, m := range malformed {
 		c := vectors.Case{Name: m.name, Description: m.desc, Expect: vectors.ExpectError, Stderr: m.stderr}
 		cases = append(cases, withFiles(c, []byte(m.in), []byte(m.out), files))

@@ -72,6 +72,20 @@ for my $t (@bad) {
 ok(eval { Pluton::Packet::decode("0Q,999999999b", 'Q'); 1 } ? 0 : 1, 'a maximal length just needs more bytes');
 is(eval { Pluton::Packet::decode("0Q,0y,3xabc,0z\n", 'Q')->{x} }, 'abc', 'unknown types are ignored (kept)');
 is(eval { Pluton::Packet::decode("0Q,3b007,0z\n", 'Q')->{b} }, '007', 'leading zeros accepted');
+# The size limit applies once the prefix is complete, before the type byte is
+# checked; input that ends inside the prefix is truncated (found by
+# conformance/differential_test.go).
+{
+    my $d = Pluton::Packet::Decoder->new('Q', max_size => 10);
+    $d->add('0Q,3b100,99999999');
+    is(scalar(my @r = $d->next), 0, 'a large prefix without its end needs more bytes');
+    is($d->eof->{text}, 'unexpected EOF in packet', 'and is truncated at EOF');
+    $d = Pluton::Packet::Decoder->new('Q', max_size => 10);
+    $d->add("0Q,3b100,99999999\x00");
+    my (undef, $e) = $d->next;
+    is($e->{kind}, 'too_large', 'too large before the bad type byte');
+    is($d->partial_fields->{b}, '100', 'with the fields read before it');
+}
 # As the original's decodePacket (found by conformance/differential_test.go):
 # the packet type is not a field, so a second Q is an unknown type, ignored.
 is(eval { Pluton::Packet::decode("0Q,1b7,0Q,0z\n", 'Q')->{b} }, '7', 'a second Q is ignored');

@@ -112,13 +112,15 @@ final class PacketDecoder
                 throw new ProtocolError('netString length value greater than 999999999', true);
             }
             $n = (int) substr($buf, $pos, $digits);
-            if ($this->maximumSize > 0 && $n > $this->maximumSize) {
-                // Even with more digits to come, the length can only grow.
-                throw new TooLargeError($n, $this->maximumSize, $fields);
-            }
             $at = $pos + $digits;
             if ($at >= $len) {
                 break;
+            }
+            if ($this->maximumSize > 0 && $n > $this->maximumSize) {
+                // As soon as the prefix is complete (a non-digit follows), before
+                // the type byte is checked: input that ends inside the prefix is
+                // a truncated packet, as in every SDK.
+                throw new TooLargeError($n, $this->maximumSize, $fields);
             }
             $type = $buf[$at];
             $o = ord($type);

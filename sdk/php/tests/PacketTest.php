@@ -8,6 +8,7 @@ use PHPUnit\Framework\TestCase;
 use Pluton\Packet;
 use Pluton\PacketDecoder;
 use Pluton\ProtocolError;
+use Pluton\TooLargeError;
 
 final class PacketTest extends TestCase
 {
@@ -139,6 +140,27 @@ final class PacketTest extends TestCase
         $d->feed('0Q,0Q,0z,');
         $this->expectExceptionMessage("Duplicate netString type of 'Q'");
         $d->next();
+    }
+
+    /**
+     * The size limit applies once the length prefix is complete, before the
+     * type byte is checked; input that ends inside the prefix is truncated.
+     * Found by the differential test (conformance/differential_test.go).
+     */
+    public function testSizeLimitOnceThePrefixIsComplete(): void
+    {
+        $d = new PacketDecoder('Q', false, false, 10);
+        $d->feed('0Q,3b100,99999999');
+        $this->assertNull($d->next());
+        $this->assertTrue($d->hasPartial());
+        $d->feed("\x00");
+        try {
+            $d->next();
+            $this->fail('no TooLargeError');
+        } catch (TooLargeError $e) {
+            $this->assertSame(99999999, $e->length);
+            $this->assertSame('100', $e->fields['b']);
+        }
     }
 
     /** @return array<string,array{0:string,1:string,2:bool}> */

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pluton.parser import (NetStringError, PacketError, PacketParser, ProtocolError, TruncatedPacketError,
-                           decode_one, scan_packet)
+                           TooLargeError, decode_one, scan_packet)
 from pluton.reader import PacketReader
 from pluton.wire import (T_CLIENT_NAME, T_CONTEXT, T_FAULT_CODE, T_FAULT_TEXT, T_REQUEST_DATA,
                          T_REQUEST_ID, T_RESPONSE_DATA, T_SERVICE_KEY, T_SERVICE_NAME, T_TIMEOUT,
@@ -278,3 +278,18 @@ def test_reader_parses_bytes_it_is_given_before_reading():
     assert r.read_packet() is None and r.eof
     with pytest.raises(ValueError):
         PacketReader(b"Q", chunk_size=4).reset(src.read_into, b"12345")
+
+
+# -- the size limit (found by conformance/differential_test.go) -------------
+
+def test_size_limit_applies_before_the_type_byte_is_checked():
+    p = PacketParser(b"Q", max_length=10)
+    with pytest.raises(TooLargeError) as e:
+        p.feed(b"0Q,3b100,11\x00")
+    assert e.value.length == 11 and e.value.fields[T_REQUEST_ID] == b"100"
+
+
+def test_input_ending_inside_a_large_prefix_is_truncated():
+    p = PacketParser(b"Q", max_length=10)
+    pos, done = p.feed(b"0Q,3b100,99999999")
+    assert (pos, done) == (17, False) and p.started

@@ -103,10 +103,12 @@ class PacketParser:
                     self._state = _TYPE
             elif state == _TYPE:
                 c = buf[pos]
-                if c < 0x20 or c > 0x7E:
-                    raise NetStringError(MSG_BAD_TYPE)
+                # The size limit applies as soon as the prefix is complete,
+                # before the type byte is checked (as every SDK).
                 if self._length > self.max_length:
                     raise TooLargeError(self._length, self.max_length, dict(self._fields) if self._first else {})
+                if c < 0x20 or c > 0x7E:
+                    raise NetStringError(MSG_BAD_TYPE)
                 self._type = c
                 pos += 1
                 self._filled = 0

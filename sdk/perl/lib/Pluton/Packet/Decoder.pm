@@ -163,6 +163,8 @@ sub _header {
         if $num =~ /\A0*[1-9][0-9]{9}/;
     my $at = $pos + length $num;
     return () if $at >= $len;
+    # the size limit applies as soon as the prefix is complete, before the type byte is checked
+    return $self->_too_large($num) if $self->{max_size} && $num > $self->{max_size};
     my $type = substr($$bufref, $at, 1);
     my $o    = ord $type;
     return $self->_error('netstring', 'invalid netString type (not isprint())') if $o < 0x20 || $o > 0x7e;
