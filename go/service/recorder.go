@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -19,6 +20,7 @@ type recorder struct {
 	pid    int
 	count  uint64 // requests recorded so far
 	off    bool
+	errOut io.Writer // where the one failure line goes; nil: os.Stderr
 }
 
 func newRecorder(prefix string, cycle uint32, pid int) *recorder {
@@ -84,7 +86,11 @@ func (r *recorder) write(path string, parts ...[]byte) bool {
 	}()
 	if err != nil {
 		r.off = true
-		fmt.Fprintf(os.Stderr, "service: recorder stopped: %v\n", err)
+		out := r.errOut
+		if out == nil {
+			out = os.Stderr
+		}
+		fmt.Fprintf(out, "service: recorder stopped: %v\n", err)
 		return false
 	}
 	return true

@@ -107,44 +107,20 @@ func TestRecorderManagerMode(t *testing.T) {
 func TestRecorderFailureReportedOnce(t *testing.T) {
 	dir := t.TempDir()
 	f := newManagerFixtureHeader(t, stats.HeaderConfig{Slots: 1, RecorderPrefix: dir + "/missing/echo."}, 0, 0)
-	stderr := captureStderr(t)
 	svc := f.service(t, nil)
+	require.NotNil(t, svc.rec)
+	var stderr bytes.Buffer // written by the loop, read once it has ended
+	svc.rec.errOut = &stderr
 	done := runLoop(svc)
 	for range 3 {
 		assert.Equal(t, "x", string(call(t, f.sock, echoReq("echo", "x")).Data), "requests never fail")
 	}
 	stopLoop(t, f, done)
 	require.NoError(t, svc.Close())
-	out := stderr()
+	out := stderr.String()
 	assert.Equal(t, 1, strings.Count(out, "recorder stopped"), out)
 	assert.Contains(t, out, dir+"/missing/echo.in.")
 	assert.Equal(t, uint32(stats.NotRecording), f.slotStats(t).RecorderIndex)
-}
-
-// captureStderr redirects the process's fd 2 to a file until the returned
-// function is called, which returns what was written.
-func captureStderr(t *testing.T) func() string {
-	t.Helper()
-	tmp, err := os.CreateTemp(t.TempDir(), "stderr")
-	require.NoError(t, err)
-	saved, err := syscall.Dup(2)
-	require.NoError(t, err)
-	require.NoError(t, syscall.Dup2(int(tmp.Fd()), 2))
-	restored := false
-	restore := func() {
-		if !restored {
-			restored = true
-			_ = syscall.Dup2(saved, 2)
-			_ = syscall.Close(saved)
-		}
-	}
-	t.Cleanup(restore)
-	return func() string {
-		restore()
-		b, err := os.ReadFile(tmp.Name())
-		require.NoError(t, err)
-		return string(b)
-	}
 }
 
 // TestRecorderReplay: an echoService instance under a (test) manager
