@@ -72,7 +72,8 @@ func contextNetstring(b []byte, want byte) (payload, rest []byte, err error) {
 	case i == len(b):
 		return nil, nil, &DecodeError{Msg: "Service Error: Context truncated"}
 	case b[i] != want:
-		return nil, nil, &DecodeError{Msg: fmt.Sprintf("Service Error: Unexpected Context type. Wanted: '%c', but got: '%c'", want, b[i])}
+		// The byte as it is (the original's char): %c would write a byte of 0x80 and above as UTF-8.
+		return nil, nil, &DecodeError{Msg: fmt.Sprintf("Service Error: Unexpected Context type. Wanted: '%c', but got: '%s'", want, b[i:i+1])}
 	}
 	i++
 	if len(b)-i < n+1 {

@@ -229,6 +229,7 @@ func TestContext(t *testing.T) {
 		{"lastWins", "1ka,1v1,1ka,1v2,", []ContextPair{{"a", "1"}, {"a", "2"}}, ""},
 		{"emptyValue", "1ka,0v,", []ContextPair{{"a", ""}}, ""},
 		{"wrongType", "1xa,1v1,", nil, "Service Error: Unexpected Context type. Wanted: 'k', but got: 'x'"},
+		{"wrongTypeHighByte", "1\xffa,1v1,", nil, "Service Error: Unexpected Context type. Wanted: 'k', but got: '\xff'"},
 		{"missingValue", "1ka,", nil, "Service Error: Context leading netString character not a digit"},
 		{"truncated", "5ka,", nil, "Service Error: Context truncated"},
 		{"badTerminator", "1ka;1v1,", nil, "Service Error: Context incorrect netString terminator - comma or \\n expected"},
