@@ -76,6 +76,7 @@ def test_context_round_trip_last_value_wins():
 @pytest.mark.parametrize("payload, message", [
     (b"1xk,1vv,", "Service Error: Unexpected Context type. Wanted: 'k', but got: 'x'"),
     (b"1kk,1xv,", "Service Error: Unexpected Context type. Wanted: 'v', but got: 'x'"),
+    (b"1\xffk,1vv,", "Service Error: Unexpected Context type. Wanted: 'k', but got: '\udcff'"),  # the byte 0xff
     (b"1kk,", "Service Error: Context leading netString character not a digit"),
     (b"xkk,", "Service Error: Context leading netString character not a digit"),
     (b"5kk,", "Service Error: Context truncated"),

@@ -228,8 +228,10 @@ def _context_netstring(b: bytes, pos: int, want: int) -> Tuple[bytes, int]:
     if i == len(b):
         raise ContextError("Service Error: Context truncated")
     if b[i] != want:
-        raise ContextError("Service Error: Unexpected Context type. Wanted: '%c', but got: '%c'"
-                           % (want, b[i]))
+        # The byte as it is (the original's char): a byte of 0x80 and above
+        # becomes a surrogate that the fault text encodes back to that byte.
+        raise ContextError("Service Error: Unexpected Context type. Wanted: '%c', but got: '%s'"
+                           % (want, b[i:i + 1].decode("utf-8", "surrogateescape")))
     i += 1
     if len(b) - i < n + 1:
         raise ContextError("Service Error: Context truncated")
