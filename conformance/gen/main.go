@@ -199,6 +199,8 @@ func build() ([]vectors.Case, map[string][]byte) {
 			"Invalid Service Key: more than four dot-separated tokens"},
 		{"service_key_three_tokens", "the key error text of the original", "0Q,3b100,18cconformance.echo.0,0z\n", "",
 			"Invalid Service Key: need four dot-separated tokens"},
+		{"service_key_version_leading_zero", "the original checks a version's leading zero before its digits", "0Q,3b100,24cconformance.echo.0x1.raw,0z\n", "",
+			"Invalid Service Key: version has ambiguous leading zero"},
 		{"extra_after_z", "a good packet then bytes that are no packet", good + "junk", string(respond([]byte(good))), "leading netString character not a digit"},
 	}
 	// protocol.md §8.3: a length prefix above maximum-request-size (64 MiB

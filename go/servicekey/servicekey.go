@@ -102,13 +102,14 @@ func parse(s string, client bool) (Key, error) {
 	if len(ver) < 1 || len(ver) > 6 {
 		return fail("Service Version length is not in the range 1-6 characters")
 	}
+	// The leading zero first, as the original (so 0x1 has a leading zero).
+	if ver[0] == '0' && len(ver) > 1 {
+		return fail("version has ambiguous leading zero")
+	}
 	for _, c := range ver {
 		if c < '0' || c > '9' {
 			return fail("version is not a positive integer")
 		}
-	}
-	if ver[0] == '0' && len(ver) > 1 {
-		return fail("version has an ambiguous leading zero")
 	}
 	if ser == "" {
 		return fail("serialization is zero length")

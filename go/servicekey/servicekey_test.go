@@ -29,8 +29,9 @@ func TestParse(t *testing.T) {
 		{"system.echo.1234567.raw", "Service Version length is not in the range 1-6 characters"},
 		{"system.echo.-1.raw", "version is not a positive integer"},
 		{"system.echo.1a.raw", "version is not a positive integer"},
-		{"system.echo.034.raw", "version has an ambiguous leading zero"},
-		{"system.echo.00.raw", "version has an ambiguous leading zero"},
+		{"system.echo.034.raw", "version has ambiguous leading zero"},
+		{"system.echo.00.raw", "version has ambiguous leading zero"},
+		{"system.echo.0x1.raw", "version has ambiguous leading zero"}, // as the original: the zero first
 		{"system.echo.0.", "serialization is zero length"},
 		{"system.echo.0.RAW", "serialization type is unrecognized"},
 		{"system.echo.0.json", "serialization type is unrecognized"},

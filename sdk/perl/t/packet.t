@@ -142,7 +142,7 @@ like($@, qr/Wanted: responsePT, but got: 'Q' \(requestPT\)/, 'wanted responsePT'
         push @got, $p ? $p->{fields}{c} : $e->{text};
     }
     is_deeply(\@got, [ 'system.echo.0.raw', 'system.echo.0.raw', 'Invalid Service Key: serialization type is unrecognized',
-        'system.echo.0.raw', 'Invalid Service Key: version has an ambiguous leading zero' ], 'keys checked');
+        'system.echo.0.raw', 'Invalid Service Key: version has ambiguous leading zero' ], 'keys checked');
     is($d->pending, 0, 'nothing left');
 }
 is(eval { Pluton::Packet::decode("0Q,00000000002b12,0z\n", 'Q')->{b} }, '12', 'a long length with leading zeros');

@@ -75,11 +75,12 @@ final class ServiceKey
         if (strlen($ver) < 1 || strlen($ver) > 6) {
             throw new \InvalidArgumentException('Service Version length is not in the range 1-6 characters');
         }
+        // The leading zero first, as the original (so 0x1 has a leading zero).
+        if ($ver[0] === '0' && $ver !== '0') {
+            throw new \InvalidArgumentException('version has ambiguous leading zero');
+        }
         if (strspn($ver, '0123456789') !== strlen($ver)) {
             throw new \InvalidArgumentException('version is not a positive integer');
-        }
-        if ($ver[0] === '0' && $ver !== '0') {
-            throw new \InvalidArgumentException('version has an ambiguous leading zero');
         }
         if ($ser === '') {
             throw new \InvalidArgumentException('serialization is zero length');

@@ -41,6 +41,7 @@ def test_valid_keys(text, parts):
     ("system.echo.1234567.raw", "Service Version length is not in the range 1-6 characters"),
     ("system.echo.034.raw", "version has ambiguous leading zero"),
     ("system.echo.00.raw", "version has ambiguous leading zero"),
+    ("system.echo.0x1.raw", "version has ambiguous leading zero"),
     ("system.echo.1x.raw", "version is not a positive integer"),
     ("system.echo.-1.raw", "version is not a positive integer"),
     ("system.echo.0.", "serialization is zero length"),

@@ -41,8 +41,9 @@ sub check {
     return 'Service Function length is greater than 32 characters' if length($func) > 32;
     return 'Service Version length is not in the range 1-6 characters'
         if length($ver) < 1 || length($ver) > 6;
+    # the leading zero first, as the original (so 0x1 has a leading zero)
+    return 'version has ambiguous leading zero' if $ver =~ /^0./s;
     return 'version is not a positive integer' if $ver =~ /[^0-9]/;
-    return 'version has an ambiguous leading zero' if $ver =~ /^0./;
     return 'serialization is zero length' if length($ser) == 0;
     return 'serialization type is unrecognized' unless exists $SERIALIZATION_CODE{$ser};
     return undef;    ## no critic (ProhibitExplicitReturnUndef)
@@ -125,7 +126,7 @@ Pluton::ServiceKey - parse and check Pluton service keys
     $sk->function;       # echo
     $sk->version;        # 0
     $sk->serialization;  # raw
-    my $err = Pluton::ServiceKey->check('a.b.01.raw');  # 'version has an ambiguous leading zero'
+    my $err = Pluton::ServiceKey->check('a.b.01.raw');  # 'version has ambiguous leading zero'
 
 =head1 DESCRIPTION
 
