@@ -31,7 +31,7 @@ import (
 
 // Settings of the differential test, from the environment.
 const (
-	envDiffPackets   = "PLUTON_DIFF_PACKETS"   // generated inputs (default defaultDiffPackets, 24 with -short)
+	envDiffPackets   = "PLUTON_DIFF_PACKETS"   // generated inputs (default defaultDiffPackets, a quarter with -short)
 	envDiffSeed      = "PLUTON_DIFF_SEED"      // seed of the generator (default 1)
 	envDiffFuzzCache = "PLUTON_DIFF_FUZZCACHE" // "1": add the local fuzz cache of FuzzDecoder to the corpus
 	envDiffTestees   = "PLUTON_DIFF_TESTEES"   // comma-separated testee names (default: all)
@@ -237,8 +237,9 @@ func envInt(t *testing.T, name string, def int) int {
 }
 
 // diffInputs returns the corpus of the fuzzer and the generated inputs the
-// reference can answer.
-func diffInputs(t *testing.T) []hostile {
+// reference can answer: def of them (a quarter with -short, env overrides),
+// from the seed PLUTON_DIFF_SEED + seedOffset.
+func diffInputs(t *testing.T, env string, def int, seedOffset uint64) []hostile {
 	root := testbin.RepoRoot(t)
 	protoDir := filepath.Join(root, "go", "protocol")
 	seeds, err := fuzzSeeds(protoDir)
@@ -268,12 +269,12 @@ func diffInputs(t *testing.T) []hostile {
 	dir, cases := loadCases(t)
 	bases, names, err := basePackets(dir, cases, seeds)
 	require.NoError(t, err)
-	n := defaultDiffPackets
+	n := def
 	if testing.Short() {
-		n = 24
+		n = def / 4
 	}
-	n = envInt(t, envDiffPackets, n)
-	seed := uint64(envInt(t, envDiffSeed, 1))
+	n = envInt(t, env, n)
+	seed := uint64(envInt(t, envDiffSeed, 1)) + seedOffset
 	for _, h := range generate(seed, n, bases, names, comparable) {
 		if !seen[string(h.in)] {
 			seen[string(h.in)] = true
@@ -287,18 +288,8 @@ func diffInputs(t *testing.T) []hostile {
 // every testee and requires each to do what the reference does.
 func TestDifferential(t *testing.T) {
 	start := time.Now()
-	testees := sdks(t)
-	if only := os.Getenv(envDiffTestees); only != "" {
-		var keep []sdk
-		for _, s := range testees {
-			if strings.Contains(","+only+",", ","+s.name+",") {
-				keep = append(keep, s)
-			}
-		}
-		testees = keep
-	}
-	require.NotEmpty(t, testees)
-	inputs := diffInputs(t)
+	testees := diffTestees(t)
+	inputs := diffInputs(t, envDiffPackets, defaultDiffPackets, 0)
 	tmp := t.TempDir()
 	for i, h := range inputs {
 		require.NoError(t, os.WriteFile(filepath.Join(tmp, fmt.Sprintf("%d.in", i)), h.in, 0o600))

@@ -154,6 +154,9 @@ func build() ([]vectors.Case, map[string][]byte) {
 			{raw: "0Q,19b4611686018427387905,22cconformance.echo.0.raw,0z\n"}}, false},
 		{"context_error_high_byte", "a context type byte of 0x80 and above is named as it is, not UTF-8 encoded", []request{
 			{raw: "0Q,3b100,25cconformance.context.0.raw,8j1\xffa,1vb,,2ka\n,0z\n"}}, false},
+		{"fault_code_overflow", "a fault code beyond 64 bits, saturated by the testee (Go's Atoi), goes out as an integer", []request{
+			{key: "conformance.fault.0.raw", context: [][2]string{{"fault.code", "99999999999999999999"}}},
+			{key: "conformance.fault.0.raw", context: [][2]string{{"fault.code", "-99999999999999999999"}}}}, false},
 		{"unknown_function_bad_context", "fault 2 for an unknown function even with a malformed context (only a lookup reads it)", []request{
 			{raw: "0Q,3b100,24cconformance.nosuch.0.raw,3j1ka,0z\n"}}, false},
 		{"sleep", "sleep sleep.ms milliseconds, then echo", []request{{key: "conformance.sleep.0.raw", client: "s:1",

@@ -64,11 +64,11 @@ func Respond(req *protocol.Request) (packet []byte, ok bool) {
 }
 
 // atoi reads a fault code as every testee does (Go's strconv.Atoi with its
-// error ignored): an optional sign and decimal digits that fit in 64 bits,
-// else 0.
+// error ignored): an optional sign and decimal digits, saturated at the
+// 64-bit range; anything else 0.
 func atoi(s string) int64 {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0
 	}
 	return n

@@ -33,7 +33,12 @@ sub context {
 # strconv.Atoi with the error ignored: an optional sign and digits, else 0.
 sub atoi {
     my $s = shift;
-    return defined $s && $s =~ /\A[+-]?[0-9]+\z/ ? 0 + $s : 0;
+    # strconv.Atoi with errors ignored: saturated at the 64-bit range, else 0
+    return 0 unless defined $s && $s =~ /\A([+-]?)0*([0-9]+)\z/;
+    my ($sign, $digits) = ($1, $2);
+    my $max = $sign eq '-' ? '9223372036854775808' : '9223372036854775807';
+    return $sign . $max if length($digits) > 19 || (length($digits) == 19 && $digits gt $max);
+    return 0 + $s;
 }
 
 my $served = 0;

@@ -30,10 +30,11 @@ def context(request, key):
 
 
 def atoi(b):
-    """strconv.Atoi with errors ignored: an optional sign and digits, else 0."""
+    """strconv.Atoi with errors ignored: an optional sign and digits, saturated
+    at the 64-bit range, else 0."""
     if b is None or not re.fullmatch(rb"[+-]?[0-9]+", b):
         return 0
-    return int(b)
+    return max(min(int(b), (1 << 63) - 1), -(1 << 63))
 
 
 def answer(request):

@@ -29,6 +29,13 @@ is(Pluton::Packet::encode_request(id => 0, service_key => 'system.echo.0.raw', t
     pack('H*', '30512c3162302c31376373797374656d2e6563686f2e302e7261772c316c302c356b48656c6c6f2c307a0a'),
     'plTest hex vector');
 is(Pluton::Packet::encode_response(id => 1, fault_code => 5), "0A,1b1,1p5,0z\n", 'fault without text');
+# A fault code Perl holds as a float goes out as an integer (found by the
+# differential test: 1e+20 was written as is).
+is(Pluton::Packet::encode_response(id => 1, fault_code => 0 + '99999999999999999999'),
+    "0A,1b1,19p9223372036854775807,0z\n", 'a huge fault code saturates');
+is(Pluton::Packet::encode_response(id => 1, fault_code => -1e20), "0A,1b1,20p-9223372036854775808,0z\n",
+    'a huge negative one too');
+is(Pluton::Packet::encode_response(id => 1, fault_code => 2.5), "0A,1b1,1p2,0z\n", 'a fraction is truncated');
 
 my $f = Pluton::Packet::decode($REQ, 'Q');
 is($f->{b}, '100', 'b');

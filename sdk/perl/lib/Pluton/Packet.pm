@@ -2,6 +2,7 @@ package Pluton::Packet;
 
 use strict;
 use warnings;
+use Scalar::Util ();
 use Pluton::ServiceKey ();
 use Pluton::Packet::Decoder;
 
@@ -40,6 +41,16 @@ sub number {
         return $sign eq '-' ? -9223372036854775807 - 1 : 9223372036854775807;
     }
     return $sign eq '-' ? -$digits : 0 + $digits;
+}
+
+# integer($n): $n as a decimal integer for the wire: a number Perl holds as a
+# float (1e+20, 2.5) is truncated and saturated at the 64-bit range.
+sub integer {
+    my $v = shift;
+    return $v if $v =~ /\A-?[0-9]+\z/ || !Scalar::Util::looks_like_number($v);
+    return '9223372036854775807' if $v >= 9223372036854775807;
+    return '-9223372036854775808' if $v <= -9223372036854775808;
+    return sprintf '%d', $v;
 }
 
 # Context: nested pairs <n>k<key>,<n>v<value>,
@@ -166,6 +177,7 @@ sub response_packet {
     $out .= length($client_name) . 'a' . $client_name . ',' if length $client_name;
     $out .= length($service_name) . 's' . $service_name . ',' if length $service_name;
     if ($fault_code) {
+        $fault_code = integer($fault_code);
         $out .= length($fault_code) . 'p' . $fault_code . ',';
         $out .= length($fault_text) . 'r' . $fault_text . ',' if length $fault_text;
     }
@@ -306,6 +318,12 @@ wins); dies with the decoder's message (C<Service Error: ...>).
 =head2 context_pairs
 
 A context payload as name/value pairs in order; dies as C<decode_context>.
+
+=head2 integer
+
+A number as a decimal integer for the wire: one Perl holds as a float
+(C<1e+20>) is truncated and saturated at the 64-bit range, as a fault code
+is sent.
 
 =head2 number
 
