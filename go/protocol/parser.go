@@ -2,7 +2,9 @@ package protocol
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
+	"unsafe"
 )
 
 // smallField is the largest payload kept in the parser's shared arena; larger
@@ -166,18 +168,29 @@ func (p *Parser) Feed(b []byte) (n int, done bool, err error) {
 			p.typ = c
 			n++
 			p.offset++
-			if p.owned && p.length > smallField && len(b)-n >= p.length {
-				// The whole payload is in the caller's bytes: referenced.
+			if p.owned && p.length > smallField && cap(b)-n >= p.length {
+				// The payload fits in the caller's buffer: referenced, and
+				// what has not arrived yet is read into its place there.
 				p.cur = field{big: b[n : n+p.length : n+p.length], n: p.length, alias: true}
-				p.filled = p.length
-				p.state = stTerminator
-				n += p.length
-				p.offset += int64(p.length)
+				k := min(p.length, len(b)-n)
+				p.filled = k
+				n += k
+				p.offset += int64(k)
+				p.state = stPayload
+				if k == p.length {
+					p.state = stTerminator
+				}
 				continue
 			}
 			p.beginPayload()
 		case stPayload:
-			if p.cur.big != nil {
+			if p.cur.alias && len(b) > n && unsafe.SliceData(b[n:]) == unsafe.SliceData(p.cur.big[p.filled:]) {
+				// The caller read the next bytes into their place.
+				k := min(p.length-p.filled, len(b)-n)
+				p.filled += k
+				n += k
+				p.offset += int64(k)
+			} else if p.cur.big != nil {
 				k := copy(p.growBig(), b[n:])
 				p.filled += k
 				n += k
@@ -212,10 +225,13 @@ func (p *Parser) Feed(b []byte) (n int, done bool, err error) {
 	return n, false, nil
 }
 
-// FeedOwned is Feed for a caller that keeps b unchanged until the next
-// packet starts or Reset: a large payload (over 4096 bytes) that lies
-// wholly in b is then referenced in place instead of copied, so that a
-// reader that reads a whole packet into one buffer copies nothing.
+// FeedOwned is Feed for a caller that owns b up to its capacity and keeps
+// it unchanged until the next packet starts or Reset: a large payload (over
+// 4096 bytes) that fits in b's capacity is then referenced in place instead
+// of copied. Its bytes that have not arrived yet belong right after b: the
+// caller reads them there and feeds them with FeedOwned (Direct returns
+// nil for such a payload), so a reader that reads a packet into one buffer
+// large enough copies nothing.
 func (p *Parser) FeedOwned(b []byte) (n int, done bool, err error) {
 	p.owned = true
 	n, done, err = p.Feed(b)
@@ -245,7 +261,7 @@ func (p *Parser) References() bool {
 // in the middle of a large payload, so a reader can fill it in place and then
 // call Advance; otherwise it returns nil.
 func (p *Parser) Direct() []byte {
-	if p.state == stPayload && p.cur.big != nil && p.filled < p.length {
+	if p.state == stPayload && p.cur.big != nil && !p.cur.alias && p.filled < p.length {
 		return p.growBig()
 	}
 	return nil
@@ -410,7 +426,8 @@ func (p *Parser) Response(r *Response) {
 
 // ParseNumber reads a decimal number as C's strtol does: leading blanks, an
 // optional sign, then digits up to the first non-digit. It returns 0 when
-// there are no digits and saturates instead of overflowing.
+// there are no digits and, like strtol, saturates at math.MaxInt64 or
+// math.MinInt64 instead of overflowing.
 func ParseNumber(b []byte) int64 {
 	i := 0
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r' || b[i] == '\v' || b[i] == '\f') {
@@ -421,16 +438,21 @@ func ParseNumber(b []byte) int64 {
 		neg = b[i] == '-'
 		i++
 	}
-	var v int64
+	limit := uint64(math.MaxInt64)
+	if neg {
+		limit++ // -2^63 is representable
+	}
+	var v uint64
 	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		if v > (1<<62)/10 {
-			v = 1 << 62
+		d := uint64(b[i] - '0')
+		if v > (limit-d)/10 {
+			v = limit
 			continue
 		}
-		v = v*10 + int64(b[i]-'0')
+		v = v*10 + d
 	}
 	if neg {
-		return -v
+		return int64(-v) // -2^63 wraps to itself
 	}
-	return v
+	return int64(v)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -254,7 +255,9 @@ func TestContext(t *testing.T) {
 }
 
 func TestParseNumber(t *testing.T) {
-	tests := map[string]int64{"100": 100, "": 0, "  -5x": -5, "+7": 7, "abc": 0, "99999999999999999999999": 1 << 62}
+	tests := map[string]int64{"100": 100, "": 0, "  -5x": -5, "+7": 7, "abc": 0, "99999999999999999999999": math.MaxInt64,
+		"9223372036854775807": math.MaxInt64, "9223372036854775808": math.MaxInt64, "-9223372036854775808": math.MinInt64,
+		"-9223372036854775809": math.MinInt64, "-99999999999999999999999": math.MinInt64, "-9223372036854775807": -math.MaxInt64}
 	for in, want := range tests {
 		assert.Equal(t, want, ParseNumber([]byte(in)), in)
 	}

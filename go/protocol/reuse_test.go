@@ -163,7 +163,8 @@ func TestFeedOwnedReferencesAWholePayload(t *testing.T) {
 	}{
 		{"whole packet at once", 64 << 10, 1 << 30, true},
 		{"small payload is copied as always", 100, 1 << 30, false},
-		{"payload split across reads is copied", 64 << 10, 16 << 10, false},
+		{"payload split across reads, room after it", 64 << 10, 16 << 10, true},
+		{"payload split across reads, no room after it", 64 << 10, -(16 << 10), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,7 +175,13 @@ func TestFeedOwnedReferencesAWholePayload(t *testing.T) {
 			rest := pkt
 			done := false
 			for !done {
-				chunk := rest[:min(tt.chunk, len(rest))]
+				var chunk []byte
+				if tt.chunk < 0 {
+					k := min(-tt.chunk, len(rest))
+					chunk = rest[:k:k] // the caller owns no bytes past the chunk
+				} else {
+					chunk = rest[:min(tt.chunk, len(rest))]
+				}
 				if dst := p.Direct(); dst != nil {
 					k := copy(dst, chunk)
 					p.Advance(k)

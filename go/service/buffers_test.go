@@ -67,10 +67,14 @@ func TestLargeRequestBuffers(t *testing.T) {
 	defer svc.Close()
 	go drainReports(f)
 
-	first := serveOne(t, svc, f, 1<<20, 'a')
-	for i := range 3 {
-		assert.Equal(t, first, serveOne(t, svc, f, 1<<20, byte('b'+i)), "request %d reuses the buffer", i+2)
+	// The data of a stream of requests of one size lies in a couple of
+	// buffers, reused: a pool buffer read whole when the bytes are there at
+	// the accept, the pool's payload buffer when they come later.
+	bufs := map[*byte]bool{}
+	for i := range 6 {
+		bufs[serveOne(t, svc, f, 1<<20, byte('a'+i))] = true
 	}
+	assert.LessOrEqual(t, len(bufs), 3, "six requests, buffers reused")
 	assert.GreaterOrEqual(t, keptSpare(svc), 1<<20, "kept while requests of its size go on")
 
 	serveOne(t, svc, f, 8<<20, 'z')
