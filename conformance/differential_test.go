@@ -65,11 +65,10 @@ type readID func([]byte) int64
 // line of its known-failure list (conformance/known_failures/<name>.txt)
 // excuses: the differential test then also accepts the outcome of the
 // reference computed with the deviation. Each line names the vector that
-// pins the deviation, so it is removed once the testee is fixed.
-var knownDeviations = map[string]readID{
-	// go/protocol.ParseNumber saturates at ±2^62.
-	"fd/request_id_overflow": protocol.ParseNumber,
-}
+// pins the deviation, so it is removed once the testee is fixed. (Go's
+// ParseNumber once saturated at ±2^62: "fd/request_id_overflow" mapped to
+// the old reading until go/protocol was fixed.) Today there are none.
+var knownDeviations = map[string]readID{}
 
 // reference is the verdict of the Go protocol package on an input read as a
 // stand-alone testee reads it: requests back to back through a request
