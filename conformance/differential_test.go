@@ -38,7 +38,7 @@ const (
 	envDiffKeep      = "PLUTON_DIFF_KEEP"      // a directory: write each input that disagrees there
 	envDiffJobs      = "PLUTON_DIFF_JOBS"      // testee processes at once (default: CPUs + 1)
 
-	defaultDiffPackets = 64
+	defaultDiffPackets = 48
 	// A testee that neither answers nor exits by then has hung: the
 	// inputs are files, so every read ends.
 	diffRunTimeout = 30 * time.Second
