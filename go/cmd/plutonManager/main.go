@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,9 +76,16 @@ Instances get plutonLookupMap=<the -L path, absolute> in their environment.
 `
 }
 
+// init locks the main goroutine to the main thread: ServeOnMain makes that
+// thread the parent of every instance, the one thread that survives the
+// execve of an upgrade (docs/operations.md).
+func init() { runtime.LockOSThread() }
+
 func main() {
 	process.RunLimitsWrapper() // returns unless started as an instance's limits wrapper
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	process.ServeOnMain(func(mt *process.MainThread) int {
+		return runOn(mt, os.Args[1:], os.Stdout, os.Stderr)
+	})
 }
 
 // settings are the command line, parsed.
@@ -105,7 +113,11 @@ func fatalf(usage bool, format string, a ...any) error {
 	return &fatal{msg: fmt.Sprintf(format, a...), usage: usage}
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int { return runOn(nil, args, stdout, stderr) }
+
+// runOn is run with the main thread forking the instances and able to
+// re-execute the manager (nil: a forker thread of its own, no upgrade).
+func runOn(mt *process.MainThread, args []string, stdout, stderr io.Writer) int {
 	home := client.Home()
 	args, ops, err := parseOps(args) // the long options of ops.go
 	if err != nil {
@@ -157,6 +169,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stopOps()
+	if mt != nil {
+		st.opts.Forker, st.opts.Exec, st.opts.ExecEnv = mt.Forker, mt.Exec, mt.Environ
+	}
 	return manager.Run(st.opts)
 }
 

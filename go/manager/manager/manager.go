@@ -62,6 +62,12 @@ type Options struct {
 	// Notify, if set, is called on the event loop with an Event* (notify.go)
 	// and the number of services.
 	Notify func(event string, services int)
+	// Forker forks the instances; nil: a new process.Forker. Exec, if set,
+	// replaces the program in place on SIGUSR2 (upgrade.go); both come from
+	// process.ServeOnMain.
+	Forker  *process.Forker
+	Exec    ExecFunc
+	ExecEnv []string // the environment to re-execute with (the one the program started with); nil: the current one
 }
 
 // Remote takes the manager's services beyond one machine (go/remote,
@@ -105,6 +111,8 @@ type Manager struct {
 	emergency    *time.Timer // the Emergency Exit Delay, once shutting down
 	nextStats    time.Time
 	maxServices  int
+	exe          string    // the executable an upgrade re-executes (upgrade.go)
+	handover     *handover // what the program this one replaced handed over, until adopted
 }
 
 type fatalError struct{ msg string }
@@ -173,7 +181,18 @@ func (m *Manager) init() error {
 	if err := checkDir(filepath.Dir(o.LookupMap), "LookupMap", unix.W_OK|unix.X_OK); err != nil {
 		return err
 	}
-	if err := m.lock(); err != nil {
+	if m.handover, err = readHandover(); err != nil { // upgrade.go
+		m.log.Printf("Warning: %v; starting afresh", err)
+	}
+	if m.exe, err = executable(); err != nil {
+		m.log.Printf("Warning: %v: upgrades (SIGUSR2) are off", err)
+	}
+	if m.handover != nil && m.handover.LockFD >= 0 {
+		err = m.adoptLock(m.handover.LockFD)
+	} else {
+		err = m.lock()
+	}
+	if err != nil {
 		return err
 	}
 	if o.Remote != nil {
@@ -202,7 +221,11 @@ func (m *Manager) init() error {
 	if err != nil {
 		return fatalf("epoll: %v", err)
 	}
-	m.env = &pool.Env{Log: m.log, Forker: process.NewForker(), Metrics: m.metrics, Watcher: watcher, Post: m.post,
+	forker := o.Forker
+	if forker == nil {
+		forker = process.NewForker()
+	}
+	m.env = &pool.Env{Log: m.log, Forker: forker, Metrics: m.metrics, Watcher: watcher, Post: m.post,
 		Rand: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))), RendezvousDir: o.RendezvousDir,
 		Counters: &m.counters, BaseEnv: pool.BaseEnvironment()}
 	if err := m.startControl(); err != nil {
@@ -219,7 +242,13 @@ func (m *Manager) init() error {
 		}
 	}
 
-	if err := m.scan(time.Now(), time.Time{}, true); err != nil {
+	reloadTime := time.Time{}
+	if h := m.handover; h != nil {
+		m.handover = nil
+		m.adopt(h, time.Now())
+		reloadTime = h.Time // a file changed since the handover is reloaded
+	}
+	if err := m.scan(time.Now(), reloadTime, true); err != nil {
 		return fatalf("Cannot continue without a configuration")
 	}
 	m.log.Printf("Manager ready: Version %s", version.Version)
@@ -339,6 +368,8 @@ func (m *Manager) signal(sig syscall.Signal) {
 			_ = m.scan(now, time.Time{}, false)
 			m.reloaded(now)
 		}
+	case syscall.SIGUSR2:
+		m.upgrade(now) // upgrade.go
 	default:
 		if !m.shuttingDown {
 			m.shutdown(now, "Caught "+sigName(sig))

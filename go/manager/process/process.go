@@ -68,12 +68,16 @@ type forkReply struct {
 
 // NewForker starts the forking goroutine. It never exits.
 func NewForker() *Forker {
-	f := &Forker{reqs: make(chan forkReq)}
+	f := newForker()
 	started := make(chan struct{})
 	go f.loop(started)
 	<-started
 	return f
 }
+
+// newForker returns a Forker whose requests no thread serves yet: NewForker
+// serves them from a thread of its own, ServeOnMain from the main thread.
+func newForker() *Forker { return &Forker{reqs: make(chan forkReq)} }
 
 func (f *Forker) loop(started chan struct{}) {
 	runtime.LockOSThread() // never unlocked: this thread is every child's parent
