@@ -264,7 +264,13 @@ sub next {    ## no critic (ProhibitBuiltinHomonyms)
 sub serve {
     my ($self, $handler) = @_;
     Carp::croak('serve needs a code reference') unless ref $handler eq 'CODE';
-    while (my $request = $self->next) {
+    $self->initialize unless $self->{initialized};
+    my $fast = $self->{mode} eq MODE_MANAGER && $self->{stats} && $self->{stats}{mapped} && $self->{report}
+        && !$self->{trace} && !$self->{recorder};
+    while (1) {
+        my $request = $fast && !$self->{finished} ? $self->_serve_fast($handler) : undef;
+        $request ||= $self->next;
+        last unless $request;
         my $out;
         if (eval { $out = $handler->($request); 1 }) {
             next if $request->{answered};
@@ -440,18 +446,10 @@ sub _too_large {
 sub _accept_one {
     my $self = shift;
     my $fh;
-    accept $fh, $self->{listen} or do {
-        return undef if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR} || $!{ECONNABORTED};    ## no critic (ProhibitExplicitReturnUndef)
-        $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::ACCEPT_FAILED,
-            text => 'accept on the service socket', errno => 0 + $!);
-        $self->{exit_reason} = Pluton::Stats::EXIT_ACCEPT_FAILED if $self->{mode} eq MODE_MANAGER;
-        $self->{failed} = 1;
-        return undef;    ## no critic (ProhibitExplicitReturnUndef)
-    };
-    my $dec = $self->{decoder};
-    $dec->reset;
+    accept $fh, $self->{listen} or return $self->_accept_failed;
     my $now = Time::HiRes::time();
-    my $c = { fh => $fh, fd => fileno $fh, dec => $dec, t0 => $now, deadline => $now + $self->{read_timeout} };
+    my $c = { fh => $fh, fd => fileno $fh, dec => $self->{decoder}, t0 => $now,
+        deadline => $now + $self->{read_timeout} };
     # the usual case: the whole request in the first read
     my $r = recv $fh, my $buf, READ_SIZE, MSG_DONTWAIT;
     if (defined $r && length $buf) {
@@ -460,6 +458,31 @@ sub _accept_one {
             $c->{pkt} = { fields => $f, raw => ($self->{trace} || $self->{recorder}) ? $buf : undef };
             return $c;
         }
+    }
+    return $self->_first_read($c, $r, $buf, 0 + $!);
+}
+
+# accept failed: undef, and for anything but a timeout or an interruption
+# the loop fails with acceptFailed.
+sub _accept_failed {
+    my $self = shift;
+    return undef if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR} || $!{ECONNABORTED};    ## no critic (ProhibitExplicitReturnUndef)
+    $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::ACCEPT_FAILED,
+        text => 'accept on the service socket', errno => 0 + $!);
+    $self->{exit_reason} = Pluton::Stats::EXIT_ACCEPT_FAILED if $self->{mode} eq MODE_MANAGER;
+    $self->{failed} = 1;
+    return undef;    ## no critic (ProhibitExplicitReturnUndef)
+}
+
+# The first read ($r, $buf, and the errno of recv) of connection $c gave
+# no whole request with a known key: the decoder decides. The connection
+# with its packet, or undef (dropped, or pending when incomplete).
+sub _first_read {
+    my ($self, $c, $r, $buf, $errno) = @_;
+    local $! = $errno;
+    my $dec = $c->{dec};
+    $dec->reset;
+    if (defined $r && length $buf) {
         $dec->add($buf);
         my ($pkt, $err) = $dec->next;
         $c->{pkt} = $pkt;
@@ -477,6 +500,98 @@ sub _accept_one {
         $self->_drop(shift @{$pending}, 'the pending set is full');
     }
     push @{$pending}, $c;
+    return undef;    ## no critic (ProhibitExplicitReturnUndef)
+}
+
+# The common case of serve in one sub (the handler form under the
+# manager, with the slot mapped, no recorder and no trace): accept, the
+# whole request in the first read with a key seen before and neither noWait
+# nor keepAffinity, the slot and the handler, the response, the counters
+# and the report, with the same effects as next + _hand_over + _answer.
+# It returns at the first thing out of the ordinary: a request to serve the
+# general way (from _hand_over), or undef to let next decide (stop signal,
+# pending or affinity connections, maximum-requests, Pluton::Coord, an
+# accept timeout or failure, a lost connection).
+sub _serve_fast {
+    my ($self, $handler) = @_;
+    my ($listen, $keys, $report, $max) = @{$self}{qw(listen keys report max_requests)};
+    my ($map, $base) = @{ $self->{stats} }{qw(map base)};
+    my $pending = $self->{pending};
+    my $sfield = length($self->{service_id}) . 's' . $self->{service_id} . ',';
+    my $now = Time::HiRes::time();
+    while (!$STOP && !$self->{failed} && !$self->{lost_io} && !$self->{affinity} && !@{$pending}
+        && !$self->{owed} && !($max && $self->{served} >= $max) && !$INC{'Pluton/Coord.pm'}) {
+        # waiting (_waiting): no longer accountable for the last request
+        if ($self->{state} != Pluton::Stats::STATE_IDLE) {
+            $self->{state} = Pluton::Stats::STATE_IDLE;
+            substr $$map, $base + 4, 12, pack 'V Q<', Pluton::Stats::STATE_IDLE, int($now * 1_000_000);
+        }
+        $report->flush if defined $report->{oldest} && $now - $report->{oldest} >= 1;
+
+        my $fh;
+        accept $fh, $listen or return $self->_accept_failed;
+        my $t0 = Time::HiRes::time();
+        my $c = { fh => $fh, fd => fileno $fh, dec => $self->{decoder}, t0 => $t0,
+            deadline => $t0 + $self->{read_timeout} };
+        my $r = recv $fh, my $buf, READ_SIZE, MSG_DONTWAIT;
+        my $f = defined $r && length $buf ? Pluton::Packet::Decoder::scan_request(\$buf, $self->{max_size}) : undef;
+        my $key = $f && $keys->{ defined $f->{c} ? $f->{c} : q{} };
+        if (!$key || exists $f->{e} || exists $f->{h}) {
+            if ($key) { $c->{pkt} = { fields => $f, raw => undef } }
+            else      { $c = $self->_first_read($c, $r, $buf, 0 + $!) or return undef }    ## no critic (ProhibitExplicitReturnUndef)
+            return $self->_hand_over($c);
+        }
+
+        # handed over (_hand_over)
+        my $id = $f->{b};
+        $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/;
+        my $name = defined $f->{a} ? $f->{a} : q{};
+        my $req = bless { f => $f, s => $self, t => $t0, k => $key, c => $c }, 'Pluton::Request';
+        $self->{served}++;
+        $self->{state} = Pluton::Stats::STATE_BUSY;
+        substr $$map, $base + 4, 20, pack 'V Q< Q<', Pluton::Stats::STATE_BUSY, int($t0 * 1_000_000),
+            ++$self->{requests};
+        my $who = length $name > Pluton::Stats::CLIENT_NAME_MAX ? substr $name, 0, Pluton::Stats::CLIENT_NAME_MAX : $name;
+        $who = pack 'Q< V V a*', $id < 0 ? 0 : $id, Pluton::Stats::NOT_RECORDING, length $who, $who;
+        substr $$map, $base + 64, length $who, $who;
+
+        my $out;
+        if (!eval { $out = $handler->($req); 1 }) {
+            $self->_handler_died($req, $@);
+            $now = Time::HiRes::time();
+            next;
+        }
+        if ($req->{answered}) {
+            $now = Time::HiRes::time();
+            next;
+        }
+
+        # answered (_answer)
+        $out = q{} unless defined $out;
+        utf8::encode($out) if utf8::is_utf8($out);
+        @{$req}{qw(answered c s)} = (1, undef, undef);
+        my $pkt = '0A,' . length($id) . 'b' . $id . ','
+            . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield
+            . (length $out ? length($out) . 'q' . $out . ',' : q{}) . "0z\n";
+        my $w = syswrite $fh, $pkt;
+        my $errno = !defined $w || $w != length $pkt ? _write_all($fh, $pkt, $w) : 0;
+        close $fh;
+        my $ok = $errno ? $self->_write_failed($errno) : 1;
+        $now = Time::HiRes::time();
+        my $busy = int(($now - $t0) * 1_000_000);
+        $busy = 0 if $busy < 0;
+        $self->{busy_us} += $busy;
+        $self->{responses}++ if $ok;
+        substr $$map, $base + 16, 32, pack 'Q< Q< Q< Q<', @{$self}{qw(requests responses faults busy_us)};
+        if ($report->{ok}) {    # Pluton::Stats::Report::add
+            my $e = $report->{entries};
+            push @{$e}, pack 'V V V V a16', $ok ? Pluton::Stats::OUTCOME_OK : Pluton::Stats::OUTCOME_WRITE_ERROR,
+                $busy > 0xFFFF_FFFF ? 0xFFFF_FFFF : $busy, length(defined $f->{k} ? $f->{k} : q{}),
+                length $out, defined $key->{function} ? $key->{function} : q{};
+            $report->{oldest} = $now unless defined $report->{oldest};
+            $report->flush if @{$e} >= Pluton::Stats::Report::REPORT_ENTRIES;
+        }
+    }
     return undef;    ## no critic (ProhibitExplicitReturnUndef)
 }
 
