@@ -247,6 +247,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
+	t.Logf("requests: %d served (%d before the upgrade was done), %d failed", ok.Load(), atUpgrade, failed.Load())
 	if p := firstErr.Load(); p != nil {
 		t.Errorf("first failure: %s", *p)
 	}

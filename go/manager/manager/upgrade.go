@@ -67,7 +67,7 @@ func (m *Manager) upgrade(now time.Time) {
 		return
 	}
 	if len(m.candidates) > 0 || len(m.zombies) > 0 {
-		fail("%d new versions are being rolled out and %d services are stopping; send SIGUSR2 again once they are done",
+		fail("rollouts in progress: %d, services stopping: %d; send SIGUSR2 again once they are done",
 			len(m.candidates), len(m.zombies))
 		return
 	}
