@@ -61,6 +61,7 @@ type Service struct {
 	MinimumProcesses      int           // minimum-processes, default 1, 0..maximum-processes
 	OccupancyPercent      int           // occupancy-percent, default 70, 50..100
 	PrestartProcesses     bool          // prestart-processes, default false
+	Preload               bool          // preload, default false: fork instances from a warm template (docs/preload.md)
 	RecorderCycle         int           // recorder-cycle, default 0 (never wrap), min 0
 	RecorderPrefix        string        // recorder-prefix, default "" (off); at most 255 bytes kept
 	RequestReadTimeout    time.Duration // request-read-timeout, s, default 5, 0 (no limit)..600
@@ -340,6 +341,7 @@ func Parse(r io.Reader, path string, key servicekey.Key) (*Service, error) {
 	s.MinimumProcesses = p.integer("minimum-processes", 1, 0, -1)
 	s.OccupancyPercent = p.integer("occupancy-percent", 70, 50, 100)
 	s.PrestartProcesses = p.boolean("prestart-processes", false)
+	s.Preload = p.boolean("preload", false)
 	s.RecorderCycle = p.integer("recorder-cycle", 0, 0, -1)
 	s.RecorderPrefix = p.str("recorder-prefix", "")
 	s.RequestReadTimeout = p.seconds("request-read-timeout", int64(DefaultRequestReadTimeout/time.Second), 0, 600)

@@ -126,6 +126,7 @@ func (s *Service) step(now time.Time) {
 	if s.phase == Finished {
 		return
 	}
+	s.sweepOrphans(now)
 	for _, in := range s.inst {
 		if in != nil && !in.exited() {
 			s.escalate(in, now)
@@ -133,6 +134,7 @@ func (s *Service) step(now time.Time) {
 	}
 	switch s.phase {
 	case Running:
+		s.ensureTemplate(now)
 		if s.staged {
 			break // a rollout starts its own instances (rollout.go)
 		}

@@ -77,10 +77,21 @@ func (s *Service) start(now time.Time) error {
 		},
 	}
 	s.debugStart(spec, slot)
-	err := process.CheckExec(spec.Path, spec.Dir)
 	var p *process.Process
-	if err == nil {
-		p, err = s.env.Forker.Start(spec)
+	var err error
+	how := "exec"
+	if t := s.tmpl; t != nil && t.ready {
+		if p, err = s.forkFromTemplate(t, slot, spec.Line); err != nil {
+			s.env.Log.Printf("Service Warning: %s: preload: %v; exec'ing the instance", s.Key, err)
+			p, err = nil, nil
+		} else {
+			how = "preload"
+		}
+	}
+	if p == nil {
+		if err = process.CheckExec(spec.Path, spec.Dir); err == nil {
+			p, err = s.env.Forker.Start(spec)
+		}
 	}
 	if err != nil {
 		sl.Reset()
@@ -105,7 +116,7 @@ func (s *Service) start(now time.Time) error {
 	c.Started++
 	s.env.Metrics.Starts.WithLabelValues(s.Key).Inc()
 	s.lines.lifeEvent(logging.Always|logging.ProcessStart, "Process Start: "+slotTag, fmt.Sprintf("Process Start: %s (%d of %d)", in.LogID, s.live, len(s.inst)),
-		"pid", p.Pid, "service", s.Key, "slot", slot, "program", spec.Path)
+		"pid", p.Pid, "service", s.Key, "slot", slot, "program", spec.Path, "start", how)
 	s.disarm()
 	go func() {
 		s.env.Log.Debugf(logging.DebugThread, "%s: waiter goroutine started", in.LogID)

@@ -33,6 +33,7 @@ func (s *Service) rolloutBound() time.Duration { return s.Cfg.UnresponsiveTimeou
 // least one). Their readiness is checked by RolloutState.
 func (s *Service) StartRollout(now time.Time) {
 	s.rolloutStart = now
+	s.ensureTemplate(now)
 	s.rolloutUntil = now.Add(s.rolloutBound())
 	n := s.rolloutInstances()
 	s.env.Log.Logf(logging.ServiceConfig, "Service Rollout: %s starting %d instance(s) of the new version; the running version serves until they are ready",

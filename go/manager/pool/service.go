@@ -47,7 +47,9 @@ type Env struct {
 	// waiter goroutine (the coordination server, docs/coordination.md); nil: none.
 	InstanceExited func(pid int)
 
-	reportBuf []byte // the report pipe reads of every service
+	reportBuf   []byte    // the report pipe reads of every service
+	subreaper   bool      // the manager is a child subreaper (preload.go): orphans are swept
+	orphanSweep time.Time // the last sweep
 }
 
 // Counters are the manager-wide numbers of the periodic Stats lines.
@@ -123,6 +125,7 @@ type Service struct {
 	argv       []string
 
 	inst  []*Instance // by slot; nil = free
+	tmpl  *template   // the preload template (preload.go), nil: none running
 	live  int
 	phase Phase
 
@@ -148,6 +151,10 @@ type Service struct {
 	shutdownReason string
 	drainUntil     time.Time
 	lastExitLog    time.Time
+
+	tmplUnready int       // templates in a row that ended before they were ready
+	tmplOff     bool      // preload given up: every instance is exec'd
+	tmplRetry   time.Time // no template start before
 
 	held, halted  bool
 	backoffUntil  time.Time
@@ -372,6 +379,7 @@ func (s *Service) Live() int { return s.live }
 // Prestart starts minimum-processes instances when prestart-processes is
 // set, then logs Service Ready.
 func (s *Service) Prestart(now time.Time) {
+	s.ensureTemplate(now)
 	if s.Cfg.PrestartProcesses {
 		started := 0
 		for range s.Cfg.MinimumProcesses {
@@ -408,6 +416,7 @@ func (s *Service) Shutdown(now time.Time, reason string, unlink bool, drain time
 	}
 	s.disarm()
 	s.stopRejector()
+	s.stopTemplate()
 	s.step(now)
 }
 
@@ -417,6 +426,7 @@ func (s *Service) Finished() bool { return s.phase == Finished }
 func (s *Service) finish() {
 	s.phase = Finished
 	s.disarm()
+	s.stopTemplate()
 	s.stopRejector()
 	s.lines.flushAll()
 	s.unlinkIfOurs(s.curSocket, s.pathIno)

@@ -13,8 +13,13 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Limits are the resource limits of one instance; zero means no limit. Each
@@ -53,6 +58,9 @@ const stderrDrain = 250 * time.Millisecond
 // soon as the manager process dies, even by kill -9.
 type Forker struct {
 	reqs chan forkReq
+
+	mu    sync.Mutex
+	known map[int]bool // pids of the Processes not yet reaped (Start, Adopt)
 }
 
 type forkReq struct {
@@ -77,7 +85,7 @@ func NewForker() *Forker {
 
 // newForker returns a Forker whose requests no thread serves yet: NewForker
 // serves them from a thread of its own, ServeOnMain from the main thread.
-func newForker() *Forker { return &Forker{reqs: make(chan forkReq)} }
+func newForker() *Forker { return &Forker{reqs: make(chan forkReq), known: map[int]bool{}} }
 
 func (f *Forker) loop(started chan struct{}) {
 	runtime.LockOSThread() // never unlocked: this thread is every child's parent
@@ -95,10 +103,13 @@ func (f *Forker) fork(r forkReq) forkReply {
 		return forkReply{err: err}
 	}
 	sys := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: s.Credential}
+	f.mu.Lock() // ReapOrphans must not take it for an orphan before it is known
+	defer f.mu.Unlock()
 	p, err := os.StartProcess(path, argv, &os.ProcAttr{Dir: s.Dir, Env: s.Env, Files: r.files, Sys: sys})
 	if err != nil {
 		return forkReply{err: err}
 	}
+	f.known[p.Pid] = true
 	return forkReply{p: p}
 }
 
@@ -113,6 +124,7 @@ type Process struct {
 	done       chan struct{}
 	state      *os.ProcessState
 	waitErr    error
+	forker     *Forker
 }
 
 // Start starts an instance: fd 0 and 1 are /dev/null, fd 2 a pipe read by
@@ -137,7 +149,7 @@ func (f *Forker) Start(spec *Spec) (*Process, error) {
 		return nil, rep.err
 	}
 	p := &Process{Pid: rep.p.Pid, Started: time.Now(), p: rep.p, stderr: r,
-		stderrDone: make(chan struct{}), done: make(chan struct{})}
+		stderrDone: make(chan struct{}), done: make(chan struct{}), forker: f}
 	go p.readStderr(func(s string) {
 		if spec.Line != nil {
 			spec.Line(p.Pid, s)
@@ -159,6 +171,7 @@ func (p *Process) State() (*os.ProcessState, error) { return p.state, p.waitErr 
 
 func (p *Process) wait() {
 	p.state, p.waitErr = p.p.Wait()
+	p.forker.forget(p.Pid)
 	select {
 	case <-p.stderrDone:
 	case <-time.After(stderrDrain):
@@ -208,4 +221,93 @@ func (p *Process) readStderr(emit func(string)) {
 			return
 		}
 	}
+}
+
+// Adopt watches a process the manager did not start itself but that is its
+// child: an instance forked by a preload template (docs/preload.md), which
+// the template double-forks so that it is reparented to the manager (a
+// child subreaper). stderr is the read end of the instance's stderr pipe;
+// Adopt owns it from now on. line is called like Spec.Line. Call it from
+// the goroutine that calls ReapOrphans, so the pid is not taken for an
+// orphan in between.
+func (f *Forker) Adopt(pid int, stderr *os.File, line func(pid int, line string)) (*Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op, err := os.FindProcess(pid)
+	if err != nil {
+		stderr.Close()
+		return nil, fmt.Errorf("adopt pid %d: %w", pid, err)
+	}
+	f.known[pid] = true
+	p := &Process{Pid: pid, Started: time.Now(), p: op, stderr: stderr,
+		stderrDone: make(chan struct{}), done: make(chan struct{}), forker: f}
+	go p.readStderr(func(s string) {
+		if line != nil {
+			line(pid, s)
+		}
+	})
+	go p.wait()
+	return p, nil
+}
+
+func (f *Forker) forget(pid int) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	delete(f.known, pid)
+	f.mu.Unlock()
+}
+
+// ReapOrphans reaps the children of the manager that no Process waits for
+// and that have exited: once the manager is a child subreaper (preload),
+// the orphaned descendants of its instances become its children, and
+// would stay zombies. Living ones are left alone. A process that leads its
+// own process group is never taken: every instance and template does
+// (Setpgid), including the ones watched by AdoptHandedOver, which this
+// Forker does not know. It returns how many it reaped.
+func (f *Forker) ReapOrphans() int {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(field)
+			if err != nil || f.known[pid] || leadsGroup(pid) {
+				continue
+			}
+			var ws unix.WaitStatus
+			if got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); err == nil && got == pid {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// leadsGroup reports whether pid is its own process group's leader (a
+// zombie's group is still readable); true when unknown, to be safe.
+func leadsGroup(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return true
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return true
+	}
+	return f[2] == strconv.Itoa(pid)
 }

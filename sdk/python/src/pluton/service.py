@@ -40,6 +40,7 @@ from .accounting import Accounting
 from .faults import Fault, FaultCode
 from .iov import Chunk, consume, views, write_all
 from .parser import NetStringError, PacketError, ProtocolError, TooLargeError, scan_packet
+from .preload import preload_fd, run_template
 from .reader import PacketReader
 from .recorder import Recorder
 from .request import Data, Request, _to_bytes
@@ -146,6 +147,8 @@ class Service:
         self._handler_installed = False
         self._closed = False
         self._hooks: List[Callable[[], None]] = []
+        self._preload_hooks: List[Callable[[], None]] = []
+        self._fork_hooks: List[Callable[[], None]] = []
         self._service_name = b""
         self._service_field = b""  # the response's ``s`` netstring
         self._keys: Dict[bytes, Tuple[ServiceKey, bytes]] = {}  # raw key -> (key, function for reports)
@@ -167,6 +170,23 @@ class Service:
         self._hooks.append(hook)
         return hook
 
+    def on_preload(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Run ``hook()`` once at initialization, before serving (usable as a
+        decorator): the warm-up. With ``preload true`` it runs once, in the
+        template, and every instance forked from it inherits what it built;
+        otherwise in every instance (docs/preload.md)."""
+        self._preload_hooks.append(hook)
+        return hook
+
+    def on_fork(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Run ``hook()`` in each instance forked from a preload template, right
+        after the fork and before serving (usable as a decorator): reopen
+        there what must not be shared with the template or the other
+        instances (database connections, client sockets, random state). Never
+        runs in an exec'd instance (docs/preload.md)."""
+        self._fork_hooks.append(hook)
+        return hook
+
     def initialize(self) -> None:
         """Pick the mode and set it up. The first iteration or :meth:`serve` calls
         it; call it yourself only to fail early.
@@ -178,6 +198,14 @@ class Service:
         if self._mode is not None:
             raise Fault(FaultCode.ALREADY_INITIALIZED, "the service is already initialized (mode %s)" % self._mode)
         path = os.environ.get(ACCEPT_SOCKET_ENV)
+        fork_fd = preload_fd()
+        if fork_fd >= 0 and path is None:
+            # The preload template (docs/preload.md): returns only in an
+            # instance forked from it, with fds 2-5 and plutonSlot its own.
+            run_template(fork_fd, self._preload_hooks, self._fork_hooks)
+        else:
+            for hook in self._preload_hooks:
+                hook()
         if path is not None:
             listener = _open_accept_socket(path)
             mode = self.ACCEPT
