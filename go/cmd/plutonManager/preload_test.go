@@ -111,8 +111,9 @@ func burst(t *testing.T, c *client.Client, key string, within time.Duration) (ma
 // report records (Usage lines) and are there well under the import time.
 // Killing the template (kill -9) restarts it while every instance keeps
 // serving; killing a forked instance is seen like any exit; a changed
-// configuration starts a new template. Without preload every new instance
-// pays the import (measured and logged).
+// configuration and an upgrade in place each start a new template, leaving
+// no zombie. Without preload every new instance pays the import (measured
+// and logged).
 func TestPreloadPythonBurst(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
@@ -218,11 +219,25 @@ func TestPreloadPythonBurst(t *testing.T) {
 		assert.Equal(t, 0, a.forks)
 	}
 
+	// an upgrade in place: the forked instances are handed over like the
+	// others, the old template is stopped and reaped, the new program
+	// starts its own
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGUSR2))
+	r.waitFor(`Manager Upgrade: adopted`, 1, 30*time.Second)
+	for range 8 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.Call(ctx, "slow.preload.0.raw", []byte("x"))
+		cancel()
+		require.NoError(t, err, "the handed-over instances serve")
+	}
+	r.waitFor(readyRe, 3, 30*time.Second)
+	assert.Empty(t, zombieChildren(t, r.cmd.Process.Pid), "no zombie left by the template or the upgrade")
+
 	// a changed configuration: the new version gets a new template
 	cfg := filepath.Join(home, "configuration", "slow.preload.0.raw")
 	require.NoError(t, os.WriteFile(cfg, []byte(configs["slow.preload.0.raw"]+"maximum-requests 5000\n"), 0o644))
 	require.NoError(t, r.cmd.Process.Signal(syscall.SIGHUP))
-	r.waitFor(readyRe, 3, 30*time.Second)
+	r.waitFor(readyRe, 4, 30*time.Second)
 
 	r.stop()
 	// every instance forked from a template left its own report records
@@ -252,4 +267,24 @@ func TestPreloadUnsupportedSDK(t *testing.T) {
 	got, err := c.Call(ctx, "echo.go.0.raw", []byte("hi"))
 	require.NoError(t, err)
 	assert.Equal(t, "hi", string(got.Data))
+}
+
+// zombieChildren returns the children of pid that are zombies.
+func zombieChildren(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	require.NoError(t, err)
+	var out []int
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if child, err := strconv.Atoi(f); err == nil && zombie(child) {
+				out = append(out, child)
+			}
+		}
+	}
+	return out
 }

@@ -69,6 +69,7 @@ func (s *Service) Handover() (ServiceHandover, []int, error) {
 	}
 	s.drainReports()
 	s.stopRejector()
+	s.stopTemplateForHandover() // preload.go: the new program starts its own
 	h := ServiceHandover{Key: s.Key, Config: s.Cfg, Loaded: s.Loaded, ListenFD: s.lfd, SocketIno: s.pathIno,
 		MmapPath: s.MmapPath, SegmentFD: int(s.segFile.Fd()), ReportFD: s.repFD, ReportWFD: int(s.repW.Fd()),
 		Held: s.held, Halted: s.halted, Requests: s.requests, Faults: s.faults}

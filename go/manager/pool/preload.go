@@ -227,6 +227,25 @@ func (s *Service) stopTemplate() {
 	}()
 }
 
+// stopTemplateForHandover stops the template before the manager program
+// is replaced in place (adopt.go) and waits, at most templateStopGrace plus
+// a second, until it is reaped: the template is not handed over (the new
+// program starts its own), and would otherwise stay a zombie of the new
+// program. If the replacement fails, the next sample starts a template
+// again.
+func (s *Service) stopTemplateForHandover() {
+	t := s.tmpl
+	if t == nil {
+		return
+	}
+	s.stopTemplate()
+	select {
+	case <-t.proc.Done():
+	case <-time.After(templateStopGrace + time.Second):
+		s.env.Log.Printf("Service Warning: %s: %s %d did not end before the upgrade", s.Key, templateLogPrefix, t.proc.Pid)
+	}
+}
+
 // forkFromTemplate asks the ready template for an instance in slot and
 // adopts it. On an error the caller execs the instance instead; a template
 // that does not answer within forkTimeout is stopped (and restarted).
