@@ -106,8 +106,8 @@ func burst(t *testing.T, c *client.Client, key string, within time.Duration) (ma
 // TestPreloadPythonBurst: a Python service whose import takes 2 s, with and
 // without "preload true", bursts from 1 to 8 instances. With preload the 7
 // new instances are forked from the template: they did not run the import
-// (IMPORTED_IN is the template's pid), ran on_fork once and on_preload never
-// (it ran in the template), answer from their own slot, have their own
+// (IMPORTED_IN is the template's pid), ran on_fork once and inherited the
+// one run of on_preload (in the template), answer from their own slot, have their own
 // report records (Usage lines) and are there well under the import time.
 // Killing the template (kill -9) restarts it while every instance keeps
 // serving; killing a forked instance is seen like any exit; a changed
