@@ -170,8 +170,11 @@ func Adopt(h ServiceHandover, env *Env, now time.Time) (s *Service, err error) {
 
 	for _, ih := range h.Instances {
 		if err := s.adoptInstance(ih, now); err != nil {
-			env.Log.Printf("Process Warning: %s/%d-%d not adopted: %v", h.Key, ih.Slot, ih.PID, err)
+			env.Log.Printf("Process Warning: %s/%d-%d not adopted (ended during the upgrade?): %v", h.Key, ih.Slot, ih.PID, err)
 			unix.Close(ih.StderrFD)
+			if ih.Slot >= 0 && ih.Slot < len(s.inst) && s.inst[ih.Slot] == nil {
+				s.seg.Slot(ih.Slot).Reset() // free for a new instance
+			}
 		}
 	}
 	s.updateGauges()
@@ -188,7 +191,7 @@ func (s *Service) adoptInstance(ih InstanceHandover, now time.Time) error {
 	key, lines, slot := s.Key, s.lines, ih.Slot
 	slotTag := key + "/" + strconv.Itoa(slot)
 	tail := &logging.Tail{}
-	p, err := process.AdoptHandedOver(ih.PID, ih.StderrFD, ih.Started, func(pid int, line string) {
+	p, err := s.env.Forker.AdoptHandedOver(ih.PID, ih.StderrFD, ih.Started, func(pid int, line string) {
 		if !strings.HasPrefix(line, "previous message repeated ") {
 			l := line
 			s.lastStderr.Store(&l)

@@ -106,11 +106,12 @@ func (p *Process) StderrFD() (int, error) {
 	return fd, nil
 }
 
-// AdoptHandedOver takes over an instance started by the manager program this one
-// replaced (MainThread.Exec): pid must be a child of this process and stderrFD
-// the read end of its stderr pipe, inherited. Like Start, it reads the
-// stderr lines and reaps the instance.
-func AdoptHandedOver(pid, stderrFD int, started time.Time, line func(pid int, line string)) (*Process, error) {
+// AdoptHandedOver takes over an instance started by the manager program
+// this one replaced (MainThread.Exec): pid must be a child of this process
+// and stderrFD the read end of its stderr pipe, inherited. Like Start, it
+// reads the stderr lines and reaps the instance, and the pid is known to
+// ReapOrphans.
+func (f *Forker) AdoptHandedOver(pid, stderrFD int, started time.Time, line func(pid int, line string)) (*Process, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("adopt pid %d: not a pid", pid)
 	}
@@ -133,17 +134,10 @@ func AdoptHandedOver(pid, stderrFD int, started time.Time, line func(pid int, li
 	if err := unix.SetNonblock(stderrFD, true); err != nil {
 		return nil, fmt.Errorf("adopt pid %d: stderr fd %d: %w", pid, stderrFD, err)
 	}
-	osp, err := os.FindProcess(pid)
+	p, err := f.Adopt(pid, os.NewFile(uintptr(stderrFD), "stderr"), line)
 	if err != nil {
-		return nil, fmt.Errorf("adopt pid %d: %w", pid, err)
+		return nil, err
 	}
-	p := &Process{Pid: pid, Started: started, p: osp, stderr: os.NewFile(uintptr(stderrFD), "stderr"),
-		stderrDone: make(chan struct{}), done: make(chan struct{})}
-	go p.readStderr(func(s string) {
-		if line != nil {
-			line(p.Pid, s)
-		}
-	})
-	go p.wait()
+	p.Started = started
 	return p, nil
 }
