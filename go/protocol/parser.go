@@ -412,6 +412,34 @@ func (p *Parser) Request(r *Request) {
 	}
 }
 
+// RequestInto is Request for a server that reads many requests into the
+// same r: when the packet's client name or service key has the bytes of
+// r's current one, r keeps that string instead of a new one, so requests
+// from the same clients allocate nothing for them.
+func (p *Parser) RequestInto(r *Request) {
+	name, key := r.ClientName, r.ServiceKey
+	if b := p.bytes(TypeClientName); string(b) != name {
+		name = string(b)
+	}
+	if b := p.bytes(TypeServiceKey); string(b) != key {
+		key = string(b)
+	}
+	*r = Request{
+		ID:             p.num(TypeRequestID),
+		ClientName:     name,
+		ServiceKey:     key,
+		TimeoutMS:      p.num(TypeTimeout),
+		NoWait:         p.has(TypeNoWait),
+		NoRemote:       p.has(TypeNoRemote),
+		NoRetry:        p.has(TypeNoRetry),
+		KeepAffinity:   p.has(TypeKeepAffinity),
+		NeedAffinity:   p.has(TypeNeedAffinity),
+		FileDescriptor: p.has(TypeFileDescriptor),
+		Context:        p.bytes(TypeContext),
+		Data:           p.bytes(TypeRequestData),
+	}
+}
+
 // Response fills r from the packet just completed by Feed.
 func (p *Parser) Response(r *Response) {
 	*r = Response{

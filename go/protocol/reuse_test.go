@@ -204,3 +204,34 @@ func TestFeedOwnedReferencesAWholePayload(t *testing.T) {
 		})
 	}
 }
+
+func TestRequestIntoKeepsEqualStrings(t *testing.T) {
+	p := NewRequestParser()
+	var r Request
+	packets := []struct {
+		name, key string
+		same      bool // the strings of the previous request are kept
+	}{
+		{"a:1", "system.echo.0.raw", false},
+		{"a:1", "system.echo.0.raw", true},
+		{"b:2", "system.echo.0.raw", false},
+		{"b:2", "system.other.0.raw", false},
+	}
+	for i, pk := range packets {
+		prevName, prevKey := r.ClientName, r.ServiceKey
+		feedAll(t, p, AppendRequest(nil, &Request{ID: int64(i), ClientName: pk.name, ServiceKey: pk.key, NoRetry: i%2 == 0, Data: []byte("x")}), 7)
+		p.RequestInto(&r)
+		assert.Equal(t, Request{ID: int64(i), ClientName: pk.name, ServiceKey: pk.key, NoRetry: i%2 == 0, Data: []byte("x")}, r, "packet %d", i)
+		if pk.same {
+			assert.Equal(t, unsafe.StringData(prevName), unsafe.StringData(r.ClientName), "packet %d keeps the client name", i)
+			assert.Equal(t, unsafe.StringData(prevKey), unsafe.StringData(r.ServiceKey), "packet %d keeps the key", i)
+		}
+	}
+	pkt := []byte("0Q,1b5,3ab:2,18csystem.other.0.raw,0z\n")
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		if _, done, err := p.Feed(pkt); !done || err != nil {
+			t.Fatal("packet not complete", err)
+		}
+		p.RequestInto(&r)
+	}), "a request from the same client and key allocates nothing")
+}

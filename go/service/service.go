@@ -101,11 +101,13 @@ const msgNotAnswered = "request not answered by the service"
 // Serve, and Close before exiting. A Service is not safe for concurrent use:
 // it is meant for one loop.
 type Service struct {
-	key   servicekey.Key // of the packet just read
-	name  string         // the response 's' field, <name>:<pid>/0
-	mode  Mode
-	pid   int
-	trace bool
+	key    servicekey.Key // of the packet just read
+	keyRaw string         // its bytes, when keyOK
+	keyOK  bool
+	name   string // the response 's' field, <name>:<pid>/0
+	mode   Mode
+	pid    int
+	trace  bool
 
 	listen int   // listening socket (accept, manager), or -1
 	out    int   // stand-alone response descriptor, or -1
@@ -416,8 +418,10 @@ func (s *Service) handOff() {
 	s.served++
 	s.requests++
 	s.busyStart = now
+	name, key := s.req.pr.ClientName, s.req.pr.ServiceKey
 	s.req.reset(now)
-	c.parser.Request(&s.req.pr)
+	s.req.pr.ClientName, s.req.pr.ServiceKey = name, key
+	c.parser.RequestInto(&s.req.pr) // keeps the strings of a client seen last time
 	s.pool.note(max(len(s.req.pr.Data), len(s.req.pr.Context)))
 	s.req.key, s.req.keyParsed = s.key, true
 	if s.trace {
@@ -480,13 +484,18 @@ func (s *Service) nextStandAlone() error {
 // rules, as the original did: a packet whose key does not parse is a
 // malformed packet.
 func (s *Service) checkKey(c *conn) error {
-	k, err := servicekey.Parse(string(c.parser.Field(protocol.TypeServiceKey)))
+	raw := c.parser.Field(protocol.TypeServiceKey)
+	if s.keyOK && string(raw) == s.keyRaw {
+		return nil // the key of the last request: s.key holds it
+	}
+	s.keyOK = false
+	k, err := servicekey.Parse(string(raw))
 	if err != nil {
 		var ke *servicekey.Error
 		errors.As(err, &ke)
 		return &protocol.DecodeError{Msg: "Invalid Service Key: " + ke.Reason}
 	}
-	s.key = k
+	s.key, s.keyRaw, s.keyOK = k, string(raw), true
 	return nil
 }
 
