@@ -176,6 +176,7 @@ func TestPreloadPythonBurst(t *testing.T) {
 			Slot     int    `json:"slot"`
 			PID      int    `json:"pid"`
 			Requests uint64 `json:"requests"`
+			Start    string `json:"start"`
 		} `json:"processes"`
 	}
 	r.get("/processes", &procs)
@@ -185,8 +186,19 @@ func TestPreloadPythonBurst(t *testing.T) {
 			matched++
 			assert.Equal(t, a.slot, p.Slot, "pid %d: the slot the manager gave it", p.PID)
 			assert.Positive(t, p.Requests, "pid %d: its slot counts its requests", p.PID)
+			want := "preload"
+			if a.importedIn == p.PID {
+				want = "exec"
+			}
+			assert.Equal(t, want, p.Start, "pid %d: how it started", p.PID)
 		}
 	}
+	assert.Equal(t, preloadStatus{PID: template, Ready: true}, r.preload("slow.preload.0.raw"))
+	var plain struct {
+		Preload *preloadStatus `json:"preload"`
+	}
+	r.get("/services/slow.exec.0.raw", &plain)
+	assert.Nil(t, plain.Preload, "no preload: null")
 	assert.Equal(t, 8, matched, "the status API shows every instance with its pid in its slot")
 
 	// kill -9 of the template: it is restarted; the instances keep serving
@@ -267,6 +279,24 @@ func TestPreloadUnsupportedSDK(t *testing.T) {
 	got, err := c.Call(ctx, "echo.go.0.raw", []byte("hi"))
 	require.NoError(t, err)
 	assert.Equal(t, "hi", string(got.Data))
+	assert.Equal(t, preloadStatus{Disabled: true}, r.preload("echo.go.0.raw"))
+}
+
+// preloadStatus is the "preload" object of GET /services/<SK>.
+type preloadStatus struct {
+	PID      int  `json:"pid"`
+	Ready    bool `json:"ready"`
+	Disabled bool `json:"disabled"`
+}
+
+func (r *running) preload(key string) preloadStatus {
+	r.t.Helper()
+	var s struct {
+		Preload *preloadStatus `json:"preload"`
+	}
+	r.get("/services/"+key, &s)
+	require.NotNil(r.t, s.Preload, "%s: preload", key)
+	return *s.Preload
 }
 
 // zombieChildren returns the children of pid that are zombies.

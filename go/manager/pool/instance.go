@@ -21,6 +21,7 @@ type Instance struct {
 	Started     time.Time
 	Ready       time.Time // when its slot first left state "starting"
 	MaxRequests uint32
+	start       string // how it was started: "exec", or "preload" (forked from the template)
 
 	state    InstanceState // where it is in its life (state.go)
 	replaced bool          // a replacement was started ahead of its maximum-requests exit (state Retiring)
@@ -106,7 +107,7 @@ func (s *Service) start(now time.Time) error {
 		return err
 	}
 	sl.SetPID(uint32(p.Pid))
-	in := &Instance{Slot: slot, Proc: p, Started: now, MaxRequests: maxReq,
+	in := &Instance{Slot: slot, Proc: p, Started: now, MaxRequests: maxReq, start: how,
 		LogID: fmt.Sprintf("%s/%d-%d", s.Key, slot, p.Pid), stderr: tail}
 	s.inst[slot] = in
 	s.live++

@@ -50,6 +50,16 @@ type ServiceStatus struct {
 	// LastAbnormalExit is the last instance that crashed, was killed or
 	// failed to start up, with its last stderr lines; null if none has.
 	LastAbnormalExit *ExitStatus `json:"lastAbnormalExit"`
+	// Preload is the template of a service configured with preload true
+	// (docs/preload.md); null otherwise.
+	Preload *PreloadStatus `json:"preload"`
+}
+
+// PreloadStatus is the preload template of a service.
+type PreloadStatus struct {
+	PID      int  `json:"pid"`      // the running template, 0 if none
+	Ready    bool `json:"ready"`    // it said it is ready: new instances are forked from it
+	Disabled bool `json:"disabled"` // given up: templates ended before they were ready; instances are exec'd
 }
 
 // ProcessStatus is a snapshot of one instance, as GET /processes returns it.
@@ -68,6 +78,7 @@ type ProcessStatus struct {
 	MaxRequests   uint32    `json:"maximumRequests"`
 	Stopping      string    `json:"stopping,omitempty"`
 	Retiring      bool      `json:"retiring,omitempty"`
+	Start         string    `json:"start,omitempty"` // "exec", or "preload" (forked from the template); absent once handed over by an upgrade
 	// The request the instance is serving, or served last (slot v2 fields).
 	RequestID  int64  `json:"requestID"`
 	ClientName string `json:"clientName,omitempty"`
@@ -96,6 +107,12 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 	if now.Before(s.backoffUntil) {
 		st.Backoff = &BackoffStatus{Reason: s.backoffReason, RemainingSeconds: s.backoffUntil.Sub(now).Seconds()}
 	}
+	if s.Cfg.Preload {
+		st.Preload = &PreloadStatus{Disabled: s.tmplOff}
+		if s.tmpl != nil {
+			st.Preload.PID, st.Preload.Ready = s.tmpl.proc.Pid, s.tmpl.ready
+		}
+	}
 	return st
 }
 
@@ -110,7 +127,7 @@ func (s *Service) Processes(now time.Time) []ProcessStatus {
 		p := ProcessStatus{LogID: in.LogID, Service: s.Key, Slot: in.Slot, PID: in.Proc.Pid,
 			UptimeSeconds: now.Sub(in.Started).Seconds(), State: st.State.String(),
 			Requests: st.Requests, Responses: st.Responses, Faults: st.Faults,
-			BusySeconds: float64(st.BusyMicros) / 1e6, MaxRequests: in.MaxRequests, Retiring: in.replaced,
+			BusySeconds: float64(st.BusyMicros) / 1e6, MaxRequests: in.MaxRequests, Retiring: in.replaced, Start: in.start,
 			RequestID: st.RequestID, ClientName: st.ClientName, StderrTail: in.stderr.Lines()}
 		// lastActive is when the slot's state last changed; an instance that
 		// has not written its slot yet (starting) was last active when it

@@ -262,10 +262,11 @@ func (f *Forker) forget(pid int) {
 // ReapOrphans reaps the children of the manager that no Process waits for
 // and that have exited: once the manager is a child subreaper (preload),
 // the orphaned descendants of its instances become its children, and
-// would stay zombies. Living ones are left alone. A process that leads its
-// own process group is never taken: every instance and template does
-// (Setpgid), including the ones watched by AdoptHandedOver, which this
-// Forker does not know. It returns how many it reaped.
+// would stay zombies. Living ones are left alone, and so is a process that
+// leads its own process group, as every instance and template does
+// (Setpgid): a second guard, besides the pids of Start, Adopt and
+// AdoptHandedOver, against taking the exit status of a supervised process.
+// It returns how many it reaped.
 func (f *Forker) ReapOrphans() int {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
