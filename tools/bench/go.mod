@@ -3,6 +3,7 @@ module github.com/pluton-go/pluton/tools/bench
 go 1.26.0
 
 require (
+	github.com/nats-io/nats.go v1.56.0
 	github.com/pluton-go/pluton v0.0.0
 	github.com/stretchr/testify v1.12.1
 	github.com/yookoala/gofast v0.8.0
@@ -21,7 +22,6 @@ require (
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	github.com/klauspost/compress v1.20.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/nats-io/nats.go v1.56.0 // indirect
 	github.com/nats-io/nkeys v0.4.17 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
