@@ -264,7 +264,7 @@ func TestDefaultHomeEndToEnd(t *testing.T) { // not parallel: it sets the test's
 
 	// Process start and exit lines are in the default log.
 	assert.NotEmpty(t, r.grep(`Process Start: system\.echo\.0\.raw/0-\d+ \(1 of 10\) pid=\d+ service=system\.echo\.0\.raw slot=0 program=`+
-		regexp.QuoteMeta(testbin.Dir(t))+`/echoService$`))
+		regexp.QuoteMeta(testbin.Dir(t))+`/echoService( |$)`))
 	r.stop()
 	exit := r.grep(`Child Exit: normal system\.echo\.0\.raw/0-\d+ `)
 	require.Len(t, exit, 1)
