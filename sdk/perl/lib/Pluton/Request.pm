@@ -17,10 +17,8 @@ our $VERSION = '0.1.0';
 # it was handed over, k => the key object, c => its connection, answered => 1
 # once answered }.
 
-sub data {
-    my $self = shift;
-    my $d = $self->{f}{k};
-    return defined $d ? $d : q{};
+sub data {    ## no critic (RequireArgUnpacking)
+    return defined $_[0]{f}{k} ? $_[0]{f}{k} : q{};
 }
 
 sub key {
@@ -58,12 +56,15 @@ sub no_retry      { my $self = shift; return exists $self->{f}{g} ? 1 : 0 }
 sub keep_affinity { my $self = shift; return exists $self->{f}{h} ? 1 : 0 }
 sub need_affinity { my $self = shift; return exists $self->{f}{i} ? 1 : 0 }
 
-sub context {
+sub context {    ## no critic (RequireArgUnpacking)
+    # the common cases first, without copying the arguments: decoded
+    # already, or no context in the request
+    return $_[0]{ctx}{ $_[1] } if $_[0]{ctx};
+    return undef unless defined $_[0]{f}{j};    ## no critic (ProhibitExplicitReturnUndef)
     my ($self, $name) = @_;
     my $ctx = $self->{ctx};
     if (!$ctx) {
         my $payload = $self->{f}{j};
-        return undef unless defined $payload;    ## no critic (ProhibitExplicitReturnUndef)
         $ctx = eval { Pluton::Packet::decode_context($payload) };
         if (!$ctx) {
             (my $e = $@) =~ s/\n\z//;
@@ -76,6 +77,7 @@ sub context {
 
 sub context_names {
     my $self = shift;
+    return () unless $self->{ctx} || defined $self->{f}{j};    # no context: the common case
     $self->context(q{});
     return sort keys %{ $self->{ctx} || {} };    ## no critic (ProhibitReturnSort)
 }

@@ -517,6 +517,7 @@ sub _serve_fast {
     my ($listen, $keys, $report, $max) = @{$self}{qw(listen keys report max_requests)};
     my ($map, $base) = @{ $self->{stats} }{qw(map base)};
     my $pending = $self->{pending};
+    my $max_size = $self->{max_size};
     my $sfield = length($self->{service_id}) . 's' . $self->{service_id} . ',';
     my $now = Time::HiRes::time();
     while (!$STOP && !$self->{failed} && !$self->{lost_io} && !$self->{affinity} && !@{$pending}
@@ -531,16 +532,31 @@ sub _serve_fast {
         my $fh;
         accept $fh, $listen or return $self->_accept_failed;
         my $t0 = Time::HiRes::time();
-        my $c = { fh => $fh, fd => fileno $fh, dec => $self->{decoder}, t0 => $t0,
-            deadline => $t0 + $self->{read_timeout} };
         my $r = recv $fh, my $buf, READ_SIZE, MSG_DONTWAIT;
-        my $f = defined $r && length $buf ? Pluton::Packet::Decoder::scan_request(\$buf, $self->{max_size}) : undef;
-        my $key = $f && $keys->{ defined $f->{c} ? $f->{c} : q{} };
+        my $errno = 0 + $!;
+        # Pluton::Packet::Decoder::scan_request, inline and without pos():
+        # the fields of a whole, well-formed request, else none
+        my ($f, $len, $i) = ({}, defined $r ? length $buf : 0, 3);
+        $f = undef unless $len && substr($buf, 0, 3) eq '0Q,';
+        while ($f) {
+            my ($n, $t) = substr($buf, $i, 10) =~ /\A([0-9]{1,9})([\x20-\x2f\x3a-\x7e])/ or last;
+            my $end = $i + length($n) + 1 + $n;
+            last if $end >= $len || ($max_size && $n > $max_size) || exists $f->{$t} || $t gt 'z';
+            my $term = substr $buf, $end, 1;
+            last if $term ne ',' && $term ne "\n";
+            $f->{$t} = substr $buf, $end - $n, $n;
+            $i = $end + 1;
+            last if $t eq 'z';
+        }
+        my $key = $f && exists $f->{z} && $i == $len && $keys->{ defined $f->{c} ? $f->{c} : q{} };
         if (!$key || exists $f->{e} || exists $f->{h}) {
+            my $c = { fh => $fh, fd => fileno $fh, dec => $self->{decoder}, t0 => $t0,
+                deadline => $t0 + $self->{read_timeout} };
             if ($key) { $c->{pkt} = { fields => $f, raw => undef } }
-            else      { $c = $self->_first_read($c, $r, $buf, 0 + $!) or return undef }    ## no critic (ProhibitExplicitReturnUndef)
+            else      { $c = $self->_first_read($c, $r, $buf, $errno) or return undef }    ## no critic (ProhibitExplicitReturnUndef)
             return $self->_hand_over($c);
         }
+        my $c = { fh => $fh, t0 => $t0 };    # never pending nor kept for affinity
 
         # handed over (_hand_over)
         my $id = $f->{b};
@@ -574,9 +590,9 @@ sub _serve_fast {
             . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield
             . (length $out ? length($out) . 'q' . $out . ',' : q{}) . "0z\n";
         my $w = syswrite $fh, $pkt;
-        my $errno = !defined $w || $w != length $pkt ? _write_all($fh, $pkt, $w) : 0;
+        my $werr = !defined $w || $w != length $pkt ? _write_all($fh, $pkt, $w) : 0;
         close $fh;
-        my $ok = $errno ? $self->_write_failed($errno) : 1;
+        my $ok = $werr ? $self->_write_failed($werr) : 1;
         $now = Time::HiRes::time();
         my $busy = int(($now - $t0) * 1_000_000);
         $busy = 0 if $busy < 0;
