@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -66,6 +67,13 @@ func (s *Service) ensureTemplate(now time.Time) {
 // sweepOrphans reaps, at most once a sample for the whole manager, the
 // exited orphans the manager inherited as a child subreaper.
 func (s *Service) sweepOrphans(now time.Time) {
+	if !s.env.subreaperKnown { // the flag survives execve: an upgrade in place keeps it
+		s.env.subreaperKnown = true
+		var on int32
+		if unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&on)), 0, 0, 0) == nil && on != 0 {
+			s.env.subreaper = true
+		}
+	}
 	if !s.env.subreaper || now.Sub(s.env.orphanSweep) < SampleInterval {
 		return
 	}

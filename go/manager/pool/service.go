@@ -47,9 +47,10 @@ type Env struct {
 	// waiter goroutine (the coordination server, docs/coordination.md); nil: none.
 	InstanceExited func(pid int)
 
-	reportBuf   []byte    // the report pipe reads of every service
-	subreaper   bool      // the manager is a child subreaper (preload.go): orphans are swept
-	orphanSweep time.Time // the last sweep
+	reportBuf      []byte    // the report pipe reads of every service
+	subreaper      bool      // the manager is a child subreaper (preload.go): orphans are swept
+	subreaperKnown bool      // subreaper was read from the kernel (set before an upgrade in place)
+	orphanSweep    time.Time // the last sweep
 }
 
 // Counters are the manager-wide numbers of the periodic Stats lines.
