@@ -176,7 +176,6 @@ def _become_instance(slot: int, fds: List[int], manager: int,
         os.environ[SLOT_ENV] = str(slot)
         os.environ.pop(PRELOAD_ENV, None)
         os.setpgid(0, 0)  # its own process group, as an exec'd instance
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _await_parent(manager)
         for hook in after_fork:
             hook()
