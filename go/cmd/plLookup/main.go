@@ -28,7 +28,7 @@ Show the socket each service key resolves to: <SK>=<searchKey>=<socketPath>.
   -d             debug output to stderr
   -h             this help
   -L lookupMap   lookup map or rendezvous directory
-                 (default $plutonLookupMap, then ` + client.DefaultLookupPath + `)
+                 (default ` + client.LookupHelp + `)
   -q             quiet: no "Lookup Path" and "Not Found" lines
   -t seconds     retry missing keys (and a missing map) every 100 ms for up to
                  this long, e.g. while the manager starts

@@ -30,7 +30,7 @@ The request data is requestString if given, else all of stdin.
   -e             print "Elapsed Time: S.UUUUUU" to stderr
   -h             this help
   -L lookupMap   lookup map or rendezvous directory
-                 (default $plutonLookupMap, then ` + client.DefaultLookupPath + `)
+                 (default ` + client.LookupHelp + `)
   -n             append a newline to the response
   -o             noRetry
   -t seconds     timeout, a positive number of seconds (default 4)

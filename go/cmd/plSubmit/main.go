@@ -36,8 +36,7 @@ result data. The payload is the operand if given, else all of stdin.
   -i jobID       the job id (letters, digits, '-', '_', '='; default: a
                  unique id); an id submitted before is not enqueued again
   -L lookupMap   lookup map or rendezvous directory, to find the NATS URL
-                 the local manager uses (default $plutonLookupMap, then
-                 ` + client.DefaultLookupPath + `)
+                 the local manager uses (default ` + client.LookupHelp + `)
   -N natsURL     NATS server(s) (default $plutonNATS, then the local
                  manager's)
   -t seconds     how long -w waits, and the NATS timeout (default 30)
