@@ -284,8 +284,8 @@ func (s *Service) forkFromTemplate(t *template, slot int, line func(pid int, lin
 		r.Close()
 		return nil, fmt.Errorf("%s %d ended during a fork request", templateLogPrefix, t.proc.Pid)
 	case <-timer.C:
-		r.Close()
 		s.stopTemplate()
+		s.killLateFork(t, r)
 		return nil, fmt.Errorf("%s %d did not answer a fork request within %s", templateLogPrefix, t.proc.Pid, forkTimeout)
 	}
 	pid, err := parseForkReply(reply)
@@ -294,6 +294,28 @@ func (s *Service) forkFromTemplate(t *template, slot int, line func(pid int, lin
 		return nil, fmt.Errorf("%s %d: %w", templateLogPrefix, t.proc.Pid, err)
 	}
 	return s.env.Forker.Adopt(pid, r, line)
+}
+
+// killLateFork kills the instance a template forked after its fork request
+// timed out, if its answer came in the meantime: nobody supervises it, so it
+// is adopted (to be reaped) and killed. It owns stderr, the instance's
+// stderr pipe.
+func (s *Service) killLateFork(t *template, stderr *os.File) {
+	select {
+	case reply := <-t.replies:
+		pid, err := parseForkReply(reply)
+		if err != nil {
+			stderr.Close()
+			return
+		}
+		if p, err := s.env.Forker.Adopt(pid, stderr, nil); err == nil {
+			_ = p.Signal(syscall.SIGKILL)
+			s.env.Log.Printf("Service Warning: %s: killed pid %d, forked by %s %d after its fork request timed out",
+				s.Key, pid, templateLogPrefix, t.proc.Pid)
+		}
+	default:
+		stderr.Close()
+	}
 }
 
 // parseForkReply reads "P <pid>" or "E <why>".
