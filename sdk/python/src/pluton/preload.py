@@ -90,14 +90,21 @@ def run_template(fd: int, warm_up: Sequence[Callable[[], None]],
             return
         for f in fds:
             os.close(f)
-        _reply(sock, b"P %d" % pid)
+        _reply(sock, b"P %d" % pid, pid)
 
 
-def _reply(sock: socket.socket, msg: bytes) -> None:
+def _reply(sock: socket.socket, msg: bytes, forked: int = 0) -> None:
+    """Answer the manager; if it is gone (or gave up on this template), kill
+    the instance just forked, which nobody would supervise, and exit."""
     try:
         sock.sendall(msg)
     except OSError:
-        os._exit(0)  # the manager is gone
+        if forked:
+            try:
+                os.kill(forked, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(0)
 
 
 _in_child = False
