@@ -14,8 +14,9 @@ our $VERSION = '0.1.0';
 
 # A request handed to the service's code, made by Pluton::Service only:
 # { f => the packet's fields (type => payload), s => the service, t => when
-# it was handed over, k => the key object, c => its connection, answered => 1
-# once answered }.
+# it was handed over, k => the key object, c => its connection (or fh => the
+# connection's handle alone, from serve's fast path), answered => 1 once
+# answered }.
 
 sub data {    ## no critic (RequireArgUnpacking)
     return defined $_[0]{f}{k} ? $_[0]{f}{k} : q{};

@@ -556,13 +556,13 @@ sub _serve_fast {
             else      { $c = $self->_first_read($c, $r, $buf, $errno) or return undef }    ## no critic (ProhibitExplicitReturnUndef)
             return $self->_hand_over($c);
         }
-        my $c = { fh => $fh, t0 => $t0 };    # never pending nor kept for affinity
 
         # handed over (_hand_over)
         my $id = $f->{b};
         $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/;
         my $name = defined $f->{a} ? $f->{a} : q{};
-        my $req = bless { f => $f, s => $self, t => $t0, k => $key, c => $c }, 'Pluton::Request';
+        # no connection record (c): never pending nor kept for affinity
+        my $req = bless { f => $f, s => $self, t => $t0, k => $key, fh => $fh }, 'Pluton::Request';
         $self->{served}++;
         $self->{state} = Pluton::Stats::STATE_BUSY;
         substr $$map, $base + 4, 20, pack 'V Q< Q<', Pluton::Stats::STATE_BUSY, int($t0 * 1_000_000),
@@ -598,7 +598,10 @@ sub _serve_fast {
         $busy = 0 if $busy < 0;
         $self->{busy_us} += $busy;
         $self->{responses}++ if $ok;
-        substr $$map, $base + 16, 32, pack 'Q< Q< Q< Q<', @{$self}{qw(requests responses faults busy_us)};
+        # the counters, and idle at once: the next thing is the wait for a connection
+        $self->{state} = Pluton::Stats::STATE_IDLE;
+        substr $$map, $base + 4, 44, pack 'V Q< Q< Q< Q< Q<', Pluton::Stats::STATE_IDLE, int($now * 1_000_000),
+            @{$self}{qw(requests responses faults busy_us)};
         if ($report->{ok}) {    # Pluton::Stats::Report::add
             my $e = $report->{entries};
             push @{$e}, pack 'V V V V a16', $ok ? Pluton::Stats::OUTCOME_OK : Pluton::Stats::OUTCOME_WRITE_ERROR,
@@ -872,6 +875,7 @@ sub _out_fh {
 sub _answer {
     my ($self, $req, $code, $text, $data) = @_;
     my ($c, $f) = @{$req}{qw(c f)};
+    $c ||= $req;    # a request of _serve_fast holds its connection itself (fh)
     @{$req}{qw(answered c s)} = (1, undef, undef);
     $self->{owed} = undef;
     $data = q{} if $code;
