@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the vendorable SDK tarballs into dist/ (or $DIST_DIR):
-# pluton-python-<v>.tar.gz, pluton-php-<v>.tar.gz, Pluton-<v>.tar.gz.
+# the Python wheel and sdist (pluton-<v>-py3-none-any.whl, pluton-<v>.tar.gz), the PHP
+# tarball (pluton-php-<v>.tar.gz) and the CPAN dist (Pluton-<v>.tar.gz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DIST_DIR="${DIST_DIR:-$PWD/dist}"
