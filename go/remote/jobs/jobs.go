@@ -215,4 +215,3 @@ func storeResult(ctx context.Context, kv jetstream.KeyValue, r Result) (bool, er
 	}
 	return true, nil
 }
-
