@@ -57,8 +57,9 @@ def test_gather_runs_calls_concurrently(tmp_path):
             return got, time.monotonic() - started
         got, took = asyncio.run(main())
         assert got == [b"0", b"1", b"2"]
-        # Together they take one sleep (1.5 s); one after the other would take 4.5 s.
-        # The bound leaves 1.5 s on either side for a loaded machine.
-        assert took < 3.0
+        # One after the other they would take 4.5 s; concurrently one sleep (1.5 s),
+        # or two when an instance holding a not-yet-complete connection also
+        # accepted a second one (docs/protocol.md §8, "Known limit").
+        assert took < 4.0
     finally:
         m.close()
