@@ -455,6 +455,7 @@ sub _accept_one {
     if (defined $r && length $buf) {
         my $f = Pluton::Packet::Decoder::scan_request(\$buf, $self->{max_size});
         if ($f && ($self->{keys}{ defined $f->{c} ? $f->{c} : q{} } || $self->_good_key($f->{c}))) {
+            $c->{dec}->reset;    # no state of an earlier connection (affinity reads on with it)
             $c->{pkt} = { fields => $f, raw => ($self->{trace} || $self->{recorder}) ? $buf : undef };
             return $c;
         }
@@ -552,7 +553,7 @@ sub _serve_fast {
         if (!$key || exists $f->{e} || exists $f->{h}) {
             my $c = { fh => $fh, fd => fileno $fh, dec => $self->{decoder}, t0 => $t0,
                 deadline => $t0 + $self->{read_timeout} };
-            if ($key) { $c->{pkt} = { fields => $f, raw => undef } }
+            if ($key) { $c->{dec}->reset; $c->{pkt} = { fields => $f, raw => undef } }    # no state of an earlier connection
             else      { $c = $self->_first_read($c, $r, $buf, $errno) or return undef }    ## no critic (ProhibitExplicitReturnUndef)
             return $self->_hand_over($c);
         }
