@@ -24,7 +24,7 @@ write_config php.echo.0.raw "$(command -v php) $root/sdk/php/examples/echo.php"
 write_config perl.echo.0.raw "$(command -v perl) $root/sdk/perl/examples/echo.pl"
 
 echo "== Starting plutonManager with four echo services (Go, Python, PHP, Perl)"
-"$bin/plutonManager" -C "$work/config" -R "$work/rendezvous" -L "$work/lookup.map" \
+"$bin/plutonManager" -C "$work/config" -R "$work/rendezvous" -L "$work/lookup.map" -c "$work/status.sock" \
   -l serviceConfig -l processStart -l processExit > "$work/manager.log" 2>&1 &
 manager_pid=$!
 for _ in $(seq 100); do
@@ -59,6 +59,10 @@ for key in system.echo.0.raw python.echo.0.raw php.echo.0.raw perl.echo.0.raw; d
   printf '  %-18s ' "$key"
   "$bin/plPing" -c 250 -p 8 -i 0 -s 100 "$key" 2>&1 | tail -n 1
 done
+
+echo
+echo "== The manager's view: plTop -b (one screen of the live view; plTop -c ADDR is interactive)"
+"$bin/plTop" -b -c "$work/status.sock" | sed 's/^/  /'
 
 echo
 echo "== No manager: plTest and fd redirection"
