@@ -44,6 +44,10 @@ func orZero(p *float64) float64 {
 	return *p
 }
 
+// termFormat writes numbers for a terminal: ASCII marks, no space before a
+// unit, so that they fit the columns.
+var termFormat = status.Format{Missing: "-", NoRestarts: "none"}
+
 // columns are the services table's columns; the sort key cycles through them.
 var columns = []column{
 	{title: "SERVICE", left: true, text: func(s status.ServiceView) string { return s.Key },
@@ -62,11 +66,11 @@ var columns = []column{
 		less: numeric(func(s status.ServiceView) float64 { return s.Occupancy })},
 	{title: "BACKLOG", width: 7, text: func(s status.ServiceView) string { return fmt.Sprint(s.Backlog) },
 		less: numeric(func(s status.ServiceView) int { return s.Backlog })},
-	{title: "REQ/S", width: 8, text: func(s status.ServiceView) string { return formatRate(s.RequestRate) },
+	{title: "REQ/S", width: 8, text: func(s status.ServiceView) string { return termFormat.Rate(s.RequestRate) },
 		less: numeric(func(s status.ServiceView) float64 { return orZero(s.RequestRate) })},
-	{title: "P50", width: 8, text: func(s status.ServiceView) string { return formatSeconds(s.P50Seconds) },
+	{title: "P50", width: 8, text: func(s status.ServiceView) string { return termFormat.Seconds(s.P50Seconds) },
 		less: numeric(func(s status.ServiceView) float64 { return orZero(s.P50Seconds) })},
-	{title: "P99", width: 8, text: func(s status.ServiceView) string { return formatSeconds(s.P99Seconds) },
+	{title: "P99", width: 8, text: func(s status.ServiceView) string { return termFormat.Seconds(s.P99Seconds) },
 		less: numeric(func(s status.ServiceView) float64 { return orZero(s.P99Seconds) })},
 	{title: "REQUESTS", width: 9, text: func(s status.ServiceView) string { return fmt.Sprint(s.Requests) },
 		less: numeric(func(s status.ServiceView) uint64 { return s.Requests })},
@@ -290,7 +294,7 @@ func (m model) render(styled bool) string {
 	head := fmt.Sprintf("plTop %s", m.addr)
 	if m.have {
 		head += fmt.Sprintf("  manager pid %d %s  up %s  CPU %.1f%%  RSS %d MB  services %d  processes %d  %s",
-			mg.PID, mg.Version, formatUptime(mg.UptimeSeconds), mg.CPUPercent, mg.MaxRSSMB, mg.Services, mg.Processes,
+			mg.PID, mg.Version, status.FormatUptime(mg.UptimeSeconds), mg.CPUPercent, mg.MaxRSSMB, mg.Services, mg.Processes,
 			m.ov.Time.Local().Format("15:04:05"))
 	}
 	if styled {
@@ -371,7 +375,7 @@ func (m model) render(styled bool) string {
 		b.WriteByte('\n')
 		line(headStyle, fmt.Sprintf("%s: %s", sel.Key, longState(*sel)))
 		line(lipgloss.NewStyle(), fmt.Sprintf("  restarts: %s   starts %d   rejected %d   occupancy %d%% (target %d%%)   instances %d-%d",
-			formatRestarts(sel.Restarts), sel.Starts, sel.Rejected, int(math.Round(sel.Occupancy*100)),
+			termFormat.Restarts(sel.Restarts), sel.Starts, sel.Rejected, int(math.Round(sel.Occupancy*100)),
 			int(math.Round(sel.OccupancyTarget*100)), sel.MinimumProcesses, sel.MaximumProcesses))
 		if sel.Rollout != "" {
 			line(badStyle, "  "+sel.Rollout)
@@ -380,12 +384,7 @@ func (m model) render(styled bool) string {
 			line(warnStyle, "  clients are answered: "+sel.Unavailable)
 		}
 		if x := sel.LastAbnormalExit; x != nil {
-			t := fmt.Sprintf("  last abnormal exit: %s (pid %d) %s after %s, %d requests, at %s", x.LogID, x.PID, x.Status,
-				formatUptime(x.UptimeSeconds), x.Requests, x.Time.Local().Format("15:04:05"))
-			if x.Reasons != "" {
-				t += "; " + x.Reasons
-			}
-			line(lipgloss.NewStyle(), t)
+			line(lipgloss.NewStyle(), "  "+status.AbnormalExitText(x))
 			tail := x.StderrTail
 			if len(tail) > stderrLines {
 				tail = tail[len(tail)-stderrLines:]
@@ -395,32 +394,19 @@ func (m model) render(styled bool) string {
 			}
 		}
 		if c := sel.LastCrash; c != nil {
-			what, client := "while serving", c.ClientName
-			if c.Answered {
-				what = "after answering"
-			}
-			if client == "" {
-				client = "an unnamed client"
-			}
-			line(lipgloss.NewStyle(), fmt.Sprintf("  last death while busy: %s (pid %d) %s request %d from %s at %s",
-				c.LogID, c.PID, what, c.RequestID, client, c.Time.Local().Format("15:04:05")))
+			line(lipgloss.NewStyle(), "  "+status.CrashText(c))
 		}
 		line(headStyle, fmt.Sprintf("  %7s %4s %-24s %8s %9s %7s %8s  %s", "PID", "SLOT", "STATE", "UPTIME", "REQUESTS", "FAULTS", "BUSY", "LAST STDERR LINE"))
 		procs := slices.Clone(sel.Processes)
 		slices.SortFunc(procs, func(a, b pool.ProcessStatus) int { return cmp.Compare(a.Slot, b.Slot) })
 		for _, p := range procs {
-			state := p.State
-			if p.Stopping != "" {
-				state += " (stopping: " + p.Stopping + ")"
-			} else if p.Retiring {
-				state += " (retiring)"
-			}
+			state := status.ProcessState(p)
 			last := ""
 			if n := len(p.StderrTail); n > 0 {
 				last = p.StderrTail[n-1]
 			}
 			line(lipgloss.NewStyle(), fmt.Sprintf("  %7d %4d %-24s %8s %9d %7d %7.1fs  %s", p.PID, p.Slot, state,
-				formatUptime(p.UptimeSeconds), p.Requests, p.Faults, p.BusySeconds, last))
+				status.FormatUptime(p.UptimeSeconds), p.Requests, p.Faults, p.BusySeconds, last))
 		}
 		if len(procs) == 0 {
 			line(dimStyle, "  no instances")
@@ -489,54 +475,4 @@ func pad(s string, w int) string {
 		return s + strings.Repeat(" ", w-n)
 	}
 	return s
-}
-
-// formatUptime writes seconds as 45s, 3m05s, 2h03m or 1d02h (as the page).
-func formatUptime(s float64) string {
-	n := int64(math.Floor(s))
-	switch {
-	case n < 60:
-		return fmt.Sprintf("%ds", n)
-	case n < 3600:
-		return fmt.Sprintf("%dm%02ds", n/60, n%60)
-	case n < 86400:
-		return fmt.Sprintf("%dh%02dm", n/3600, n%3600/60)
-	}
-	return fmt.Sprintf("%dd%02dh", n/86400, n%86400/3600)
-}
-
-// formatSeconds writes a duration in µs, ms or s; "-" for none.
-func formatSeconds(v *float64) string {
-	switch {
-	case v == nil:
-		return "-"
-	case *v < 0.001:
-		return fmt.Sprintf("%.0fµs", *v*1e6)
-	case *v < 1:
-		return fmt.Sprintf("%.2fms", *v*1e3)
-	}
-	return fmt.Sprintf("%.2fs", *v)
-}
-
-func formatRate(v *float64) string {
-	if v == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%.1f", *v)
-}
-
-func formatRestarts(m map[string]uint64) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
-	return strings.Join(parts, " ")
 }

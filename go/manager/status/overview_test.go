@@ -211,14 +211,24 @@ func TestOverviewEndpointsAndPage(t *testing.T) {
 
 func TestFormats(t *testing.T) {
 	for in, want := range map[float64]string{0: "0s", 59.9: "59s", 65: "1m05s", 3725: "1h02m", 90000: "1d01h"} {
-		assert.Equal(t, want, formatUptime(in), in)
+		assert.Equal(t, want, FormatUptime(in), in)
 	}
 	for _, tc := range []struct {
 		in   *float64
 		want string
 	}{{nil, "–"}, {ptr(0.00025), "250 µs"}, {ptr(0.0125), "12.50 ms"}, {ptr(2.5), "2.50 s"}} {
-		assert.Equal(t, tc.want, formatSeconds(tc.in))
+		assert.Equal(t, tc.want, pageFormat.Seconds(tc.in))
 	}
-	assert.Equal(t, "–", formatRestarts(nil))
-	assert.Equal(t, "abnormalExit=2 maxRequests=1", formatRestarts(map[string]uint64{"maxRequests": 1, "abnormalExit": 2}))
+	term := Format{Missing: "-", NoRestarts: "none"}
+	for _, tc := range []struct {
+		in   *float64
+		want string
+	}{{nil, "-"}, {ptr(0.00025), "250µs"}, {ptr(0.0125), "12.50ms"}, {ptr(2.5), "2.50s"}} {
+		assert.Equal(t, tc.want, term.Seconds(tc.in))
+	}
+	assert.Equal(t, "-", term.Rate(nil))
+	assert.Equal(t, "12.3", term.Rate(ptr(12.34)))
+	assert.Equal(t, "none", term.Restarts(map[string]uint64{}))
+	assert.Equal(t, "–", pageFormat.Restarts(nil))
+	assert.Equal(t, "abnormalExit=2 maxRequests=1", pageFormat.Restarts(map[string]uint64{"maxRequests": 1, "abnormalExit": 2}))
 }

@@ -11,26 +11,26 @@ import (
 	"html/template"
 	"math"
 	"net/http"
-	"sort"
 	"strings"
-
-	"github.com/pluton-go/pluton/go/manager/pool"
 )
 
 //go:embed page.html
 var pageSource string
 
+// pageFormat writes numbers as the page's script does: an en dash for none.
+var pageFormat = Format{Missing: "–", UnitSep: " ", NoRestarts: "–"}
+
 // pageTemplate is the status page. Its functions format as the page's
 // script does, so a refresh changes only what changed.
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"uptime":     formatUptime,
-	"seconds":    formatSeconds,
-	"rate":       formatRate,
+	"uptime":     FormatUptime,
+	"seconds":    pageFormat.Seconds,
+	"rate":       pageFormat.Rate,
 	"percent":    func(v float64) string { return fmt.Sprintf("%d%%", int(math.Round(v*100))) },
-	"restarts":   formatRestarts,
+	"restarts":   pageFormat.Restarts,
 	"stateClass": stateClass,
 	"stateText":  stateText,
-	"procState":  procState,
+	"procState":  ProcessState,
 	"notes":      notes,
 	"lines":      func(l []string) string { return strings.Join(l, "\n") },
 }).Parse(pageSource))
@@ -115,57 +115,6 @@ func servePage(w http.ResponseWriter, ov Overview, remote *pageRemote) {
 	_, _ = w.Write(b.Bytes())
 }
 
-// formatUptime writes seconds as 45s, 3m05s, 2h03m or 1d02h.
-func formatUptime(s float64) string {
-	n := int64(math.Floor(s))
-	switch {
-	case n < 60:
-		return fmt.Sprintf("%ds", n)
-	case n < 3600:
-		return fmt.Sprintf("%dm%02ds", n/60, n%60)
-	case n < 86400:
-		return fmt.Sprintf("%dh%02dm", n/3600, n%3600/60)
-	}
-	return fmt.Sprintf("%dd%02dh", n/86400, n%86400/3600)
-}
-
-// formatSeconds writes a duration in µs, ms or s; "–" for none.
-func formatSeconds(v *float64) string {
-	switch {
-	case v == nil:
-		return "–"
-	case *v < 0.001:
-		return fmt.Sprintf("%.0f µs", *v*1e6)
-	case *v < 1:
-		return fmt.Sprintf("%.2f ms", *v*1e3)
-	}
-	return fmt.Sprintf("%.2f s", *v)
-}
-
-func formatRate(v *float64) string {
-	if v == nil {
-		return "–"
-	}
-	return fmt.Sprintf("%.1f", *v)
-}
-
-// formatRestarts writes reason=count pairs sorted by reason; "–" for none.
-func formatRestarts(m map[string]uint64) string {
-	if len(m) == 0 {
-		return "–"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
-	return strings.Join(parts, " ")
-}
-
 // stateClass is the row class that colours a service's state.
 func stateClass(s ServiceView) string {
 	switch {
@@ -206,17 +155,6 @@ func stateText(s ServiceView) string {
 	return strings.Join(parts, ", ")
 }
 
-// procState is an instance's state with why it is stopping.
-func procState(p pool.ProcessStatus) string {
-	switch {
-	case p.Stopping != "":
-		return p.State + " (stopping: " + p.Stopping + ")"
-	case p.Retiring:
-		return p.State + " (retiring)"
-	}
-	return p.State
-}
-
 // note is one line under a service's row, with the stderr lines it quotes.
 type note struct {
 	Kind  string // rollout, unavailable, exit, crash
@@ -242,23 +180,10 @@ func notes(s ServiceView) []note {
 		n = append(n, note{Kind: "unavailable", Class: "warn", Text: "clients are answered: " + s.Unavailable})
 	}
 	if x := s.LastAbnormalExit; x != nil {
-		t := fmt.Sprintf("last abnormal exit: %s (pid %d) %s after %s, %d requests, at %s", x.LogID, x.PID, x.Status,
-			formatUptime(x.UptimeSeconds), x.Requests, x.Time.Local().Format("15:04:05"))
-		if x.Reasons != "" {
-			t += "; " + x.Reasons
-		}
-		n = append(n, note{Kind: "exit", Text: t, Lines: x.StderrTail})
+		n = append(n, note{Kind: "exit", Text: AbnormalExitText(x), Lines: x.StderrTail})
 	}
 	if c := s.LastCrash; c != nil {
-		what, client := "while serving", c.ClientName
-		if c.Answered {
-			what = "after answering"
-		}
-		if client == "" {
-			client = "an unnamed client"
-		}
-		t := fmt.Sprintf("last death while busy: %s (pid %d) %s request %d from %s at %s", c.LogID, c.PID, what,
-			c.RequestID, client, c.Time.Local().Format("15:04:05"))
+		t := CrashText(c)
 		if c.RecorderFile != "" {
 			t += " (recorded in " + c.RecorderFile + ")"
 		}
