@@ -40,4 +40,17 @@ is($@->code, -30, 'thrown code');
 my $e = Pluton::Fault->new(-16, '/x', errno => 111);
 like($e->message, qr/^pluton::Fault=-16 \(connectFailed:connect\(\) failed\) errno=111:\S.* '\/x'$/, 'errno in the message');
 
+# The names and texts are the generated table of the spec, and every code has
+# its constant.
+require Pluton::Spec;
+for my $f (@Pluton::Spec::FAULTS) {
+    my ($code, $name, $english) = @{$f};
+    is(Pluton::Fault->name($code), $name, "name of $code");
+    is(Pluton::Fault->english($code), $english, "text of $code");
+    is(Pluton::Fault->code_for($name), $code, "code of $name");
+}
+is(scalar @Pluton::Fault::EXPORT_OK, scalar @Pluton::Spec::FAULTS, 'a constant for every code');
+is(Pluton::Fault::MMAP_INHERITED_SHM_FD_FAILED(), -52, 'constant of a name with an acronym');
+is(Pluton::Fault::NO_FAUX_STDIN(), -55, 'constant of a name ending in an acronym');
+
 done_testing;

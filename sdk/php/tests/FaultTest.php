@@ -6,6 +6,7 @@ namespace Pluton\Tests;
 
 use PHPUnit\Framework\TestCase;
 use Pluton\Fault;
+use Pluton\Spec;
 
 final class FaultTest extends TestCase
 {
@@ -46,5 +47,18 @@ final class FaultTest extends TestCase
     {
         $this->assertFalse((new Fault())->hasFault());
         $this->assertSame('noFault', (new Fault())->getFaultName());
+    }
+
+    public function testNamesAndTextsComeFromTheSpec(): void
+    {
+        foreach (Spec::FAULTS as $code => [$name, $english]) {
+            $f = new Fault($code);
+            $this->assertSame($name, $f->name());
+            $this->assertSame("pluton::Fault=$code ($name:$english)", $f->getMessage());
+        }
+        $this->assertSame(
+            "pluton::Fault=6 (serviceException:the service's own code failed) 'boom'",
+            (new Fault(Fault::SERVICE_EXCEPTION, 'boom'))->getMessage()
+        );
     }
 }

@@ -44,3 +44,13 @@ def test_errno_and_service_faults():
     assert not s.is_system and s.name == ""
     assert s.message() == "pluton::Fault=111 'sleep time negative'"
     assert repr(s) == "Fault(111, 'sleep time negative')"
+
+
+def test_names_and_texts_come_from_the_spec():
+    from pluton._spec import FAULTS
+
+    assert {code for code, _, _ in FAULTS} == {int(c) for c in FaultCode}
+    for code, name, english in FAULTS:
+        assert fault_name(code) == name
+        assert fault_english(code) == english
+    assert fault_english(FaultCode.SERVICE_EXCEPTION) == "the service's own code failed"

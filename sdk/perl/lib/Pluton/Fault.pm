@@ -12,82 +12,21 @@ use overload
 
 our $VERSION = '0.1.0';
 
-# [ code, constant, name, english ]: the original's include/pluton/fault.h
-# table, plus the codes 6 and 7 of this project (docs/sdk.md).
+use Pluton::Spec ();
+
+# [ code, constant, name, english ] of every fault code, from the generated
+# table of spec/pluton.json (Pluton::Spec). The constant is the name in upper
+# case with words split by underscores: serviceNotFound is SERVICE_NOT_FOUND,
+# mmapInheritedShmFDFailed is MMAP_INHERITED_SHM_FD_FAILED.
+sub _constant_of {
+    my ($name) = @_;
+    (my $c = $name) =~ s/(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])/_/gxms;
+    return uc $c;
+}
+
 my @TABLE;
 BEGIN {
-    @TABLE = (
-    [     0, 'NO_FAULT',                       'noFault',                     'no fault' ],
-    [     1, 'DESERIALIZE_FAILED',             'deserializeFailed',           'the service could not de-serialize the request' ],
-    [     2, 'UNKNOWN_FUNCTION',               'unknownFunction',             'a wildcard service got a function it does not know' ],
-    [     3, 'REQUEST_TOO_LARGE',              'requestTooLarge',             'request too large' ],
-    [     4, 'REMOTE_CONNECT_FAILED',          'remoteConnectFailed',         'proxy could not reach the remote host' ],
-    [     5, 'REMOTE_TRANSFER_FAILED',         'remoteTransferFailed',        'proxy transfer failed part-way' ],
-    [     6, 'SERVICE_EXCEPTION',              'serviceException',            'the service\'s own code failed' ],
-    [     7, 'SERVICE_UNAVAILABLE',            'serviceUnavailable',          'the service cannot take requests now' ],
-    [    10, 'LAST_RESERVED_USER_FAULT',       'lastReservedUserFault',       'top of the reserved user range' ],
-    [    -1, 'ALREADY_INITIALIZED',            'alreadyInitialized',          'initialize called twice' ],
-    [    -2, 'NOT_INITIALIZED',                'notInitialized',              'a call made before initialize' ],
-    [    -3, 'REQUEST_NOT_ADDED',              'requestNotAdded',             'request was never added' ],
-    [    -4, 'REQUEST_ALREADY_ADDED',          'requestAlreadyAdded',         'request added twice' ],
-    [    -5, 'REQUEST_IN_PROGRESS',            'requestInProgress',           'request not yet fully sent' ],
-    [    -6, 'RESPONSE_IN_PROGRESS',           'responseInProgress',          'response not yet read' ],
-    [    -7, 'UNIMPLEMENTED',                  'unimplemented',               'method not implemented' ],
-    [    -8, 'BAD_REQUEST_LENGTH',             'badRequestLength',            'request length < 0' ],
-    [    -9, 'NO_AFFINITY',                    'noAffinity',                  'needAffinity without an affinity connection' ],
-    [   -10, 'NO_WAIT_NOT_ALLOWED',            'noWaitNotAllowed',            'noWait together with keepAffinity' ],
-    [   -11, 'NEED_NO_RETRY',                  'needNoRetry',                 'keepAffinity requires noRetry' ],
-    [   -15, 'OPEN_SOCKET_FAILED',             'openSocketFailed',            'socket() failed' ],
-    [   -16, 'CONNECT_FAILED',                 'connectFailed',               'connect() failed' ],
-    [   -17, 'SOCKET_WRITE_FAILED',            'socketWriteFailed',           'socket write failed' ],
-    [   -18, 'SOCKET_READ_FAILED',             'socketReadFailed',            'socket read failed' ],
-    [   -19, 'SERVICE_TIMEOUT',                'serviceTimeout',              'client timeout expired' ],
-    [   -20, 'INCOMPLETE_RESPONSE',            'incompleteResponse',          'service closed with the response unfinished' ],
-    [   -21, 'RESPONSE_PACKET_FORMAT_ERROR',   'responsePacketFormatError',   'response packet invalid' ],
-    [   -22, 'CONTEXT_FORMAT_ERROR',           'contextFormatError',          'context malformed' ],
-    [   -23, 'CONTEXT_RESERVED_NAMESPACE',     'contextReservedNamespace',    'context key uses the pluton. prefix' ],
-    [   -24, 'SETSOCKOPT_FAILED',              'setsockoptFailed',            'setsockopt failed' ],
-    [   -25, 'FCNTL_FAILED',                   'fcntlFailed',                 'fcntl failed' ],
-    [   -30, 'SERVICE_NOT_FOUND',              'serviceNotFound',             'ServiceKey is not in lookupMap' ],
-    [   -31, 'SERVICE_KEY_BAD',                'serviceKeyBad',               'ServiceKey badly formed' ],
-    [   -32, 'MAP_INITIALIZATION_FAILED',      'mapInitializationFailed',     'could not open the lookup map' ],
-    [   -33, 'OPEN_FOR_MMAP_FAILED',           'openForMmapFailed',           'open() of the lookup map failed' ],
-    [   -34, 'LOOKUP_BUT_NO_MAP',              'lookupButNoMap',              'lookup attempted with no map' ],
-    [   -35, 'PERSISTENT_REMAP_FLAG',          'persistentRemapFlag',         'map still flagged stale after re-mapping' ],
-    [   -43, 'EXCEEDED_RETRY_LIMIT',           'exceededRetryLimit',          'retry limit exceeded' ],
-    [   -44, 'RETRY_NOT_ALLOWED',              'retryNotAllowed',             'failed and noRetry set' ],
-    [   -45, 'REMOTE_NOT_ALLOWED',             'remoteNotAllowed',            'noRemote request reached a relay' ],
-    [   -46, 'WRITE_EVENT_FOR_WRONG_FD',       'writeEventForWrongFD',        'bad fd given to sendCanWriteEvent' ],
-    [   -47, 'READ_EVENT_FOR_WRONG_FD',        'readEventForWrongFD',         'bad fd given to sendCanReadEvent' ],
-    [   -48, 'WRITE_EVENT_WRONG_STATE',        'writeEventWrongState',        'write event in the wrong state' ],
-    [   -49, 'READ_EVENT_WRONG_STATE',         'readEventWrongState',         'read event in the wrong state' ],
-    [   -51, 'OPEN_ACCEPT_SOCKET_FAILED',      'openAcceptSocketFailed',      'could not open plutonAcceptSocket' ],
-    [   -52, 'MMAP_INHERITED_SHM_FD_FAILED',   'mmapInheritedShmFDFailed',    'could not map fd 4' ],
-    [   -53, 'GET_REQUEST_NOT_NEXT',           'getRequestNotNext',           'getRequest out of sequence' ],
-    [   -54, 'ACCEPT_FAILED',                  'acceptFailed',                'accept() failed' ],
-    [   -55, 'NO_FAUX_STDIN',                  'noFauxSTDIN',                 'shell mode without fd 3' ],
-    [   -56, 'WRONG_NS_TYPE',                  'wrongNSType',                 'unexpected netstring type' ],
-    [   -57, 'REQUEST_DECODE_FAILED',          'requestDecodeFailed',         'request packet decode failed' ],
-    [   -58, 'REQUEST_NET_STRING_PARSE_ERROR', 'requestNetStringParseError',  'request netstring parse failed' ],
-    [   -59, 'SEND_RESPONSE_NOT_NEXT',         'sendResponseNotNext',         'sendResponse out of sequence' ],
-    [   -60, 'SEND_RAW_RESPONSE_NOT_NEXT',     'sendRawResponseNotNext',      'sendRawResponse out of sequence' ],
-    [   -61, 'NET_STRING_TOO_LARGE',           'netStringTooLarge',           'inbound netstring larger than the buffer may grow' ],
-    [   -62, 'UNEXPECTED_EOF',                 'unexpectedEOF',               'EOF mid-packet' ],
-    [   -63, 'BIND_FAILED',                    'bindFailed',                  'bind() failed' ],
-    [   -64, 'UNLINK_FAILED',                  'unlinkFailed',                'unlink of the socket failed' ],
-    [   -65, 'LISTEN_FAILED',                  'listenFailed',                'listen() failed' ],
-    [   -66, 'EMPTY_IDENTIFIER',               'emptyIdentifier',             'empty params to openService' ],
-    [   -67, 'POLL_INTERRUPTED',               'pollInterrupted',             'poll returned EINTR' ],
-    [  -101, 'SHM_FSTAT_FAILED',               'shmFstatFailed',              'fstat of the map fd failed' ],
-    [  -102, 'SHM_MMAP_FAILED',                'shmMmapFailed',               'mmap failed' ],
-    [  -103, 'SHM_VERSION_MIS_MATCH',          'shmVersionMisMatch',          'shared-memory version differs' ],
-    [  -104, 'SHM_THREAD_CONFIG_NOT_SERVICE',  'shmThreadConfigNotService',   'config is threaded but the service is not' ],
-    [  -105, 'SHM_THREAD_SERVICE_NOT_CONFIG',  'shmThreadServiceNotConfig',   'service is threaded but the config is not' ],
-    [  -106, 'SHM_PRE_WRITE_FAILED',           'shmPreWriteFailed',           'pre-extending the mmap file failed' ],
-    [  -107, 'SHM_IMPOSSIBLY_SMALL',           'shmImpossiblySmall',          'lookup map file too small' ],
-    [  -998, 'SERIOUS_INTERNAL_OS_ERROR',      'seriousInternalOSError',      'a system call failed unexpectedly' ],
-    [  -999, 'SERIOUS_INTERNAL_ROUTING_ERROR', 'seriousInternalRoutingError', 'response for the wrong client' ],
-    );
+    @TABLE = map { [ $_->[0], _constant_of($_->[1]), $_->[1], $_->[2] ] } @Pluton::Spec::FAULTS;
 }
 
 my %BY_CODE = map { $_->[0] => $_ } @TABLE;
@@ -223,7 +162,9 @@ or the manager on its behalf, sent it).
 
 Every code has a constant in upper case, C<Pluton::Fault::SERVICE_NOT_FOUND>
 (-30) and so on, exportable by name or all at once with
-C<use Pluton::Fault qw(:codes)>:
+C<use Pluton::Fault qw(:codes)>. The codes, names and texts are those of
+L<Pluton::Spec>, generated from F<spec/pluton.json>; the constant is the
+name in upper case, words split by underscores:
 
     NO_FAULT                             0  noFault
     DESERIALIZE_FAILED                   1  deserializeFailed

@@ -12,6 +12,8 @@ import enum
 import os
 from typing import Dict, Tuple
 
+from ._spec import FAULTS
+
 
 class FaultCode(enum.IntEnum):
     """The fault codes of the original Pluton, with the same numbers."""
@@ -88,81 +90,9 @@ class FaultCode(enum.IntEnum):
     SERIOUS_INTERNAL_ROUTING_ERROR = -999
 
 
-_C = FaultCode
-
-#: code -> (original name, short English description), reference §6.5.
-_DESCRIPTIONS: Dict[int, Tuple[str, str]] = {
-    _C.NO_FAULT: ("noFault", "no fault"),
-    _C.DESERIALIZE_FAILED: ("deserializeFailed", "the service could not de-serialize the request"),
-    _C.UNKNOWN_FUNCTION: ("unknownFunction", "a wildcard service got a function it does not know"),
-    _C.REQUEST_TOO_LARGE: ("requestTooLarge", "request too large"),
-    _C.REMOTE_CONNECT_FAILED: ("remoteConnectFailed", "proxy could not reach the remote host"),
-    _C.REMOTE_TRANSFER_FAILED: ("remoteTransferFailed", "proxy transfer failed part-way"),
-    _C.SERVICE_EXCEPTION: ("serviceException", "the service's own code failed"),
-    _C.SERVICE_UNAVAILABLE: ("serviceUnavailable", "the service cannot take requests now"),
-    _C.LAST_RESERVED_USER_FAULT: ("lastReservedUserFault", "top of the reserved user range"),
-    _C.ALREADY_INITIALIZED: ("alreadyInitialized", "initialize called twice"),
-    _C.NOT_INITIALIZED: ("notInitialized", "a call made before initialize"),
-    _C.REQUEST_NOT_ADDED: ("requestNotAdded", "request was never added"),
-    _C.REQUEST_ALREADY_ADDED: ("requestAlreadyAdded", "request added twice"),
-    _C.REQUEST_IN_PROGRESS: ("requestInProgress", "request not yet fully sent"),
-    _C.RESPONSE_IN_PROGRESS: ("responseInProgress", "response not yet read"),
-    _C.UNIMPLEMENTED: ("unimplemented", "method not implemented"),
-    _C.BAD_REQUEST_LENGTH: ("badRequestLength", "request length < 0"),
-    _C.NO_AFFINITY: ("noAffinity", "needAffinity without an affinity connection"),
-    _C.NO_WAIT_NOT_ALLOWED: ("noWaitNotAllowed", "noWait together with keepAffinity"),
-    _C.NEED_NO_RETRY: ("needNoRetry", "keepAffinity requires noRetry"),
-    _C.OPEN_SOCKET_FAILED: ("openSocketFailed", "socket() failed"),
-    _C.CONNECT_FAILED: ("connectFailed", "connect() failed"),
-    _C.SOCKET_WRITE_FAILED: ("socketWriteFailed", "socket write failed"),
-    _C.SOCKET_READ_FAILED: ("socketReadFailed", "socket read failed"),
-    _C.SERVICE_TIMEOUT: ("serviceTimeout", "client timeout expired"),
-    _C.INCOMPLETE_RESPONSE: ("incompleteResponse", "service closed with the response unfinished"),
-    _C.RESPONSE_PACKET_FORMAT_ERROR: ("responsePacketFormatError", "response packet invalid"),
-    _C.CONTEXT_FORMAT_ERROR: ("contextFormatError", "context malformed"),
-    _C.CONTEXT_RESERVED_NAMESPACE: ("contextReservedNamespace", "context key uses the pluton. prefix"),
-    _C.SETSOCKOPT_FAILED: ("setsockoptFailed", "setsockopt failed"),
-    _C.FCNTL_FAILED: ("fcntlFailed", "fcntl failed"),
-    _C.SERVICE_NOT_FOUND: ("serviceNotFound", "ServiceKey is not in lookupMap"),
-    _C.SERVICE_KEY_BAD: ("serviceKeyBad", "ServiceKey badly formed"),
-    _C.MAP_INITIALIZATION_FAILED: ("mapInitializationFailed", "could not open the lookup map"),
-    _C.OPEN_FOR_MMAP_FAILED: ("openForMmapFailed", "open() of the lookup map failed"),
-    _C.LOOKUP_BUT_NO_MAP: ("lookupButNoMap", "lookup attempted with no map"),
-    _C.PERSISTENT_REMAP_FLAG: ("persistentRemapFlag", "map still flagged stale after re-mapping"),
-    _C.EXCEEDED_RETRY_LIMIT: ("exceededRetryLimit", "retry limit exceeded"),
-    _C.RETRY_NOT_ALLOWED: ("retryNotAllowed", "failed and noRetry set"),
-    _C.REMOTE_NOT_ALLOWED: ("remoteNotAllowed", "noRemote request reached a relay"),
-    _C.WRITE_EVENT_FOR_WRONG_FD: ("writeEventForWrongFD", "bad fd given to sendCanWriteEvent"),
-    _C.READ_EVENT_FOR_WRONG_FD: ("readEventForWrongFD", "bad fd given to sendCanReadEvent"),
-    _C.WRITE_EVENT_WRONG_STATE: ("writeEventWrongState", "write event in the wrong state"),
-    _C.READ_EVENT_WRONG_STATE: ("readEventWrongState", "read event in the wrong state"),
-    _C.OPEN_ACCEPT_SOCKET_FAILED: ("openAcceptSocketFailed", "could not open plutonAcceptSocket"),
-    _C.MMAP_INHERITED_SHM_FD_FAILED: ("mmapInheritedShmFDFailed", "could not map fd 4"),
-    _C.GET_REQUEST_NOT_NEXT: ("getRequestNotNext", "getRequest out of sequence"),
-    _C.ACCEPT_FAILED: ("acceptFailed", "accept() failed"),
-    _C.NO_FAUX_STDIN: ("noFauxSTDIN", "shell mode without fd 3"),
-    _C.WRONG_NS_TYPE: ("wrongNSType", "unexpected netstring type"),
-    _C.REQUEST_DECODE_FAILED: ("requestDecodeFailed", "request packet decode failed"),
-    _C.REQUEST_NET_STRING_PARSE_ERROR: ("requestNetStringParseError", "request netstring parse failed"),
-    _C.SEND_RESPONSE_NOT_NEXT: ("sendResponseNotNext", "sendResponse out of sequence"),
-    _C.SEND_RAW_RESPONSE_NOT_NEXT: ("sendRawResponseNotNext", "sendRawResponse out of sequence"),
-    _C.NET_STRING_TOO_LARGE: ("netStringTooLarge", "inbound netstring larger than the buffer may grow"),
-    _C.UNEXPECTED_EOF: ("unexpectedEOF", "EOF mid-packet"),
-    _C.BIND_FAILED: ("bindFailed", "bind() failed"),
-    _C.UNLINK_FAILED: ("unlinkFailed", "unlink of the socket failed"),
-    _C.LISTEN_FAILED: ("listenFailed", "listen() failed"),
-    _C.EMPTY_IDENTIFIER: ("emptyIdentifier", "empty params to openService"),
-    _C.POLL_INTERRUPTED: ("pollInterrupted", "poll returned EINTR"),
-    _C.SHM_FSTAT_FAILED: ("shmFstatFailed", "fstat of the map fd failed"),
-    _C.SHM_MMAP_FAILED: ("shmMmapFailed", "mmap failed"),
-    _C.SHM_VERSION_MIS_MATCH: ("shmVersionMisMatch", "shared-memory version differs"),
-    _C.SHM_THREAD_CONFIG_NOT_SERVICE: ("shmThreadConfigNotService", "config is threaded but the service is not"),
-    _C.SHM_THREAD_SERVICE_NOT_CONFIG: ("shmThreadServiceNotConfig", "service is threaded but the config is not"),
-    _C.SHM_PRE_WRITE_FAILED: ("shmPreWriteFailed", "pre-extending the mmap file failed"),
-    _C.SHM_IMPOSSIBLY_SMALL: ("shmImpossiblySmall", "lookup map file too small"),
-    _C.SERIOUS_INTERNAL_OS_ERROR: ("seriousInternalOSError", "a system call failed unexpectedly"),
-    _C.SERIOUS_INTERNAL_ROUTING_ERROR: ("seriousInternalRoutingError", "response for the wrong client"),
-}
+#: code -> (original name, short English description), from the generated
+#: table of spec/pluton.json (pluton/_spec.py).
+_DESCRIPTIONS: Dict[int, Tuple[str, str]] = {code: (name, english) for code, name, english in FAULTS}
 
 
 def fault_name(code: int) -> str:
