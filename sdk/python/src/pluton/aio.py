@@ -82,7 +82,8 @@ class Client:
         name = self.client_name.encode("utf-8", "surrogateescape")
         packet = build_packet(rid, name, key, data, ctx, timeout, no_wait, no_remote, no_retry)
         try:
-            exchange = self._exchange(sock, b"".join(packet), rid, name, no_wait)
+            payload = b"".join(packet)
+            exchange = self._exchange(sock, payload[self._send_now(sock, payload):], rid, name, no_wait)
             if timeout and timeout > 0:
                 try:
                     return await asyncio.wait_for(exchange, timeout)
@@ -92,11 +93,24 @@ class Client:
         finally:
             sock.close()
 
+    @staticmethod
+    def _send_now(sock: socket.socket, packet: bytes) -> int:
+        """Write what the socket takes at once, before the first await, so that
+        the service finds the request complete when it accepts the connection
+        (docs/protocol.md §8); the rest goes through the event loop."""
+        try:
+            return sock.send(packet)
+        except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+            return 0  # the event loop's write meets (and reports) the same condition
+        except OSError as e:
+            raise Fault(FaultCode.SOCKET_WRITE_FAILED, "writing the request: %s" % e.strerror, e.errno or 0) from None
+
     async def _exchange(self, sock: socket.socket, packet: bytes, rid: int, name: bytes, no_wait: bool) -> bytes:
         loop = asyncio.get_running_loop()
         write_error: Optional[OSError] = None
         try:
-            await loop.sock_sendall(sock, packet)
+            if packet:  # what _send_now left
+                await loop.sock_sendall(sock, packet)
         except (BrokenPipeError, ConnectionResetError) as e:
             write_error = e  # the service may have answered before closing (fault 3): read it
         except OSError as e:
