@@ -35,6 +35,7 @@ const (
 	offMaximumRequestSize = 28
 	offRequestReadTimeout = 32
 	offMaximumPending     = 36
+	offThreadsPerInstance = 40
 	offRecorderPrefix     = 64
 )
 
@@ -132,7 +133,8 @@ func SegmentSize(slots int) int { return HeaderSize + slots*SlotSize }
 // (docs/protocol.md §4.1). Zero values mean "none" or "the SDK default" as
 // the protocol says for each field.
 type HeaderConfig struct {
-	Slots              int           // slotCount, the service's maximum-processes
+	Slots              int           // slotCount: maximum-processes × ThreadsPerInstance
+	ThreadsPerInstance int           // maximum-threads: thread slots per instance; 0 is read as 1
 	AffinityTimeout    time.Duration // affinity-timeout, stored in whole seconds
 	RecorderCycle      uint32        // recorder-cycle; 0 = unbounded
 	MaximumRequestSize uint32        // maximum-request-size in bytes; 0 = no limit
@@ -158,6 +160,7 @@ func InitSegment(b []byte, h HeaderConfig) Segment {
 	le.PutUint32(b[offMaximumRequestSize:], h.MaximumRequestSize)
 	le.PutUint32(b[offRequestReadTimeout:], clampU32(int64(h.RequestReadTimeout/time.Millisecond)))
 	le.PutUint32(b[offMaximumPending:], h.MaximumPending)
+	le.PutUint32(b[offThreadsPerInstance:], uint32(max(h.ThreadsPerInstance, 0)))
 	prefix := h.RecorderPrefix
 	if len(prefix) > RecorderPrefixSize-1 {
 		prefix = prefix[:RecorderPrefixSize-1]
@@ -196,6 +199,10 @@ func (s Segment) Validate() error {
 // SlotCount returns the number of slots in the header.
 func (s Segment) SlotCount() int { return int(le.Uint32(s[offSlotCount:])) }
 
+// ThreadsPerInstance returns how many thread slots each instance owns
+// (maximum-threads), at least 1: instance k owns slots k×n … k×n+n−1.
+func (s Segment) ThreadsPerInstance() int { return max(int(le.Uint32(s[offThreadsPerInstance:])), 1) }
+
 // AffinityTimeout returns the affinity timeout in seconds from the header.
 func (s Segment) AffinityTimeout() uint32 { return le.Uint32(s[offAffinityTimeout:]) }
 
@@ -212,6 +219,7 @@ func (s Segment) Header() HeaderConfig {
 		MaximumRequestSize: le.Uint32(s[offMaximumRequestSize:]),
 		RequestReadTimeout: time.Duration(le.Uint32(s[offRequestReadTimeout:])) * time.Millisecond,
 		MaximumPending:     le.Uint32(s[offMaximumPending:]),
+		ThreadsPerInstance: s.ThreadsPerInstance(),
 		RecorderPrefix:     string(p),
 	}
 }

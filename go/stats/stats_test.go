@@ -17,16 +17,16 @@ func TestSegmentLayout(t *testing.T) {
 	require.Len(t, b, 320+2*192)
 	seg := InitSegment(b, HeaderConfig{Slots: 2, AffinityTimeout: 60 * time.Second, RecorderCycle: 3,
 		MaximumRequestSize: 1 << 20, RequestReadTimeout: 2500 * time.Millisecond, MaximumPending: 9,
-		RecorderPrefix: "/tmp/rec/echo."})
+		ThreadsPerInstance: 2, RecorderPrefix: "/tmp/rec/echo."})
 	require.NoError(t, seg.Validate())
 	assert.Equal(t, "504c5353"+"02000000"+"40010000"+"c0000000"+"02000000"+"3c000000"+
-		"03000000"+"00001000"+"c4090000"+"09000000", hex.EncodeToString(b[:40]))
-	assert.Equal(t, make([]byte, 24), b[40:64], "reserved")
+		"03000000"+"00001000"+"c4090000"+"09000000"+"02000000", hex.EncodeToString(b[:44]))
+	assert.Equal(t, make([]byte, 20), b[44:64], "reserved")
 	assert.Equal(t, "/tmp/rec/echo.", string(b[64:78]))
 	assert.Equal(t, make([]byte, 320-78), b[78:320], "prefix NUL-padded")
 	assert.Equal(t, HeaderConfig{Slots: 2, AffinityTimeout: 60 * time.Second, RecorderCycle: 3,
 		MaximumRequestSize: 1 << 20, RequestReadTimeout: 2500 * time.Millisecond, MaximumPending: 9,
-		RecorderPrefix: "/tmp/rec/echo."}, seg.Header())
+		ThreadsPerInstance: 2, RecorderPrefix: "/tmp/rec/echo."}, seg.Header())
 
 	s := seg.Slot(1)
 	s.SetPID(0x01020304)
@@ -65,6 +65,7 @@ func TestHeaderLimits(t *testing.T) {
 	seg := InitSegment(make([]byte, SegmentSize(1)), HeaderConfig{Slots: 1, RecorderPrefix: long,
 		AffinityTimeout: -time.Second, RequestReadTimeout: 1 << 62})
 	h := seg.Header()
+	assert.Equal(t, 1, h.ThreadsPerInstance, "0 in the header reads as 1")
 	assert.Equal(t, long[:RecorderPrefixSize-1], h.RecorderPrefix, "the prefix keeps a NUL terminator")
 	assert.Equal(t, byte(0), seg[HeaderSize-1])
 	assert.Zero(t, h.AffinityTimeout, "negative clamps to 0")
