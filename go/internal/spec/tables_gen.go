@@ -97,7 +97,8 @@ const (
 	HeaderMaximumRequestSizeOffset, HeaderMaximumRequestSizeSize = 28, 4
 	HeaderRequestReadTimeoutOffset, HeaderRequestReadTimeoutSize = 32, 4
 	HeaderMaximumPendingOffset, HeaderMaximumPendingSize         = 36, 4
-	HeaderReservedOffset, HeaderReservedSize                     = 40, 24
+	HeaderThreadsPerInstanceOffset, HeaderThreadsPerInstanceSize = 40, 4
+	HeaderReservedOffset, HeaderReservedSize                     = 44, 20
 	HeaderRecorderPrefixOffset, HeaderRecorderPrefixSize         = 64, 256
 )
 

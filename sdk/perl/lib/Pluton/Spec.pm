@@ -99,6 +99,7 @@ our %HEADER_FIELDS = (
     maximumRequestSize => [ 28, 4 ],
     requestReadTimeout => [ 32, 4 ],
     maximumPending => [ 36, 4 ],
+    threadsPerInstance => [ 40, 4 ],
     recorderPrefix => [ 64, 256 ],
 );
 

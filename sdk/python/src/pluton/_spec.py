@@ -171,6 +171,7 @@ HEADER_FIELDS: Final[Dict[str, Tuple[int, int]]] = {
     "maximumRequestSize": (28, 4),
     "requestReadTimeout": (32, 4),
     "maximumPending": (36, 4),
+    "threadsPerInstance": (40, 4),
     "recorderPrefix": (64, 256),
 }
 
