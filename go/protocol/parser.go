@@ -289,6 +289,18 @@ func (p *Parser) growBig() []byte {
 	return p.cur.big[p.filled:]
 }
 
+// PayloadRemaining returns how many bytes of the payload being read have not
+// arrived yet: the length of a netstring whose payload has started, less the
+// bytes fed (or advanced) so far; 0 when the parser is not in a payload.
+// Its terminator, and the end netstring of the packet, are at least four
+// bytes more.
+func (p *Parser) PayloadRemaining() int {
+	if p.state != stPayload {
+		return 0
+	}
+	return p.length - p.filled
+}
+
 // Advance records that k bytes were written into the slice returned by Direct.
 func (p *Parser) Advance(k int) {
 	p.filled += k

@@ -235,3 +235,49 @@ func TestRequestIntoKeepsEqualStrings(t *testing.T) {
 		p.RequestInto(&r)
 	}), "a request from the same client and key allocates nothing")
 }
+
+// TestPayloadRemaining: the bytes of the payload being read that have not
+// arrived yet, whether they are fed, read in place with Direct and Advance,
+// or referenced in the caller's buffer; 0 outside a payload.
+func TestPayloadRemaining(t *testing.T) {
+	const size = 100 << 10
+	pkt := AppendRequest(nil, &Request{ServiceKey: "system.echo.0.raw", Data: bytes.Repeat([]byte{'d'}, size)})
+	head := len(pkt) - size - 4 // up to the first data byte
+	tests := []struct {
+		name           string
+		owned, advance bool
+	}{
+		{"fed", false, false},
+		{"read in place with Direct", false, true},
+		{"referenced in the caller's buffer", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewRequestParser()
+			feed := p.Feed
+			if tt.owned {
+				feed = p.FeedOwned
+			}
+			assert.Zero(t, p.PayloadRemaining(), "before the packet")
+			_, _, err := feed(pkt[:head-2])
+			require.NoError(t, err)
+			assert.Zero(t, p.PayloadRemaining(), "in the length prefix")
+			n, _, err := feed(pkt[head-2 : head+1000])
+			require.NoError(t, err)
+			require.Equal(t, 1002, n)
+			assert.Equal(t, size-1000, p.PayloadRemaining())
+			if tt.advance {
+				dst := p.Direct()
+				require.NotNil(t, dst)
+				k := copy(dst[:4000], pkt[head+1000:])
+				p.Advance(k)
+				assert.Equal(t, size-5000, p.PayloadRemaining(), "after Advance")
+			}
+			rest := pkt[head+size-p.PayloadRemaining():]
+			_, done, err := feed(rest)
+			require.NoError(t, err)
+			require.True(t, done)
+			assert.Zero(t, p.PayloadRemaining(), "after the packet")
+		})
+	}
+}

@@ -83,7 +83,7 @@ func TestLargeRequestBuffers(t *testing.T) {
 		serveOne(t, svc, f, 100, byte('a'+i))
 	}
 	assert.Less(t, keptSpare(svc), 8<<20, "an unusually large request's buffer is dropped after ordinary ones")
-	assert.LessOrEqual(t, svc.pool.total(), 3*max(alwaysKeep, svc.pool.recent), "the pool keeps at most three times the recent size")
+	assert.LessOrEqual(t, svc.pool.total(), 3*(max(alwaysKeep/2, svc.pool.recent)+headRoom), "the pool keeps at most three buffers of the recent size")
 
 	for range 2 {
 		serveOne(t, svc, f, 1<<20, 'm')
@@ -223,4 +223,34 @@ func TestSlowLargeRequestsGetNoWholeBuffers(t *testing.T) {
 	bp.Put(lent[0])
 	assert.NotNil(t, bp.Get(8<<20), "one back, one more")
 	assert.Nil(t, bp.Get(32<<20), "never for a size not seen recently")
+}
+
+// TestPoolKeepsThreeReadBuffers: the pool keeps at least three read
+// buffers of the recent payload size with their headRoom, the size borrow
+// asks for, so that a connection read while two others hold buffers
+// allocates nothing; never more than maxTotal in all.
+func TestPoolKeepsThreeReadBuffers(t *testing.T) {
+	for _, size := range []int{64 << 10, 1 << 20, 8 << 20} {
+		var bp bufPool
+		bp.note(size)
+		n := size + headRoom
+		lent := map[*byte]bool{}
+		var bufs [][]byte
+		for range 4 {
+			b := bp.Get(n)
+			require.NotNil(t, b, "%d bytes: a whole buffer for the recent size", size)
+			lent[unsafe.SliceData(b)] = true
+			bufs = append(bufs, b)
+		}
+		for _, b := range bufs {
+			bp.Put(b)
+		}
+		assert.GreaterOrEqual(t, len(bp.bufs), 3, "%d bytes: three kept at least", size)
+		assert.LessOrEqual(t, bp.total(), bp.maxTotal(), "%d bytes", size)
+		for range 3 {
+			b := bp.Get(n)
+			require.NotNil(t, b)
+			assert.True(t, lent[unsafe.SliceData(b)], "%d bytes: a buffer kept, not a new one", size)
+		}
+	}
 }

@@ -132,11 +132,22 @@
 // 128 KiB, when the connection closes after it). So Request.Data is valid
 // only until the next call of Next, as documented.
 //
+// When the first read of a connection leaves 16 KiB or more of a payload
+// to come (a request larger than the socket buffer, whose client is still
+// writing it), the instance makes the connection blocking with a receive
+// timeout of 5 ms and reads the rest with one recvmsg(MSG_WAITALL), as a
+// server of blocking reads would, instead of a poll and a read per socket
+// buffer's worth of bytes and accepting other connections meanwhile (which
+// kept a large buffer per connection). A client that stops sending holds
+// the instance those 5 ms at most, once: its connection then waits in the
+// pending set like any incomplete one.
+//
 // Memory: the buffers of large payloads (over 4 KiB) come from a pool of
 // the instance, so a stream of large requests allocates nothing. The pool
 // keeps at most 4 buffers, each at most twice the recent payload size (a
 // maximum that decays by 1/8 per request, at least 256 KiB) and in all at
-// most three times it. The buffer of an unusually large request is dropped
+// most three times it plus 4 KiB each (the room of a read buffer for the
+// packet's other fields), so three read buffers of the recent size. The buffer of an unusually large request is dropped
 // after a few ordinary ones, every buffer over 256 KiB after a second
 // without requests, and the memory of dropped buffers of 1 MiB or more is
 // then returned to the operating system (debug.FreeOSMemory), so an idle

@@ -26,14 +26,18 @@ const connBufSize = 16 * 1024
 // buffer at once instead of growing it. The pool keeps at most maxPooled
 // buffers, each at most twice the recent payload size (a maximum that
 // decays by 1/8 per request) or alwaysKeep bytes, and in all at most three
-// times that size: the buffer of an unusually large request is dropped
-// after a few ordinary ones, and every buffer over alwaysKeep after a
-// second without requests; the memory of dropped buffers is then returned
-// to the operating system.
+// buffers of the recent size with their headRoom (maxTotal): the buffer of
+// an unusually large request is dropped after a few ordinary ones, and
+// every buffer over alwaysKeep after a second without requests; the memory
+// of dropped buffers is then returned to the operating system.
 const (
 	alwaysKeep = 256 * 1024
 	maxPooled  = 4
 	giveBackAt = 1 << 20 // dropping this much or more returns memory to the OS when idle
+	// headRoom is the room a read buffer has for a packet's fields around
+	// a payload of the recent size (borrow); the pool's bound on its total
+	// counts it, so that it keeps three such buffers.
+	headRoom = 4096
 )
 
 // bufPool is the service's BufferPool.
@@ -86,7 +90,7 @@ func (bp *bufPool) Put(b []byte) {
 			bp.made[i] = nil
 		}
 	}
-	if len(bp.bufs) < maxPooled && cap(b) <= bp.limit() && bp.total()+cap(b) <= 3*bp.limit()/2 {
+	if len(bp.bufs) < maxPooled && cap(b) <= bp.limit() && bp.total()+cap(b) <= bp.maxTotal() {
 		bp.bufs = append(bp.bufs, b)
 		return
 	}
@@ -95,6 +99,10 @@ func (bp *bufPool) Put(b []byte) {
 
 // limit is the largest buffer the pool keeps.
 func (bp *bufPool) limit() int { return max(alwaysKeep, 2*bp.recent) }
+
+// maxTotal is the most the pool keeps in all: three buffers of the recent
+// payload size and their headRoom.
+func (bp *bufPool) maxTotal() int { return 3 * (bp.limit()/2 + headRoom) }
 
 func (bp *bufPool) total() int {
 	n := 0
@@ -130,7 +138,7 @@ func (bp *bufPool) trim() {
 	}
 	clear(bp.bufs[k:])
 	bp.bufs = bp.bufs[:k]
-	for bp.total() > 3*bp.limit()/2 && len(bp.bufs) > 0 {
+	for bp.total() > bp.maxTotal() && len(bp.bufs) > 0 {
 		last := len(bp.bufs) - 1
 		bp.drop(bp.bufs[last])
 		bp.bufs[last] = nil
@@ -154,6 +162,11 @@ type conn struct {
 	small      []byte // the connection's own read buffer
 	big        []byte // a read buffer from the pool, sized for the recent requests (nil: none)
 	used       bool   // a request was served on it (accept mode: EOF on a fresh connection ends the loop)
+	// waited: a blocking read of the rest of a large payload (waitAll)
+	// came back short, so the connection is not waited for again;
+	// blocking: its descriptor is blocking now, with a receive timeout of
+	// waitAllTimeout.
+	waited, blocking bool
 }
 
 // newConn returns a connection for fd, reusing a closed one when it can.
@@ -170,6 +183,7 @@ func (s *Service) newConn(fd int) *conn {
 	}
 	c.parser.SetMaxLength(s.maxRequestSize)
 	c.fd, c.start, c.end, c.used = fd, 0, 0, false
+	c.waited, c.blocking = false, false
 	c.raw = c.raw[:0]
 	c.capture = s.trace || s.rec != nil
 	c.deadline = time.Time{}
@@ -197,7 +211,7 @@ func (s *Service) closeConn(c *conn) {
 // for a whole packet of the recent size, when that is larger than its own:
 // the packet is then read with one call and its data referenced in place.
 func (s *Service) borrow(c *conn) {
-	if n := s.pool.recent + 4096; n > len(c.small) {
+	if n := s.pool.recent + headRoom; n > len(c.small) {
 		if b := s.pool.Get(n); b != nil {
 			c.big = b[:cap(b)]
 			c.buf = c.big
@@ -271,10 +285,14 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 				return true, nil
 			}
 		}
-		if drained && !block {
-			// The socket held no more: the caller polls (no read that
-			// would fail with EAGAIN).
-			return false, nil
+		// The rest of a large payload that is on its way is waited for
+		// (waitAll). Otherwise, when the socket held no more, the caller
+		// polls (no read that would fail with EAGAIN).
+		wait := !block && s.waitAll(c)
+		if !wait {
+			if err := s.unblock(c); err != nil || drained && !block {
+				return false, err
+			}
 		}
 		// Feed took every buffered byte. A large payload is read in place.
 		direct := c.parser.Direct()
@@ -293,7 +311,7 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			}
 			dst = c.buf[c.end:]
 		}
-		var n int
+		var n, asked int
 		var err error
 		if direct != nil {
 			// The rest of the payload, and whatever follows it (the
@@ -306,9 +324,32 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			} else {
 				c.start = c.end
 			}
-			n, err = readv2(c.fd, direct, c.buf[c.end:], &c.iov, !block)
+			tail := c.buf[c.end:]
+			if wait {
+				// The rest of the payload and the shortest end of a
+				// packet after it, or as much of the payload as the
+				// parser's buffer holds.
+				if len(direct) < c.parser.PayloadRemaining() {
+					tail = nil
+				} else {
+					tail = tail[:min(len(tail), packetEndMin)]
+				}
+				n, err = recvAll(c.fd, direct, tail, &c.iov)
+			} else {
+				n, err = readv2(c.fd, direct, tail, &c.iov, !block)
+			}
+			asked = len(direct) + len(tail)
 		} else {
-			n, err = readFD(c.fd, dst, !block)
+			if wait {
+				dst = dst[:min(len(dst), c.parser.PayloadRemaining()+packetEndMin)]
+				n, err = recvAll(c.fd, dst, nil, &c.iov)
+			} else {
+				n, err = readFD(c.fd, dst, !block)
+			}
+			asked = len(dst)
+		}
+		if wait && n < asked {
+			c.waited = true // the client did not keep up: no more waiting on it
 		}
 		switch err {
 		case nil:
@@ -316,7 +357,7 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			continue
 		case unix.EAGAIN:
 			if !block {
-				return false, nil
+				return false, s.unblock(c)
 			}
 			if err := waitFD(c.fd, unix.POLLIN, -1); err != nil {
 				return false, err
@@ -331,12 +372,11 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 			}
 			return false, &protocol.DecodeError{Msg: protocol.MsgUnexpectedEOF}
 		}
+		drained = n < asked
 		if direct == nil {
-			drained = n < len(dst)
 			c.end += n
 			continue
 		}
-		drained = n < len(direct)+len(c.buf)-c.end
 		k := min(n, len(direct))
 		if c.capture {
 			c.raw = append(c.raw, direct[:k]...)
@@ -344,6 +384,92 @@ func (s *Service) fill(c *conn, block bool) (bool, error) {
 		c.parser.Advance(k)
 		c.end += n - k
 	}
+}
+
+// The blocking read of the rest of a large payload (waitAll).
+const (
+	// waitAllMin is the least payload still to come for which a
+	// connection waits in one blocking read instead of a poll and a read
+	// per socket buffer's worth of bytes.
+	waitAllMin = 16 * 1024
+	// waitAllTimeout bounds that read: a client that has sent part of a
+	// large payload and stops can hold the instance this long, once.
+	waitAllTimeout = 5 * time.Millisecond
+	// packetEndMin is the shortest end of a packet after a payload: its
+	// terminator and the end netstring (",0z\n").
+	packetEndMin = 4
+)
+
+// waitAll reports whether fill is to read the rest of c's payload with a
+// blocking recvmsg(MSG_WAITALL), making c's descriptor blocking with a
+// receive timeout of waitAllTimeout for it. It does in manager and accept
+// mode, once the first read of the connection has shown a large payload
+// (at least waitAllMin bytes still to come), until a wait comes back short
+// (the client did not send the bytes within the timeout) or the
+// connection's deadline is near. Unlike a poll and a read per socket
+// buffer's worth of bytes, the instance then sleeps in one call until the
+// whole payload is there, as a server of blocking reads does, and it
+// accepts no other connection meanwhile, so that one large payload at a
+// time holds a buffer. A client that stops sending holds the instance
+// waitAllTimeout at most, once, and its connection then waits in the
+// pending set (docs/protocol.md §8); the connections pending already wait
+// as long more.
+func (s *Service) waitAll(c *conn) bool {
+	if c.waited || s.mode == StandAlone || c.parser.PayloadRemaining() < waitAllMin {
+		return false
+	}
+	if c.blocking {
+		return true
+	}
+	if !c.deadline.IsZero() && time.Until(c.deadline) < 2*waitAllTimeout {
+		return false
+	}
+	if setReadTimeout(c.fd, waitAllTimeout) != nil {
+		c.waited = true
+		return false
+	}
+	if _, err := unix.FcntlInt(uintptr(c.fd), unix.F_SETFL, 0); err != nil {
+		c.waited = true
+		return false
+	}
+	c.blocking = true
+	return true
+}
+
+// unblock makes c's descriptor non-blocking again after waitAll, before it
+// is read without waiting or joins the pending set.
+func (s *Service) unblock(c *conn) error {
+	if !c.blocking {
+		return nil
+	}
+	if _, err := unix.FcntlInt(uintptr(c.fd), unix.F_SETFL, unix.O_NONBLOCK); err != nil {
+		return err
+	}
+	c.blocking = false
+	return nil
+}
+
+// recvAll reads from the blocking descriptor fd into a, then b, with one
+// recvmsg(2) with MSG_WAITALL: it returns when both are full, at the
+// receive timeout, at the end of the stream or on a signal, with what it
+// read by then. iov is scratch space.
+func recvAll(fd int, a, b []byte, iov *[2]unix.Iovec) (int, error) {
+	k := 1
+	iov[0].Base = unsafe.SliceData(a)
+	iov[0].SetLen(len(a))
+	if len(b) > 0 {
+		iov[1].Base = unsafe.SliceData(b)
+		iov[1].SetLen(len(b))
+		k = 2
+	}
+	msg := unix.Msghdr{Iov: &iov[0]}
+	msg.SetIovlen(k)
+	r, errno := sysCall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_WAITALL, false)
+	iov[0].Base, iov[1].Base = nil, nil
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
 }
 
 // readv2 reads from fd into a, then b, with one readv(2). iov is scratch
@@ -638,7 +764,7 @@ func (s *Service) refuseTooLarge(c *conn, le *protocol.LengthError) {
 		s.tracePacket("PktOut: ", b)
 	}
 	if fd >= 0 {
-		if err := writevFD(fd, [][]byte{b}, s.iov[:], s.mode != StandAlone); err != nil && s.mode == StandAlone {
+		if err := writevFD(fd, [][]byte{b}, s.iov[:], s.mode != StandAlone && !c.blocking); err != nil && s.mode == StandAlone {
 			fmt.Fprintf(os.Stderr, "service: writing the requestTooLarge fault: %v\n", err)
 		}
 	}
@@ -662,6 +788,9 @@ func (s *Service) refuseTooLarge(c *conn, le *protocol.LengthError) {
 func (s *Service) affinityNext() (bool, error) {
 	c := s.cur
 	c.raw = c.raw[:0]
+	if err := s.unblock(c); err != nil {
+		return s.affinityResult(c, false, err)
+	}
 	if c.start < c.end {
 		// The client sent its next request with the previous one.
 		c.accepted = time.Now()

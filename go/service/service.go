@@ -557,7 +557,9 @@ func (s *Service) respond(r *Request, code fault.Code, text string, data []byte)
 		return err
 	}
 	nonblocking := s.mode != StandAlone
-	if nonblocking && !s.keep && len(data) >= blockingWriteAt {
+	if nonblocking && s.cur.blocking {
+		nonblocking = false // made blocking to read a large payload (waitAll)
+	} else if nonblocking && !s.keep && len(data) >= blockingWriteAt {
 		// A large response to a connection closed after it: written by a
 		// blocking writev, which waits in the kernel for the client to
 		// read, instead of a writev and a poll per socket buffer's worth

@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	cd tools/bench && go run . [-quick] [-only latency,throughput,languages,sizes,profile,burst,cost,micro] [-out docs] [-v]
+//	cd tools/bench && go run . [-quick] [-only latency,throughput,languages,sizes,profile,burst,cost,micro] [-sweep sizes] [-langs python,php,perl|none] [-out docs] [-v]
 //
 // Every figure compares configurations measured in the same run: rounds of
 // each configuration are interleaved and the report gives the median of the
@@ -39,6 +39,7 @@ func main() {
 	out := flag.String("out", "", "directory for benchmarks.md and bench/*.png (default: <repo>/docs)")
 	only := flag.String("only", "", "comma-separated scenarios to run (latency,throughput,languages,sizes,profile,burst,cost,micro); default all")
 	sweep := flag.String("sweep", "", "comma-separated request sizes in bytes of the size sweep (default 0,1024,16384,65536,262144,1048576,8388608)")
+	langs := flag.String("langs", "", "comma-separated languages of the size sweep besides Go (python,php,perl; \"none\" for Go only); default all")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	flag.BoolVar(&verbose, "v", false, "copy the output of every server to stderr")
 	flag.Parse()
@@ -53,6 +54,12 @@ func main() {
 			sizes = append(sizes, n)
 		}
 		sweepSizes = sizes
+	}
+	if *langs != "" {
+		if err := pickSweepLangs(*langs); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -langs:", err)
+			os.Exit(2)
+		}
 	}
 
 	root, err := repoRoot()

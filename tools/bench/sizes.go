@@ -5,6 +5,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -19,6 +21,36 @@ var sweepLangs = []struct {
 	l     lang
 	floor floorKind
 }{{langPython, floorPython}, {langPHP, floorPHP}, {langPerl, floorPerl}}
+
+// pickSweepLangs keeps the scripting languages of the sweep named in list
+// (comma-separated python, php, perl; "none" keeps none): the Go rows are
+// always measured.
+func pickSweepLangs(list string) error {
+	var keep []lang
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "none" {
+			continue
+		}
+		found := false
+		for l, name := range langNames {
+			if l != langGo && strings.EqualFold(name, f) {
+				keep, found = append(keep, l), true
+			}
+		}
+		if !found {
+			return fmt.Errorf("%q is not python, php, perl or none", f)
+		}
+	}
+	kept := sweepLangs[:0:0]
+	for _, sl := range sweepLangs {
+		if slices.Contains(keep, sl.l) {
+			kept = append(kept, sl)
+		}
+	}
+	sweepLangs = kept
+	return nil
+}
 
 // sizeResult is what the size sweep measured besides its configurations.
 type sizeResult struct {
