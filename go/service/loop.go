@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"time"
 	"unsafe"
@@ -546,6 +547,10 @@ func (s *Service) enterWait(st stats.State) {
 		s.reporter.FlushIfOlder(now, reportAge)
 	}
 	s.setSlotState(st, now)
+	if now.Sub(s.yielded) >= yieldEvery {
+		s.yielded = now
+		runtime.Gosched()
+	}
 }
 
 // waitConn waits for a connection whose packet is complete and returns it,

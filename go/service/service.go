@@ -88,6 +88,13 @@ const acceptTimeout = time.Second
 // written on a blocking socket (respond).
 const blockingWriteAt = 128 * 1024
 
+// yieldEvery is how often the loop yields its processor (runtime.Gosched)
+// as it waits for the next request: the Go runtime's monitor thread takes
+// a goroutine that has run 10 ms without a yield for one that never
+// blocks, and, when it finds it in a system call, hands its processor off
+// and goes back to waking every 20 µs.
+const yieldEvery = 5 * time.Millisecond
+
 // reportAge is how old the oldest unsent report entry may get before the
 // service sends a record ahead of blocking for the next request.
 const reportAge = time.Second
@@ -133,6 +140,7 @@ type Service struct {
 	onStop    []func()
 	readStart time.Time // when the current request's first byte was awaited (report duration)
 	busyStart time.Time // when the current request was handed to the service's code
+	yielded   time.Time // when the loop last yielded its processor (enterWait)
 
 	// Manager mode.
 	mem        []byte     // the mapped segment, or nil
