@@ -488,9 +488,11 @@ func TestModeDetectionIsExact(t *testing.T) {
 	defer reg.Close()
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	require.NoError(t, err)
-	defer closeFD(pair[0])
-	defer closeFD(pair[1])
+	// The file owns pair[0]: closed through it, so that its finalizer
+	// does not close the number again once another test has reused it.
 	sp := os.NewFile(uintptr(pair[0]), "pair")
+	defer sp.Close()
+	defer closeFD(pair[1])
 
 	tests := []struct {
 		name              string
