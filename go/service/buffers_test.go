@@ -254,3 +254,25 @@ func TestPoolKeepsThreeReadBuffers(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolKeepsTheRecentSize: when requests grow, the buffer of the new
+// size is kept over the smaller ones the earlier sizes left, which fill
+// the pool: the next request of that size gets it instead of a new one.
+func TestPoolKeepsTheRecentSize(t *testing.T) {
+	var bp bufPool
+	for _, size := range []int{64 << 10, 100 << 10, 200 << 10, 300 << 10} {
+		bp.note(size)
+		bp.Put(bp.Get(size + headRoom))
+	}
+	require.Len(t, bp.bufs, maxPooled, "the pool is full of smaller buffers")
+	bp.note(1 << 20)
+	n := 1<<20 + headRoom
+	b := bp.Get(n)
+	require.NotNil(t, b)
+	bp.Put(b)
+	got := bp.Get(n)
+	require.NotNil(t, got)
+	assert.Equal(t, unsafe.SliceData(b), unsafe.SliceData(got), "the buffer of the recent size was kept")
+	assert.LessOrEqual(t, len(bp.bufs), maxPooled-1)
+	assert.LessOrEqual(t, bp.total(), bp.maxTotal())
+}

@@ -84,18 +84,34 @@ func (bp *bufPool) Get(n int) []byte {
 	return b
 }
 
-// Put keeps b when the pool's limits allow it.
+// Put keeps b when the pool's limits allow it, dropping its smallest
+// buffers to make room: a buffer of the recent size is kept over smaller
+// ones that requests of earlier sizes left (else a pool full of those
+// would drop it, and every request allocate it again).
 func (bp *bufPool) Put(b []byte) {
 	for i, p := range bp.made {
 		if p == unsafe.SliceData(b) {
 			bp.made[i] = nil
 		}
 	}
-	if len(bp.bufs) < maxPooled && cap(b) <= bp.limit() && bp.total()+cap(b) <= bp.maxTotal() {
-		bp.bufs = append(bp.bufs, b)
+	if cap(b) > bp.limit() {
+		bp.drop(b)
 		return
 	}
-	bp.drop(b)
+	bp.bufs = append(bp.bufs, b)
+	for len(bp.bufs) > maxPooled || bp.total() > bp.maxTotal() {
+		k := 0
+		for i, x := range bp.bufs {
+			if cap(x) < cap(bp.bufs[k]) {
+				k = i
+			}
+		}
+		bp.drop(bp.bufs[k])
+		last := len(bp.bufs) - 1
+		bp.bufs[k] = bp.bufs[last]
+		bp.bufs[last] = nil
+		bp.bufs = bp.bufs[:last]
+	}
 }
 
 // limit is the largest buffer the pool keeps.
