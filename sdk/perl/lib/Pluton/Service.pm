@@ -162,6 +162,14 @@ sub initialize {
         my $slot = $ENV{plutonSlot};
         my ($stats, $why) = Pluton::Stats->open_segment(4, $slot);
         if ($stats) {
+            my $threads = $stats->threads_per_instance;
+            if ($threads > 1) {
+                # as the original's initialize: a threaded config needs a threaded service
+                $stats->close;
+                $self->_init_fault(Pluton::Fault::SHM_THREAD_CONFIG_NOT_SERVICE,
+                    "maximum-threads $threads is not supported by the Perl SDK: an instance serves "
+                    . 'one request at a time; set maximum-threads 1 and raise maximum-processes');
+            }
             $self->{stats} = $stats;
             $self->{affinity_timeout} = $stats->affinity_timeout || DEFAULT_AFFINITY_TIMEOUT;
             $self->{read_timeout}     = $stats->request_read_timeout || DEFAULT_REQUEST_READ_TIMEOUT;
@@ -1099,6 +1107,15 @@ A service named C<$name>: its responses say C<< <name>:<pid>/0 >>.
 Starts the service now (optional: the first C<next> or C<serve> does it).
 Returns the service; dies with a L<Pluton::Fault> whose text says what is
 wrong and what to do. A second call does nothing.
+
+An instance serves one request at a time. In manager mode, when the stats
+segment asks for more than one thread per instance (C<maximum-threads>
+above 1, F<docs/protocol.md> section 4.1), starting dies with fault -104
+(C<shmThreadConfigNotService>) whose text is C<maximum-threads N is not
+supported by the Perl SDK: an instance serves one request at a time; set
+maximum-threads 1 and raise maximum-processes>, as the original's
+C<initialize> refused; uncaught, the fault's line goes to stderr and the
+program exits non-zero.
 
 =head2 next
 
