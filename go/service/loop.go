@@ -371,7 +371,7 @@ func (s *Service) nextSocket() error {
 		// complete before their deadlines; a client whose connection was
 		// accepted must not lose its request to the instance's exit.
 		accepting := true
-		if s.stopSignal.Load() {
+		if s.inst.stopping.Load() {
 			if len(s.pendingConns) == 0 || s.cur != nil {
 				return s.stop(s.shutdownReason(), ErrStopped)
 			}
@@ -384,8 +384,9 @@ func (s *Service) nextSocket() error {
 			}
 			continue
 		}
-		if s.slot != nil {
-			if limit := s.slot.MaximumRequests(); limit > 0 && s.served >= uint64(limit) {
+		if s.first != nil {
+			// The limit is the instance's: the requests of every worker count.
+			if limit := s.first.MaximumRequests(); limit > 0 && s.inst.served.Load() >= uint64(limit) {
 				if len(s.pendingConns) == 0 {
 					return s.stop(stats.MaxRequests, ErrStopped)
 				}
@@ -417,7 +418,9 @@ func (s *Service) nextSocket() error {
 func (s *Service) enterWait(st stats.State) {
 	now := time.Now()
 	if s.reporter != nil {
+		s.inst.reportMu.Lock()
 		s.reporter.FlushIfOlder(now, reportAge)
+		s.inst.reportMu.Unlock()
 	}
 	s.setSlotState(st, now)
 }
@@ -676,7 +679,7 @@ func (s *Service) affinityNext() (bool, error) {
 		deadline = c.accepted.Add(s.readTimeout)
 	}
 	for {
-		if s.stopSignal.Load() {
+		if s.inst.stopping.Load() {
 			s.dropCur()
 			return false, s.stop(s.shutdownReason(), ErrStopped)
 		}
