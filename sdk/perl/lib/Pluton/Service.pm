@@ -26,6 +26,9 @@ use constant {    ## no critic (ProhibitConstantPragma)
     MODE_ACCEPT     => 'accept',
     MODE_STANDALONE => 'standalone',
     READ_SIZE       => 65_536,
+    # a response with more data is written in three parts (head, the data
+    # where it is, end) instead of one copy
+    WRITE_WHOLE     => 65_536,
 
     # defaults of docs/protocol.md section 8 (the fd 4 header may change them)
     DEFAULT_AFFINITY_TIMEOUT     => 60,
@@ -364,25 +367,22 @@ sub _waiting {
 # A connection record: { fh, fd, dec (its decoder), t0 (accepted), deadline,
 # pkt or err once read }.
 
-# Reads what is there without blocking. 'done' (a packet, or a decoder error
-# in $c->{err}), 'more', or 'eof' / 'error' (the connection is dead).
+# Reads what is there; called only when poll said the connection is
+# readable, so the read returns at once with what is there (or EOF): it never
+# waits for the client. The decoder reads into place: the rest of a netstring
+# of known length in one read when it is there, a large payload into a
+# scalar of its own (Pluton::Packet::Decoder::fill). 'done' (a packet, or a
+# decoder error in $c->{err}), 'more', or 'eof' / 'error' (the connection is
+# dead).
 sub _read_conn {
     my ($self, $c) = @_;
     my $dec = $c->{dec};
-    my $size = READ_SIZE;
-    if ($dec->pending) {
-        my $need = $dec->want;
-        $size = $need if $need > $size;
-    }
-    my $r = recv $c->{fh}, my $chunk, $size, MSG_DONTWAIT;
+    my $r = $dec->fill($c->{fh}, READ_SIZE);
     if (!defined $r) {
         return 'more' if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR};
         return 'error';
     }
-    if (!length $chunk) {
-        return 'eof';
-    }
-    $dec->add($chunk);
+    return 'eof' if !$r;
     my ($pkt, $err) = $dec->next;
     if ($pkt) {
         $c->{pkt} = $pkt;
@@ -595,11 +595,18 @@ sub _serve_fast {
         $out = q{} unless defined $out;
         utf8::encode($out) if utf8::is_utf8($out);
         @{$req}{qw(answered c s)} = (1, undef, undef);
-        my $pkt = '0A,' . length($id) . 'b' . $id . ','
-            . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield
-            . (length $out ? length($out) . 'q' . $out . ',' : q{}) . "0z\n";
-        my $w = syswrite $fh, $pkt;
-        my $werr = !defined $w || $w != length $pkt ? _write_all($fh, $pkt, $w) : 0;
+        my $werr;
+        if (length $out <= WRITE_WHOLE) {
+            my $pkt = '0A,' . length($id) . 'b' . $id . ','
+                . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield
+                . (length $out ? length($out) . 'q' . $out . ',' : q{}) . "0z\n";
+            my $w = syswrite $fh, $pkt;
+            $werr = !defined $w || $w != length $pkt ? _write_all($fh, $pkt, $w) : 0;
+        }
+        else {
+            $werr = _write_response($fh, '0A,' . length($id) . 'b' . $id . ','
+                . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield, $out);
+        }
         close $fh;
         my $ok = $werr ? $self->_write_failed($werr) : 1;
         $now = Time::HiRes::time();
@@ -855,14 +862,15 @@ sub _trace {
     return;
 }
 
-# Writes all of $bytes (after $off written already); returns 0, or the errno
+# _write_all($fh, $bytes, $off): writes all of $bytes (after $off written
+# already; the caller's string itself, not a copy); returns 0, or the errno
 # of the failed write.
-sub _write_all {
-    my ($fh, $bytes, $off) = @_;
+sub _write_all {    ## no critic (RequireArgUnpacking)
+    my ($fh, undef, $off) = @_;
     $off = 0 unless defined $off;
-    my $len = length $bytes;
+    my $len = length $_[1];
     while ($off < $len) {
-        my $n = syswrite $fh, $bytes, $len - $off, $off;
+        my $n = syswrite $fh, $_[1], $len - $off, $off;
         if (!defined $n) {
             next if $!{EINTR} || $!{EAGAIN};
             return 0 + $!;
@@ -870,6 +878,21 @@ sub _write_all {
         $off += $n;
     }
     return 0;
+}
+
+# _write_response($fh, $head, $data): writes the response packet whose
+# netstrings before the data are $head: one write of a copy when the data is
+# small, else the head, the data where it is, and the end; 0 or the errno.
+sub _write_response {    ## no critic (RequireArgUnpacking)
+    my ($fh, $head) = @_;
+    my $len = length $_[2];
+    if ($len <= WRITE_WHOLE) {
+        my $pkt = $len ? $head . $len . 'q' . $_[2] . ",0z\n" : $head . "0z\n";
+        my $n = syswrite $fh, $pkt;
+        return defined $n && $n == length $pkt ? 0 : _write_all($fh, $pkt, $n);
+    }
+    $head .= $len . 'q';
+    return _write_all($fh, $head) || _write_all($fh, $_[2]) || _write_all($fh, ",0z\n");
 }
 
 sub _out_fh {
@@ -880,26 +903,28 @@ sub _out_fh {
     return $out;
 }
 
-# Answers a request (called by Pluton::Request::respond and ::fault).
-sub _answer {
-    my ($self, $req, $code, $text, $data) = @_;
+# _answer($req, $code, $text, $data): answers a request (called by
+# Pluton::Request::respond and ::fault); $data is written where it is, not
+# copied.
+sub _answer {    ## no critic (RequireArgUnpacking)
+    my ($self, $req, $code, $text) = @_;
+    my $data = $code ? \q{} : \$_[4];
     my ($c, $f) = @{$req}{qw(c f)};
     $c ||= $req;    # a request of _serve_fast holds its connection itself (fh)
     @{$req}{qw(answered c s)} = (1, undef, undef);
     $self->{owed} = undef;
-    $data = q{} if $code;
     my $id = $f->{b};
     $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/;
-    my $pkt = Pluton::Packet::response_packet($id,
-        defined $f->{a} ? $f->{a} : q{}, $self->{service_id}, $code, $text, $data);
+    my $head = Pluton::Packet::response_head($id,
+        defined $f->{a} ? $f->{a} : q{}, $self->{service_id}, $code, $text);
     if ($self->{trace} || defined $req->{rec}) {
+        my $pkt = $head . (length $$data ? length($$data) . 'q' . $$data . ',' : q{}) . "0z\n";
         $self->_trace('PktOut', $pkt) if $self->{trace};
         $self->{recorder}->write('out', $req->{rec}, $pkt) if defined $req->{rec};
     }
     my $errno = 0;
     if (my $fh = $c->{fh}) {
-        my $n = syswrite $fh, $pkt;
-        $errno = _write_all($fh, $pkt, $n) if !defined $n || $n != length $pkt;
+        $errno = _write_response($fh, $head, $$data);
         if (!$errno && exists $f->{h}) { $self->{affinity} = $c }    # keepAffinity
         else                           { close $fh }
     }
@@ -913,7 +938,7 @@ sub _answer {
             return 0;
         }
         local $SIG{PIPE} = 'IGNORE';
-        $errno = _write_all($out, $pkt);
+        $errno = _write_response($out, $head, $$data);
     }
     my $ok = $errno ? $self->_write_failed($errno) : 1;
     my $now = Time::HiRes::time();
@@ -927,7 +952,7 @@ sub _answer {
         if $self->{stats};
     if (my $report = $self->{report}) {
         $report->add($outcome, int(($now - (defined $c->{t0} ? $c->{t0} : $req->{t})) * 1_000_000),
-            length(defined $f->{k} ? $f->{k} : q{}), length $data, $req->{k}{function}, $now);
+            length(defined $f->{k} ? $f->{k} : q{}), length $$data, $req->{k}{function}, $now);
     }
     return $ok;
 }
