@@ -167,7 +167,7 @@ func Adopt(h ServiceHandover, env *Env, now time.Time) (s *Service, err error) {
 	}
 	if s.threads != max(cfg.MaximumThreads, 1) {
 		env.Log.Printf("Service Warning: %s: adopted with %d thread(s) per instance, as its stats segment was made; "+
-			"maximum-threads %d takes effect when the configuration is reloaded", h.Key, s.threads, cfg.MaximumThreads)
+			"maximum-threads %d takes effect when the service is replaced (its file changes, or the manager restarts)", h.Key, s.threads, cfg.MaximumThreads)
 	}
 
 	s.lfd = h.ListenFD

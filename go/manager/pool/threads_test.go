@@ -406,7 +406,7 @@ func TestAdoptThreads(t *testing.T) {
 		{"same threads", "maximum-processes 2\nmaximum-threads 4\n", 2, 4, 4, "", ""},
 		{"one thread", "maximum-processes 2\n", 2, 1, 1, "", ""},
 		{"segment of a manager without threads", "maximum-processes 2\n", 2, 4, 1,
-			"Service Warning: test.threads.0.raw: adopted with 1 thread(s) per instance, as its stats segment was made; maximum-threads 4 takes effect when the configuration is reloaded", ""},
+			"Service Warning: test.threads.0.raw: adopted with 1 thread(s) per instance, as its stats segment was made; maximum-threads 4 takes effect when the service is replaced (its file changes, or the manager restarts)", ""},
 		{"slot count does not fit", "maximum-processes 2\nmaximum-threads 4\n", 3, 4, 0, "",
 			"stats segment fd"},
 	} {
