@@ -15,6 +15,11 @@ import (
 	"github.com/pluton-go/pluton/go/stats"
 )
 
+// handOverWait is how long a worker of a threaded instance that holds
+// pending connections leaves the new connections to a worker waiting in
+// accept before it looks again whether one still does.
+const handOverWait = 10 * time.Millisecond
+
 // connBufSize is the read buffer of a connection; a larger payload is read
 // in place into the parser's buffer.
 const connBufSize = 16 * 1024
@@ -435,7 +440,13 @@ func (s *Service) waitConn(accepting bool) (*conn, error) {
 	if len(s.pendingConns) == 0 {
 		// The fast path: block in accept (the exclusive wake-up keeps idle
 		// instances asleep), then read what the client sent.
+		if s.worker {
+			s.inst.inAccept.Add(1)
+		}
 		fd, err := accept(s.listen)
+		if s.worker {
+			s.inst.inAccept.Add(-1)
+		}
 		if err != nil {
 			return nil, s.acceptError(err)
 		}
@@ -447,6 +458,15 @@ func (s *Service) waitConn(accepting bool) (*conn, error) {
 		if !c.deadline.IsZero() {
 			timeout = min(timeout, c.deadline.Sub(now))
 		}
+	}
+	if accepting && s.worker && s.inst.inAccept.Load() > 0 {
+		// Another worker waits in accept and takes the new connections:
+		// this one waits for its pending connections only, so that it
+		// does not start serving a new connection while one of its own
+		// completes (docs/protocol.md §8.7). It looks again soon, in case
+		// that worker has become busy.
+		accepting = false
+		timeout = min(timeout, handOverWait)
 	}
 	s.pollFDs = append(s.pollFDs[:0], unix.PollFd{Fd: int32(s.listen), Events: unix.POLLIN})
 	if !accepting {

@@ -174,6 +174,7 @@ type instanceState struct {
 	threads  int           // threadsPerInstance: workers Serve runs
 	stopping atomic.Bool   // SIGTERM arrived, or a worker made every worker leave
 	served   atomic.Uint64 // requests handed to the service's code, for maximum-requests
+	inAccept atomic.Int32  // workers blocked in accept (the fast path)
 	reportMu sync.Mutex    // guards the shared reporter
 	slots    []stats.Slot  // the thread slots, slots[0] first; nil without stats
 
