@@ -346,7 +346,9 @@ func (s *Service) createSocket() error {
 		_ = unix.Unlink(tmp)
 		return fmt.Errorf("%s %s: %w", what, tmp, err)
 	}
-	if err := unix.Listen(fd, 128+3*s.Cfg.MaximumProcesses); err != nil {
+	// The backlog grows with the requests the instances serve at once
+	// (the kernel caps it at net.core.somaxconn).
+	if err := unix.Listen(fd, 128+3*s.Cfg.MaximumProcesses*s.perInstance()); err != nil {
 		return fail("listen", err)
 	}
 	// accept on the shared blocking socket returns EAGAIN at least once a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -464,4 +465,38 @@ func TestNewFailsCleanly(t *testing.T) {
 	left, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, left, "the .tmp segment is removed")
+}
+
+// TestListenBacklogGrowsWithThreads: the socket's accept queue holds
+// 128 + 3 × maximum-processes × maximum-threads connections.
+func TestListenBacklogGrowsWithThreads(t *testing.T) {
+	somaxconn, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	require.NoError(t, err)
+	limit, err := strconv.Atoi(strings.TrimSpace(string(somaxconn)))
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		text    string
+		backlog int
+	}{
+		{"exec /bin/true\nmaximum-processes 2\n", 134},
+		{"exec /bin/true\nmaximum-processes 2\nmaximum-threads 4\n", 152},
+	} {
+		if tt.backlog > limit {
+			t.Skipf("net.core.somaxconn %d caps the backlog below %d", limit, tt.backlog)
+		}
+		s := newConfiguredService(t, tt.text)
+		// Non-blocking connects succeed until the queue is full (the
+		// kernel takes one more than the backlog on a Unix socket).
+		queued := 0
+		for ; queued <= tt.backlog+10; queued++ {
+			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			require.NoError(t, err)
+			t.Cleanup(func() { unix.Close(fd) })
+			if err := unix.Connect(fd, &unix.SockaddrUnix{Name: s.SocketPath}); err != nil {
+				require.ErrorIs(t, err, unix.EAGAIN)
+				break
+			}
+		}
+		assert.Equal(t, tt.backlog+1, queued, tt.text)
+	}
 }
