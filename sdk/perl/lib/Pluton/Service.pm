@@ -503,7 +503,9 @@ sub _first_read {
             :                          'eof';
     return $self->_finished_read($c, $how) if $how ne 'more';
     # incomplete after the first read: pending, with a decoder of its own
-    $self->{decoder} = $self->_new_decoder;
+    # (the next one knows the keys this one has checked)
+    my $next = $self->{decoder} = $self->_new_decoder;
+    $next->{good_key} = $dec->{good_key};
     my $pending = $self->{pending};
     if (@{$pending} >= $self->{max_pending}) {
         $self->_drop(shift @{$pending}, 'the pending set is full');
@@ -558,12 +560,23 @@ sub _serve_fast {
             last if $t eq 'z';
         }
         my $key = $f && exists $f->{z} && $i == $len && $keys->{ defined $f->{c} ? $f->{c} : q{} };
+        my $since = $t0;    # handed over
         if (!$key || exists $f->{e} || exists $f->{h}) {
             my $c = { fh => $fh, fd => fileno $fh, dec => $self->{decoder}, t0 => $t0,
                 deadline => $t0 + $self->{read_timeout} };
-            if ($key) { $c->{dec}->reset; $c->{pkt} = { fields => $f, raw => undef } }    # no state of an earlier connection
-            else      { $c = $self->_first_read($c, $r, $buf, $errno) or return undef }    ## no critic (ProhibitExplicitReturnUndef)
-            return $self->_hand_over($c);
+            if ($key) {
+                $c->{dec}->reset;    # no state of an earlier connection
+                $c->{pkt} = { fields => $f, raw => undef };
+                return $self->_hand_over($c);
+            }
+            # incomplete (late or large): pending; when it is the only one,
+            # waited for here
+            $c = $self->_first_read($c, $r, $buf, $errno) || $self->_wait_one;
+            return undef unless $c;    ## no critic (ProhibitExplicitReturnUndef)
+            $f = $c->{pkt}{fields};
+            $key = $keys->{ defined $f->{c} ? $f->{c} : q{} };
+            return $self->_hand_over($c) if !$key || exists $f->{e} || exists $f->{h};
+            $since = Time::HiRes::time();
         }
 
         # handed over (_hand_over)
@@ -571,10 +584,10 @@ sub _serve_fast {
         $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/;
         my $name = defined $f->{a} ? $f->{a} : q{};
         # no connection record (c): never pending nor kept for affinity
-        my $req = bless { f => $f, s => $self, t => $t0, k => $key, fh => $fh }, 'Pluton::Request';
+        my $req = bless { f => $f, s => $self, t => $since, k => $key, fh => $fh }, 'Pluton::Request';
         $self->{served}++;
         $self->{state} = Pluton::Stats::STATE_BUSY;
-        substr $$map, $base + 4, 20, pack 'V Q< Q<', Pluton::Stats::STATE_BUSY, int($t0 * 1_000_000),
+        substr $$map, $base + 4, 20, pack 'V Q< Q<', Pluton::Stats::STATE_BUSY, int($since * 1_000_000),
             ++$self->{requests};
         my $who = length $name > Pluton::Stats::CLIENT_NAME_MAX ? substr $name, 0, Pluton::Stats::CLIENT_NAME_MAX : $name;
         $who = pack 'Q< V V a*', $id < 0 ? 0 : $id, Pluton::Stats::NOT_RECORDING, length $who, $who;
@@ -610,9 +623,10 @@ sub _serve_fast {
         close $fh;
         my $ok = $werr ? $self->_write_failed($werr) : 1;
         $now = Time::HiRes::time();
-        my $busy = int(($now - $t0) * 1_000_000);
+        my $busy = int(($now - $since) * 1_000_000);
         $busy = 0 if $busy < 0;
         $self->{busy_us} += $busy;
+        my $dur = $since == $t0 ? $busy : int(($now - $t0) * 1_000_000);
         $self->{responses}++ if $ok;
         # the counters, and idle at once: the next thing is the wait for a connection
         $self->{state} = Pluton::Stats::STATE_IDLE;
@@ -621,11 +635,47 @@ sub _serve_fast {
         if ($report->{ok}) {    # Pluton::Stats::Report::add
             my $e = $report->{entries};
             push @{$e}, pack 'V V V V a16', $ok ? Pluton::Stats::OUTCOME_OK : Pluton::Stats::OUTCOME_WRITE_ERROR,
-                $busy > 0xFFFF_FFFF ? 0xFFFF_FFFF : $busy, length(defined $f->{k} ? $f->{k} : q{}),
+                $dur > 0xFFFF_FFFF ? 0xFFFF_FFFF : $dur < 0 ? 0 : $dur, length(defined $f->{k} ? $f->{k} : q{}),
                 length $out, defined $key->{function} ? $key->{function} : q{};
             $report->{oldest} = $now unless defined $report->{oldest};
             $report->flush if @{$e} >= Pluton::Stats::Report::REPORT_ENTRIES;
         }
+    }
+    return undef;    ## no critic (ProhibitExplicitReturnUndef)
+}
+
+# The one connection of the pending set, just made pending by _serve_fast,
+# waited for there as _poll_pending would: poll on it and fd 3 until its
+# deadline. The connection with its packet once it completes, or undef to
+# let the general loop go on (the connection was dropped, or it is still
+# pending and a new connection, the stop signal, a poll timeout or its
+# deadline came first).
+sub _wait_one {
+    my $self = shift;
+    my $pending = $self->{pending};
+    return undef unless @{$pending} == 1;    ## no critic (ProhibitExplicitReturnUndef)
+    my $c = $pending->[0];
+    my ($lfd, $cfd) = ($self->{listen_fd}, $c->{fd});
+    my $rin = q{};
+    vec($rin, $lfd, 1) = 1;
+    vec($rin, $cfd, 1) = 1;
+    while (!$STOP) {
+        my $left = $c->{deadline} - Time::HiRes::time();
+        last if $left <= 0;
+        my $n = select my $rout = $rin, undef, undef, $left < ACCEPT_TIMEOUT ? $left : ACCEPT_TIMEOUT;
+        last if !$n || $n < 0;
+        if (vec $rout, $cfd, 1) {
+            my $how = $self->_read_conn($c);
+            if ($how ne 'more') {
+                @{$pending} = ();
+                my $got = $self->_finished_read($c, $how) or return undef;    ## no critic (ProhibitExplicitReturnUndef)
+                # its decoder serves the next connections (the new one made for
+                # them has seen none), with the keys it has checked
+                $self->{decoder} = $c->{dec} unless exists $got->{pkt}{fields}{h};
+                return $got;
+            }
+        }
+        last if vec $rout, $lfd, 1;
     }
     return undef;    ## no critic (ProhibitExplicitReturnUndef)
 }
