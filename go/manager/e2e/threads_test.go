@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 
 	"github.com/pluton-go/pluton/go/manager/pool"
 	"github.com/pluton-go/pluton/go/protocol"
+	"github.com/pluton-go/pluton/go/stats"
 )
 
 // callNamed sends one request to key and returns the response, the
@@ -142,5 +146,50 @@ func TestThreadsServeAtOnce(t *testing.T) {
 	assert.Len(t, names, threads, "each request in its own thread: %v", names)
 	assert.Len(t, pids, 1, "one instance")
 	assert.Len(t, m.Grep("Process Start: "+key), 1, "no second instance")
+	m.stop()
+}
+
+// TestThreadsReload: a reload that changes maximum-threads replaces the
+// service with a new stats segment of maximum-processes × maximum-threads
+// slots, and the new instances run that many threads.
+func TestThreadsReload(t *testing.T) {
+	t.Parallel()
+	const key = "test.rethread.0.raw"
+	config := func(threads int) string {
+		return echoConfig(t, fmt.Sprintf("maximum-threads %d\nmaximum-processes 2\nminimum-processes 1\nprestart-processes true\n", threads))
+	}
+	m := startManager(t, map[string]string{key: config(2)})
+	segment := func() stats.HeaderConfig {
+		b, err := os.ReadFile(filepath.Join(m.R, key+".mmap"))
+		require.NoError(t, err)
+		seg := stats.Segment(b)
+		require.NoError(t, seg.Validate())
+		return seg.Header()
+	}
+	resp, err := callNamed(m.socket(key), key, "two", 10*time.Second)
+	require.NoError(t, err)
+	assert.Regexp(t, `^echo:\d+/[01]$`, resp.ServiceName)
+	h := segment()
+	assert.Equal(t, 4, h.Slots)
+	assert.Equal(t, 2, h.ThreadsPerInstance)
+
+	m.writeConfig(key, config(3))
+	m.signal(syscall.SIGHUP)
+	m.waitFor("Config Scan Complete: New=0 Retained=0 Replaced=1 Removed=0", 10*time.Second)
+	m.waitFor("Service Shutdown: "+key+" config changed", 10*time.Second)
+	m.waitFor("Child Exit: normal "+key+"/", 10*time.Second) // the old version's instance
+	h = segment()
+	assert.Equal(t, 6, h.Slots)
+	assert.Equal(t, 3, h.ThreadsPerInstance)
+	assert.EqualValues(t, 3, servicesStatus(t, m)[key]["maximumThreads"])
+	resp, err = callNamed(m.socket(key), key, "three", 10*time.Second)
+	require.NoError(t, err)
+	assert.Regexp(t, `^echo:\d+/[012]$`, resp.ServiceName)
+	for _, p := range processes(t, m) {
+		if p.Service == key {
+			assert.Equal(t, 3, p.Threads)
+			assert.Zero(t, p.Slot%3, "an instance's slot is its first thread slot")
+		}
+	}
 	m.stop()
 }
