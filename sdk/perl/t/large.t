@@ -118,6 +118,24 @@ for my $cut (length($REQ) - 200, length($REQ) - 4) {
     ok($reads <= 20, "fill: $reads reads for ${\ length $REQ} bytes sent in 50000-byte writes");
 }
 
+# resume: the state of a decoder that has decoded the whole netstrings
+# before $pos, given instead of decoded again
+for my $cut (3, 7, 20, 60, 70_000, length($REQ) - 2) {
+    my $prefix = substr $REQ, 0, $cut;
+    my $d1 = Pluton::Packet::Decoder->new('Q');
+    $d1->add($prefix);
+    my @none = $d1->next;
+    my ($fields, $pos) = ({ %{ $d1->{fields} || {} } }, $d1->{pos});
+    $fields = {} if !$d1->{fields} && $pos == 0 && $cut >= 3 && ($pos = 3);    # after 0Q, (the scan's start)
+    $pos = index $prefix, length($data) . 'k' if defined $d1->{large};    # d1 moved the payload out
+    my $d2 = Pluton::Packet::Decoder->new('Q');
+    my @r = $d2->resume($fields, $prefix, $pos);
+    ok(!@r, "resume at $cut: incomplete");
+    $d2->add(substr $REQ, $cut);
+    my ($pkt, $err) = $d2->next;
+    ok($pkt && $pkt->{fields}{k} eq $data && $pkt->{fields}{b} == 9, "resume at $cut: the packet");
+}
+
 # The response of large data: head, data, end
 is(Pluton::Packet::response_head(7, 'c:1', 's:2/0', 0, q{}) . "5qHello,0z\n",
     Pluton::Packet::response_packet(7, 'c:1', 's:2/0', 0, q{}, 'Hello'), 'response_head is the packet up to q');

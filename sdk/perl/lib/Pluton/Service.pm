@@ -483,23 +483,34 @@ sub _accept_failed {
     return undef;    ## no critic (ProhibitExplicitReturnUndef)
 }
 
-# The first read ($r, $buf, and the errno of recv) of connection $c gave
-# no whole request with a known key: the decoder decides. The connection
-# with its packet, or undef (dropped, or pending when incomplete).
-sub _first_read {
-    my ($self, $c, $r, $buf, $errno) = @_;
+# _first_read($c, $r, $buf, $errno, $fields, $pos): the first read ($r,
+# $buf, and the errno of recv) of connection $c gave no whole request with a
+# known key: the decoder decides, from $pos with the $fields scanned before
+# it when they are given. The connection with its packet, or undef
+# (dropped, or pending when incomplete).
+sub _first_read {    ## no critic (RequireArgUnpacking)
+    my ($self, $c, $r, undef, $errno, $fields, $pos) = @_;
     local $! = $errno;
     my $dec = $c->{dec};
-    $dec->reset;
-    if (defined $r && length $buf) {
-        $dec->add($buf);
-        my ($pkt, $err) = $dec->next;
+    if (defined $r && length $_[3]) {
+        my ($pkt, $err);
+        if ($fields) {
+            ($pkt, $err) = $dec->resume($fields, $_[3], $pos);
+        }
+        else {
+            $dec->reset;
+            $dec->add($_[3]);
+            ($pkt, $err) = $dec->next;
+        }
         $c->{pkt} = $pkt;
         $c->{err} = $err;
     }
+    else {
+        $dec->reset;
+    }
     my $how = $c->{pkt} || $c->{err} ? 'done'
             : !defined $r            ? ($!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR} ? 'more' : 'error')
-            : length $buf            ? 'more'
+            : length $_[3]           ? 'more'
             :                          'eof';
     return $self->_finished_read($c, $how) if $how ne 'more';
     # incomplete after the first read: pending, with a decoder of its own
@@ -571,7 +582,9 @@ sub _serve_fast {
             }
             # incomplete (late or large): pending; when it is the only one,
             # waited for here
-            $c = $self->_first_read($c, $r, $buf, $errno) || $self->_wait_one;
+            # (the decoder goes on from where the scan stopped)
+            $c = $self->_first_read($c, $r, $buf, $errno, $f && !exists $f->{z} ? ($f, $i) : ())
+                || $self->_wait_one;
             return undef unless $c;    ## no critic (ProhibitExplicitReturnUndef)
             $f = $c->{pkt}{fields};
             $key = $keys->{ defined $f->{c} ? $f->{c} : q{} };

@@ -103,6 +103,24 @@ sub fill {
     return sysread $fh, $self->{buf}, $size, length $self->{buf};
 }
 
+# resume($fields, $bytes, $pos): as reset, add($bytes) and next, when the
+# whole netstrings of $bytes before $pos are decoded into $fields already (a
+# scan of a connection's first read that found its packet incomplete), so
+# they are not decoded again.
+sub resume {    ## no critic (RequireArgUnpacking)
+    my ($self, $fields, undef, $pos) = @_;
+    $self->reset;
+    $self->{fields} = $fields;
+    if ($self->{keep_raw}) {
+        $self->{buf} = $_[2];
+        $self->{pos} = $pos;
+    }
+    else {
+        $self->{buf} = substr $_[2], $pos;
+    }
+    return $self->next;
+}
+
 sub pending {
     my $self = shift;
     return length($self->{buf}) + (defined $self->{large} ? length($self->{large}) + 1 : 0);
@@ -388,6 +406,15 @@ copy. Bytes read past the payload stay for what follows.
 =head2 want
 
 How many more bytes complete the netstring being read (at least 1).
+
+=head2 resume
+
+    my ($packet, $error) = $d->resume($fields, $bytes, $pos);
+
+As C<reset>, C<add($bytes)> and C<next>, when the whole netstrings of
+C<$bytes> before C<$pos> have been decoded into C<$fields> already, with
+these rules (the first read of a connection scanned by the service, whose
+packet was incomplete): they are not decoded again.
 
 =head2 pending
 
