@@ -553,3 +553,45 @@ func TestThreadsPendingConnectionNotHeld(t *testing.T) {
 	waitServe(t, done)
 	require.NoError(t, svc.Close())
 }
+
+// TestEchoServiceThreads: the reference echoService serves maximum-threads
+// requests at once: three slow requests keep its three thread slots busy
+// together, the responses name three threads, and SIGTERM ends it cleanly
+// with the code after its loop run.
+func TestEchoServiceThreads(t *testing.T) {
+	f := newThreadsFixture(t, 1, 0, stats.HeaderConfig{})
+	in := startInstance(t, f)
+	out := make(chan result, testThreads)
+	for id := int64(1); id <= testThreads; id++ {
+		r := threadReq(id, "slow")
+		r.Context = protocol.AppendContext(nil, "echo.sleepMS", "400")
+		asyncCall(f.sock, r, out)
+	}
+	assert.Eventually(t, func() bool {
+		for _, st := range f.threadSlots(t) {
+			if st.State != stats.StateBusy {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 2*time.Millisecond, "every thread slot busy at once")
+	names := map[string]bool{}
+	for _, r := range collect(t, out, testThreads) {
+		require.NoError(t, r.err)
+		assert.Equal(t, "slow", string(r.resp.Data))
+		names[r.resp.ServiceName] = true
+	}
+	for th := range testThreads {
+		assert.True(t, names[fmt.Sprintf("echo:%d/%d", in.cmd.Process.Pid, th)], "thread %d answered: %v", th, names)
+	}
+	require.NoError(t, in.cmd.Process.Signal(syscall.SIGTERM))
+	code, _ := in.exit(t)
+	assert.Equal(t, 0, code, in.stderr.String())
+	assert.Contains(t, in.stderr.String(), "echo stats: Rq=3 MB=0")
+	assert.Equal(t, stats.ServiceShutdown, f.slotAt(t, f.slot).ExitReason)
+	for i, st := range f.threadSlots(t) {
+		assert.Equal(t, uint32(in.cmd.Process.Pid), st.PID, "thread slot %d", i)
+		assert.Equal(t, uint64(1), st.Responses, "thread slot %d", i)
+		assert.Equal(t, stats.StateStopping, st.State, "thread slot %d", i)
+	}
+}
