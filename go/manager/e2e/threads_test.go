@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -126,6 +127,9 @@ func TestThreadsServeAtOnce(t *testing.T) {
 	require.NotNil(t, svc)
 	assert.EqualValues(t, threads, svc["maximumThreads"])
 	assert.EqualValues(t, 1, svc["instances"])
+	metric := `pluton_service_busy_threads{service="` + key + `"} 4`
+	assert.Eventually(t, func() bool { return strings.Contains(m.get("/metrics"), metric) }, time.Second, 50*time.Millisecond,
+		"the metrics count the busy threads: %s", metric)
 
 	names := map[string]bool{}
 	pids := map[string]bool{}

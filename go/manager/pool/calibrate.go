@@ -337,6 +337,7 @@ func (s *Service) updateGauges() {
 	m := s.metrics
 	m.Instances.Set(float64(s.live))
 	m.Busy.Set(float64(s.busy))
+	m.Threads.Set(float64(s.busyThreads))
 	m.Occupancy.Set(s.occFast)
 	m.Backlog.Set(float64(s.backlog))
 	m.Backoff.Set(b2f(time.Now().Before(s.backoffUntil)))
