@@ -25,7 +25,10 @@ use constant {    ## no critic (ProhibitConstantPragma)
     MODE_MANAGER    => 'manager',
     MODE_ACCEPT     => 'accept',
     MODE_STANDALONE => 'standalone',
-    READ_SIZE       => 65_536,
+    # the first read of a connection: a request of 64 KiB of data with 4 KiB
+    # of other fields arrives whole in it (when it is there) and is served
+    # at once; the rest of a larger one is read into place
+    READ_SIZE       => 69_632,
     # a response with more data is written in three parts (head, the data
     # where it is, end) instead of one copy
     WRITE_WHOLE     => 65_536,
@@ -515,7 +518,7 @@ sub _first_read {    ## no critic (RequireArgUnpacking)
     return $self->_finished_read($c, $how) if $how ne 'more';
     # incomplete after the first read: pending, with a decoder of its own
     # (the next one knows the keys this one has checked)
-    my $next = $self->{decoder} = $self->_new_decoder;
+    my $next = $self->{decoder} = delete $self->{spare_decoder} || $self->_new_decoder;
     $next->{good_key} = $dec->{good_key};
     my $pending = $self->{pending};
     if (@{$pending} >= $self->{max_pending}) {
@@ -682,9 +685,13 @@ sub _wait_one {
             if ($how ne 'more') {
                 @{$pending} = ();
                 my $got = $self->_finished_read($c, $how) or return undef;    ## no critic (ProhibitExplicitReturnUndef)
-                # its decoder serves the next connections (the new one made for
-                # them has seen none), with the keys it has checked
-                $self->{decoder} = $c->{dec} unless exists $got->{pkt}{fields}{h};
+                # its decoder serves the next connections, with the keys it
+                # has checked, and the one made for them is kept for the next
+                # pending connection
+                if (!exists $got->{pkt}{fields}{h}) {
+                    $self->{spare_decoder} = $self->{decoder};
+                    $self->{decoder} = $c->{dec};
+                }
                 return $got;
             }
         }

@@ -115,6 +115,14 @@ sub resume {    ## no critic (RequireArgUnpacking)
         $self->{buf} = $_[2];
         $self->{pos} = $pos;
     }
+    elsif (substr($_[2], $pos, 10) =~ /\A([0-9]{1,9})([\x20-\x2f\x3a-\x7e])/ && $1 >= LARGE
+        && !($self->{max_size} && $1 > $self->{max_size}) && $pos + length($1) + 1 + $1 >= length $_[2]) {
+        # an incomplete large payload (as next would do, without the copy
+        # of the bytes into the buffer first)
+        $self->{large} = substr $_[2], $pos + length($1) + 1;
+        @{$self}{qw(large_type large_len)} = ($2, 0 + $1);
+        return ();
+    }
     else {
         $self->{buf} = substr $_[2], $pos;
     }
