@@ -165,7 +165,8 @@
 // only until the next call of Next, as documented.
 //
 // Memory: the buffers of large payloads (over 4 KiB) come from a pool of
-// the instance, so a stream of large requests allocates nothing. The pool
+// the instance (of each thread, under maximum-threads), so a stream of
+// large requests allocates nothing. The pool
 // keeps at most 4 buffers, each at most twice the recent payload size (a
 // maximum that decays by 1/8 per request, at least 256 KiB) and in all at
 // most three times it. The buffer of an unusually large request is dropped
