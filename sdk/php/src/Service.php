@@ -39,6 +39,10 @@ final class Service implements \IteratorAggregate
 
     public const NOT_ANSWERED = 'request not answered by the service';
 
+    /** The text of the fault initialize() raises for a stats header with threadsPerInstance above 1. */
+    public const THREADS_REFUSED = 'maximum-threads %d is not supported by the PHP SDK: an instance serves one '
+        . 'request at a time; set maximum-threads 1 and raise maximum-processes';
+
     private int $mode = self::MODE_NONE;
     private ?RequestSource $source = null;
     private Books $books;
@@ -76,7 +80,10 @@ final class Service implements \IteratorAggregate
      * set-up.
      *
      * @throws Fault when the service cannot take requests (the text says
-     *               what to do), or alreadyInitialized (-1) on a second call
+     *               what to do; in manager mode a stats segment with
+     *               threadsPerInstance above 1 is shmThreadConfigNotService
+     *               (-104), its text also written to stderr), or
+     *               alreadyInitialized (-1) on a second call
      */
     public function initialize(): void
     {
@@ -320,6 +327,14 @@ final class Service implements \IteratorAggregate
         $slotEnv = getenv('plutonSlot');
         $slot = is_string($slotEnv) && preg_match('/^[0-9]+$/', $slotEnv) === 1 ? (int) $slotEnv : -1;
         $stats = $slot >= 0 ? StatsSegment::open(4, $slot) : null;
+        if ($stats !== null && $stats->threadsPerInstance() > 1) {
+            // As the original's initialize: a threaded configuration needs a threaded service.
+            $threads = $stats->threadsPerInstance();
+            $stats->close();
+            $fault = new Fault(Fault::SHM_THREAD_CONFIG_NOT_SERVICE, sprintf(self::THREADS_REFUSED, $threads));
+            @fwrite(STDERR, $fault->text() . "\n");
+            throw $fault;
+        }
         $limits = new Limits();
         $recorder = null;
         if ($stats !== null) {
