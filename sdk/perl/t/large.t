@@ -4,6 +4,8 @@ use Test::More;
 use Socket qw(AF_UNIX SOCK_STREAM PF_UNSPEC);
 use Pluton::Packet;
 use Pluton::Packet::Decoder;
+use lib 't/lib';
+use PlutonTest;
 
 # Large payloads (Pluton::Packet::Decoder::LARGE bytes and more) are read
 # into a scalar of their own, at its end, with their known length: the same
@@ -141,5 +143,57 @@ is(Pluton::Packet::response_head(7, 'c:1', 's:2/0', 0, q{}) . "5qHello,0z\n",
     Pluton::Packet::response_packet(7, 'c:1', 's:2/0', 0, q{}, 'Hello'), 'response_head is the packet up to q');
 is(Pluton::Packet::response_head(7, q{}, 's:2/0', 3, 'big') . "0z\n",
     Pluton::Packet::response_packet(7, q{}, 's:2/0', 3, 'big', q{}), 'response_head of a fault');
+
+
+# Under a manager: buffers of large data are read into again for requests
+# of the same length, but never under data the service's code still holds
+# (a copy of the data, or the request itself).
+{
+    require IO::Socket::UNIX;
+    require Socket;
+    my $dir = temp_dir();
+    my $key = 'perl.keep.0.raw';
+    my $listen = IO::Socket::UNIX->new(Type => Socket::SOCK_STREAM(), Local => "$dir/$key.socket", Listen => 20)
+        or die "listen: $!";
+    my $segfh = make_segment("$dir/$key.mmap", slots => 1);
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my $script = "$dir/keep.pl";
+    open(my $fh, '>', $script) or die "$script: $!";
+    print {$fh} <<'PERL';
+use strict;
+use warnings;
+use Pluton::Service;
+my (@copies, @held);
+Pluton::Service->new('keep')->serve(sub {
+    my $request = shift;
+    my $data = $request->data;
+    # the answer: what was kept of the requests before (their first bytes)
+    my $out = join ',', map { substr $_, 0, 3 } @copies, map { $_->data } @held;
+    push @copies, $data if $request->id % 2;    # a copy of odd ones' data
+    push @held, $request if $request->id % 3 == 0;    # the request itself
+    return $out;
+});
+PERL
+    close $fh;
+    my $pid = spawn_echo(script => $script, fds => { 3 => $listen, 4 => $segfh, 5 => $wr },
+        env => { plutonSlot => 0 }, stderr => "$dir/keep.err");
+    close $wr;
+    my (@copies, @held, $ok);
+    for my $id (1 .. 8) {
+        my $payload = sprintf('%03d', $id) x 40_000;    # the same length each time
+        my $c = IO::Socket::UNIX->new(Type => Socket::SOCK_STREAM(), Peer => "$dir/$key.socket") or die "connect: $!";
+        my $req = Pluton::Packet::encode_request(id => $id, service_key => $key, data => $payload);
+        for (my $off = 0; $off < length $req;) { $off += syswrite($c, $req, length($req) - $off, $off) // die "write: $!" }
+        my $resp = q{};
+        while (sysread $c, $resp, 65_536, length $resp) { }
+        my $got = Pluton::Packet::decode($resp, 'A')->{q} // q{};
+        my $want = join ',', @copies, @held;
+        is($got, $want, "request $id: the data kept from the requests before is intact");
+        push @copies, sprintf('%03d', $id) if $id % 2;
+        push @held, sprintf('%03d', $id) if $id % 3 == 0;
+    }
+    kill 'TERM', $pid;
+    is(wait_exit($pid, 10), 0, 'the keeping service stops');
+}
 
 done_testing;

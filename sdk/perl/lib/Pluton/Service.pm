@@ -39,6 +39,11 @@ use constant {    ## no critic (ProhibitConstantPragma)
     DEFAULT_MAXIMUM_REQUEST_SIZE => 64 * 1024 * 1024,
     DEFAULT_MAXIMUM_PENDING      => 64,
     ACCEPT_TIMEOUT               => 1,    # SO_RCVTIMEO on fd 3, the same in every SDK
+    # buffers of large request data kept for the next requests of the same
+    # length (Pluton::Packet::Decoder), at most this many and bytes in all;
+    # dropped after ACCEPT_TIMEOUT without a connection
+    POOL_BUFFERS                 => 4,
+    POOL_BYTES                   => 16 * 1024 * 1024,
     NOT_ANSWERED                 => 'request not answered by the service',
 };
 
@@ -62,6 +67,7 @@ sub new {
         exit_reason => Pluton::Stats::EXIT_NONE,
         keys        => {},   # key string => Pluton::ServiceKey
         pending     => [],   # connections whose packet is incomplete
+        pool        => { count => 0, bytes => 0 },    # see _recycle
         state       => -1,
     }, $class;
 }
@@ -240,6 +246,7 @@ sub initialize {
 sub _new_decoder {
     my $self = shift;
     return Pluton::Packet::Decoder->new('Q',
+        pool      => $self->{pool},
         keep_raw  => ($self->{trace} || $self->{recorder}) ? 1 : 0,
         check_key => 1,
         max_size  => $self->{max_size});
@@ -287,15 +294,40 @@ sub serve {
         last unless $request;
         my $out;
         if (eval { $out = $handler->($request); 1 }) {
-            next if $request->{answered};
-            $out = q{} unless defined $out;
-            utf8::encode($out) if utf8::is_utf8($out);
-            $self->_answer($request, 0, q{}, $out);
+            if (!$request->{answered}) {
+                $out = q{} unless defined $out;
+                utf8::encode($out) if utf8::is_utf8($out);
+                $self->_answer($request, 0, q{}, $out);
+            }
         }
         else {
             $self->_handler_died($request, $@);
         }
+        undef $out;
+        $self->_recycle($request);
     }
+    return;
+}
+
+# _recycle($request): lets go of the caller's request ($_[0], answered);
+# when nothing else holds it, the buffer of its large data goes to the pool
+# that decoders read large payloads of that length into, instead of being
+# freed (and given back to the system, and faulted in again for the next).
+sub _recycle {    ## no critic (RequireArgUnpacking)
+    my $self = shift;
+    my $f = $_[0]{f};
+    my $n = defined $f->{k} ? length $f->{k} : 0;
+    my $pool = $self->{pool};
+    if ($n < Pluton::Packet::Decoder::LARGE || !$_[0]{answered} || $pool->{count} >= POOL_BUFFERS
+        || $pool->{bytes} + $n > POOL_BYTES) {
+        undef $_[0];
+        return;
+    }
+    Scalar::Util::weaken($_[0]);
+    return if $_[0];    # the service's code keeps the request
+    push @{ $pool->{$n} }, delete $f->{k};
+    $pool->{count}++;
+    $pool->{bytes} += $n;
     return;
 }
 
@@ -478,7 +510,11 @@ sub _accept_one {
 # the loop fails with acceptFailed.
 sub _accept_failed {
     my $self = shift;
-    return undef if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR} || $!{ECONNABORTED};    ## no critic (ProhibitExplicitReturnUndef)
+    if ($!{EAGAIN} || $!{EWOULDBLOCK}) {    # a second without a connection: the pool's memory goes back
+        %{ $self->{pool} } = (count => 0, bytes => 0) if $self->{pool}{count};
+        return undef;    ## no critic (ProhibitExplicitReturnUndef)
+    }
+    return undef if $!{EINTR} || $!{ECONNABORTED};    ## no critic (ProhibitExplicitReturnUndef)
     $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::ACCEPT_FAILED,
         text => 'accept on the service socket', errno => 0 + $!);
     $self->{exit_reason} = Pluton::Stats::EXIT_ACCEPT_FAILED if $self->{mode} eq MODE_MANAGER;
@@ -656,6 +692,8 @@ sub _serve_fast {
             $report->{oldest} = $now unless defined $report->{oldest};
             $report->flush if @{$e} >= Pluton::Stats::Report::REPORT_ENTRIES;
         }
+        undef $out;
+        $self->_recycle($req);
     }
     return undef;    ## no critic (ProhibitExplicitReturnUndef)
 }

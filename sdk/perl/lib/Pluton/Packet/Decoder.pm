@@ -41,6 +41,8 @@ sub new {
         check_key => $opt{check_key} ? 1 : 0,
         max_size => $opt{max_size} || 0,
         error    => undef,
+        # buffers to read large payloads into, by length (see start_large)
+        pool     => $opt{pool},
         # a large payload being read: its bytes so far, its netstring type
         # and length (buf then holds only the bytes after the payload)
         large    => undef,
@@ -119,14 +121,35 @@ sub resume {    ## no critic (RequireArgUnpacking)
         && !($self->{max_size} && $1 > $self->{max_size}) && $pos + length($1) + 1 + $1 >= length $_[2]) {
         # an incomplete large payload (as next would do, without the copy
         # of the bytes into the buffer first)
-        $self->{large} = substr $_[2], $pos + length($1) + 1;
-        @{$self}{qw(large_type large_len)} = ($2, 0 + $1);
+        $self->_start_large($_[2], $pos + length($1) + 1, $2, $1);
         return ();
     }
     else {
         $self->{buf} = substr $_[2], $pos;
     }
     return $self->next;
+}
+
+# _start_large($bytes, $from, $type, $length): a large payload begins with
+# the bytes of $bytes from $from. Its scalar is one of the pool's buffers of
+# that length when there is one (a payload of the same length was read
+# before and is done with): written in place, so its memory is not given
+# back and faulted in again for every request.
+sub _start_large {    ## no critic (RequireArgUnpacking)
+    my ($self, undef, $from, $type, $num) = @_;
+    my $pool = $self->{pool};
+    my $free = $pool && $pool->{ 0 + $num };
+    if ($free && @{$free}) {
+        $pool->{count}--;
+        $pool->{bytes} -= $num;
+        $self->{large} = pop @{$free};    # the buffer itself (a temporary's, taken over)
+        substr $self->{large}, 0, length $self->{large}, substr $_[1], $from;
+    }
+    else {
+        $self->{large} = substr $_[1], $from;
+    }
+    @{$self}{qw(large_type large_len)} = ($type, 0 + $num);
+    return;
 }
 
 sub pending {
@@ -200,8 +223,7 @@ sub next {    ## no critic (ProhibitBuiltinHomonyms)
             if ($num >= LARGE && !$self->{keep_raw}) {
                 # the rest of the payload is read into a scalar of its own;
                 # the netstrings before it are in the fields already
-                $self->{large} = substr $$bufref, $at;
-                @{$self}{qw(large_type large_len)} = ($type, 0 + $num);
+                $self->_start_large($$bufref, $at, $type, $num);
                 $$bufref = q{};
                 $pos = 0;
             }
@@ -377,12 +399,16 @@ next one.
 
 =head2 new
 
-    Pluton::Packet::Decoder->new($type, keep_raw => 1, check_key => 1, max_size => $bytes)
+    Pluton::Packet::Decoder->new($type, keep_raw => 1, check_key => 1, max_size => $bytes,
+                                 pool => \%buffers)
 
 C<$type> is C<Q> or C<A>. C<keep_raw> keeps each packet's bytes in
 C<< $packet->{raw} >>; C<check_key> checks a request's service key with the
 client rules; C<max_size> (0: none) fails a netstring whose length prefix
-exceeds it, as soon as the prefix is read.
+exceeds it, as soon as the prefix is read. C<pool> (the service's) holds
+scalars done with, by the length of the large payload they held (C<<
+{ count => n, bytes => n, <length> => [ scalars ] } >>): a large payload of
+the same length is read into one of them in place of a new scalar.
 
 =head2 add
 
