@@ -122,8 +122,11 @@
 // A worker that holds connections whose packet is incomplete leaves the
 // new connections to a worker waiting in accept when there is one (it
 // looks again every 10 ms), so that it is free to serve its own
-// connections when their bytes arrive instead of starting another request
-// while they wait.
+// connections when their bytes arrive. When it starts serving a request
+// all the same, it hands its incomplete connections over: the first
+// worker to wait again takes them (a worker waiting in accept within its
+// 1 s accept timeout), so a connection does not wait for the request of
+// the worker that accepted it.
 //
 // The loop form cannot serve T requests at once: with T above 1, Next
 // fails with fault -104 shmThreadConfigNotService ("maximum-threads <n>

@@ -375,6 +375,9 @@ func (s *Service) nextSocket() error {
 		// more, but serve the connections already accepted whose packets
 		// complete before their deadlines; a client whose connection was
 		// accepted must not lose its request to the instance's exit.
+		if s.worker && s.cur == nil && s.inst.orphaned.Load() > 0 {
+			s.adopt()
+		}
 		accepting := true
 		if s.inst.stopping.Load() {
 			if len(s.pendingConns) == 0 || s.cur != nil {
@@ -459,14 +462,16 @@ func (s *Service) waitConn(accepting bool) (*conn, error) {
 			timeout = min(timeout, c.deadline.Sub(now))
 		}
 	}
-	if accepting && s.worker && s.inst.inAccept.Load() > 0 {
-		// Another worker waits in accept and takes the new connections:
-		// this one waits for its pending connections only, so that it
+	if s.worker {
+		// It looks again soon for connections handed over (adopt) and,
+		// when another worker waits in accept and takes the new
+		// connections, waits for its pending connections only, so that it
 		// does not start serving a new connection while one of its own
-		// completes (docs/protocol.md §8.7). It looks again soon, in case
-		// that worker has become busy.
-		accepting = false
+		// completes (docs/protocol.md §8.7).
 		timeout = min(timeout, handOverWait)
+		if s.inst.inAccept.Load() > 0 {
+			accepting = false
+		}
 	}
 	s.pollFDs = append(s.pollFDs[:0], unix.PollFd{Fd: int32(s.listen), Events: unix.POLLIN})
 	if !accepting {
@@ -521,6 +526,38 @@ func (s *Service) waitConn(accepting bool) (*conn, error) {
 		return s.readNew(fd)
 	}
 	return nil, nil
+}
+
+// handOver gives the pending connections of a worker that is about to
+// serve a request to the other workers of the instance: the first that
+// waits again takes them (adopt), so that a connection whose packet
+// completes while this worker is busy does not wait for it.
+func (s *Service) handOver() {
+	s.inst.orphanMu.Lock()
+	s.inst.orphans = append(s.inst.orphans, s.pendingConns...)
+	s.inst.orphaned.Store(int32(len(s.inst.orphans)))
+	s.inst.orphanMu.Unlock()
+	clear(s.pendingConns)
+	s.pendingConns = s.pendingConns[:0]
+	// Their parsers give their payload buffers back to another pool:
+	// this pool no longer counts them as lent.
+	s.pool.made = [maxPooled]*byte{}
+}
+
+// adopt takes connections handed over by other workers into the pending
+// set, as many as it has room for.
+func (s *Service) adopt() {
+	s.inst.orphanMu.Lock()
+	n := min(len(s.inst.orphans), max(s.maxPending-len(s.pendingConns), 0))
+	for _, c := range s.inst.orphans[:n] {
+		c.parser.SetPool(&s.pool)
+		s.pendingConns = append(s.pendingConns, c)
+	}
+	rest := copy(s.inst.orphans, s.inst.orphans[n:])
+	clear(s.inst.orphans[rest:])
+	s.inst.orphans = s.inst.orphans[:rest]
+	s.inst.orphaned.Store(int32(rest))
+	s.inst.orphanMu.Unlock()
 }
 
 // acceptError handles a failed accept: a timeout or a signal returns nil (the

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/pluton-go/pluton/go/fault"
 	"github.com/pluton-go/pluton/go/stats"
@@ -63,6 +64,13 @@ func (s *Service) serveThreads(handler Handler) error {
 	}
 	wg.Wait()
 	s.worker = false
+	// Connections handed over by a worker that then ended with a fault,
+	// after the others had left.
+	for _, c := range s.inst.orphans {
+		c.parser.SetPool(&s.pool)
+		s.readError(c, time.Now())
+	}
+	s.inst.orphans = nil
 	s.inst.mu.Lock()
 	s.exitReason, s.stopErr = s.inst.reason, s.inst.err
 	s.inst.mu.Unlock()

@@ -175,8 +175,12 @@ type instanceState struct {
 	stopping atomic.Bool   // SIGTERM arrived, or a worker made every worker leave
 	served   atomic.Uint64 // requests handed to the service's code, for maximum-requests
 	inAccept atomic.Int32  // workers blocked in accept (the fast path)
+	orphaned atomic.Int32  // len(orphans), read without the lock
 	reportMu sync.Mutex    // guards the shared reporter
 	slots    []stats.Slot  // the thread slots, slots[0] first; nil without stats
+
+	orphanMu sync.Mutex
+	orphans  []*conn // pending connections handed over by a worker that became busy (handOver)
 
 	mu     sync.Mutex
 	left   bool             // a worker has left: reason and err are set
@@ -489,6 +493,9 @@ func (s *Service) handOff() {
 	s.pending = true
 	s.inst.served.Add(1)
 	s.requests++
+	if s.worker && len(s.pendingConns) > 0 {
+		s.handOver()
+	}
 	s.busyStart = now
 	name, key := s.req.pr.ClientName, s.req.pr.ServiceKey
 	s.req.reset(now)

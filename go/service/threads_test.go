@@ -632,3 +632,69 @@ func TestThreadsRecorder(t *testing.T) {
 		assert.NoError(t, err, "out-file %d", i)
 	}
 }
+
+// TestThreadsHandOver: a worker that starts serving a request while it
+// holds an incomplete connection hands that connection over, so that when
+// its packet completes the first worker to be free serves it, not
+// necessarily the one that accepted it.
+func TestThreadsHandOver(t *testing.T) {
+	f := newThreadsFixture(t, 1, 0, stats.HeaderConfig{})
+	go drainReports(f)
+	svc := f.service(t, nil)
+	entered := make(chan int64, 8)
+	release := map[int64]chan struct{}{}
+	for id := int64(1); id <= 4; id++ {
+		release[id] = make(chan struct{})
+	}
+	done := serveAsync(t, svc, func(req *Request) ([]byte, error) {
+		entered <- req.ID()
+		select {
+		case <-release[req.ID()]:
+		case <-time.After(10 * time.Second):
+		}
+		return req.Data(), nil
+	})
+	next := func() int64 {
+		t.Helper()
+		select {
+		case id := <-entered:
+			return id
+		case <-time.After(10 * time.Second):
+			t.Fatal("no request reached the handler")
+		}
+		return 0
+	}
+	out := make(chan result, 4)
+	asyncCall(f.sock, threadReq(2, "two"), out)
+	asyncCall(f.sock, threadReq(3, "three"), out)
+	assert.ElementsMatch(t, []int64{2, 3}, []int64{next(), next()})
+	// The third worker accepts a connection whose packet is incomplete,
+	// then one that is complete, which it serves.
+	late := dial(t, f.sock)
+	packet := protocol.AppendRequest(nil, threadReq(1, "late"))
+	_, err := late.conn.Write(packet[:10])
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond)
+	asyncCall(f.sock, threadReq(4, "four"), out)
+	assert.Equal(t, int64(4), next())
+	_, err = late.conn.Write(packet[10:])
+	require.NoError(t, err)
+	// Every worker is busy; the first one to be free serves the late request.
+	close(release[2])
+	assert.Equal(t, int64(1), next(), "served while requests 3 and 4 are in flight")
+	close(release[1])
+	close(release[3])
+	close(release[4])
+	assert.Equal(t, "late", string(late.recv(t).Data))
+	for id, r := range collect(t, out, 3) {
+		require.NoError(t, r.err, "request %d", id)
+	}
+	require.NoError(t, unix.Shutdown(int(f.listen.Fd()), unix.SHUT_RDWR))
+	waitServe(t, done)
+	require.NoError(t, svc.Close())
+	var requests uint64
+	for _, st := range f.threadSlots(t) {
+		requests += st.Requests
+	}
+	assert.Equal(t, uint64(4), requests)
+}
