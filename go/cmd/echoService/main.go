@@ -12,6 +12,10 @@
 // exit at once with status 3 without answering, as a crash would. The
 // optional loopCount burns CPU with an empty loop per request.
 //
+// It runs the handler form (Serve), so that under maximum-threads an
+// instance serves that many requests at once, each thread answering as
+// "echo:<pid>/<t>"; the counts below are the instance's.
+//
 // At exit, including a stop by the manager, it logs
 // "echo stats: Rq=<n> MB=<n>" to stderr in manager mode.
 //
