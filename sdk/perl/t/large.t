@@ -120,22 +120,29 @@ for my $cut (length($REQ) - 200, length($REQ) - 4) {
     ok($reads <= 20, "fill: $reads reads for ${\ length $REQ} bytes sent in 50000-byte writes");
 }
 
-# resume: the state of a decoder that has decoded the whole netstrings
-# before $pos, given instead of decoded again
+# scan_prefix and resume: the fields of the whole netstrings of a first
+# read, and the decoder going on from there
 for my $cut (3, 7, 20, 60, 70_000, length($REQ) - 2) {
     my $prefix = substr $REQ, 0, $cut;
-    my $d1 = Pluton::Packet::Decoder->new('Q');
-    $d1->add($prefix);
-    my @none = $d1->next;
-    my ($fields, $pos) = ({ %{ $d1->{fields} || {} } }, $d1->{pos});
-    $fields = {} if !$d1->{fields} && $pos == 0 && $cut >= 3 && ($pos = 3);    # after 0Q, (the scan's start)
-    $pos = index $prefix, length($data) . 'k' if defined $d1->{large};    # d1 moved the payload out
-    my $d2 = Pluton::Packet::Decoder->new('Q');
-    my @r = $d2->resume($fields, $prefix, $pos);
+    my ($fields, $pos, $whole) = Pluton::Packet::Decoder::scan_prefix(\$prefix, 0);
+    ok($fields && !$whole, "scan_prefix at $cut: fields, not whole");
+    my $d = Pluton::Packet::Decoder->new('Q');
+    my @r = $d->resume($fields, $prefix, $pos);
     ok(!@r, "resume at $cut: incomplete");
-    $d2->add(substr $REQ, $cut);
-    my ($pkt, $err) = $d2->next;
-    ok($pkt && $pkt->{fields}{k} eq $data && $pkt->{fields}{b} == 9, "resume at $cut: the packet");
+    $d->add(substr $REQ, $cut);
+    my ($pkt, $err) = $d->next;
+    ok($pkt && $pkt->{fields}{k} eq $data && $pkt->{fields}{b} == 9 && $pkt->{fields}{a} eq 'big:1',
+        "resume at $cut: the packet");
+}
+{
+    my ($fields, $pos, $whole) = Pluton::Packet::Decoder::scan_prefix(\$SMALL, 0);
+    ok($whole && $pos == length $SMALL && $fields->{k} eq 'next', 'scan_prefix of a whole packet');
+    ok(!(Pluton::Packet::Decoder::scan_prefix(\"1Qx,0z\n", 0)), 'scan_prefix of what does not start with 0Q,');
+    my $d = Pluton::Packet::Decoder->new('Q');
+    my $bad = "0Q,1b1,2b22,0z\n";
+    ($fields, $pos) = Pluton::Packet::Decoder::scan_prefix(\$bad, 0);
+    my (undef, $err) = $d->resume($fields, $bad, $pos);
+    is($err && $err->{text}, "Duplicate netString type of 'b'", 'resume finds the error where the scan stopped');
 }
 
 # The response of large data: head, data, end

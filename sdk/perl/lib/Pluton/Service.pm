@@ -247,6 +247,7 @@ sub _new_decoder {
     my $self = shift;
     return Pluton::Packet::Decoder->new('Q',
         pool      => $self->{pool},
+        known     => $self->{keys},
         keep_raw  => ($self->{trace} || $self->{recorder}) ? 1 : 0,
         check_key => 1,
         max_size  => $self->{max_size});
@@ -495,15 +496,15 @@ sub _accept_one {
         deadline => $now + $self->{read_timeout} };
     # the usual case: the whole request in the first read
     my $r = recv $fh, my $buf, READ_SIZE, MSG_DONTWAIT;
-    if (defined $r && length $buf) {
-        my $f = Pluton::Packet::Decoder::scan_request(\$buf, $self->{max_size});
-        if ($f && ($self->{keys}{ defined $f->{c} ? $f->{c} : q{} } || $self->_good_key($f->{c}))) {
-            $c->{dec}->reset;    # no state of an earlier connection (affinity reads on with it)
-            $c->{pkt} = { fields => $f, raw => ($self->{trace} || $self->{recorder}) ? $buf : undef };
-            return $c;
-        }
+    my $errno = 0 + $!;
+    my ($f, $i, $whole) = defined $r ? Pluton::Packet::Decoder::scan_prefix(\$buf, $self->{max_size}) : ();
+    if ($whole && ($self->{keys}{ defined $f->{c} ? $f->{c} : q{} } || $self->_good_key($f->{c}))) {
+        $c->{dec}->reset;    # no state of an earlier connection (affinity reads on with it)
+        $c->{pkt} = { fields => $f, raw => ($self->{trace} || $self->{recorder}) ? $buf : undef };
+        return $c;
     }
-    return $self->_first_read($c, $r, $buf, 0 + $!);
+    # the decoder goes on from where the scan stopped
+    return $self->_first_read($c, $r, $buf, $errno, $f && !exists $f->{z} ? ($f, $i) : ());
 }
 
 # accept failed: undef, and for anything but a timeout or an interruption

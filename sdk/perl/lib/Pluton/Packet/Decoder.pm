@@ -43,6 +43,8 @@ sub new {
         error    => undef,
         # buffers to read large payloads into, by length (see start_large)
         pool     => $opt{pool},
+        # service keys known to be good (the service's cache)
+        known    => $opt{known},
         # a large payload being read: its bytes so far, its netstring type
         # and length (buf then holds only the bytes after the payload)
         large    => undef,
@@ -271,7 +273,7 @@ sub _packet {
         # As the original: a request whose key fails the client rules is malformed.
         # A service is sent the same key over and over: each new one is checked once.
         my $key = defined $fields->{c} ? $fields->{c} : '';
-        if (!defined $self->{good_key} || $key ne $self->{good_key}) {
+        if ((!defined $self->{good_key} || $key ne $self->{good_key}) && !($self->{known} && $self->{known}{$key})) {
             my $bad = Pluton::ServiceKey->check($key, client => 1);
             return (undef, { kind => 'packet', text => "Invalid Service Key: $bad" }) if defined $bad;
             $self->{good_key} = $key;
@@ -350,20 +352,32 @@ sub _error {
 # why). One pass, with the decoder's rules; the key is not checked here.
 sub scan_request {
     my ($bufref, $max) = @_;
+    my ($fields, undef, $whole) = scan_prefix($bufref, $max);
+    return $whole ? $fields : undef;
+}
+
+# scan_prefix(\$bytes, $max_size): (\%fields, $pos, $whole): as
+# scan_request, the fields of the whole netstrings of a request at the
+# start of $bytes and the position after them; $whole when they are a
+# whole packet and all of $bytes. () when $bytes does not start a request
+# with 0Q, (the decoder then says why). The fields and position are what
+# resume takes.
+sub scan_prefix {
+    my ($bufref, $max) = @_;
     return unless substr($$bufref, 0, 3) eq '0Q,';
     my $len = length $$bufref;
     my %f;
-    pos($$bufref) = 3;    ## no critic (RequireLocalizedPunctuationVars)
-    while ($$bufref =~ /\G([0-9]{1,9})([\x20-\x2f\x3a-\x7e])/gc) {
-        my $end = pos($$bufref) + $1;
-        return if $end >= $len || ($max && $1 > $max) || exists $f{$2} || $2 gt 'z';
+    my $i = 3;
+    while (substr($$bufref, $i, 10) =~ /\A([0-9]{1,9})([\x20-\x2f\x3a-\x7e])/) {
+        my $end = $i + length($1) + 1 + $1;
+        last if $end >= $len || ($max && $1 > $max) || exists $f{$2} || $2 gt 'z';
         my $term = substr $$bufref, $end, 1;
-        return if $term ne ',' && $term ne "\n";
+        last if $term ne ',' && $term ne "\n";
         $f{$2} = substr $$bufref, $end - $1, $1;
-        return $end + 1 == $len ? \%f : undef if $2 eq 'z';
-        pos($$bufref) = $end + 1;    ## no critic (RequireLocalizedPunctuationVars)
+        $i = $end + 1;
+        return (\%f, $i, $i == $len) if $2 eq 'z';
     }
-    return;
+    return (\%f, $i, 0);
 }
 
 # At end of input: undef if clean (nothing pending), else the error.
@@ -400,12 +414,14 @@ next one.
 =head2 new
 
     Pluton::Packet::Decoder->new($type, keep_raw => 1, check_key => 1, max_size => $bytes,
-                                 pool => \%buffers)
+                                 known => \%keys, pool => \%buffers)
 
 C<$type> is C<Q> or C<A>. C<keep_raw> keeps each packet's bytes in
 C<< $packet->{raw} >>; C<check_key> checks a request's service key with the
 client rules; C<max_size> (0: none) fails a netstring whose length prefix
-exceeds it, as soon as the prefix is read. C<pool> (the service's) holds
+exceeds it, as soon as the prefix is read. C<known> is a hash whose keys
+are service keys known to pass that check (the service's cache: they are
+not checked again). C<pool> (the service's) holds
 scalars done with, by the length of the large payload they held (C<<
 { count => n, bytes => n, <length> => [ scalars ] } >>): a large payload of
 the same length is read into one of them in place of a new scalar.
@@ -469,6 +485,16 @@ Drops everything buffered (for a new connection).
 The fields of the request packet that C<$bytes> holds exactly, in one pass;
 undef for anything else (an incomplete or malformed packet, or more bytes
 after it), which the decoder then handles. The service key is not checked.
+
+=head2 scan_prefix
+
+    my ($fields, $pos, $whole) = Pluton::Packet::Decoder::scan_prefix(\$bytes, $max_size);
+
+The same scan: the fields of the whole netstrings at the start of
+C<$bytes> (a request starting with C<0Q,>) and the position after them, and
+whether they are the whole packet and all of C<$bytes>; an empty list when
+C<$bytes> does not start with C<0Q,>. Unless the packet is whole (or a C<z>
+was read), C<< $d->resume($fields, $bytes, $pos) >> decodes on from there.
 
 =head2 partial_fields
 
