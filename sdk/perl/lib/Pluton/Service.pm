@@ -1198,7 +1198,17 @@ answered at once with fault 3 (C<requestTooLarge>) without reading its body
 (in stand-alone mode too, where the loop then ends with that fault, as the
 input cannot be resynchronised).
 The limits come from the stats segment (F<docs/protocol.md> sections 4 and
-8). Client errors (a connection closed early, a malformed packet) cost only
+8).
+
+Large requests are read into place: after the first read (68 KiB, so that a
+64 KiB request already in the socket is served at once), the rest of a
+netstring of known length is read straight into a scalar of that size, which
+becomes the request's data without a copy; a response with more than 64 KiB
+of data is written as its head, the data where it is, and its end, without
+a copy. The buffers of large request data are kept for later requests of
+the same length (at most 4 and 16 MiB in all, dropped after a second without
+a connection), so that the memory is not given back and faulted in again for
+every request; a copy of the data that the service's code keeps is its own. Client errors (a connection closed early, a malformed packet) cost only
 that connection: a read-error entry in the report (and a line on stderr in
 accept mode). The listening socket gets C<SO_RCVTIMEO> = 1 s, so an idle
 instance sends its report and notices a stop within a second.
