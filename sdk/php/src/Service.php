@@ -39,6 +39,12 @@ final class Service implements \IteratorAggregate
 
     public const NOT_ANSWERED = 'request not answered by the service';
 
+    /**
+     * Response data at least this long is written apart from the rest of
+     * the packet (three writes instead of a copy of the data).
+     */
+    private const WRITE_APART = 16384;
+
     /** The text of the fault initialize() raises for a stats header with threadsPerInstance above 1. */
     public const THREADS_REFUSED = 'maximum-threads %d is not supported by the PHP SDK: an instance serves one '
         . 'request at a time; set maximum-threads 1 and raise maximum-processes';
@@ -295,16 +301,18 @@ final class Service implements \IteratorAggregate
     private function answer(Request $request, int $code, string $text, string $data): void
     {
         $in = $request->incoming();
-        $packet = Packet::encodeResponse(
-            (string) Packet::number($in->fields[Packet::REQUEST_ID] ?? ''),
-            $in->fields[Packet::CLIENT_NAME] ?? '',
-            $this->serviceName,
-            $code,
-            $text,
-            $data
-        );
-        $this->books->responding($packet);
-        $ok = $this->source !== null && !$this->terminated && $this->source->reply($in, $packet);
+        $id = (string) Packet::number($in->fields[Packet::REQUEST_ID] ?? '');
+        $client = $in->fields[Packet::CLIENT_NAME] ?? '';
+        if (strlen($data) >= self::WRITE_APART && !$this->trace && !$this->books->recording()) {
+            // Large data is written as it is, after the head of the packet: no copy.
+            $packet = Packet::responseHead($id, $client, $this->serviceName, $code, $text, strlen($data));
+            $ok = $this->source !== null && !$this->terminated
+                && $this->source->reply($in, $packet, $data, Packet::DATA_END);
+        } else {
+            $packet = Packet::encodeResponse($id, $client, $this->serviceName, $code, $text, $data);
+            $this->books->responding($packet);
+            $ok = $this->source !== null && !$this->terminated && $this->source->reply($in, $packet);
+        }
         if ($this->trace && !isset($in->fields[Packet::NO_WAIT])) {
             self::tracePacket('PktOut: ', $packet);
         }
