@@ -134,6 +134,8 @@ class Request:
         Raises :class:`~pluton.Fault` ``CONTEXT_FORMAT_ERROR`` (-22) if the
         request's context is malformed.
         """
+        if self._context is None and T_CONTEXT not in self._fields:  # the usual case: no context at all
+            return None
         v = self.context_bytes(name)
         return None if v is None else _text(v)
 

@@ -75,6 +75,8 @@ _CHUNK = 65536
 #: Response data up to this size is copied into the one buffer written; larger
 #: data is written from where it is, with the head and trailer (one writev).
 _INLINE_DATA = 8192
+#: A response with more than this left after the first write is written blocking.
+_BLOCKING_WRITE = 128 << 10
 #: A spare receive buffer larger than this is dropped when the instance is idle.
 _KEEP_BUFFER = 256 << 10
 #: A netstring's length prefix (at most 9 digits) and its type byte (printable, not a digit).
@@ -533,7 +535,7 @@ class Service:
             return self._affinity_request()
         if self._stop:  # stopping: serve what was accepted (_drain_on_stop)
             return self._poll_pending(accepting=False)
-        if self._mode == self.MANAGER and acct.limit_reached():
+        if 0 < acct.maximum_requests <= acct.requests and self._mode == self.MANAGER:  # acct.limit_reached()
             if self._pending:
                 # Accept no more, but serve the connections already accepted
                 # before leaving: their clients must not lose their requests.
@@ -637,6 +639,8 @@ class Service:
                 with memoryview(buf) as whole:
                     n = os.readv(fd, [whole[filled:]])
             except BlockingIOError:
+                if filled and not self._pending and self._wait_more(conn):
+                    continue
                 self._pend(conn)
                 return None
             except OSError:
@@ -651,6 +655,25 @@ class Service:
                 self._drop(conn)
                 return None
             conn.filled = filled + n
+
+    def _wait_more(self, conn: _Conn) -> bool:
+        """The packet of ``conn`` has begun and no other connection is pending:
+        wait (§8.2: with its deadline, and fd 3) for more of it, without the
+        pending set's bookkeeping. True when it is readable; False (the pending
+        set takes over) at a new connection, the deadline or the stop signal."""
+        now = monotonic()
+        if conn.deadline is None and self._read_timeout is not None:
+            conn.deadline = now + self._read_timeout
+        wait = ACCEPT_TIMEOUT if conn.deadline is None else min(ACCEPT_TIMEOUT, conn.deadline - now)
+        if wait <= 0:
+            return False
+        poller = select.poll()
+        poller.register(conn.fd, select.POLLIN)
+        accepting = not self._stop and self._listen_fd >= 0
+        if accepting:
+            poller.register(self._listen_fd, select.POLLIN)
+        events = self._blocking(lambda: poller.poll(int(wait * 1000) + 1))
+        return len(events) == 1 and events[0][0] == conn.fd
 
     def _parse(self, conn: _Conn) -> int:
         """Parse the complete netstrings of ``conn``'s packet: 1 when the packet is
@@ -1010,17 +1033,27 @@ class Service:
         """Write ``parts`` to a non-blocking connection. A client that reads
         nothing for the request-read-timeout (or 5 s) is taken as gone (ETIMEDOUT)."""
         pending: List[memoryview]
+        stall = int((self._read_timeout or DEFAULT_REQUEST_READ_TIMEOUT) * 1000)
         if self._plain_writes:
             try:
-                n = os.write(fd, parts[0]) if len(parts) == 1 else os.writev(fd, parts)
+                if len(parts) == 1:
+                    total = len(parts[0])
+                    n = os.write(fd, parts[0])
+                else:
+                    total = sum(map(len, parts))
+                    n = os.writev(fd, parts)
             except BlockingIOError:
                 n = 0
+            if n == total:
+                return
             pending = views(parts)
             consume(pending, n)
+            if total - n >= _BLOCKING_WRITE:
+                self._send_blocking(fd, pending, stall)
+                return
         else:
             pending = views(parts)
         poller: Optional[Any] = None
-        stall = int((self._read_timeout or DEFAULT_REQUEST_READ_TIMEOUT) * 1000)
         while pending:
             try:
                 if self._plain_writes:
@@ -1039,6 +1072,30 @@ class Service:
                     raise OSError(errno.ETIMEDOUT, "the client reads nothing") from None
                 continue
             consume(pending, n)
+
+    @staticmethod
+    def _send_blocking(fd: int, pending: List[memoryview], stall_ms: int) -> None:
+        """Write the rest of a large response with the connection blocking (one
+        writev sleeps until the client has taken it all, where a non-blocking
+        one would need a poll and a writev per socket buffer's worth). Each
+        writev is bounded by SO_SNDTIMEO = the stall time, so a client that
+        reads nothing is still taken as gone (ETIMEDOUT)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fd)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                            struct.pack("ll", stall_ms // 1000, stall_ms % 1000 * 1000))
+            os.set_blocking(fd, True)
+            try:
+                while pending:
+                    try:
+                        n = os.writev(fd, pending)
+                    except BlockingIOError:  # SO_SNDTIMEO: nothing taken for the stall time
+                        raise OSError(errno.ETIMEDOUT, "the client reads nothing") from None
+                    consume(pending, n)
+            finally:
+                os.set_blocking(fd, False)  # an affinity connection reads its next request non-blocking
+        finally:
+            sock.detach()
 
     # -- helpers ---------------------------------------------------------------
 

@@ -217,6 +217,9 @@ def unpack_report(record: bytes) -> Tuple[int, int, int, List[ReportEntry]]:
     return version, pid, slot, entries
 
 
+_STATE_BUSY = SlotState.BUSY.value
+
+
 class StatsSlot:
     """This instance's slot in the stats segment, mapped shared, and the
     segment's header as read at start (:attr:`header`).
@@ -278,6 +281,20 @@ class StatsSlot:
     def busy(self, since: int, requests: int) -> None:
         """A request is handed to the service's code: state busy, since, requests (bytes 4-23)."""
         _BUSY.pack_into(self._mm, self._base + 4, SlotState.BUSY.value, since, requests)
+
+    def busy_with(self, since: int, requests: int, request_id: int, recorder_index: int,
+                  client_name: bytes) -> None:
+        """:meth:`busy` then :meth:`identity`, in one call (the per-request path)."""
+        mm, base = self._mm, self._base
+        _BUSY.pack_into(mm, base + 4, _STATE_BUSY, since, requests)
+        if not self.has_identity:
+            return
+        name = client_name[:CLIENT_NAME_SIZE]
+        if request_id < 0 or request_id > 0xFFFFFFFFFFFFFFFF:
+            request_id &= 0xFFFFFFFFFFFFFFFF
+        at = base + _OFF_IDENTITY
+        _IDENTITY.pack_into(mm, at, request_id, recorder_index, len(name))
+        mm[at + 16:at + 16 + len(name)] = name
 
     def identity(self, request_id: int, recorder_index: int, client_name: bytes) -> None:
         """The current request's id, recorder index and client name (bytes 64 to 80 + length)."""
