@@ -698,3 +698,59 @@ func TestThreadsHandOver(t *testing.T) {
 	}
 	assert.Equal(t, uint64(4), requests)
 }
+
+// TestThreadsAffinity: a thread that keeps an affinity connection waits on
+// it in its own slot (state affinity) while the other threads serve other
+// clients, and serves the connection's next request itself.
+func TestThreadsAffinity(t *testing.T) {
+	f := newThreadsFixture(t, 1, 0, stats.HeaderConfig{AffinityTimeout: 5 * time.Second})
+	go drainReports(f)
+	svc := f.service(t, nil)
+	done := serveAsync(t, svc, func(req *Request) ([]byte, error) { return req.Data(), nil })
+	c := dial(t, f.sock)
+	r := threadReq(1, "a1")
+	r.KeepAffinity = true
+	c.send(t, r)
+	first := c.recv(t)
+	th := thread(t, first)
+	require.Eventually(t, func() bool { return f.slotAt(t, f.slot+th).State == stats.StateAffinity },
+		5*time.Second, time.Millisecond, "thread %d waits on the affinity connection", th)
+	for id := int64(10); id < 16; id++ {
+		resp := call(t, f.sock, threadReq(id, "other"))
+		assert.NotEqual(t, th, thread(t, resp), "the other threads serve the other clients")
+	}
+	r = threadReq(2, "a2")
+	r.NeedAffinity = true
+	c.send(t, r)
+	second := c.recv(t)
+	assert.Equal(t, "a2", string(second.Data))
+	assert.Equal(t, first.ServiceName, second.ServiceName, "the same thread")
+	require.NoError(t, unix.Shutdown(int(f.listen.Fd()), unix.SHUT_RDWR))
+	waitServe(t, done)
+	require.NoError(t, svc.Close())
+	assert.Equal(t, uint64(2), f.slotAt(t, f.slot+th).Requests)
+}
+
+// TestThreadsStopWhileIdle: SIGTERM while every worker waits in accept
+// ends Serve within the accept timeout.
+func TestThreadsStopWhileIdle(t *testing.T) {
+	f := newThreadsFixture(t, 1, 0, stats.HeaderConfig{})
+	e := testEnv(inheritable(t, f.listen), inheritable(t, f.seg), inheritable(t, f.reportW),
+		map[string]string{"plutonSlot": "0"})
+	e.signals = true
+	svc, err := newService("echo", e)
+	require.NoError(t, err)
+	done := serveAsync(t, svc, func(req *Request) ([]byte, error) { return req.Data(), nil })
+	sent := time.Now()
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	require.NoError(t, waitServe(t, done))
+	assert.Less(t, time.Since(sent), 2500*time.Millisecond, "within the 1 s accept timeout (plus scheduling on a loaded machine)")
+	for i, st := range f.threadSlots(t) {
+		assert.Equal(t, stats.StateStopping, st.State, "thread slot %d", i)
+	}
+	assert.Equal(t, stats.ServiceShutdown, f.slotAt(t, f.slot).ExitReason)
+	require.NoError(t, svc.Close())
+	recs := f.records(t)
+	require.Len(t, recs, 1, "one final record for the instance")
+	assert.Empty(t, recs[0].Entries)
+}
