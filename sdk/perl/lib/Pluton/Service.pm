@@ -612,7 +612,7 @@ sub _serve_fast {
         }
         my $key = $f && exists $f->{z} && $i == $len && $keys->{ defined $f->{c} ? $f->{c} : q{} };
         my $since = $t0;    # handed over
-        if (!$key || exists $f->{e} || exists $f->{h}) {
+        if (!ref $key || exists $f->{e} || exists $f->{h}) {    # (ref: no call of the key's bool overload)
             my $c = { fh => $fh, fd => fileno $fh, dec => $self->{decoder}, t0 => $t0,
                 deadline => $t0 + $self->{read_timeout} };
             if ($key) {
@@ -628,7 +628,7 @@ sub _serve_fast {
             return undef unless $c;    ## no critic (ProhibitExplicitReturnUndef)
             $f = $c->{pkt}{fields};
             $key = $keys->{ defined $f->{c} ? $f->{c} : q{} };
-            return $self->_hand_over($c) if !$key || exists $f->{e} || exists $f->{h};
+            return $self->_hand_over($c) if !ref $key || exists $f->{e} || exists $f->{h};
             $since = Time::HiRes::time();
         }
 
