@@ -43,7 +43,7 @@ final class Service implements \IteratorAggregate
      * Response data at least this long is written apart from the rest of
      * the packet (three writes instead of a copy of the data).
      */
-    private const WRITE_APART = 16384;
+    private const WRITE_APART = 131072;
 
     /** The text of the fault initialize() raises for a stats header with threadsPerInstance above 1. */
     public const THREADS_REFUSED = 'maximum-threads %d is not supported by the PHP SDK: an instance serves one '
