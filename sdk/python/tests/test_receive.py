@@ -16,7 +16,7 @@ import pytest
 
 from harness import Manager, connect, exchange, read_to_eof, request_packet
 from pluton import Request, Service
-from pluton.parser import decode_one
+from pluton.parser import TruncatedPacketError, decode_one
 from pluton.wire import response_from_fields
 
 
@@ -187,3 +187,43 @@ def test_an_idle_instance_gives_back_a_large_buffer(in_process):
         time.sleep(0.1)
     assert s.service._spare is None  # dropped after an accept that timed out
     assert echoed(exchange(s.path, request_packet(b"after"))) == b"after"
+
+
+def test_a_client_that_reads_nothing_of_a_large_response_is_taken_as_gone(tmp_path):
+    # The rest of a large response is written blocking, each writev bounded
+    # by SO_SNDTIMEO (the read timeout): a client that reads nothing does
+    # not hold the instance.
+    m = Manager(tmp_path, request_read_timeout_ms=500)
+    try:
+        m.start()
+        big = b"r" * (4 << 20)
+        with connect(m.socket_path) as deaf:
+            deaf.sendall(request_packet(big))
+            time.sleep(0.1)
+            started = time.monotonic()
+            assert echoed(exchange(m.socket_path, request_packet(b"next"))) == b"next"
+            assert 0.3 < time.monotonic() - started < 3.0
+    finally:
+        m.close()
+
+
+def test_an_affinity_connection_reads_on_after_a_large_response(manager):
+    # After a blocking write the connection is non-blocking again: the next
+    # request on it is read as usual.
+    manager.start()
+    big = b"a" * (1 << 20)
+    with connect(manager.socket_path) as c:
+        c.sendall(request_packet(big, rid=1, flags=b"0h,"))
+        fields = None
+        got = b""
+        while fields is None:
+            chunk = c.recv(1 << 20)
+            assert chunk
+            got += chunk
+            try:
+                fields, rest = decode_one(got, b"A")
+            except TruncatedPacketError:  # not whole yet
+                fields = None
+        assert response_from_fields(fields).data == big and rest == b""
+        c.sendall(request_packet(b"again", rid=2))
+        assert echoed(read_to_eof(c)) == b"again"

@@ -74,12 +74,17 @@ class Request:
     @property
     def view(self) -> memoryview:
         """The request data without a copy: a read-only memoryview of the
-        instance's receive buffer. It is valid until the instance reads its
+        instance's receive buffer (data up to 8 KiB has bytes of its own,
+        and this is a view of those). It is valid until the instance reads its
         next request (the buffer is reused then); keep :attr:`data` (or
         ``bytes(view)``) to hold on to the bytes longer. Answering with it
         (``respond(request.view)``, or returning it from a handler) writes
         it to the client without copying it."""
-        return memoryview(self._payload)[self._at:self._at + self.size].toreadonly()
+        payload = self._payload
+        if type(payload) is bytes:  # read-only already
+            return memoryview(payload) if self._at == 0 and self.size == len(payload) else \
+                memoryview(payload)[self._at:self._at + self.size]
+        return memoryview(payload)[self._at:self._at + self.size].toreadonly()
 
     @property
     def client_name(self) -> str:
@@ -174,6 +179,8 @@ class Request:
 def _to_bytes(data: Data) -> Buffer:
     """Response data as written: text encoded as UTF-8, bytes-like data as it
     is (a memoryview of anything but plain bytes is copied to bytes)."""
+    if type(data) is memoryview:  # Request.view first: the echo's answer
+        return data if data.format == "B" and data.ndim == 1 and data.c_contiguous else data.tobytes()
     if isinstance(data, str):
         return data.encode("utf-8", "surrogateescape")
     if isinstance(data, (bytes, bytearray)):

@@ -35,7 +35,7 @@ import struct
 import sys
 import traceback
 from time import monotonic, time_ns
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .accounting import Accounting
 from .faults import Fault, FaultCode
@@ -83,10 +83,11 @@ _KEEP_BUFFER = 256 << 10
 _NETSTRING_HEAD = re.compile(rb"([0-9]{1,9})([\x20-\x2f\x3a-\x7e])")
 #: What may still become a netstring's head once more bytes arrive.
 _HEAD_SO_FAR = re.compile(rb"[0-9]{0,9}")
-#: The usual start of a request, ``Q b [a] c l``, matched at once; the lengths
-#: are checked against the payloads before the fields are taken.
+#: The usual start of a request, ``Q b [a] c l`` and the head of ``k``, matched
+#: at once; the lengths are checked against the payloads before the fields are taken.
 _USUAL_HEAD = re.compile(rb"0Q,([0-9]{1,9})b([^,]*),(?:([0-9]{1,9})a([^,]*),)?([0-9]{1,9})c([^,]*),"
-                         rb"([0-9]{1,9})l([^,]*),")
+                         rb"([0-9]{1,9})l([^,]*),(?:([0-9]{1,9})k)?")
+_USUAL_END = b",0z\n"
 #: How many distinct service keys :meth:`Service._new_key` remembers.
 _KEY_CACHE_SIZE = 256
 
@@ -636,8 +637,11 @@ class Service:
                 grown[:filled] = buf[:filled]
                 conn.buf = buf = grown
             try:
-                with memoryview(buf) as whole:
-                    n = os.readv(fd, [whole[filled:]])
+                if filled:
+                    with memoryview(buf) as whole:
+                        n = os.readv(fd, [whole[filled:]])
+                else:  # the first read of a packet: into the whole buffer
+                    n = os.readv(fd, [buf])
             except BlockingIOError:
                 if filled and not self._pending and self._wait_more(conn):
                     continue
@@ -685,7 +689,7 @@ class Service:
         if pos == 0:
             m = _USUAL_HEAD.match(buf, 0, filled)
             if m is not None:
-                nb, b, na, a, nc, c, nl, tl = m.groups()
+                nb, b, na, a, nc, c, nl, tl, nk = m.groups()
                 limit = self._max_size
                 if (len(b) == int(nb) and len(c) == int(nc) and len(tl) == int(nl)
                         and (na is None or len(a) == int(na)) and m.end() <= limit):
@@ -696,7 +700,19 @@ class Service:
                         fields[T_CLIENT_NAME] = a
                     fields[T_SERVICE_KEY] = c
                     fields[T_TIMEOUT] = tl
-                    pos = m.end()
+                    if nk is None:
+                        pos = m.end()
+                    else:
+                        pos = m.start(9)  # the general loop below takes ``k`` unless it ends the packet here
+                        n = int(nk)
+                        start = m.end()
+                        end = start + n
+                        if n <= limit and end + 4 <= filled and buf[end:end + 4] == _USUAL_END:
+                            fields[T_REQUEST_DATA] = b""  # left in place
+                            fields[T_END] = b""
+                            conn.data_at, conn.data_len = start, n
+                            conn.pos = end + 4
+                            return 1
         head = _NETSTRING_HEAD.match
         while True:
             m = head(buf, pos, filled)
@@ -741,9 +757,15 @@ class Service:
             # The connection ends with this request: its buffer serves the next
             # connection, once this request is over (Request.view says so).
             self._recycle(buf)
-        if conn.data_len < 0:
+        n = conn.data_len
+        if n < 0:
             return self._start_request(conn, conn.fields, raw, conn.read_ns)
-        return self._start_request(conn, conn.fields, raw, conn.read_ns, buf, conn.data_at, conn.data_len)
+        if n <= _INLINE_DATA:  # small data: its own bytes cost less than a view of the buffer
+            at = conn.data_at
+            with memoryview(buf) as whole:
+                data = whole[at:at + n].tobytes()
+            return self._start_request(conn, conn.fields, raw, conn.read_ns, data, 0, n)
+        return self._start_request(conn, conn.fields, raw, conn.read_ns, buf, conn.data_at, n)
 
     def _slow(self, conn: _Conn) -> Optional[Request]:
         """Hand the bytes read so far to the exact streaming parser."""
@@ -879,7 +901,8 @@ class Service:
         return self._pull(conn)
 
     def _start_request(self, conn: Optional[_Conn], fields: Dict[int, bytes], raw: bytes, read_ns: int,
-                       payload: Optional[bytearray] = None, at: int = 0, size: int = 0) -> Optional[Request]:
+                       payload: Union[bytes, bytearray, None] = None, at: int = 0,
+                       size: int = 0) -> Optional[Request]:
         """Hand a complete request packet to the service's code."""
         raw_key = fields.get(T_SERVICE_KEY, b"")
         entry = self._keys.get(raw_key)
