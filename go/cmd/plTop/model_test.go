@@ -161,7 +161,7 @@ func TestModelShowsSortsAndControls(t *testing.T) {
 	assert.Equal(t, []string{"a.quiet.0.raw", "b.busy.0.raw", "c.crash.0.raw"}, rowKeys(v), "by key, running services only")
 	assert.Contains(t, v, "> a.quiet.0.raw", "the first row is selected")
 	assert.Contains(t, v, "backoff 42s")
-	assert.Regexp(t, `b\.busy\.0\.raw .* 3/5 ×4 `, v, "INST shows the threads of each instance")
+	assert.Regexp(t, `b\.busy\.0\.raw .* 3/5×4 `, v, "INST shows the threads of each instance")
 	assert.Regexp(t, `a\.quiet\.0\.raw .* 1/2 `, v, "one thread: no ×")
 
 	// s cycles the sort column: STATE, then BUSY (largest first).

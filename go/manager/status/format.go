@@ -138,11 +138,11 @@ func CrashText(c *pool.CrashStatus) string {
 }
 
 // InstancesText writes a service's live instances over maximum-processes,
-// "3/10", with the threads of each when there are several: "3/10 ×4".
+// "3/10", with the threads of each when there are several: "3/10×4".
 func InstancesText(s pool.ServiceStatus) string {
 	t := fmt.Sprintf("%d/%d", s.Instances, s.MaximumProcesses)
 	if s.MaximumThreads > 1 {
-		t += fmt.Sprintf(" ×%d", s.MaximumThreads)
+		t += fmt.Sprintf("×%d", s.MaximumThreads)
 	}
 	return t
 }

@@ -36,7 +36,7 @@ func TestThreadTexts(t *testing.T) {
 	}{
 		{pool.ServiceStatus{Instances: 3, MaximumProcesses: 10}, "3/10"},
 		{pool.ServiceStatus{Instances: 3, MaximumProcesses: 10, MaximumThreads: 1}, "3/10"},
-		{pool.ServiceStatus{Instances: 1, MaximumProcesses: 2, MaximumThreads: 16}, "1/2 ×16"},
+		{pool.ServiceStatus{Instances: 1, MaximumProcesses: 2, MaximumThreads: 16}, "1/2×16"},
 	} {
 		assert.Equal(t, tt.want, InstancesText(tt.s))
 	}
@@ -80,7 +80,7 @@ func TestPageThreads(t *testing.T) {
 	require.NoError(t, err)
 	page := string(b)
 	for _, want := range []string{
-		`<td data-field="instances">1/2 ×4</td>`,
+		`<td data-field="instances">1/2×4</td>`,
 		`<td class="l" data-field="state">busy 2/4 threads</td>`,
 		`<td>4</td>`,
 		`data-note="crash">last death while busy: ` + testKey + `/4-77 (pid 77) while serving request 17 from plSend:4242 in thread 3 at `,
@@ -90,7 +90,7 @@ func TestPageThreads(t *testing.T) {
 	}
 	// The page's script writes the same texts when it redraws.
 	for _, want := range []string{
-		`function instances(s) { return s.instances + "/" + s.maximumProcesses + (s.maximumThreads > 1 ? " ×" + s.maximumThreads : ""); }`,
+		`function instances(s) { return s.instances + "/" + s.maximumProcesses + (s.maximumThreads > 1 ? "×" + s.maximumThreads : ""); }`,
 		`if (p.threads > 1) t += " " + p.busyThreads + "/" + p.threads + " threads";`,
 		`(c.threads > 1 ? " in thread " + c.thread : "")`,
 	} {
