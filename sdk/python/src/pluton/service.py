@@ -79,6 +79,11 @@ _INLINE_DATA = 8192
 _BLOCKING_WRITE = 128 << 10
 #: A spare receive buffer larger than this is dropped when the instance is idle.
 _KEEP_BUFFER = 256 << 10
+#: How many receive buffers are kept for new connections (one per outstanding request).
+_SPARES = 4
+#: A receive buffer grows at once to the size a length prefix announces up to
+#: this; beyond it, to at most 4 times the bytes received so far.
+_GROW_AT_ONCE = 4 << 20
 #: A netstring's length prefix (at most 9 digits) and its type byte (printable, not a digit).
 _NETSTRING_HEAD = re.compile(rb"([0-9]{1,9})([\x20-\x2f\x3a-\x7e])")
 #: What may still become a netstring's head once more bytes arrive.
@@ -182,7 +187,7 @@ class Service:
         self._max_size = DEFAULT_MAXIMUM_REQUEST_SIZE
         self._max_pending = DEFAULT_MAXIMUM_PENDING
         self._pending: List[_Conn] = []
-        self._spare: Optional[bytearray] = None  # the receive buffer of the last request, reused
+        self._spares: List[bytearray] = []  # receive buffers of past requests, reused (at most _SPARES)
         self._conn: Optional[_Conn] = None  # the current request's connection
         self._affinity: Optional[_Conn] = None  # a keepAffinity connection between requests
         self._current: Optional[Request] = None
@@ -553,9 +558,8 @@ class Service:
         acct.flush_stale()
         fd = self._accept()
         if fd < 0:
-            spare = self._spare
-            if spare is not None and len(spare) > _KEEP_BUFFER and not self._pending:
-                self._spare = None  # idle: give a large buffer back
+            if not self._pending:  # idle: give large buffers back
+                self._spares = [b for b in self._spares if len(b) <= _KEEP_BUFFER]
             return None
         return self._pull(self._new_conn(fd))
 
@@ -593,19 +597,24 @@ class Service:
         return fd
 
     def _new_conn(self, fd: int) -> _Conn:
-        """A new connection, reading into the spare buffer if there is one."""
-        buf = self._spare
-        if buf is None:
-            buf = bytearray(_CHUNK)
-        else:
-            self._spare = None
-        return _Conn(fd, time_ns(), buf)
+        """A new connection, reading into the last spare buffer if there is one."""
+        spares = self._spares
+        return _Conn(fd, time_ns(), spares.pop() if spares else bytearray(_CHUNK))
 
     def _recycle(self, buf: bytearray) -> None:
-        """Keep ``buf`` (no longer any connection's) for the next connection."""
-        spare = self._spare
-        if spare is None or len(buf) > len(spare):
-            self._spare = buf
+        """Keep ``buf`` (no longer any connection's) for a next connection:
+        up to :data:`_SPARES` buffers, the largest when there are more."""
+        spares = self._spares
+        for b in spares:
+            if b is buf:  # already kept
+                return
+        if len(spares) < _SPARES:
+            spares.append(buf)
+            return
+        i = min(range(len(spares)), key=lambda k: len(spares[k]))
+        if len(buf) > len(spares[i]):
+            del spares[i]
+            spares.append(buf)
 
     def _pull(self, conn: _Conn) -> Optional[Request]:
         """Read what is readable of ``conn`` and parse it (§8): the request once
@@ -629,13 +638,21 @@ class Service:
                     return self._slow(conn)
             buf = conn.buf
             filled = conn.filled
-            if conn.need > len(buf) or filled == len(buf):
+            need = conn.need  # always above filled here
+            if need > len(buf):
                 # Grown once to the size the length prefix announced (with room
-                # for the end of the packet), or doubled while the head goes on.
-                size = conn.need + (conn.need >> 4) + 64 if conn.need > len(buf) else 2 * len(buf)
-                grown = bytearray(size)
-                grown[:filled] = buf[:filled]
-                conn.buf = buf = grown
+                # for the end of the packet), doubled while the head goes on;
+                # but never more than 4 times the bytes received, beyond the
+                # first _GROW_AT_ONCE, so that an announced size alone does not
+                # allocate it.
+                size = need + (need >> 4) + 64
+                if need == filled + 1:
+                    size = max(size, 2 * len(buf))
+                size = min(size, max(4 * filled, _GROW_AT_ONCE))
+                if size > len(buf):
+                    grown = bytearray(size)
+                    grown[:filled] = buf[:filled]
+                    conn.buf = buf = grown
             try:
                 if filled:
                     with memoryview(buf) as whole:
