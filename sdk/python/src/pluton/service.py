@@ -1066,7 +1066,11 @@ class Service:
 
     def _response_packet(self, request_id: int, client_name: bytes, data: Buffer) -> bytes:
         """The response packet without a fault, as one buffer (``A b [a] s [q] z``)."""
-        head = self._response_head(request_id, client_name)
+        rid = b"%d" % request_id
+        if client_name:
+            head = b"0A,%db%s,%da%s,%s" % (len(rid), rid, len(client_name), client_name, self._service_field)
+        else:
+            head = b"0A,%db%s,%s" % (len(rid), rid, self._service_field)
         return b"%s%dq%s,0z\n" % (head, len(data), data) if data else head + b"0z\n"
 
     def _send(self, fd: int, parts: Sequence[Chunk]) -> None:

@@ -313,7 +313,7 @@ class StatsSlot:
 
     def set_state(self, state: int) -> None:
         """Change only the state and since (bytes 4-15)."""
-        _STATE_SINCE.pack_into(self._mm, self._base + 4, state, now_micros())
+        _STATE_SINCE.pack_into(self._mm, self._base + 4, state, time.time_ns() // 1000)
 
     def stopping(self, exit_reason: int) -> None:
         """At exit: state stopping (bytes 4-15) and exitReason (offset 56)."""
