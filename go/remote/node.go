@@ -198,17 +198,23 @@ func (n *Node) run() {
 	}
 }
 
+// jobWorkers is how many jobs of c's class run at once on this host:
+// jobs-max-workers, or by default as many as its instances can serve at
+// once (maximum-processes × maximum-threads).
+func jobWorkers(c *config.Service) int {
+	if c.JobsMaxWorkers > 0 {
+		return c.JobsMaxWorkers
+	}
+	return c.MaximumProcesses * max(c.MaximumThreads, 1)
+}
+
 func (n *Node) apply(s snapshot) {
 	keys := make([]servicekey.Key, 0, len(s.cfgs))
 	classes := map[string]jobs.Class{}
 	for _, c := range s.cfgs {
 		keys = append(keys, c.Key)
 		if c.Jobs && !c.Key.IsWildcard() {
-			w := c.JobsMaxWorkers
-			if w == 0 {
-				w = c.MaximumProcesses
-			}
-			classes[c.Key.String()] = jobs.Class{Key: c.Key, Workers: w, Overdrive: c.JobsOverdrive,
+			classes[c.Key.String()] = jobs.Class{Key: c.Key, Workers: jobWorkers(c), Overdrive: c.JobsOverdrive,
 				Attempts: c.JobsMaxAttempts, TTL: c.JobsWorkerMaxTTL}
 		}
 	}

@@ -5,10 +5,12 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/pluton-go/pluton/go/protocol"
+	"github.com/pluton-go/pluton/go/stats"
 )
 
 // BenchmarkServiceRoundTrip measures one request through a manager-mode
@@ -112,5 +114,39 @@ func rawEcho(b testing.TB, path string, packet, buf []byte) {
 	}
 	if got < len(packet)-64 {
 		b.Fatalf("response of %d bytes for a request of %d", got, len(packet))
+	}
+}
+
+// BenchmarkServiceThreads measures small echo requests from parallel
+// clients through one manager-mode instance served by Serve, with
+// maximum-threads 1 and 3, the handler sleeping 1 ms (a request that waits
+// on something else): with 3 threads the instance serves 3 at once.
+func BenchmarkServiceThreads(b *testing.B) {
+	for _, threads := range []int{1, 3} {
+		b.Run("threads="+strconv.Itoa(threads), func(b *testing.B) {
+			f := newManagerFixtureHeader(b, stats.HeaderConfig{Slots: threads, ThreadsPerInstance: threads}, 0, 0)
+			f.slot = 0
+			svc := f.service(b, nil)
+			go func() { _, _ = io.Copy(io.Discard, f.reportR) }()
+			done := make(chan error, 1)
+			go func() {
+				done <- svc.Serve(func(req *Request) ([]byte, error) {
+					time.Sleep(time.Millisecond)
+					return req.Data(), nil
+				})
+			}()
+			packet := protocol.AppendRequest(nil, echoReq("echo", "Hello"))
+			b.SetParallelism(2) // 2 × GOMAXPROCS clients
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]byte, 256)
+				for pb.Next() {
+					rawEcho(b, f.sock, packet, buf)
+				}
+			})
+			b.StopTimer()
+			_ = unix.Shutdown(int(f.listen.Fd()), unix.SHUT_RDWR)
+			<-done
+			_ = svc.Close()
+		})
 	}
 }

@@ -1,7 +1,8 @@
 // Package service is the Go service library of Pluton: it turns a program
-// into a Pluton service. A service is a plain single-threaded loop: get a
-// request, answer it with a response or a fault, repeat until told to stop.
-// The handler form runs that loop for you:
+// into a Pluton service. A service is a plain loop: get a request, answer
+// it with a response or a fault, repeat until told to stop. The handler
+// form runs that loop for you (and, under maximum-threads, several of them
+// at once):
 //
 //	svc, err := service.New("echo")
 //	if err != nil {
@@ -99,6 +100,40 @@
 // exiting in every case: it sends the final report and releases the
 // descriptors.
 //
+// # Threads
+//
+// Under the manager, the service's maximum-threads T (the segment header's
+// threadsPerInstance, docs/protocol.md §8.7) lets one instance serve T
+// requests at once. Serve then runs T workers, goroutines that each run
+// the loop above with their own thread slot (plutonSlot+t: state, counters,
+// busy time and the request's identity), connections, buffers and Request;
+// all accept on the service's socket, and the handler is called
+// concurrently, so it must be safe for that. Thread t names itself
+// "<name>:<pid>/<t>" in its responses. The workers share the report pipe
+// (one record buffer, whose records carry plutonSlot), the recorder's file
+// index, the stop signal and the request count that maximum-requests
+// limits: the worker that takes the last allowed request, or that ends
+// with a fault, makes every worker leave, each after serving the
+// connections it has accepted. Serve returns once every worker has left,
+// with nil or the first fault a worker ended with, and the OnStop hooks
+// run once, after that. The per-instance fields (maximum-requests, the
+// manager's shutdown request, the exit reason) live in the first slot.
+//
+// A worker that holds connections whose packet is incomplete leaves the
+// new connections to a worker waiting in accept when there is one (it
+// looks again every 10 ms), so that it is free to serve its own
+// connections when their bytes arrive. When it starts serving a request
+// all the same, it hands its incomplete connections over: the first
+// worker to wait again takes them (a worker waiting in accept within its
+// 1 s accept timeout), so a connection does not wait for the request of
+// the worker that accepted it.
+//
+// The loop form cannot serve T requests at once: with T above 1, Next
+// fails with fault -104 shmThreadConfigNotService ("maximum-threads <n>
+// needs the handler form (Serve): the loop form serves one request at a
+// time") and the loop ends. Accept and stand-alone modes have no segment
+// and serve one request at a time; Threads reports T.
+//
 // # Accountability and the recorder
 //
 // Under the manager the instance's slot says busy from the moment a request
@@ -143,7 +178,8 @@
 // pending set like any incomplete one.
 //
 // Memory: the buffers of large payloads (over 4 KiB) come from a pool of
-// the instance, so a stream of large requests allocates nothing. The pool
+// the instance (of each thread, under maximum-threads), so a stream of
+// large requests allocates nothing. The pool
 // keeps at most 4 buffers, each at most twice the recent payload size (a
 // maximum that decays by 1/8 per request, at least 256 KiB) and in all at
 // most three times it plus 4 KiB each (the room of a read buffer for the

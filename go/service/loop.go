@@ -16,6 +16,11 @@ import (
 	"github.com/pluton-go/pluton/go/stats"
 )
 
+// handOverWait is how long a worker of a threaded instance that holds
+// pending connections leaves the new connections to a worker waiting in
+// accept before it looks again whether one still does.
+const handOverWait = 10 * time.Millisecond
+
 // connBufSize is the read buffer of a connection; a larger payload is read
 // in place into the parser's buffer.
 const connBufSize = 16 * 1024
@@ -513,8 +518,11 @@ func (s *Service) nextSocket() error {
 		// more, but serve the connections already accepted whose packets
 		// complete before their deadlines; a client whose connection was
 		// accepted must not lose its request to the instance's exit.
+		if s.worker && s.cur == nil && s.inst.orphaned.Load() > 0 {
+			s.adopt()
+		}
 		accepting := true
-		if s.stopSignal.Load() {
+		if s.inst.stopping.Load() {
 			if len(s.pendingConns) == 0 || s.cur != nil {
 				return s.stop(s.shutdownReason(), ErrStopped)
 			}
@@ -527,8 +535,9 @@ func (s *Service) nextSocket() error {
 			}
 			continue
 		}
-		if s.slot != nil {
-			if limit := s.slot.MaximumRequests(); limit > 0 && s.served >= uint64(limit) {
+		if s.first != nil {
+			// The limit is the instance's: the requests of every worker count.
+			if limit := s.first.MaximumRequests(); limit > 0 && s.inst.served.Load() >= uint64(limit) {
 				if len(s.pendingConns) == 0 {
 					return s.stop(stats.MaxRequests, ErrStopped)
 				}
@@ -560,7 +569,9 @@ func (s *Service) nextSocket() error {
 func (s *Service) enterWait(st stats.State) {
 	now := time.Now()
 	if s.reporter != nil {
+		s.inst.reportMu.Lock()
 		s.reporter.FlushIfOlder(now, reportAge)
+		s.inst.reportMu.Unlock()
 	}
 	s.setSlotState(st, now)
 	if now.Sub(s.yielded) >= yieldEvery {
@@ -579,7 +590,13 @@ func (s *Service) waitConn(accepting bool) (*conn, error) {
 	if len(s.pendingConns) == 0 {
 		// The fast path: block in accept (the exclusive wake-up keeps idle
 		// instances asleep), then read what the client sent.
+		if s.worker {
+			s.inst.inAccept.Add(1)
+		}
 		fd, err := accept(s.listen)
+		if s.worker {
+			s.inst.inAccept.Add(-1)
+		}
 		if err != nil {
 			return nil, s.acceptError(err)
 		}
@@ -590,6 +607,17 @@ func (s *Service) waitConn(accepting bool) (*conn, error) {
 	for _, c := range s.pendingConns {
 		if !c.deadline.IsZero() {
 			timeout = min(timeout, c.deadline.Sub(now))
+		}
+	}
+	if s.worker {
+		// It looks again soon for connections handed over (adopt) and,
+		// when another worker waits in accept and takes the new
+		// connections, waits for its pending connections only, so that it
+		// does not start serving a new connection while one of its own
+		// completes (docs/protocol.md §8.7).
+		timeout = min(timeout, handOverWait)
+		if s.inst.inAccept.Load() > 0 {
+			accepting = false
 		}
 	}
 	s.pollFDs = append(s.pollFDs[:0], unix.PollFd{Fd: int32(s.listen), Events: unix.POLLIN})
@@ -645,6 +673,38 @@ func (s *Service) waitConn(accepting bool) (*conn, error) {
 		return s.readNew(fd)
 	}
 	return nil, nil
+}
+
+// handOver gives the pending connections of a worker that is about to
+// serve a request to the other workers of the instance: the first that
+// waits again takes them (adopt), so that a connection whose packet
+// completes while this worker is busy does not wait for it.
+func (s *Service) handOver() {
+	s.inst.orphanMu.Lock()
+	s.inst.orphans = append(s.inst.orphans, s.pendingConns...)
+	s.inst.orphaned.Store(int32(len(s.inst.orphans)))
+	s.inst.orphanMu.Unlock()
+	clear(s.pendingConns)
+	s.pendingConns = s.pendingConns[:0]
+	// Their parsers give their payload buffers back to another pool:
+	// this pool no longer counts them as lent.
+	s.pool.made = [maxPooled]*byte{}
+}
+
+// adopt takes connections handed over by other workers into the pending
+// set, as many as it has room for.
+func (s *Service) adopt() {
+	s.inst.orphanMu.Lock()
+	n := min(len(s.inst.orphans), max(s.maxPending-len(s.pendingConns), 0))
+	for _, c := range s.inst.orphans[:n] {
+		c.parser.SetPool(&s.pool)
+		s.pendingConns = append(s.pendingConns, c)
+	}
+	rest := copy(s.inst.orphans, s.inst.orphans[n:])
+	clear(s.inst.orphans[rest:])
+	s.inst.orphans = s.inst.orphans[:rest]
+	s.inst.orphaned.Store(int32(rest))
+	s.inst.orphanMu.Unlock()
 }
 
 // acceptError handles a failed accept: a timeout or a signal returns nil (the
@@ -826,7 +886,7 @@ func (s *Service) affinityNext() (bool, error) {
 		deadline = c.accepted.Add(s.readTimeout)
 	}
 	for {
-		if s.stopSignal.Load() {
+		if s.inst.stopping.Load() {
 			s.dropCur()
 			return false, s.stop(s.shutdownReason(), ErrStopped)
 		}

@@ -178,7 +178,9 @@ func TestBusyUntilNextWait(t *testing.T) {
 	svc := f.service(t, nil)
 	responded := make(chan struct{})
 	release := make(chan struct{})
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		req, err := svc.Next()
 		if err != nil {
 			return
@@ -205,7 +207,7 @@ func TestBusyUntilNextWait(t *testing.T) {
 	require.Eventually(t, func() bool { return f.slotStats(t).State == stats.StateIdle }, 5*time.Second, 5*time.Millisecond)
 	assert.Greater(t, f.slotStats(t).SinceMicros, busySince)
 	require.NoError(t, unix.Shutdown(int(f.listen.Fd()), unix.SHUT_RDWR))
-	time.Sleep(100 * time.Millisecond)
+	<-ended
 	require.NoError(t, svc.Close())
 }
 

@@ -31,9 +31,10 @@ type instance struct {
 
 func startInstance(t *testing.T, f *managerFixture) *instance {
 	t.Helper()
+	bin := testbin.Path(t, "echoService") // the first call builds the commands: not part of the 30 s
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, testbin.Path(t, "echoService"))
+	cmd := exec.CommandContext(ctx, bin)
 	cmd.ExtraFiles = []*os.File{f.listen, f.seg, f.reportW}
 	cmd.Env = append(os.Environ(), fmt.Sprintf("plutonSlot=%d", f.slot))
 	in := &instance{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}

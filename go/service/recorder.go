@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // recorderMode is the mode of every recorder file (docs/protocol.md §9).
@@ -13,14 +14,17 @@ const recorderMode = 0o640
 // writes to files named after the segment header's recorderPrefix
 // (docs/protocol.md §9): <prefix>in.<pid>.<NNNNN> and
 // <prefix>out.<pid>.<NNNNN>. The first failure is reported on stderr and
-// ends recording for the instance; it never fails a request.
+// ends recording for the instance; it never fails a request. The workers
+// of an instance share its recorder: it is safe for concurrent use.
 type recorder struct {
 	prefix string
 	cycle  uint32
 	pid    int
-	count  uint64 // requests recorded so far
-	off    bool
 	errOut io.Writer // where the one failure line goes; nil: os.Stderr
+
+	mu    sync.Mutex
+	count uint64 // requests recorded so far
+	off   bool
 }
 
 func newRecorder(prefix string, cycle uint32, pid int) *recorder {
@@ -45,11 +49,14 @@ func (r *recorder) path(kind string, i uint32) string {
 // recordIn writes a request packet as read and returns its index, or
 // NotRecording (0xFFFFFFFF) once recording has stopped.
 func (r *recorder) recordIn(packet []byte) uint32 {
+	r.mu.Lock()
 	if r.off {
+		r.mu.Unlock()
 		return 0xFFFFFFFF
 	}
 	r.count++
 	i := r.index(r.count)
+	r.mu.Unlock()
 	if !r.write(r.path("in", i), packet) {
 		return 0xFFFFFFFF
 	}
@@ -58,7 +65,10 @@ func (r *recorder) recordIn(packet []byte) uint32 {
 
 // recordOut writes the response packet of the request recorded with index i.
 func (r *recorder) recordOut(i uint32, parts ...[]byte) {
-	if r.off {
+	r.mu.Lock()
+	off := r.off
+	r.mu.Unlock()
+	if off {
 		return
 	}
 	r.write(r.path("out", i), parts...)
@@ -85,6 +95,11 @@ func (r *recorder) write(path string, parts ...[]byte) bool {
 		return f.Close()
 	}()
 	if err != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.off {
+			return false // another worker reported the failure
+		}
 		r.off = true
 		out := r.errOut
 		if out == nil {

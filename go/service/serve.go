@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/pluton-go/pluton/go/fault"
+	"github.com/pluton-go/pluton/go/stats"
 )
 
 // Handler answers one request: it returns the response data, or an error.
@@ -29,9 +33,88 @@ type Handler func(*Request) ([]byte, error)
 // Serve returns nil when the loop ends cleanly (ErrStopped: the stop
 // signal, maximum-requests, end of stand-alone input), after the OnStop
 // hooks ran, and otherwise the *fault.Fault that ended it.
+//
+// Under the manager with maximum-threads T above 1 (docs/protocol.md
+// §8.7), Serve runs T workers, each the loop above with its own thread
+// slot, connections and Request, so handler is called by up to T
+// goroutines at once and must be safe for that. The workers share the
+// stop signal and the maximum-requests count: the worker that takes the
+// last allowed request, or that ends with a fault, makes every worker
+// leave. Serve returns once every worker has left, with the first fault a
+// worker ended with, and the OnStop hooks run once, after that.
 func (s *Service) Serve(handler Handler) error {
+	if s.inst.threads > 1 && !s.worker && !s.closed && s.stopErr == nil {
+		return s.serveThreads(handler)
+	}
+	return s.serve(handler)
+}
+
+// serveThreads runs the workers of a threaded instance and ends the loop
+// once they have all left.
+func (s *Service) serveThreads(handler Handler) error {
+	workers := make([]*Service, s.inst.threads)
+	workers[0] = s
+	s.worker = true
+	for t := 1; t < len(workers); t++ {
+		workers[t] = s.newWorker(t)
+	}
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(func() { _ = w.serve(handler) })
+	}
+	wg.Wait()
+	s.worker = false
+	// Connections handed over by a worker that then ended with a fault,
+	// after the others had left.
+	for _, c := range s.inst.orphans {
+		c.parser.SetPool(&s.pool)
+		s.readError(c, time.Now())
+	}
+	s.inst.orphans = nil
+	s.inst.mu.Lock()
+	s.exitReason, s.stopErr = s.inst.reason, s.inst.err
+	s.inst.mu.Unlock()
+	s.runStopHooks()
+	if s.mode == Manager {
+		s.writeExit(s.exitReason)
+	}
+	if errors.Is(s.stopErr, ErrStopped) {
+		return nil
+	}
+	return s.stopErr
+}
+
+// newWorker returns the worker of thread t (t ≥ 1) of a threaded
+// instance: its own thread slot, connections, buffers and Request; the
+// instance's listening socket, reporter, recorder and limits.
+func (s *Service) newWorker(t int) *Service {
+	w := &Service{
+		name: s.prefix + "/" + strconv.Itoa(t), prefix: s.prefix,
+		mode: s.mode, pid: s.pid, trace: s.trace,
+		listen: s.listen, out: -1, reportFD: -1,
+		affinityTimeout: s.affinityTimeout,
+		readTimeout:     s.readTimeout,
+		maxRequestSize:  s.maxRequestSize,
+		maxPending:      s.maxPending,
+		inst:            s.inst,
+		worker:          true,
+		first:           s.first,
+		reporter:        s.reporter,
+		rec:             s.rec,
+	}
+	w.req.s = w
+	if s.inst.slots != nil {
+		w.slot = s.inst.slots[t]
+		// Idle since the start (initManager); the worker writes the next change.
+		w.slotState = stats.StateIdle
+	}
+	return w
+}
+
+// serve is the handler loop of one worker.
+func (s *Service) serve(handler Handler) error {
 	for {
-		req, err := s.Next()
+		req, err := s.next()
 		if errors.Is(err, ErrStopped) {
 			return nil
 		}

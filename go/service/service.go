@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -106,12 +107,18 @@ const msgNotAnswered = "request not answered by the service"
 // Service is one service instance. Create it with New after the program's
 // own initialization, then either call Next in a loop or hand a handler to
 // Serve, and Close before exiting. A Service is not safe for concurrent use:
-// it is meant for one loop.
+// it is meant for one loop. (Under maximum-threads, Serve itself runs the
+// instance's workers concurrently, each on its own Request.)
+//
+// A Service is also the state of one worker, the loop of one thread slot:
+// Serve with maximum-threads T > 1 makes T−1 more (newWorker), which share
+// the instance's state (inst) and the descriptors of the Service.
 type Service struct {
 	key    servicekey.Key // of the packet just read
 	keyRaw string         // its bytes, when keyOK
 	keyOK  bool
-	name   string // the response 's' field, <name>:<pid>/0
+	name   string // the response 's' field, <name>:<pid>/<thread>
+	prefix string // <name>:<pid>
 	mode   Mode
 	pid    int
 	trace  bool
@@ -142,28 +149,64 @@ type Service struct {
 	busyStart time.Time // when the current request was handed to the service's code
 	yielded   time.Time // when the loop last yielded its processor (enterWait)
 
+	inst   *instanceState // shared by the workers of the instance
+	worker bool           // a worker of a threaded Serve: the instance ends when every worker has left
+
 	// Manager mode.
 	mem        []byte     // the mapped segment, or nil
-	slot       stats.Slot // this instance's slot, or nil without stats
+	slot       stats.Slot // this worker's thread slot, or nil without stats
+	first      stats.Slot // the instance's first slot (the per-instance fields), or nil
 	slotState  stats.State
-	reporter   *stats.Reporter
+	reporter   *stats.Reporter // shared by the workers, guarded by inst.reportMu
 	reportFD   int
-	rec        *recorder // nil when not recording
+	rec        *recorder // nil when not recording; shared by the workers
 	recIndex   uint32    // recorder index of the current request
 	sig        chan os.Signal
-	stopSignal atomic.Bool // SIGTERM arrived
 	exitReason stats.ExitReason
 	exitDone   bool
 	requests   uint64
 	responses  uint64
 	faults     uint64
 	busyMicros uint64
-	served     uint64 // requests read completely, for maximum-requests
 
 	head    []byte
 	trailer []byte
 	bufs    [3][]byte
 	iov     [3]unix.Iovec
+}
+
+// instanceState is what the workers of one instance share
+// (docs/protocol.md §8.7). Without maximum-threads the Service is the only
+// worker.
+type instanceState struct {
+	threads  int           // threadsPerInstance: workers Serve runs
+	stopping atomic.Bool   // SIGTERM arrived, or a worker made every worker leave
+	served   atomic.Uint64 // requests handed to the service's code, for maximum-requests
+	inAccept atomic.Int32  // workers blocked in accept (the fast path)
+	orphaned atomic.Int32  // len(orphans), read without the lock
+	reportMu sync.Mutex    // guards the shared reporter
+	slots    []stats.Slot  // the thread slots, slots[0] first; nil without stats
+
+	orphanMu sync.Mutex
+	orphans  []*conn // pending connections handed over by a worker that became busy (handOver)
+
+	mu     sync.Mutex
+	left   bool             // a worker has left: reason and err are set
+	reason stats.ExitReason // the exit reason of the first worker that left
+	err    error            // the first fault a worker ended with, else ErrStopped
+}
+
+// leave records that a worker left the loop with reason and err and makes
+// every other worker leave too (docs/protocol.md §8.6, §8.7).
+func (in *instanceState) leave(reason stats.ExitReason, err error) {
+	in.mu.Lock()
+	if !in.left {
+		in.left, in.reason, in.err = true, reason, err
+	} else if errors.Is(in.err, ErrStopped) && !errors.Is(err, ErrStopped) {
+		in.err = err
+	}
+	in.mu.Unlock()
+	in.stopping.Store(true)
 }
 
 // env is what New reads from the process, replaceable in tests.
@@ -199,8 +242,10 @@ func newService(name string, e env) (*Service, error) {
 		readTimeout:     DefaultRequestReadTimeout,
 		maxRequestSize:  DefaultMaximumRequestSize,
 		maxPending:      DefaultMaximumPending,
+		inst:            &instanceState{threads: 1},
 	}
-	s.name = name + ":" + strconv.Itoa(s.pid) + "/0"
+	s.prefix = name + ":" + strconv.Itoa(s.pid)
+	s.name = s.prefix + "/0"
 	s.req.s = s
 	switch {
 	case isManagerFDs(e):
@@ -307,9 +352,17 @@ func (s *Service) initManager(e env) error {
 		fmt.Fprintf(os.Stderr, "service: running without stats: plutonSlot %q is not a slot number\n", e.getenv("plutonSlot"))
 	case slotIndex >= seg.SlotCount():
 		fmt.Fprintf(os.Stderr, "service: running without stats: plutonSlot %d is not below the slot count %d\n", slotIndex, seg.SlotCount())
+	case slotIndex+seg.ThreadsPerInstance() > seg.SlotCount():
+		fmt.Fprintf(os.Stderr, "service: running without stats: plutonSlot %d and maximum-threads %d need more than the slot count %d\n",
+			slotIndex, seg.ThreadsPerInstance(), seg.SlotCount())
 	default:
-		s.slot = seg.Slot(slotIndex)
-		s.applyHeader(seg.Header())
+		h := seg.Header()
+		s.inst.threads = h.ThreadsPerInstance
+		for t := range h.ThreadsPerInstance {
+			s.inst.slots = append(s.inst.slots, seg.Slot(slotIndex+t))
+		}
+		s.slot, s.first = s.inst.slots[0], s.inst.slots[0]
+		s.applyHeader(h)
 	}
 	if s.slot == nil && s.mem != nil {
 		_ = unix.Munmap(s.mem)
@@ -334,8 +387,12 @@ func (s *Service) initManager(e env) error {
 	}
 	if s.slot != nil {
 		// Idle is published only once the stop signal can be honoured.
-		s.slot.SetPID(uint32(s.pid))
-		s.setSlotState(stats.StateIdle, time.Now())
+		now := time.Now()
+		for _, sl := range s.inst.slots {
+			sl.SetPID(uint32(s.pid))
+			sl.SetState(stats.StateIdle, micros(now))
+		}
+		s.slotState = stats.StateIdle
 	}
 	return nil
 }
@@ -361,7 +418,7 @@ func (s *Service) applyHeader(h stats.HeaderConfig) {
 // next wait, or within a second while it waits for connections.
 func (s *Service) signalLoop(c <-chan os.Signal) {
 	for range c {
-		s.stopSignal.Store(true)
+		s.inst.stopping.Store(true)
 	}
 }
 
@@ -369,7 +426,12 @@ func (s *Service) signalLoop(c <-chan os.Signal) {
 func (s *Service) Mode() Mode { return s.mode }
 
 // Name returns the service name sent in every response, "<name>:<pid>/0".
+// Under maximum-threads, thread t sends "<name>:<pid>/<t>".
 func (s *Service) Name() string { return s.name }
+
+// Threads returns how many requests the instance serves at once: the
+// segment's maximum-threads in manager mode, otherwise 1.
+func (s *Service) Threads() int { return s.inst.threads }
 
 // OnStop registers f to run once when the service loop ends, for any
 // reason (the stop signal, maximum-requests, end of input, a fatal error),
@@ -387,12 +449,26 @@ func (s *Service) OnStop(f func()) { s.onStop = append(s.onStop, f) }
 // same error on every call. A request that was not answered with Respond
 // or Fault when Next is called again is answered with fault 6
 // serviceException "request not answered by the service".
+//
+// Next serves one request at a time: with maximum-threads above 1 it fails
+// with fault ShmThreadConfigNotService (-104); such a service must use
+// Serve.
 func (s *Service) Next() (*Request, error) {
+	if s.inst.threads > 1 && !s.worker && !s.closed && s.stopErr == nil {
+		s.stop(stats.NoReason, fault.New(fault.ShmThreadConfigNotService, fmt.Sprintf(
+			"maximum-threads %d needs the handler form (Serve): the loop form serves one request at a time", s.inst.threads)))
+		return nil, s.end()
+	}
+	return s.next()
+}
+
+// next is Next for the loop of one worker.
+func (s *Service) next() (*Request, error) {
 	switch {
 	case s.closed:
 		return nil, fault.New(fault.NotInitialized, "service closed")
 	case s.stopErr != nil:
-		return nil, s.stopErr
+		return nil, s.end()
 	}
 	if s.pending {
 		fmt.Fprintf(os.Stderr, "service: request %d of %q was not answered: sending fault 6 %q\n",
@@ -423,8 +499,11 @@ func (s *Service) handOff() {
 	c := s.curConn()
 	now := time.Now()
 	s.pending = true
-	s.served++
+	s.inst.served.Add(1)
 	s.requests++
+	if s.worker && len(s.pendingConns) > 0 {
+		s.handOver()
+	}
 	s.busyStart = now
 	name, key := s.req.pr.ClientName, s.req.pr.ServiceKey
 	s.req.reset(now)
@@ -623,14 +702,20 @@ func (s *Service) report(outcome stats.Outcome, d time.Duration, reqBytes, respB
 	if s.reporter == nil {
 		return
 	}
+	s.inst.reportMu.Lock()
 	s.reporter.Add(stats.Entry{Outcome: outcome, DurationMicros: clamp32(d.Microseconds()),
 		RequestBytes: clamp32(int64(reqBytes)), ResponseBytes: clamp32(int64(respBytes)), Function: function}, now)
+	s.inst.reportMu.Unlock()
 }
 
-// stop ends the loop with err, remembering the exit reason.
+// stop ends the loop with err, remembering the exit reason. A worker of a
+// threaded Serve makes every worker leave.
 func (s *Service) stop(reason stats.ExitReason, err error) error {
 	s.exitReason = reason
 	s.stopErr = err
+	if s.worker {
+		s.inst.leave(reason, err)
+	}
 	return err
 }
 
@@ -644,6 +729,11 @@ func (s *Service) end() error {
 	s.ended = true
 	s.dropCur()
 	s.dropPending()
+	if s.worker {
+		// The instance ends once every worker has left (Serve).
+		s.setSlotState(stats.StateStopping, time.Now())
+		return s.stopErr
+	}
 	s.runStopHooks()
 	if s.mode == Manager {
 		s.writeExit(s.exitReason)
@@ -662,8 +752,8 @@ func (s *Service) runStopHooks() {
 
 // shutdownReason is the exit reason after the manager's stop signal.
 func (s *Service) shutdownReason() stats.ExitReason {
-	if s.slot != nil {
-		if r := s.slot.ShutdownRequest(); r != stats.NoReason {
+	if s.first != nil {
+		if r := s.first.ShutdownRequest(); r != stats.NoReason {
 			return r
 		}
 	}
@@ -679,18 +769,27 @@ func (s *Service) setSlotState(st stats.State, now time.Time) {
 	}
 }
 
-// writeExit sends the final report and marks the slot stopping.
+// writeExit sends the final report and marks the thread slots stopping,
+// with the exit reason in the first.
 func (s *Service) writeExit(reason stats.ExitReason) {
 	if s.exitDone {
 		return
 	}
 	s.exitDone = true
 	if s.reporter != nil {
+		s.inst.reportMu.Lock()
 		s.reporter.Flush()
+		s.inst.reportMu.Unlock()
 	}
 	if s.slot != nil {
-		s.setSlotState(stats.StateStopping, time.Now())
-		s.slot.SetExitReason(reason)
+		now := time.Now()
+		s.setSlotState(stats.StateStopping, now)
+		for _, sl := range s.inst.slots[1:] {
+			if sl.Read().State != stats.StateStopping {
+				sl.SetState(stats.StateStopping, micros(now))
+			}
+		}
+		s.first.SetExitReason(reason)
 	}
 }
 

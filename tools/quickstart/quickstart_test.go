@@ -149,9 +149,11 @@ func TestQuickstartAsWritten(t *testing.T) {
 
 	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8",
 		// Go's caches stay the machine's: the page's go commands then need
-		// no network (the module cache holds golang.org/x/sys).
+		// no network (the module cache holds golang.org/x/sys, verified when
+		// it was downloaded; a fresh machine has no checksum database tiles
+		// cached, hence GOSUMDB=off with GOPROXY=off).
 		"GOCACHE=" + goEnv(t, "GOCACHE"), "GOMODCACHE=" + goEnv(t, "GOMODCACHE"), "GOPATH=" + goEnv(t, "GOPATH"),
-		"GOFLAGS=" + goEnv(t, "GOFLAGS"), "GOTOOLCHAIN=local", "GOPROXY=off"}
+		"GOFLAGS=" + goEnv(t, "GOFLAGS"), "GOTOOLCHAIN=local", "GOPROXY=off", "GOSUMDB=off"}
 	if v := os.Getenv("PYENV_ROOT"); v != "" {
 		env = append(env, "PYENV_ROOT="+v)
 	} else if h, err := os.UserHomeDir(); err == nil {

@@ -39,7 +39,10 @@ func fakeManager(t *testing.T, dir string, pid int) {
 // returns it with a channel that receives the signal that ended it.
 func victim(t *testing.T) (*exec.Cmd, chan syscall.Signal) {
 	t.Helper()
-	cmd := exec.Command("sleep", "30")
+	// Not sleep(1): a job started in the background by a non-interactive
+	// shell inherits SIGINT ignored, and exec keeps it ignored; the victim
+	// puts both signals back to their default action first.
+	cmd := exec.Command("perl", "-e", `$SIG{INT} = $SIG{HUP} = "DEFAULT"; sleep 30`)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	got := make(chan syscall.Signal, 1)

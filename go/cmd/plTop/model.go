@@ -60,7 +60,7 @@ var columns = []column{
 		less: numeric(func(s status.ServiceView) int { return s.Idle })},
 	{title: "START", width: 5, text: func(s status.ServiceView) string { return fmt.Sprint(s.Starting) },
 		less: numeric(func(s status.ServiceView) int { return s.Starting })},
-	{title: "INST", width: 7, text: func(s status.ServiceView) string { return fmt.Sprintf("%d/%d", s.Instances, s.MaximumProcesses) },
+	{title: "INST", width: 9, text: func(s status.ServiceView) string { return status.InstancesText(s.ServiceStatus) },
 		less: numeric(func(s status.ServiceView) int { return s.Instances })},
 	{title: "OCC", width: 5, text: func(s status.ServiceView) string { return fmt.Sprintf("%d%%", int(math.Round(s.Occupancy*100))) },
 		less: numeric(func(s status.ServiceView) float64 { return s.Occupancy })},

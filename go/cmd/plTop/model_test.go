@@ -32,7 +32,7 @@ type fakeManager struct {
 
 func newFakeManager() *fakeManager {
 	return &fakeManager{services: []pool.ServiceStatus{
-		{Key: "b.busy.0.raw", Phase: "running", Busy: 3, Instances: 3, MaximumProcesses: 5, Requests: 10},
+		{Key: "b.busy.0.raw", Phase: "running", Busy: 3, Instances: 3, MaximumProcesses: 5, MaximumThreads: 4, BusyThreads: 9, Requests: 10},
 		{Key: "a.quiet.0.raw", Phase: "running", Idle: 1, Instances: 1, MaximumProcesses: 2, Requests: 500},
 		{Key: "c.crash.0.raw", Phase: "running", MaximumProcesses: 1,
 			Backoff:     &pool.BackoffStatus{Reason: "Abnormal Exit Code", RemainingSeconds: 41.2},
@@ -161,6 +161,8 @@ func TestModelShowsSortsAndControls(t *testing.T) {
 	assert.Equal(t, []string{"a.quiet.0.raw", "b.busy.0.raw", "c.crash.0.raw"}, rowKeys(v), "by key, running services only")
 	assert.Contains(t, v, "> a.quiet.0.raw", "the first row is selected")
 	assert.Contains(t, v, "backoff 42s")
+	assert.Regexp(t, `b\.busy\.0\.raw .* 3/5×4 `, v, "INST shows the threads of each instance")
+	assert.Regexp(t, `a\.quiet\.0\.raw .* 1/2 `, v, "one thread: no ×")
 
 	// s cycles the sort column: STATE, then BUSY (largest first).
 	m = drive(t, m, key("s"))

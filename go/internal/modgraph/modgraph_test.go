@@ -29,19 +29,18 @@ func TestClientImporterModuleGraph(t *testing.T) {
 		"require github.com/pluton-go/pluton v0.0.0\n\nreplace github.com/pluton-go/pluton => "+root+"\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\n"+
 		"import \"github.com/pluton-go/pluton/go/client\"\n\nfunc main() { _, _ = client.New(\"scratch\") }\n"), 0o644))
-	// The module cache first (GOPROXY=off); the module proxy when the cache
-	// lacks a go.mod of the graph (a dependency added since the last
-	// download).
+	// The module cache first (GOPROXY=off, and GOSUMDB=off: what is in the
+	// cache was verified when it was downloaded, and a fresh machine has no
+	// checksum database tiles cached); the module proxy when the cache lacks
+	// a go.mod of the graph (a dependency added since the last download).
 	run := func(args ...string) string {
 		var out []byte
 		var err error
-		for _, proxy := range []string{"GOPROXY=off", ""} {
+		for _, proxy := range [][]string{{"GOPROXY=off", "GOSUMDB=off"}, nil} {
 			cmd := exec.Command("go", args...)
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
-			if proxy != "" {
-				cmd.Env = append(cmd.Env, proxy)
-			}
+			cmd.Env = append(cmd.Env, proxy...)
 			if out, err = cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "GOPROXY=off") {
 				break
 			}

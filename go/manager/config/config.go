@@ -39,6 +39,11 @@ const (
 // the original's shared-memory field).
 const MaxRecorderPrefix = 255
 
+// MaxSlots bounds the stats segment of one service: maximum-processes ×
+// maximum-threads (its slot count, docs/protocol.md §4.1) may not exceed it.
+// The manager reads every slot at each sample, 10 times a second.
+const MaxSlots = 100000
+
 // Service is one parsed configuration file.
 type Service struct {
 	Key  servicekey.Key // from the file name
@@ -57,7 +62,7 @@ type Service struct {
 	MaximumRequestSize    int64         // maximum-request-size, bytes, default 64 MiB, 0 (no limit)..999999999
 	MaximumRequests       int           // maximum-requests, default 10000, min 1
 	MaximumRetries        int           // maximum-retries, default 1, 0..10: accepted, no effect (docs/config.md)
-	MaximumThreads        int           // maximum-threads, default 1, 1..10000
+	MaximumThreads        int           // maximum-threads, default 1, 1..10000: requests an instance serves at once (protocol.md §8.7); MaximumProcesses × MaximumThreads ≤ MaxSlots
 	MinimumProcesses      int           // minimum-processes, default 1, 0..maximum-processes
 	OccupancyPercent      int           // occupancy-percent, default 70, 50..100
 	PrestartProcesses     bool          // prestart-processes, default false
@@ -379,6 +384,13 @@ func Parse(r io.Reader, path string, key servicekey.Key) (*Service, error) {
 		return nil, &Error{File: path, Line: e.line, Param: "minimum-processes",
 			Msg: "minimum-processes must not be greater than maximum-processes"}
 	}
+	if slots := s.MaximumProcesses * s.MaximumThreads; slots > MaxSlots {
+		// Only maximum-threads above 10 can take the product over the
+		// limit, so the parameter is in the file.
+		return nil, &Error{File: path, Line: p.entries["maximum-threads"].line, Param: "maximum-threads",
+			Msg: fmt.Sprintf("maximum-processes × maximum-threads = %d × %d = %d but it must not be greater than %d "+
+				"(the stats segment's slots)", s.MaximumProcesses, s.MaximumThreads, slots, MaxSlots)}
+	}
 	if s.Exec == "" {
 		return nil, &Error{File: path, Param: "exec", Msg: "Must include an 'exec' parameter"}
 	}
@@ -394,10 +406,6 @@ func Parse(r io.Reader, path string, key servicekey.Key) (*Service, error) {
 
 	if s.ExecFailureBackoff == 0 {
 		s.Warnings = append(s.Warnings, "Zero exec-failure-backoff can be deleterious to your system")
-	}
-	if s.MaximumThreads > 1 {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("maximum-threads %d has no effect: every instance serves one "+
-			"request at a time; raise maximum-processes instead", s.MaximumThreads))
 	}
 	if len(s.RecorderPrefix) > MaxRecorderPrefix {
 		s.RecorderPrefix = s.RecorderPrefix[:MaxRecorderPrefix]

@@ -150,7 +150,7 @@ group somegroup`
 	assert.Equal(t, 600*time.Second, s.UnresponsiveTimeout)
 	assert.Equal(t, "someone", s.User) // Parse does not look accounts up; Load does
 	assert.Equal(t, "somegroup", s.Group)
-	assert.Equal(t, []string{"maximum-threads 4 has no effect: every instance serves one request at a time; raise maximum-processes instead"}, s.Warnings)
+	assert.Empty(t, s.Warnings, "maximum-threads has an effect: no warning")
 }
 
 func TestParseErrors(t *testing.T) {
@@ -194,6 +194,14 @@ func TestParseErrors(t *testing.T) {
 			"maximum-retries=11 but it must not be greater than upper limit 10"},
 		{"max threads high", "exec x\nmaximum-threads 1K1\n", 2, "maximum-threads",
 			"maximum-threads: Invalid multiplier. Expect K, M, or G"},
+		{"max threads 0", "exec x\nmaximum-threads 0\n", 2, "maximum-threads",
+			"maximum-threads=0 but it must not be less than lower limit 1"},
+		{"max threads above 10000", "exec x\nmaximum-threads 10001\n", 2, "maximum-threads",
+			"maximum-threads=10001 but it must not be greater than upper limit 10000"},
+		{"slots above the limit", "exec x\nmaximum-processes 1001\nmaximum-threads 100\n", 3, "maximum-threads",
+			"maximum-processes × maximum-threads = 1001 × 100 = 100100 but it must not be greater than 100000 (the stats segment's slots)"},
+		{"slots above the limit, threads first", "exec x\nmaximum-threads 11\nmaximum-processes 10000\n", 2, "maximum-threads",
+			"maximum-processes × maximum-threads = 10000 × 11 = 110000 but it must not be greater than 100000 (the stats segment's slots)"},
 		{"min processes negative", "exec x\nminimum-processes -1\n", 2, "minimum-processes",
 			"minimum-processes=-1 but it must not be less than lower limit 0"},
 		{"occupancy low", "exec x\noccupancy-percent 49\n", 2, "occupancy-percent",
@@ -301,6 +309,27 @@ func TestParseWarnings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, long[:MaxRecorderPrefix], s.RecorderPrefix)
 	assert.Equal(t, []string{"recorder-prefix truncated to 255 bytes"}, s.Warnings)
+}
+
+// TestParseThreadSlots: maximum-processes × maximum-threads may reach
+// MaxSlots, not more (the error cases are in TestParseErrors).
+func TestParseThreadSlots(t *testing.T) {
+	for _, tt := range []struct {
+		text           string
+		procs, threads int
+	}{
+		{"exec x\n", 10, 1},
+		{"exec x\nmaximum-threads 10000\n", 10, 10000},
+		{"exec x\nmaximum-processes 10000\nmaximum-threads 10\n", 10000, 10},
+		{"exec x\nmaximum-processes 1\nmaximum-threads 10000\n", 1, 10000},
+	} {
+		s, err := parseString(t, tt.text)
+		require.NoError(t, err, tt.text)
+		assert.Equal(t, tt.procs, s.MaximumProcesses)
+		assert.Equal(t, tt.threads, s.MaximumThreads)
+		assert.LessOrEqual(t, s.MaximumProcesses*s.MaximumThreads, MaxSlots)
+		assert.Empty(t, s.Warnings)
+	}
 }
 
 func TestParseLongLine(t *testing.T) {

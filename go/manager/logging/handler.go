@@ -28,11 +28,10 @@ type textHandler struct {
 	group string      // from WithGroup: "a.b."
 }
 
-func (h *textHandler) init() {
-	if h.mu == nil {
-		h.mu = new(sync.Mutex)
-		h.buf = new([]byte)
-	}
+// newTextHandler returns a handler writing to w; the mutex and the line
+// buffer are shared by the handlers derived from it (WithAttrs, WithGroup).
+func newTextHandler(w io.Writer, stamp bool) *textHandler {
+	return &textHandler{mu: new(sync.Mutex), w: w, stamp: stamp, buf: new([]byte)}
 }
 
 // Enabled reports true: the Logger decides what is written.
@@ -40,7 +39,6 @@ func (h *textHandler) Enabled(context.Context, slog.Level) bool { return true }
 
 // Handle writes one line.
 func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
-	h.init()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	b := (*h.buf)[:0]
@@ -140,7 +138,6 @@ func needsQuote(s string) bool {
 
 // WithAttrs returns a handler that writes attrs on every line.
 func (h *textHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	h.init()
 	h2 := *h
 	h2.attrs = append([]slog.Attr(nil), h.attrs...)
 	for _, a := range attrs {
@@ -154,7 +151,6 @@ func (h *textHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 // WithGroup returns a handler that prefixes later attribute keys with name.
 func (h *textHandler) WithGroup(name string) slog.Handler {
-	h.init()
 	if name == "" {
 		return h
 	}

@@ -173,7 +173,7 @@ func NewWith(w io.Writer, o Options) *Logger {
 	case JSON:
 		l.h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: fatalName})
 	default:
-		l.h = &textHandler{w: w, stamp: o.Format == Text}
+		l.h = newTextHandler(w, o.Format == Text)
 	}
 	l.cats.Store(uint32(o.Categories))
 	l.debug.Store(uint32(o.Debug))

@@ -2,11 +2,13 @@ package logging
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,4 +183,48 @@ func TestParseFormat(t *testing.T) {
 	}
 	_, err := ParseFormat("xml")
 	assert.ErrorContains(t, err, `unknown log format "xml" (want text, plain or json)`)
+}
+
+// exclusiveWriter fails the test if two Writes overlap: handlers derived
+// with WithAttrs and WithGroup must share their parent's lock.
+type exclusiveWriter struct {
+	t      *testing.T
+	inside atomic.Bool
+	lines  atomic.Int64
+}
+
+func (w *exclusiveWriter) Write(p []byte) (int, error) {
+	if !w.inside.CompareAndSwap(false, true) {
+		w.t.Error("two lines written at once")
+	}
+	time.Sleep(time.Microsecond)
+	w.lines.Add(1)
+	w.inside.Store(false)
+	return len(p), nil
+}
+
+func TestDerivedHandlersShareTheLock(t *testing.T) {
+	w := &exclusiveWriter{t: t}
+	h := newTextHandler(w, true)
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var d slog.Handler = h
+			switch g % 3 {
+			case 1:
+				d = h.WithAttrs([]slog.Attr{slog.Int("g", g)})
+			case 2:
+				d = h.WithGroup("grp").WithAttrs([]slog.Attr{slog.Int("g", g)})
+			}
+			for i := range 100 {
+				r := slog.NewRecord(time.Now(), slog.LevelInfo, "line", 0)
+				r.AddAttrs(slog.Int("i", i))
+				require.NoError(t, d.Handle(context.Background(), r))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.EqualValues(t, 600, w.lines.Load())
 }

@@ -16,6 +16,7 @@ type Metrics struct {
 
 	Instances *prometheus.GaugeVec   // live instances, stopping ones included
 	Busy      *prometheus.GaugeVec   // instances handling a request
+	Threads   *prometheus.GaugeVec   // threads handling a request (maximum-threads)
 	Occupancy *prometheus.GaugeVec   // smoothed busy share of the serving instances, 0..1
 	Backlog   *prometheus.GaugeVec   // connections waiting in the accept queue
 	Backoff   *prometheus.GaugeVec   // 1 while restarts are backed off
@@ -47,6 +48,7 @@ func New() *Metrics {
 		Registry:  prometheus.NewRegistry(),
 		Instances: gauge("instances", "Live instances of the service, stopping ones included."),
 		Busy:      gauge("busy_instances", "Instances handling a request."),
+		Threads:   gauge("busy_threads", "Threads handling a request, over every instance (maximum-threads); equals busy_instances with one thread."),
 		Occupancy: gauge("occupancy_ratio", "Smoothed share of time the serving instances are busy (0-1)."),
 		Backlog:   gauge("backlog", "Connections waiting in the accept queue of the service's socket."),
 		Backoff:   gauge("backoff", "1 while restarts are backed off after an abnormal exit."),
@@ -65,7 +67,7 @@ func New() *Metrics {
 		Processes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "pluton", Subsystem: "manager", Name: "processes",
 			Help: "Instances alive, all services."}),
 	}
-	m.Registry.MustRegister(m.Instances, m.Busy, m.Occupancy, m.Backlog, m.Backoff, m.Held, m.Halted,
+	m.Registry.MustRegister(m.Instances, m.Busy, m.Threads, m.Occupancy, m.Backlog, m.Backoff, m.Held, m.Halted,
 		m.Requests, m.Faults, m.Duration, m.Starts, m.Exits, m.Rejected, m.Services, m.Processes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -74,7 +76,7 @@ func New() *Metrics {
 // Forget deletes every series of a service that is gone.
 func (m *Metrics) Forget(service string) {
 	l := prometheus.Labels{"service": service}
-	for _, g := range []*prometheus.GaugeVec{m.Instances, m.Busy, m.Occupancy, m.Backlog, m.Backoff, m.Held, m.Halted} {
+	for _, g := range []*prometheus.GaugeVec{m.Instances, m.Busy, m.Threads, m.Occupancy, m.Backlog, m.Backoff, m.Held, m.Halted} {
 		g.DeletePartialMatch(l)
 	}
 	for _, c := range []*prometheus.CounterVec{m.Requests, m.Faults, m.Starts, m.Exits, m.Rejected} {
@@ -91,7 +93,7 @@ type Service struct {
 	m   *Metrics
 	key string
 
-	Instances, Busy, Occupancy, Backlog, Backoff, Held, Halted prometheus.Gauge
+	Instances, Busy, Threads, Occupancy, Backlog, Backoff, Held, Halted prometheus.Gauge
 
 	requests [stats.OK + 1]prometheus.Counter // by outcome
 	duration prometheus.Observer
@@ -100,7 +102,7 @@ type Service struct {
 // Service returns the series of the service key.
 func (m *Metrics) Service(key string) *Service {
 	return &Service{m: m, key: key,
-		Instances: m.Instances.WithLabelValues(key), Busy: m.Busy.WithLabelValues(key),
+		Instances: m.Instances.WithLabelValues(key), Busy: m.Busy.WithLabelValues(key), Threads: m.Threads.WithLabelValues(key),
 		Occupancy: m.Occupancy.WithLabelValues(key), Backlog: m.Backlog.WithLabelValues(key),
 		Backoff: m.Backoff.WithLabelValues(key), Held: m.Held.WithLabelValues(key), Halted: m.Halted.WithLabelValues(key)}
 }

@@ -47,7 +47,7 @@ type ServiceHandover struct {
 // InstanceHandover is one instance of a handed-over service.
 type InstanceHandover struct {
 	PID         int           `json:"pid"`
-	Slot        int           `json:"slot"`
+	Slot        int           `json:"slot"`     // its first thread slot (plutonSlot)
 	StderrFD    int           `json:"stderrFD"` // the read end of its stderr pipe
 	Started     time.Time     `json:"started"`
 	Ready       time.Time     `json:"ready"`
@@ -108,9 +108,10 @@ func Adopt(h ServiceHandover, env *Env, now time.Time) (s *Service, err error) {
 		inst:       make([]*Instance, cfg.MaximumProcesses), argv: cfg.Argv,
 		lines: newLineLimiter(env.Log), held: h.Held, halted: h.Halted, requests: h.Requests, faults: h.Faults}
 	s.curSocket, s.curMmap = s.SocketPath, s.MmapPath
+	created := s // every error return sets s to nil
 	defer func() {
 		if err != nil {
-			s.closeFiles()
+			created.closeFiles()
 		}
 	}()
 	if h.MmapPath != s.MmapPath {
@@ -147,15 +148,27 @@ func Adopt(h ServiceHandover, env *Env, now time.Time) (s *Service, err error) {
 		return nil, fmt.Errorf("%s: stats segment fd %d: %w", h.Key, h.SegmentFD, err)
 	}
 	s.segIno = st.Ino
-	size = stats.SegmentSize(cfg.MaximumProcesses)
-	if st.Size != int64(size) {
-		return nil, fmt.Errorf("%s: stats segment fd %d: %d bytes, want %d", h.Key, h.SegmentFD, st.Size, size)
+	if st.Size < stats.HeaderSize || st.Size > int64(stats.SegmentSize(config.MaxSlots)) {
+		return nil, fmt.Errorf("%s: stats segment fd %d: %d bytes", h.Key, h.SegmentFD, st.Size)
 	}
-	b, err := unix.Mmap(h.SegmentFD, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	b, err := unix.Mmap(h.SegmentFD, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("%s: stats segment: mmap: %w", h.Key, err)
 	}
 	s.seg = stats.Segment(b)
+	// The instances run with the threads the segment was made for, which
+	// may not be the configuration's (a manager from before maximum-threads
+	// took effect made every segment with one thread per instance).
+	s.threads = s.seg.ThreadsPerInstance()
+	if size := stats.SegmentSize(cfg.MaximumProcesses * s.threads); s.seg.Validate() != nil ||
+		s.seg.SlotCount() != cfg.MaximumProcesses*s.threads || st.Size != int64(size) {
+		return nil, fmt.Errorf("%s: stats segment fd %d: %d bytes, %d slots, %d threads per instance, want %d bytes for maximum-processes %d",
+			h.Key, h.SegmentFD, st.Size, s.seg.SlotCount(), s.threads, size, cfg.MaximumProcesses)
+	}
+	if s.threads != max(cfg.MaximumThreads, 1) {
+		env.Log.Printf("Service Warning: %s: adopted with %d thread(s) per instance, as its stats segment was made; "+
+			"maximum-threads %d takes effect when the service is replaced (its file changes, or the manager restarts)", h.Key, s.threads, cfg.MaximumThreads)
+	}
 
 	s.lfd = h.ListenFD
 	s.listener = os.NewFile(uintptr(h.ListenFD), s.SocketPath)
@@ -172,8 +185,8 @@ func Adopt(h ServiceHandover, env *Env, now time.Time) (s *Service, err error) {
 		if err := s.adoptInstance(ih, now); err != nil {
 			env.Log.Printf("Process Warning: %s/%d-%d not adopted (ended during the upgrade?): %v", h.Key, ih.Slot, ih.PID, err)
 			unix.Close(ih.StderrFD)
-			if ih.Slot >= 0 && ih.Slot < len(s.inst) && s.inst[ih.Slot] == nil {
-				s.seg.Slot(ih.Slot).Reset() // free for a new instance
+			if k := ih.Slot / s.perInstance(); ih.Slot >= 0 && ih.Slot%s.perInstance() == 0 && k < len(s.inst) && s.inst[k] == nil {
+				s.resetSlots(ih.Slot) // free for a new instance
 			}
 		}
 	}
@@ -185,8 +198,8 @@ func Adopt(h ServiceHandover, env *Env, now time.Time) (s *Service, err error) {
 
 // adoptInstance takes over one handed-over instance.
 func (s *Service) adoptInstance(ih InstanceHandover, now time.Time) error {
-	if ih.Slot < 0 || ih.Slot >= len(s.inst) || s.inst[ih.Slot] != nil {
-		return fmt.Errorf("slot %d out of range or taken", ih.Slot)
+	if k := ih.Slot / s.perInstance(); ih.Slot < 0 || ih.Slot%s.perInstance() != 0 || k >= len(s.inst) || s.inst[k] != nil {
+		return fmt.Errorf("slot %d out of range, not an instance's first slot, or taken", ih.Slot)
 	}
 	key, lines, slot := s.Key, s.lines, ih.Slot
 	slotTag := key + "/" + strconv.Itoa(slot)
@@ -223,7 +236,7 @@ func (s *Service) adoptInstance(ih InstanceHandover, now time.Time) error {
 	default:
 		in.state = InstReady
 	}
-	s.inst[slot] = in
+	s.inst[s.index(in)] = in
 	s.live++
 	s.env.Counters.Children++
 	go func() {

@@ -42,11 +42,14 @@ func (s *Service) Sample(now time.Time, backlog int, known bool) {
 
 // sampleInstances reads every slot: readiness, busy time, requests,
 // unresponsive instances and instances close to their maximum-requests.
+// Capacity is counted in threads (docs/protocol.md §8.7): an instance is
+// busy while any of its thread slots is, and occupancy is the busy time of
+// every thread slot over the sampled time × counted instances × threads.
 func (s *Service) sampleInstances(now time.Time) {
 	dt := now.Sub(s.lastSample)
 	first := s.lastSample.IsZero()
 	s.lastSample = now
-	s.busy, s.idle, s.starting = 0, 0, 0
+	s.busy, s.idle, s.starting, s.busyThreads = 0, 0, 0, 0
 	nowMicros := uint64(now.UnixMicro())
 	var busyMicros float64
 	counted := 0
@@ -54,7 +57,8 @@ func (s *Service) sampleInstances(now time.Time) {
 		if in == nil || in.exited() {
 			continue
 		}
-		st := s.seg.Slot(in.Slot).Read()
+		threads := s.readThreads(in)
+		st := combine(threads)
 		in.last = st
 		if in.Ready.IsZero() {
 			if st.State == stats.StateStarting && now.Sub(in.Started) < startingGrace {
@@ -69,21 +73,15 @@ func (s *Service) sampleInstances(now time.Time) {
 				s.noteStartup(now.Sub(in.Started))
 			}
 		}
-		total := st.BusyMicros
 		switch st.State {
 		case stats.StateBusy:
 			s.busy++
 			s.lastActivity = now
-			if st.SinceMicros > 0 && nowMicros > st.SinceMicros {
-				total += nowMicros - st.SinceMicros
-			}
 		case stats.StateIdle:
 			s.idle++
 		}
-		if total > in.prevBusy {
-			busyMicros += float64(total - in.prevBusy)
-		}
-		in.prevBusy = total
+		s.busyThreads += busyThreads(threads)
+		busyMicros += in.busyDelta(threads, nowMicros)
 		counted++
 		if st.Requests > 0 && s.crashes > 0 && !in.stopping() && now.Sub(in.Started) >= healthyAfter {
 			s.setCrashes(0) // an instance serves and lasts: the crash streak is over
@@ -98,7 +96,7 @@ func (s *Service) sampleInstances(now time.Time) {
 		} else {
 			in.rate *= 0.5
 		}
-		s.checkUnresponsive(in, st, now)
+		s.checkUnresponsive(in, threads, now)
 		s.checkRetirement(in, st, now)
 	}
 	if first || dt <= 0 {
@@ -106,10 +104,33 @@ func (s *Service) sampleInstances(now time.Time) {
 	}
 	o := 0.0
 	if counted > 0 {
-		o = math.Min(1, busyMicros/1e6/(dt.Seconds()*float64(counted)))
+		o = math.Min(1, busyMicros/1e6/(dt.Seconds()*float64(counted*s.perInstance())))
 	}
 	s.occFast = smoothOccupancy(s.occFast, o, dt, occupancyFastTau)
 	s.occSlow = smoothOccupancy(s.occSlow, o, dt, occupancySlowTau)
+}
+
+// busyDelta returns the busy µs the thread slots of in have added since the
+// last sample, the requests in progress included, and records them. Each
+// thread is counted on its own, as an instance of one thread was: a thread
+// whose total went down since the last sample (its request in progress,
+// counted up to then, has ended) adds nothing this time.
+func (in *Instance) busyDelta(threads []stats.SlotStats, nowMicros uint64) float64 {
+	if len(in.prevBusy) != len(threads) {
+		in.prevBusy = make([]uint64, len(threads))
+	}
+	d := 0.0
+	for t, th := range threads {
+		total := th.BusyMicros
+		if th.State == stats.StateBusy && th.SinceMicros > 0 && nowMicros > th.SinceMicros {
+			total += nowMicros - th.SinceMicros
+		}
+		if total > in.prevBusy[t] {
+			d += float64(total - in.prevBusy[t])
+		}
+		in.prevBusy[t] = total
+	}
+	return d
 }
 
 func (s *Service) noteStartup(d time.Duration) {
@@ -316,6 +337,7 @@ func (s *Service) updateGauges() {
 	m := s.metrics
 	m.Instances.Set(float64(s.live))
 	m.Busy.Set(float64(s.busy))
+	m.Threads.Set(float64(s.busyThreads))
 	m.Occupancy.Set(s.occFast)
 	m.Backlog.Set(float64(s.backlog))
 	m.Backoff.Set(b2f(time.Now().Before(s.backoffUntil)))

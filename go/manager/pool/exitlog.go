@@ -99,7 +99,7 @@ func (s *Service) liveCounts() (requests, faults uint64) {
 		if in == nil || in.exited() {
 			continue
 		}
-		st := s.seg.Slot(in.Slot).Read()
+		st := s.readInstance(in)
 		requests += st.Requests
 		faults += st.Faults
 	}

@@ -15,7 +15,7 @@ import (
 
 // Instance is one running service process.
 type Instance struct {
-	Slot        int
+	Slot        int // its first slot in the stats segment (plutonSlot); its thread slots follow (threads.go)
 	Proc        *process.Process
 	LogID       string // <SK>/<slot>-<pid>
 	Started     time.Time
@@ -28,9 +28,10 @@ type Instance struct {
 	stop     stopOrder     // what the manager asked of it when stopping it (supervisor.go)
 
 	prevRequests uint64
-	prevBusy     uint64 // busy µs including the request in progress, at the last sample
+	prevBusy     []uint64 // per thread: busy µs including the request in progress, at the last sample
 	rate         float64
-	last         stats.SlotStats
+	last         stats.SlotStats   // its slots at the last sample, combined (threads.go)
+	threads      []stats.SlotStats // its thread slots, as last read
 	usage        usage
 	stderr       *logging.Tail // its last stderr lines
 }
@@ -53,12 +54,12 @@ func (s *Service) start(now time.Time) error {
 	slot := -1
 	for i, in := range s.inst {
 		if in == nil {
-			slot = i
+			slot = i * s.perInstance() // its first thread slot
 			break
 		}
 	}
 	sl := s.seg.Slot(slot)
-	sl.Reset()
+	s.resetSlots(slot)
 	maxReq := uint32(s.Cfg.InstanceMaximumRequests(s.env.Rand))
 	sl.SetManagerFields(maxReq, stats.NoReason)
 	key, lines := s.Key, s.lines
@@ -95,7 +96,7 @@ func (s *Service) start(now time.Time) error {
 		}
 	}
 	if err != nil {
-		sl.Reset()
+		s.resetSlots(slot)
 		s.setCrashes(s.crashes + 1)
 		s.lastCause = "start failed: " + err.Error()
 		s.lines.logf(0, "start failed "+s.Key+err.Error(), "Service Error: %s Start failed: %v", s.Key, err)
@@ -109,7 +110,7 @@ func (s *Service) start(now time.Time) error {
 	sl.SetPID(uint32(p.Pid))
 	in := &Instance{Slot: slot, Proc: p, Started: now, MaxRequests: maxReq, start: how,
 		LogID: fmt.Sprintf("%s/%d-%d", s.Key, slot, p.Pid), stderr: tail}
-	s.inst[slot] = in
+	s.inst[s.index(in)] = in
 	s.live++
 	s.starting++
 	c := s.env.Counters
@@ -137,8 +138,8 @@ func (s *Service) onExit(in *Instance) {
 	s.drainReports() // every record the instance wrote, for its Usage line
 	s.move(in, InstExited)
 	st, err := in.Proc.State()
-	sl := s.seg.Slot(in.Slot)
-	final := sl.Read()
+	threads := s.readThreads(in)
+	final := combine(threads)
 	reason := final.ExitReason
 	if reason == stats.NoReason {
 		reason = in.stop.reason
@@ -152,7 +153,7 @@ func (s *Service) onExit(in *Instance) {
 		early := !in.stopping() && final.Requests == 0 && in.usage.reqs == 0 && now.Sub(in.Started) < earlyExit
 		e = process.Describe(st, in.stop.signal, reason, early)
 	}
-	forensics := s.noteDeath(in, final, now)
+	forensics := s.noteDeath(in, threads, now)
 	if forensics != "" {
 		s.lastCrash.Reasons = e.Reasons
 	}
@@ -179,8 +180,8 @@ func (s *Service) onExit(in *Instance) {
 		}
 	}
 	s.env.Metrics.Exits.WithLabelValues(s.Key, label).Inc()
-	sl.Reset()
-	s.inst[in.Slot] = nil
+	s.resetSlots(in.Slot)
+	s.inst[s.index(in)] = nil
 	s.live--
 	if e.Backoff != "" {
 		s.setCrashes(s.crashes + 1)

@@ -155,10 +155,12 @@ func validRecord(b []byte) bool {
 	return true
 }
 
-// reporter returns the live instance that wrote a record, nil if none.
+// reporter returns the live instance that wrote a record, nil if none. The
+// record's slot is the instance's plutonSlot, its first thread slot; any
+// of its thread slots maps to it too.
 func (s *Service) reporter(slot, pid uint32) *Instance {
-	if int(slot) < len(s.inst) && s.inst[slot] != nil && s.inst[slot].Proc.Pid == int(pid) {
-		return s.inst[slot]
+	if k := int(slot) / s.perInstance(); slot != stats.NoSlot && k < len(s.inst) && s.inst[k] != nil && s.inst[k].Proc.Pid == int(pid) {
+		return s.inst[k]
 	}
 	for _, in := range s.inst {
 		if in != nil && in.Proc.Pid == int(pid) {

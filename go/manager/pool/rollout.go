@@ -58,7 +58,7 @@ func (s *Service) RolloutState(now time.Time) RolloutState {
 		if in == nil || in.exited() {
 			continue
 		}
-		if st := s.seg.Slot(in.Slot).Read(); st.State == stats.StateIdle || st.State == stats.StateBusy {
+		if st := s.readInstance(in); st.State == stats.StateIdle || st.State == stats.StateBusy {
 			ready++
 		}
 	}

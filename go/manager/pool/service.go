@@ -125,10 +125,11 @@ type Service struct {
 	limits     process.Limits
 	argv       []string
 
-	inst  []*Instance // by slot; nil = free
-	tmpl  *template   // the preload template (preload.go), nil: none running
-	live  int
-	phase Phase
+	inst    []*Instance // by instance index (slot / threads, threads.go); nil = free
+	threads int         // thread slots per instance (maximum-threads; the segment header's when adopted)
+	tmpl    *template   // the preload template (preload.go), nil: none running
+	live    int
+	phase   Phase
 
 	// A staged service is the new version of a changed service proving that
 	// it starts: its socket and segment stay at their .tmp names, where no
@@ -174,7 +175,8 @@ type Service struct {
 	lastUp, lastDown     time.Time
 	lastActivity         time.Time
 	startupAvg           time.Duration
-	busy, idle, starting int
+	busy, idle, starting int // instances, at the last sample
+	busyThreads          int // busy thread slots, at the last sample
 	armed                bool
 	requests, faults     uint64 // reported, all instances ever
 }
@@ -205,13 +207,14 @@ func newService(cfg *config.Service, env *Env, now time.Time, staged bool) (s *S
 		SocketPath: filepath.Join(env.RendezvousDir, key+".socket"),
 		MmapPath:   filepath.Join(env.RendezvousDir, key+".mmap"),
 		inst:       make([]*Instance, cfg.MaximumProcesses), argv: cfg.Argv, staged: staged,
-		lines: newLineLimiter(env.Log)}
+		threads: max(cfg.MaximumThreads, 1), lines: newLineLimiter(env.Log)}
 	s.curSocket, s.curMmap = s.SocketPath+".tmp", s.MmapPath+".tmp"
+	created := s // every error return sets s to nil
 	defer func() {
 		if err != nil {
-			s.closeFiles()
-			_ = os.Remove(s.MmapPath + ".tmp")
-			_ = os.Remove(s.SocketPath + ".tmp")
+			created.closeFiles()
+			_ = os.Remove(created.MmapPath + ".tmp")
+			_ = os.Remove(created.SocketPath + ".tmp")
 		}
 	}()
 	if err = s.resolveCredential(); err != nil {
@@ -297,7 +300,8 @@ func (s *Service) createSegment() error {
 		return fmt.Errorf("stats segment: %w", err)
 	}
 	s.segFile = f
-	size := stats.SegmentSize(s.Cfg.MaximumProcesses)
+	slots := s.Cfg.MaximumProcesses * s.perInstance()
+	size := stats.SegmentSize(slots)
 	if err := f.Truncate(int64(size)); err != nil {
 		return fmt.Errorf("stats segment: %w", err)
 	}
@@ -306,10 +310,11 @@ func (s *Service) createSegment() error {
 		return fmt.Errorf("stats segment: mmap: %w", err)
 	}
 	s.seg = stats.InitSegment(b, stats.HeaderConfig{
-		Slots:           s.Cfg.MaximumProcesses,
-		AffinityTimeout: s.Cfg.AffinityTimeout,
-		RecorderCycle:   uint32(s.Cfg.RecorderCycle),
-		RecorderPrefix:  s.Cfg.RecorderPrefix,
+		Slots:              slots,
+		ThreadsPerInstance: s.perInstance(),
+		AffinityTimeout:    s.Cfg.AffinityTimeout,
+		RecorderCycle:      uint32(s.Cfg.RecorderCycle),
+		RecorderPrefix:     s.Cfg.RecorderPrefix,
 		// The service loop limits (docs/protocol.md §8).
 		MaximumRequestSize: uint32(s.Cfg.MaximumRequestSize),
 		RequestReadTimeout: s.Cfg.RequestReadTimeout,
@@ -341,7 +346,9 @@ func (s *Service) createSocket() error {
 		_ = unix.Unlink(tmp)
 		return fmt.Errorf("%s %s: %w", what, tmp, err)
 	}
-	if err := unix.Listen(fd, 128+3*s.Cfg.MaximumProcesses); err != nil {
+	// The backlog grows with the requests the instances serve at once
+	// (the kernel caps it at net.core.somaxconn).
+	if err := unix.Listen(fd, 128+3*s.Cfg.MaximumProcesses*s.perInstance()); err != nil {
 		return fail("listen", err)
 	}
 	// accept on the shared blocking socket returns EAGAIN at least once a

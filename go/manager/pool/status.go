@@ -20,12 +20,14 @@ type ServiceStatus struct {
 	Phase            string         `json:"phase"`
 	Instances        int            `json:"instances"`
 	Serving          int            `json:"serving"`
-	Busy             int            `json:"busy"`
+	Busy             int            `json:"busy"` // instances with a thread busy
 	Idle             int            `json:"idle"`
 	Starting         int            `json:"starting"`
 	Spare            int            `json:"spare"`
 	MinimumProcesses int            `json:"minimumProcesses"`
 	MaximumProcesses int            `json:"maximumProcesses"`
+	MaximumThreads   int            `json:"maximumThreads"` // threads per instance (maximum-threads)
+	BusyThreads      int            `json:"busyThreads"`    // busy threads of every instance, at the last sample
 	Occupancy        float64        `json:"occupancy"`
 	OccupancySlow    float64        `json:"occupancySlow"`
 	OccupancyTarget  float64        `json:"occupancyTarget"`
@@ -79,9 +81,19 @@ type ProcessStatus struct {
 	Stopping      string    `json:"stopping,omitempty"`
 	Retiring      bool      `json:"retiring,omitempty"`
 	Start         string    `json:"start,omitempty"` // "exec", or "preload" (forked from the template); absent once handed over by an upgrade
-	// The request the instance is serving, or served last (slot v2 fields).
+	// The request the instance is serving, or served last (slot v2 fields);
+	// with several threads, that of the thread busy the longest, or else of
+	// the thread that served last.
 	RequestID  int64  `json:"requestID"`
 	ClientName string `json:"clientName,omitempty"`
+	// Threads is how many requests the instance serves at once
+	// (maximum-threads), BusyThreads how many it is serving, and Serving
+	// the request of each busy thread (empty when none is busy). State is
+	// busy while any thread is, and the counters are the sums over the
+	// threads (docs/protocol.md §8.7).
+	Threads     int            `json:"threads"`
+	BusyThreads int            `json:"busyThreads"`
+	Serving     []ThreadStatus `json:"serving"`
 	// StderrTail is the last lines the instance wrote to stderr, oldest
 	// first (bounded as logging.Tail says); empty if none.
 	StderrTail []string `json:"stderrTail"`
@@ -92,6 +104,7 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 	st := ServiceStatus{Key: s.Key, Config: s.Cfg.Path, Socket: s.SocketPath, Phase: s.phase.String(),
 		Instances: s.live, Serving: s.servingCount(), Busy: s.busy, Idle: s.idle, Starting: s.starting,
 		Spare: len(s.inst) - s.live, MinimumProcesses: s.Cfg.MinimumProcesses, MaximumProcesses: len(s.inst),
+		MaximumThreads: s.perInstance(), BusyThreads: s.busyThreads,
 		Occupancy: s.occFast, OccupancySlow: s.occSlow, OccupancyTarget: float64(s.Cfg.OccupancyPercent) / 100,
 		Backlog: s.backlog, Held: s.held, Halted: s.halted, Requests: s.requests, Faults: s.faults, Loaded: s.Loaded,
 		Unavailable: s.Unavailable(now), Rollout: s.rolloutFailed, LastCrash: s.lastCrash,
@@ -123,12 +136,14 @@ func (s *Service) Processes(now time.Time) []ProcessStatus {
 		if in == nil || in.exited() {
 			continue
 		}
-		st := s.seg.Slot(in.Slot).Read()
+		threads := s.readThreads(in)
+		st := combine(threads)
 		p := ProcessStatus{LogID: in.LogID, Service: s.Key, Slot: in.Slot, PID: in.Proc.Pid,
 			UptimeSeconds: now.Sub(in.Started).Seconds(), State: st.State.String(),
 			Requests: st.Requests, Responses: st.Responses, Faults: st.Faults,
 			BusySeconds: float64(st.BusyMicros) / 1e6, MaxRequests: in.MaxRequests, Retiring: in.replaced, Start: in.start,
-			RequestID: st.RequestID, ClientName: st.ClientName, StderrTail: in.stderr.Lines()}
+			RequestID: st.RequestID, ClientName: st.ClientName, StderrTail: in.stderr.Lines(),
+			Threads: len(threads), BusyThreads: busyThreads(threads), Serving: servingThreads(threads, now)}
 		// lastActive is when the slot's state last changed; an instance that
 		// has not written its slot yet (starting) was last active when it
 		// was started.

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"strconv"
 	"syscall"
 	"time"
 
@@ -8,14 +9,14 @@ import (
 )
 
 // The supervisor part of the pool: it watches every instance at each
-// sample and stops the ones that must go. An instance busy with one request
-// for longer than unresponsive-timeout is stopped as unresponsive; one about
-// to reach its maximum-requests gets its replacement early (make before
-// break); a stopped instance gets SIGTERM, then SIGKILL when its grace
-// period is over, then "One child left behind" if even that does not end
-// it (docs/manager.md, "Stopping an instance"). The decisions are pure
-// functions of the time given (stopOrder, unresponsiveFor, RetireDue);
-// the Service methods below carry them out.
+// sample and stops the ones that must go. An instance with a thread busy
+// with one request for longer than unresponsive-timeout is stopped as
+// unresponsive; one about to reach its maximum-requests gets its
+// replacement early (make before break); a stopped instance gets SIGTERM,
+// then SIGKILL when its grace period is over, then "One child left behind"
+// if even that does not end it (docs/manager.md, "Stopping an instance").
+// The decisions are pure functions of the time given (stopOrder,
+// unresponsiveFor, RetireDue); the Service methods below carry them out.
 
 // stopOrder is what the manager asked of an instance it stops, and when.
 type stopOrder struct {
@@ -88,15 +89,26 @@ func unresponsiveFor(st stats.SlotStats, o *stopOrder, now time.Time, timeout ti
 	return busyFor, true
 }
 
-// checkUnresponsive stops an instance busy with one request for longer
-// than unresponsive-timeout: SIGTERM, then SIGKILL after a short grace.
-func (s *Service) checkUnresponsive(in *Instance, st stats.SlotStats, now time.Time) {
-	busyFor, due := unresponsiveFor(st, &in.stop, now, s.Cfg.UnresponsiveTimeout)
-	if !due {
+// checkUnresponsive stops an instance with a thread busy with one request
+// for longer than unresponsive-timeout: SIGTERM, then SIGKILL after a short
+// grace. threads are its thread slots; with more than one, the warning
+// names the thread busy the longest.
+func (s *Service) checkUnresponsive(in *Instance, threads []stats.SlotStats, now time.Time) {
+	worst, longest := -1, time.Duration(0)
+	for t, st := range threads {
+		if busyFor, due := unresponsiveFor(st, &in.stop, now, s.Cfg.UnresponsiveTimeout); due && busyFor > longest {
+			worst, longest = t, busyFor
+		}
+	}
+	if worst < 0 {
 		return
 	}
-	s.env.Log.Printf("Process Warning: %s unresponsive: busy for %s (unresponsive-timeout %ds)",
-		in.LogID, busyFor.Round(time.Millisecond), int(s.Cfg.UnresponsiveTimeout/time.Second))
+	thread := ""
+	if len(threads) > 1 {
+		thread = " in thread " + strconv.Itoa(worst)
+	}
+	s.env.Log.Printf("Process Warning: %s unresponsive: busy for %s%s (unresponsive-timeout %ds)",
+		in.LogID, longest.Round(time.Millisecond), thread, int(s.Cfg.UnresponsiveTimeout/time.Second))
 	s.stop(in, now, stats.Unresponsive, unresponsiveGrace)
 }
 

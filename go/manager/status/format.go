@@ -81,15 +81,20 @@ func FormatUptime(s float64) string {
 }
 
 // ProcessState writes an instance's state with why it is stopping, as
-// "busy (stopping: halt)" or "idle (retiring)".
+// "busy (stopping: halt)" or "idle (retiring)"; an instance of several
+// threads (maximum-threads) adds its busy threads, as "busy 2/4 threads".
 func ProcessState(p pool.ProcessStatus) string {
+	state := p.State
+	if p.Threads > 1 {
+		state += fmt.Sprintf(" %d/%d threads", p.BusyThreads, p.Threads)
+	}
 	switch {
 	case p.Stopping != "":
-		return p.State + " (stopping: " + p.Stopping + ")"
+		return state + " (stopping: " + p.Stopping + ")"
 	case p.Retiring:
-		return p.State + " (retiring)"
+		return state + " (retiring)"
 	}
-	return p.State
+	return state
 }
 
 // AbnormalExitText writes a service's last abnormal exit as one line: the
@@ -106,7 +111,8 @@ func AbnormalExitText(x *pool.ExitStatus) string {
 
 // CrashText writes the request the last instance that died while busy was
 // serving (or had just answered), from which client and when (local
-// time). It does not name the recorder file.
+// time); for an instance of several threads, in which thread, and how many
+// other threads were busy. It does not name the recorder file.
 func CrashText(c *pool.CrashStatus) string {
 	what, client := "while serving", c.ClientName
 	if c.Answered {
@@ -115,6 +121,28 @@ func CrashText(c *pool.CrashStatus) string {
 	if client == "" {
 		client = "an unnamed client"
 	}
-	return fmt.Sprintf("last death while busy: %s (pid %d) %s request %d from %s at %s", c.LogID, c.PID, what,
-		c.RequestID, client, c.Time.Local().Format("15:04:05"))
+	thread := ""
+	if c.Threads > 1 {
+		thread = fmt.Sprintf(" in thread %d", c.Thread)
+	}
+	t := fmt.Sprintf("last death while busy: %s (pid %d) %s request %d from %s%s at %s", c.LogID, c.PID, what,
+		c.RequestID, client, thread, c.Time.Local().Format("15:04:05"))
+	switch n := len(c.OtherThreads); n {
+	case 0:
+	case 1:
+		t += " (and 1 other busy thread)"
+	default:
+		t += fmt.Sprintf(" (and %d other busy threads)", n)
+	}
+	return t
+}
+
+// InstancesText writes a service's live instances over maximum-processes,
+// "3/10", with the threads of each when there are several: "3/10×4".
+func InstancesText(s pool.ServiceStatus) string {
+	t := fmt.Sprintf("%d/%d", s.Instances, s.MaximumProcesses)
+	if s.MaximumThreads > 1 {
+		t += fmt.Sprintf("×%d", s.MaximumThreads)
+	}
+	return t
 }

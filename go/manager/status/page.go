@@ -31,6 +31,7 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"stateClass": stateClass,
 	"stateText":  stateText,
 	"procState":  ProcessState,
+	"instances":  func(s ServiceView) string { return InstancesText(s.ServiceStatus) },
 	"notes":      notes,
 	"lines":      func(l []string) string { return strings.Join(l, "\n") },
 }).Parse(pageSource))

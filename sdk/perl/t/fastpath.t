@@ -135,6 +135,51 @@ ok(wait_until(5, sub { read_slot($seg, 0)->{state} == 1 }), 'idle again after th
     $n++;
 }
 
+# a request incomplete at its first read and alone in the pending set is
+# waited for on the fast path: its report entry's duration counts from the accept
+{
+    my $bytes = Pluton::Packet::encode_request(service_key => $KEY, id => 17, client_name => 'late:1', data => 'late request');
+    my $c = conn();
+    syswrite $c, substr($bytes, 0, 12);
+    sleep 0.3;
+    syswrite $c, substr($bytes, 12);
+    my $p = read_response($c);
+    is($p->{fields}{q}, 'late request', 'a request in two writes, alone');
+    is($p->{fields}{a}, 'late:1', 'with its client name');
+    $n++;
+}
+
+# large requests in many writes: read into place, answered whole
+for my $size (65_536, 1_048_576) {
+    my $data = join q{}, map { chr(65 + $_ % 26) } 0 .. $size - 1;
+    my $bytes = Pluton::Packet::encode_request(service_key => $KEY, id => 18, data => $data);
+    my $c = conn();
+    for (my $i = 0; $i < length $bytes; $i += 50_000) {
+        my $chunk = substr $bytes, $i, 50_000;
+        for (my $off = 0; $off < length $chunk;) { $off += syswrite($c, $chunk, length($chunk) - $off, $off) // die "write: $!" }
+        sleep 0.005;
+    }
+    my $p = read_response($c);
+    ok($p && $p->{fields}{q} eq $data, "$size bytes in 50000-byte writes: echoed");
+    $n++;
+}
+
+# a partial request whose client goes, and a silent one alone until its
+# deadline (2 s): closed without an answer, not requests
+{
+    my $c = conn();
+    syswrite $c, '0Q,3b1';
+    sleep 0.2;
+    close $c;
+    my $t0 = time;
+    my $d = conn();
+    syswrite $d, '0Q,3b2';
+    my $r = read_response($d);
+    my $dt = time - $t0;
+    ok(!defined $r, 'a silent connection: closed without a response');
+    ok($dt > 1.5 && $dt < 5, "at its deadline ($dt s for 2 s)");
+}
+
 # still the same instance, fast again
 is(exchange(id => 16, data => 'last')->{fields}{q}, 'last', 'the fast path once more');
 $n++;
@@ -143,4 +188,13 @@ is(read_slot($seg, 0)->{pid}, $pid, 'one instance served everything');
 
 kill 'TERM', $pid;
 is(wait_exit($pid, 10), 0, 'it stops on SIGTERM');
+
+my @entries = map { @{ $_->{entries} } } read_records($rd, 5);
+is(scalar(grep { $_->{outcome} == 1 } @entries), 3, 'three read errors: the malformed, the gone and the silent connection');
+my ($late) = grep { $_->{request_bytes} == 12 && $_->{outcome} == 4 } @entries;
+ok($late && $late->{duration} >= 250_000, 'the late request lasted from its accept (' . ($late ? $late->{duration} : '?') . ' us)');
+for my $size (65_536, 1_048_576) {
+    ok((grep { $_->{request_bytes} == $size && $_->{response_bytes} == $size && $_->{outcome} == 4 } @entries),
+        "the $size-byte request in the report");
+}
 done_testing;

@@ -12,6 +12,8 @@ namespace Pluton;
 final class Connection
 {
     public readonly PacketDecoder $decoder;
+    /** A blocking read of a large payload was tried (SO_RCVTIMEO is set). */
+    public bool $waited = false;
 
     public function __construct(
         public readonly \Socket $socket,

@@ -41,6 +41,8 @@ final class Packet
     ];
 
     public const END_PACKET = "0z\n";
+    /** What follows the data of a response: its terminator and the end netstring. */
+    public const DATA_END = ",0z\n";
 
     /** The original's name of a packet type byte (`requestPT`, ...), or `?unknownPT?`. */
     public static function typeName(string $type): string
@@ -96,6 +98,24 @@ final class Packet
         string $faultText,
         string $data
     ): string {
+        $head = self::responseHead($requestId, $clientName, $serviceName, $faultCode, $faultText, strlen($data));
+        return $data === '' ? $head . self::END_PACKET : $head . $data . self::DATA_END;
+    }
+
+    /**
+     * The start of a response packet, up to where its data begins: the
+     * packet is this, then $dataLength bytes of data and DATA_END (or
+     * END_PACKET alone when $dataLength is 0). Large data is written after
+     * it as it is, without a copy into one packet.
+     */
+    public static function responseHead(
+        string $requestId,
+        string $clientName,
+        string $serviceName,
+        int $faultCode,
+        string $faultText,
+        int $dataLength
+    ): string {
         $p = '0A,' . strlen($requestId) . 'b' . $requestId . ',';
         if ($clientName !== '') {
             $p .= strlen($clientName) . 'a' . $clientName . ',';
@@ -109,10 +129,7 @@ final class Packet
                 $p .= self::netString('r', $faultText);
             }
         }
-        if ($data !== '') {
-            $p .= strlen($data) . 'q' . $data . ',';
-        }
-        return $p . self::END_PACKET;
+        return $dataLength > 0 ? $p . $dataLength . 'q' : $p;
     }
 
     /** One context pair, appended to the `j` payload. */

@@ -13,6 +13,13 @@ namespace Pluton;
  */
 final class PacketDecoder
 {
+    /**
+     * A payload at least this long that is not whole in the buffer is
+     * collected apart: its parts are kept as read and joined once (no copy
+     * when it arrives in one read), instead of growing the buffer.
+     */
+    public const LARGE_PAYLOAD = 65536;
+
     private const DIGITS = '0123456789';
 
     private string $buf = '';
@@ -23,6 +30,12 @@ final class PacketDecoder
     /** The packet's first netstring (its type) has been read. */
     private bool $started = false;
     private string $lastRaw = '';
+    /** @var list<string> the parts read so far of a large payload being collected */
+    private array $parts = [];
+    /** Bytes of the collected payload still to come (0: whole, or none collected). */
+    private int $partNeed = 0;
+    /** The type of the netstring whose payload is collected; '' when none is. */
+    private string $partType = '';
     /** The last service key that passed the check, and its parts. */
     private ?string $keyText = null;
     private ?ServiceKey $key = null;
@@ -44,7 +57,54 @@ final class PacketDecoder
 
     public function feed(string $bytes): void
     {
+        if ($this->partNeed > 0) {
+            $k = strlen($bytes);
+            if ($k <= $this->partNeed) {
+                $this->parts[] = $bytes;
+                $this->partNeed -= $k;
+                return;
+            }
+            $this->parts[] = substr($bytes, 0, $this->partNeed);
+            $bytes = substr($bytes, $this->partNeed);
+            $this->partNeed = 0;
+        }
         $this->buf .= $bytes;
+    }
+
+    /**
+     * The length of a read that would give the rest of a large payload in
+     * one string, used as it is: the payload's length when none of it has
+     * been read yet, else 0.
+     */
+    public function wholePayloadWanted(): int
+    {
+        return $this->parts === [] ? $this->partNeed : 0;
+    }
+
+    /**
+     * Where the payload of the first netstring of at least $large bytes
+     * starts in $bytes (the beginning of a packet), when $bytes ends before
+     * that payload does; 0 otherwise (no such netstring, or bytes that are
+     * not netstrings: the decoder reports those). Reading exactly that many
+     * bytes first leaves the payload to be read whole.
+     */
+    public static function payloadStart(string $bytes, int $large): int
+    {
+        $len = strlen($bytes);
+        $pos = 0;
+        while ($pos < $len) {
+            $digits = strspn($bytes, self::DIGITS, $pos, 10);
+            if ($digits === 0 || $digits === 10 || $pos + $digits >= $len) {
+                return 0;
+            }
+            $n = (int) substr($bytes, $pos, $digits);
+            $at = $pos + $digits + 1;
+            if ($at + $n >= $len) {
+                return $n >= $large ? $at : 0;
+            }
+            $pos = $at + $n + 1;
+        }
+        return 0;
     }
 
     /** Drops whatever is buffered, for a new connection. */
@@ -54,12 +114,15 @@ final class PacketDecoder
         $this->pos = 0;
         $this->fields = [];
         $this->started = false;
+        $this->parts = [];
+        $this->partNeed = 0;
+        $this->partType = '';
     }
 
     /** True when bytes of an unfinished packet are buffered. */
     public function hasPartial(): bool
     {
-        return $this->buf !== '';
+        return $this->buf !== '' || $this->partType !== '';
     }
 
     /**
@@ -69,6 +132,9 @@ final class PacketDecoder
      */
     public function readSize(): int
     {
+        if ($this->partNeed > 0) {
+            return min($this->partNeed, Io::CHUNK);
+        }
         $len = strlen($this->buf);
         $digits = strspn($this->buf, self::DIGITS, $this->pos, 10);
         if ($digits === 0 || $this->pos + $digits >= $len) {
@@ -96,11 +162,29 @@ final class PacketDecoder
      */
     public function next(): ?array
     {
+        if ($this->partType !== '' && ($this->partNeed > 0 || $this->buf === '')) {
+            return null; // a large payload, or the terminator after it, still to come
+        }
         $buf = $this->buf;
         $len = strlen($buf);
         $pos = $this->pos;
         $fields = $this->fields;
         $first = !$this->started;
+        if ($this->partType !== '') {
+            // The collected payload is whole and its terminator is here.
+            $type = $this->partType;
+            $t = $buf[$pos];
+            if ($t !== ',' && $t !== "\n") {
+                throw new ProtocolError('incorrect netString terminator - comma or \n expected', true);
+            }
+            $payload = count($this->parts) === 1 ? $this->parts[0] : implode('', $this->parts);
+            $this->parts = [];
+            $this->partType = '';
+            $pos++;
+            if ($this->accept($fields, $first, $type, $payload)) {
+                return $this->complete($buf, $pos, $len, $fields);
+            }
+        }
         // Each turn consumes one whole netstring `<length><type><payload><terminator>`.
         while ($pos < $len) {
             $digits = strspn($buf, self::DIGITS, $pos);
@@ -129,6 +213,17 @@ final class PacketDecoder
             }
             $end = $at + 1 + $n;
             if ($end >= $len) {
+                if ($n >= self::LARGE_PAYLOAD && !$this->keepRaw) {
+                    // Collected apart from now on (the raw packet is not kept whole).
+                    $this->parts = $at + 1 < $len ? [substr($buf, $at + 1)] : [];
+                    $this->partNeed = $n - ($len - $at - 1);
+                    $this->partType = $type;
+                    $this->buf = '';
+                    $this->pos = 0;
+                    $this->fields = $fields;
+                    $this->started = !$first;
+                    return null;
+                }
                 break;
             }
             $t = $buf[$end];
@@ -156,18 +251,7 @@ final class PacketDecoder
             $fields[$type] = $n === 0 ? '' : substr($buf, $at + 1, $n);
             $pos = $end + 1;
             if ($type === Packet::END) {
-                // A whole packet: the bytes after it stay for the next one.
-                if ($this->keepRaw) {
-                    $this->lastRaw = substr($buf, 0, $pos);
-                }
-                $this->buf = $pos === $len ? '' : substr($buf, $pos);
-                $this->pos = 0;
-                $this->fields = [];
-                $this->started = false;
-                if ($this->checkKey) {
-                    $this->verifyKey($fields[Packet::SERVICE_KEY] ?? '');
-                }
-                return $fields;
+                return $this->complete($buf, $pos, $len, $fields);
             }
         }
         // Only whole netstrings are consumed; pos stays at the first unparsed one.
@@ -175,6 +259,58 @@ final class PacketDecoder
         $this->fields = $fields;
         $this->started = !$first;
         return null;
+    }
+
+    /**
+     * A whole packet: the bytes after it stay for the next one.
+     *
+     * @param array<string,string> $fields
+     * @return array<string,string>
+     * @throws ProtocolError
+     */
+    private function complete(string $buf, int $pos, int $len, array $fields): array
+    {
+        if ($this->keepRaw) {
+            $this->lastRaw = substr($buf, 0, $pos);
+        }
+        $this->buf = $pos === $len ? '' : substr($buf, $pos);
+        $this->pos = 0;
+        $this->fields = [];
+        $this->started = false;
+        if ($this->checkKey) {
+            $this->verifyKey($fields[Packet::SERVICE_KEY] ?? '');
+        }
+        return $fields;
+    }
+
+    /**
+     * Takes one whole netstring read apart (a collected payload) with the
+     * rules of next(); true when it ends the packet.
+     *
+     * @param array<string,string> $fields
+     * @throws ProtocolError
+     */
+    private function accept(array &$fields, bool &$first, string $type, string $payload): bool
+    {
+        if ($first) {
+            if ($type !== $this->wanted) {
+                throw new ProtocolError(
+                    'Unexpected netString type. Wanted: ' . Packet::typeName($this->wanted)
+                    . ", but got: '" . $type . "' (" . Packet::typeName($type) . ')',
+                    false
+                );
+            }
+            $first = false;
+            return false;
+        }
+        if (ord($type) >= 123) {
+            throw new ProtocolError("Out-of-range netString type: '" . $type . "'", false);
+        }
+        if (isset($fields[$type])) {
+            throw new ProtocolError("Duplicate netString type of '" . $type . "'", false);
+        }
+        $fields[$type] = $payload;
+        return $type === Packet::END;
     }
 
     /**

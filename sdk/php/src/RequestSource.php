@@ -22,11 +22,12 @@ interface RequestSource
     public function next(): ?Incoming;
 
     /**
-     * Sends a response packet for $in (nothing for noWait).
+     * Sends a response packet for $in (nothing for noWait): $packet, then
+     * $data and $tail, so that large data is written without a copy.
      *
      * @return bool false on a write error: the instance must stop (lostIO)
      */
-    public function reply(Incoming $in, string $packet): bool;
+    public function reply(Incoming $in, string $packet, string $data = '', string $tail = ''): bool;
 
     /** True while a kept (affinity) connection waits for its next request. */
     public function holdsAffinity(): bool;

@@ -39,6 +39,16 @@ final class Service implements \IteratorAggregate
 
     public const NOT_ANSWERED = 'request not answered by the service';
 
+    /**
+     * Response data at least this long is written apart from the rest of
+     * the packet (three writes instead of a copy of the data).
+     */
+    private const WRITE_APART = 131072;
+
+    /** The text of the fault initialize() raises for a stats header with threadsPerInstance above 1. */
+    public const THREADS_REFUSED = 'maximum-threads %d is not supported by the PHP SDK: an instance serves one '
+        . 'request at a time; set maximum-threads 1 and raise maximum-processes';
+
     private int $mode = self::MODE_NONE;
     private ?RequestSource $source = null;
     private Books $books;
@@ -76,7 +86,10 @@ final class Service implements \IteratorAggregate
      * set-up.
      *
      * @throws Fault when the service cannot take requests (the text says
-     *               what to do), or alreadyInitialized (-1) on a second call
+     *               what to do; in manager mode a stats segment with
+     *               threadsPerInstance above 1 is shmThreadConfigNotService
+     *               (-104), its text also written to stderr), or
+     *               alreadyInitialized (-1) on a second call
      */
     public function initialize(): void
     {
@@ -288,16 +301,18 @@ final class Service implements \IteratorAggregate
     private function answer(Request $request, int $code, string $text, string $data): void
     {
         $in = $request->incoming();
-        $packet = Packet::encodeResponse(
-            (string) Packet::number($in->fields[Packet::REQUEST_ID] ?? ''),
-            $in->fields[Packet::CLIENT_NAME] ?? '',
-            $this->serviceName,
-            $code,
-            $text,
-            $data
-        );
-        $this->books->responding($packet);
-        $ok = $this->source !== null && !$this->terminated && $this->source->reply($in, $packet);
+        $id = (string) Packet::number($in->fields[Packet::REQUEST_ID] ?? '');
+        $client = $in->fields[Packet::CLIENT_NAME] ?? '';
+        if (strlen($data) >= self::WRITE_APART && !$this->trace && !$this->books->recording()) {
+            // Large data is written as it is, after the head of the packet: no copy.
+            $packet = Packet::responseHead($id, $client, $this->serviceName, $code, $text, strlen($data));
+            $ok = $this->source !== null && !$this->terminated
+                && $this->source->reply($in, $packet, $data, Packet::DATA_END);
+        } else {
+            $packet = Packet::encodeResponse($id, $client, $this->serviceName, $code, $text, $data);
+            $this->books->responding($packet);
+            $ok = $this->source !== null && !$this->terminated && $this->source->reply($in, $packet);
+        }
         if ($this->trace && !isset($in->fields[Packet::NO_WAIT])) {
             self::tracePacket('PktOut: ', $packet);
         }
@@ -320,6 +335,14 @@ final class Service implements \IteratorAggregate
         $slotEnv = getenv('plutonSlot');
         $slot = is_string($slotEnv) && preg_match('/^[0-9]+$/', $slotEnv) === 1 ? (int) $slotEnv : -1;
         $stats = $slot >= 0 ? StatsSegment::open(4, $slot) : null;
+        if ($stats !== null && $stats->threadsPerInstance() > 1) {
+            // As the original's initialize: a threaded configuration needs a threaded service.
+            $threads = $stats->threadsPerInstance();
+            $stats->close();
+            $fault = new Fault(Fault::SHM_THREAD_CONFIG_NOT_SERVICE, sprintf(self::THREADS_REFUSED, $threads));
+            @fwrite(STDERR, $fault->text() . "\n");
+            throw $fault;
+        }
         $limits = new Limits();
         $recorder = null;
         if ($stats !== null) {

@@ -29,11 +29,22 @@ final class SocketSource implements RequestSource
     private const EPIPE = 32;
     private const ECONNABORTED = 103;
     private const MSG_DONTWAIT = 0x40;
+    private const MSG_PEEK = 0x2;
+    /** A first read that looks for the head of a packet with a large payload. */
+    private const PEEK_SIZE = 4096;
+    /** After a request with this much data, the next connection's head is read apart. */
+    private const EXPECT_LARGE = 131072;
+    /** The longest blocking read of a large payload, seconds. */
+    private const BLOCKING_WAIT = 0.01;
     /** ENOMEM, ENFILE, EMFILE, ENOBUFS: accept failed for lack of resources, not for good. */
     private const OUT_OF_RESOURCES = [12, 23, 24, 105];
 
     /** @var array<int,Connection> incomplete connections by spl_object_id of their socket, oldest first */
     private array $pending = [];
+    /** The last request was large: read the head of the next one apart (readHead). */
+    private bool $expectLarge = false;
+    /** No blocking read of a payload before this time (microtime): one ran out. */
+    private float $noWaitUntil = 0.0;
     /** The connection kept for the client's next request (keepAffinity). */
     private ?Connection $affinity = null;
 
@@ -96,7 +107,7 @@ final class SocketSource implements RequestSource
         return null;
     }
 
-    public function reply(Incoming $in, string $packet): bool
+    public function reply(Incoming $in, string $packet, string $data = '', string $tail = ''): bool
     {
         $conn = $in->conn;
         if ($conn === null) {
@@ -104,19 +115,21 @@ final class SocketSource implements RequestSource
         }
         $in->conn = null;
         $sock = $conn->socket;
-        $len = strlen($packet);
-        $off = 0;
-        while ($off < $len) {
-            $n = @socket_write($sock, $off === 0 ? $packet : substr($packet, $off));
-            if ($n === false) {
-                $errno = socket_last_error($sock);
-                if ($errno === self::EINTR) {
-                    continue;
+        foreach ([$packet, $data, $tail] as $part) {
+            $len = strlen($part);
+            $off = 0;
+            while ($off < $len) {
+                $n = @socket_write($sock, $off === 0 ? $part : substr($part, $off));
+                if ($n === false) {
+                    $errno = socket_last_error($sock);
+                    if ($errno === self::EINTR) {
+                        continue;
+                    }
+                    $conn->close();
+                    return $errno === self::EPIPE; // a client that has gone is not the service's failure
                 }
-                $conn->close();
-                return $errno === self::EPIPE; // a client that has gone is not the service's failure
+                $off += $n;
             }
-            $off += $n;
         }
         if (isset($in->fields[Packet::KEEP_AFFINITY])) {
             $this->affinity = $conn;
@@ -253,7 +266,7 @@ final class SocketSource implements RequestSource
                 return null;
             }
             $peek = '';
-            if (@socket_recv($sock, $peek, 1, self::MSG_DONTWAIT | 0x2 /* MSG_PEEK */) !== 1) {
+            if (@socket_recv($sock, $peek, 1, self::MSG_DONTWAIT | self::MSG_PEEK) !== 1) {
                 $conn->close(); // the client closed: no request, no report entry
                 return null;
             }
@@ -277,10 +290,15 @@ final class SocketSource implements RequestSource
         $packet = null;
         try {
             $packet = $decoder->next(); // bytes after an earlier packet (affinity)
+            if ($packet === null && $this->expectLarge && !$decoder->hasPartial()) {
+                $this->readHead($conn);
+            }
             while ($packet === null) {
-                $size = $decoder->readSize();
+                $whole = $decoder->wholePayloadWanted();
+                $size = $whole > 0 ? $whole : $decoder->readSize();
+                $flags = $whole > 0 && $this->mayWait($conn) ? MSG_WAITALL : self::MSG_DONTWAIT;
                 $buf = '';
-                $n = @socket_recv($sock, $buf, $size, self::MSG_DONTWAIT);
+                $n = @socket_recv($sock, $buf, $size, $flags);
                 if ($n === false) {
                     $errno = socket_last_error($sock);
                     if ($errno === self::EINTR) {
@@ -289,6 +307,10 @@ final class SocketSource implements RequestSource
                     if ($errno !== self::EAGAIN) {
                         $this->drop($conn);
                         return null;
+                    }
+                    if ($flags === MSG_WAITALL) {
+                        $this->waitedOut();
+                        continue;
                     }
                     break;
                 }
@@ -299,6 +321,10 @@ final class SocketSource implements RequestSource
                 $decoder->feed($buf);
                 $packet = $decoder->next();
                 if ($n < $size) {
+                    if ($flags === MSG_WAITALL) {
+                        $this->waitedOut();
+                        continue;
+                    }
                     break; // the socket is most likely drained
                 }
             }
@@ -313,12 +339,71 @@ final class SocketSource implements RequestSource
             $this->pend($conn);
             return null;
         }
+        $this->expectLarge = strlen($packet[Packet::REQUEST_DATA] ?? '') >= self::EXPECT_LARGE;
         $start = $conn->startTime;
         if (isset($packet[Packet::NO_WAIT])) {
             $conn->close(); // the client waits only until the request was read
             $conn = null;
         }
         return new Incoming($packet, $decoder->lastRaw(), $decoder->serviceKey(), $start, $conn);
+    }
+
+    /**
+     * After large requests, the first read of a connection looks at its
+     * first bytes without taking them, and takes only the packet's head up
+     * to a large payload, so that the payload can be read whole, into a
+     * string used as it is.
+     */
+    private function readHead(Connection $conn): void
+    {
+        $peek = '';
+        $n = @socket_recv($conn->socket, $peek, self::PEEK_SIZE, self::MSG_DONTWAIT | self::MSG_PEEK);
+        if ($n === false || $n === 0) {
+            return; // the usual read finds out
+        }
+        $at = PacketDecoder::payloadStart($peek, PacketDecoder::LARGE_PAYLOAD);
+        if ($at === 0) {
+            return;
+        }
+        $head = '';
+        if (@socket_recv($conn->socket, $head, $at, self::MSG_DONTWAIT) === $at) {
+            $conn->decoder->feed($head);
+            $conn->decoder->next(); // null: the payload is still to come
+        } elseif ($head !== '') {
+            $conn->decoder->feed($head);
+        }
+    }
+
+    /**
+     * True when the rest of a large payload may be read with one blocking
+     * read: the bytes are coming, and a single read gives the payload in one
+     * string. The wait is bounded (SO_RCVTIMEO, BLOCKING_WAIT, and never past
+     * the connection's deadline), taken at most once per connection, and
+     * after a wait that ran out no connection waits for a second.
+     */
+    private function mayWait(Connection $conn): bool
+    {
+        if ($conn->waited || microtime(true) < $this->noWaitUntil) {
+            return false;
+        }
+        $conn->waited = true;
+        $wait = min(self::BLOCKING_WAIT, $conn->deadline - microtime(true));
+        if ($wait <= 0.0) {
+            return false;
+        }
+        $usec = max(1, (int) ($wait * 1000000));
+        return @socket_set_option(
+            $conn->socket,
+            SOL_SOCKET,
+            SO_RCVTIMEO,
+            ['sec' => intdiv($usec, 1000000), 'usec' => $usec % 1000000]
+        );
+    }
+
+    /** A bounded blocking read ran out: the client is slow, none waits for a second. */
+    private function waitedOut(): void
+    {
+        $this->noWaitUntil = microtime(true) + 1.0;
     }
 
     private function pend(Connection $conn): void

@@ -86,7 +86,7 @@ final class StandaloneSource implements RequestSource
         }
     }
 
-    public function reply(Incoming $in, string $packet): bool
+    public function reply(Incoming $in, string $packet, string $data = '', string $tail = ''): bool
     {
         if (isset($in->fields[Packet::NO_WAIT])) {
             return true;
@@ -94,11 +94,13 @@ final class StandaloneSource implements RequestSource
         if ($this->out === null) {
             throw new Fault(Fault::SOCKET_WRITE_FAILED, 'fd 4 is not open for stand-alone responses');
         }
-        $len = strlen($packet);
-        for ($off = 0; $off < $len; $off += $n) {
-            $n = @fwrite($this->out, $off === 0 ? $packet : substr($packet, $off));
-            if ($n === false || $n === 0) {
-                return false;
+        foreach ([$packet, $data, $tail] as $part) {
+            $len = strlen($part);
+            for ($off = 0; $off < $len; $off += $n) {
+                $n = @fwrite($this->out, $off === 0 ? $part : substr($part, $off));
+                if ($n === false || $n === 0) {
+                    return false;
+                }
             }
         }
         return true;

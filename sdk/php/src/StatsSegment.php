@@ -100,7 +100,7 @@ final class StatsSegment
         }
         $v = unpack(
             'a4magic/Vversion/VheaderSize/VslotSize/VslotCount/VaffinityTimeout/VrecorderCycle/'
-            . 'VmaximumRequestSize/VrequestReadTimeout/VmaximumPending',
+            . 'VmaximumRequestSize/VrequestReadTimeout/VmaximumPending/VthreadsPerInstance',
             $h
         );
         if (
@@ -154,6 +154,15 @@ final class StatsSegment
     public function maximumPending(): int
     {
         return (int) $this->header['maximumPending'];
+    }
+
+    /**
+     * Requests an instance is configured to serve at once (`maximum-threads`;
+     * 0 is read as 1). The PHP SDK serves one at a time and refuses more.
+     */
+    public function threadsPerInstance(): int
+    {
+        return max(1, (int) $this->header['threadsPerInstance']);
     }
 
     /** The recorder's file prefix; '' = recorder off. */

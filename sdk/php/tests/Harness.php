@@ -179,12 +179,12 @@ abstract class Harness extends TestCase
      * A stats segment file (version 2) with a valid header.
      *
      * @param array<string,int|string> $limits recorderCycle, maximumRequestSize,
-     *        requestReadTimeout (ms), maximumPending, recorderPrefix
+     *        requestReadTimeout (ms), maximumPending, threadsPerInstance, recorderPrefix
      */
     protected function makeSegment(string $path, int $slots = 4, int $affinityTimeout = 60, array $limits = [])
     {
         $h = pack(
-            'a4VVVVVVVVV',
+            'a4VVVVVVVVVV',
             'PLSS',
             StatsSegment::VERSION,
             StatsSegment::HEADER_SIZE,
@@ -194,7 +194,8 @@ abstract class Harness extends TestCase
             $limits['recorderCycle'] ?? 0,
             $limits['maximumRequestSize'] ?? 0,
             $limits['requestReadTimeout'] ?? 0,
-            $limits['maximumPending'] ?? 0
+            $limits['maximumPending'] ?? 0,
+            $limits['threadsPerInstance'] ?? 0
         );
         $h = str_pad($h, 64, "\0") . str_pad((string) ($limits['recorderPrefix'] ?? ''), 256, "\0");
         file_put_contents($path, str_pad($h, StatsSegment::HEADER_SIZE + StatsSegment::SLOT_SIZE * $slots, "\0"));

@@ -441,4 +441,48 @@ final class ManagerModeTest extends Harness
             file_get_contents("$dir/out")
         );
     }
+
+    /**
+     * @return array<string,array{0:int}>
+     */
+    public static function oneThreadProvider(): array
+    {
+        return ['unset (0)' => [0], 'one' => [1]];
+    }
+
+    /** @dataProvider oneThreadProvider */
+    public function testOneThreadPerInstanceServes(int $threads): void
+    {
+        $m = $this->manage(self::ECHO, self::KEY, [], ['threadsPerInstance' => $threads]);
+        $this->dir = $m['dir'];
+        $this->assertSame('ok', $this->call($this->client(), 'ok')->getResponseData());
+        proc_terminate($m['proc'], 15);
+        $this->assertSame(0, $this->waitExit($m['proc']));
+    }
+
+    public function testMoreThanOneThreadPerInstanceIsRefused(): void
+    {
+        // docs/protocol.md 4.1: an SDK that serves one request at a time refuses to start.
+        $dir = $this->tempDir();
+        $segment = "$dir/" . self::KEY . '.mmap';
+        $shm = $this->makeSegment($segment, 4, 60, ['threadsPerInstance' => 3]);
+        $listen = stream_socket_server("unix://$dir/" . self::KEY . '.socket');
+        [$p, $pipes] = $this->spawn(self::ECHO, [3 => $listen, 4 => $shm, 5 => ['pipe', 'w']], ['plutonSlot' => '1']);
+        fclose($listen);
+        $this->assertSame(1, $this->waitExit($p), 'echo.php exits 1 when initialize() throws');
+        $line = 'maximum-threads 3 is not supported by the PHP SDK: an instance serves one request at a time; '
+            . 'set maximum-threads 1 and raise maximum-processes';
+        $stderr = self::readAll($pipes[2], 0.2);
+        $this->assertContains($line, explode("\n", $stderr), "stderr: $stderr");
+        $this->assertSame(StatsSegment::STATE_STARTING, self::readSlot($segment, 1)['state'], 'never became idle');
+        $this->assertSame('', self::readAll($pipes[5], 0.1), 'no report record');
+    }
+
+    public function testTheThreadFaultIsShmThreadConfigNotService(): void
+    {
+        $f = new Fault(Fault::SHM_THREAD_CONFIG_NOT_SERVICE, sprintf(\Pluton\Service::THREADS_REFUSED, 2));
+        $this->assertSame(-104, $f->getCode());
+        $this->assertSame('shmThreadConfigNotService', $f->name());
+        $this->assertStringStartsWith('maximum-threads 2 is not supported by the PHP SDK', $f->text());
+    }
 }

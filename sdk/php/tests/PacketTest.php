@@ -250,16 +250,88 @@ final class PacketTest extends TestCase
         $this->assertSame(\Pluton\Io::CHUNK, $d->readSize());
         $d->feed('0Q,3b100,5000000kab');
         $this->assertNull($d->next());
-        // 5,000,000 payload bytes + terminator, 2 of them already here.
-        $this->assertSame(4999999, $d->readSize());
+        // A large payload is collected in reads of at most a chunk, 2 of its bytes already here.
+        $this->assertSame(\Pluton\Io::CHUNK, $d->readSize());
+        $this->assertSame(0, $d->wholePayloadWanted(), 'a part is already read: the payload cannot come whole');
         $d->feed(str_repeat('x', 4999998) . ',0z');
         $this->assertNull($d->next());
         $d->feed("\n");
-        $this->assertSame(5000000, strlen($d->next()['k']));
+        $this->assertSame('ab' . str_repeat('x', 4999998), $d->next()['k']);
         $big = new PacketDecoder('Q');
         $big->feed('0Q,999999999k');
         $this->assertNull($big->next());
-        $this->assertSame(\Pluton\Io::MAX_READ, $big->readSize(), 'a declared length does not size one read');
+        $this->assertSame(\Pluton\Io::CHUNK, $big->readSize(), 'a declared length does not size one read');
+        $this->assertSame(999999999, $big->wholePayloadWanted());
+    }
+
+    public function testALargePayloadReadWholeIsUsedAsItIs(): void
+    {
+        $payload = str_repeat('y', PacketDecoder::LARGE_PAYLOAD);
+        $head = '0Q,3b100,17csystem.echo.0.raw,' . strlen($payload) . 'k';
+        $this->assertSame(strlen($head), PacketDecoder::payloadStart($head . 'yyyy', PacketDecoder::LARGE_PAYLOAD));
+        $d = new PacketDecoder('Q', false, true);
+        $d->feed($head);
+        $this->assertNull($d->next());
+        $this->assertSame(strlen($payload), $d->wholePayloadWanted());
+        $d->feed($payload);
+        $this->assertNull($d->next(), 'the terminator is still to come');
+        $this->assertSame(0, $d->wholePayloadWanted());
+        $d->feed(",0z\n0Q,");
+        $p = $d->next();
+        $this->assertSame($payload, $p['k']);
+        $this->assertSame('system.echo.0.raw', (string) $d->serviceKey());
+        $this->assertTrue($d->hasPartial(), 'the next packet has begun');
+    }
+
+    /** @return array<string,array{0:string,1:int}> */
+    public static function payloadStarts(): array
+    {
+        $k = PacketDecoder::LARGE_PAYLOAD;
+        return [
+            'large, incomplete' => ["0Q,1b1,{$k}kxx", 7 + strlen("{$k}k")],
+            'large, whole' => ["0Q,1b1,{$k}k" . str_repeat('x', $k) . ',', 0],
+            'small' => ['0Q,1b1,100kxx', 0],
+            'not a netstring' => ['Q0,', 0],
+            'prefix cut' => ['0Q,1b1,655', 0],
+            'digits flood' => [str_repeat('9', 12), 0],
+        ];
+    }
+
+    /** @dataProvider payloadStarts */
+    public function testPayloadStart(string $bytes, int $want): void
+    {
+        $this->assertSame($want, PacketDecoder::payloadStart($bytes, PacketDecoder::LARGE_PAYLOAD));
+    }
+
+    /** @return array<string,array{0:string,1:string}> */
+    public static function collectedErrors(): array
+    {
+        $k = PacketDecoder::LARGE_PAYLOAD;
+        $x = str_repeat('x', $k);
+        return [
+            'terminator' => ["0Q,{$k}k", $x . ';', 'incorrect netString terminator - comma or \n expected'],
+            'duplicate' => ["0Q,{$k}k", $x . ",{$k}k" . $x . ',', "Duplicate netString type of 'k'"],
+            'out of range' => ["0Q,{$k}{", $x . ',', "Out-of-range netString type: '{'"],
+            'first' => ["{$k}A", $x . ',', "Unexpected netString type. Wanted: requestPT, but got: 'A' (responsePT)"],
+        ];
+    }
+
+    /**
+     * A collected payload is checked as any netstring, in the same order.
+     *
+     * @dataProvider collectedErrors
+     */
+    public function testCollectedPayloadErrors(string $head, string $rest, string $message): void
+    {
+        $d = new PacketDecoder('Q');
+        $d->feed($head);
+        $this->assertNull($d->next());
+        $this->expectException(ProtocolError::class);
+        $this->expectExceptionMessage($message);
+        foreach (str_split($rest, 40000) as $part) {
+            $d->feed($part);
+            $d->next();
+        }
     }
 
     /** @return array<string,array{0:string,1:string}> */

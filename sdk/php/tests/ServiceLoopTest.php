@@ -62,6 +62,65 @@ final class ServiceLoopTest extends Harness
         fclose($partial);
     }
 
+    /** Reads a raw connection to its end (the service closes it after the response). */
+    private static function readResponse($s): string
+    {
+        $out = '';
+        while (!feof($s)) {
+            $chunk = fread($s, 1 << 20);
+            if ($chunk === false || ($chunk === '' && stream_get_meta_data($s)['timed_out'])) {
+                break;
+            }
+            $out .= $chunk;
+        }
+        return $out;
+    }
+
+    public function testLargePayloadsAreEchoedWhole(): void
+    {
+        $m = $this->start();
+        $c = new Client('loop', 10.0, $m['dir']);
+        // After the first large request the service reads the head of the next one apart
+        // and its payload with one bounded blocking read.
+        foreach ([65536, 1 << 20, 200001, 70000, 5, 1 << 20] as $i => $size) {
+            $data = substr(str_repeat(chr(65 + $i) . 'bcdefghij', intdiv($size, 10) + 1), 0, $size);
+            $this->assertSame($data, $c->call(self::KEY, $data), "$size bytes");
+        }
+        // A slow sender: the blocking read runs out (10 ms), the rest is read as it comes.
+        $data = str_repeat('s', 300000);
+        $packet = "0Q,2b77,17csystem.echo.0.raw,4l9000,300000k$data,0z\n";
+        $slow = self::connect($m);
+        foreach (str_split($packet, 60000) as $part) {
+            fwrite($slow, $part);
+            usleep(40000);
+        }
+        $this->assertMatchesRegularExpression('/^0A,2b77,\d+secho:\d+\/0,300000q/', $got = self::readResponse($slow));
+        $this->assertSame(",0z\n", substr($got, -4));
+        $this->assertSame($data, substr($got, strpos($got, 'q') + 1, -4));
+        fclose($slow);
+        $this->assertSame('after', $c->call(self::KEY, 'after'));
+    }
+
+    public function testAStalledLargePayloadDoesNotHoldTheInstance(): void
+    {
+        $m = $this->start();
+        $c = new Client('loop', 4.0, $m['dir']);
+        $big = str_repeat('b', 1 << 20);
+        $this->assertSame($big, $c->call(self::KEY, $big)); // the next head is read apart
+        $stalled = self::connect($m);
+        fwrite($stalled, '0Q,3b901,17csystem.echo.0.raw,4l4000,1048576k' . str_repeat('x', 1000));
+        usleep(50000);
+        $t = microtime(true);
+        $this->assertSame('quick', $c->call(self::KEY, 'quick'));
+        $this->assertLessThan(0.5, microtime(true) - $t, 'a stalled large payload held the instance');
+        // The stalled request is served once it completes.
+        fwrite($stalled, str_repeat('x', (1 << 20) - 1000) . ",0z\n");
+        $got = self::readResponse($stalled);
+        $this->assertMatchesRegularExpression('/^0A,3b901,\d+secho:\d+\/0,1048576qx/', $got);
+        $this->assertSame(strlen($got), strpos($got, 'q') + 1 + (1 << 20) + 4);
+        fclose($stalled);
+    }
+
     public function testAnIdleInstanceWakesEverySecondAndKeepsServing(): void
     {
         $m = $this->start();

@@ -50,7 +50,7 @@ class Echo:
     def __call__(self, request):
         """The handler: answer one request."""
         self.requests += 1
-        self.volume += len(request.data)
+        self.volume += request.size
         if self.requests % STATS_EVERY == 0:
             self.stats()
         if request.context("echo.die") is not None:  # plPing -k
@@ -68,8 +68,8 @@ class Echo:
             time.sleep(sleep_ms / 1000.0)
         sleep_after = atoi(request.context("echo.sleepAfter"))
         if sleep_after <= 0:
-            return request.data
-        request.respond(request.data)
+            return request.view  # the data where it was read: answered without a copy
+        request.respond(request.view)
         time.sleep(sleep_after)
         return None
 

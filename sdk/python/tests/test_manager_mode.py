@@ -8,7 +8,9 @@ import re
 import signal
 import time
 
-from harness import HELLO, Manager, connect, exchange, read_response, read_to_eof, request_packet, wait_for
+import pytest
+
+from harness import HELLO, SDK, Manager, connect, exchange, read_response, read_to_eof, request_packet, wait_for
 from pluton import stats
 from pluton.parser import decode_one
 from pluton.stats import ExitReason, Outcome, SlotState
@@ -280,3 +282,51 @@ def test_packet_trace(manager):
     err = manager.stderr()
     assert ("PktIn: %s" % HELLO.decode()) in err and ("PktOut: %s" % resp.decode()) in err
     assert "PktIn: 0Q,3b100,3b100,0z\n" in err
+
+
+THREADS_REFUSED = ("maximum-threads %d is not supported by the Python SDK: an instance serves one request "
+                   "at a time; set maximum-threads 1 and raise maximum-processes")
+
+
+@pytest.mark.parametrize("threads", [2, 8])
+def test_maximum_threads_above_one_refuses_to_start(tmp_path, threads):
+    # docs/protocol.md §4.1: threadsPerInstance > 1 is fault -104, the line on
+    # stderr, a non-zero exit, and the slot left as the manager wrote it.
+    m = Manager(tmp_path, slots=threads, threads_per_instance=threads)
+    try:
+        p = m.start(wait=False)
+        assert p.wait(timeout=10) == 42  # the echo's exit status for a failed initialize
+        err = m.stderr()
+        assert (THREADS_REFUSED % threads) + "\n" in err.splitlines(keepends=True)
+        assert "echo: initialize failed: pluton::Fault=-104 (shmThreadConfigNotService:" in err
+        assert m.segment.read_bytes()[stats.HEADER_SIZE:] == bytes(stats.SLOT_SIZE * threads)
+    finally:
+        m.close()
+
+
+def test_maximum_threads_fault_propagates_from_the_loop(tmp_path):
+    # A service that does not catch the fault exits non-zero with it on stderr.
+    script = tmp_path / "svc.py"
+    script.write_text("import sys\nsys.path.insert(0, %r)\nimport pluton\n"
+                      "for request in pluton.Service('t'):\n    request.respond(b'x')\n" % str(SDK / "src"))
+    m = Manager(tmp_path, slots=4, threads_per_instance=4)
+    try:
+        p = m.start(wait=False, argv=(str(script),))
+        assert p.wait(timeout=10) == 1
+        err = m.stderr()
+        assert (THREADS_REFUSED % 4) + "\n" in err.splitlines(keepends=True)
+        assert "pluton::Fault=-104" in err  # the uncaught exception
+    finally:
+        m.close()
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_maximum_threads_of_one_serves(tmp_path, threads):
+    m = Manager(tmp_path, threads_per_instance=threads)
+    try:
+        p = m.start()
+        assert exchange(m.socket_path, HELLO).endswith(b"5qHello,0z\n")
+        assert stop(p)[0] == 0
+        assert "maximum-threads" not in m.stderr()
+    finally:
+        m.close()

@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from pluton import stats
+from pluton._spec import HEADER_FIELDS
 from pluton.stats import Outcome, Reporter, SlotState, StatsSlot
 
 
@@ -29,6 +30,11 @@ def test_header_layout():
     assert struct.unpack_from("<IIIIIIIIII", h, 0)[1:] == (2, 320, 192, 7, 60, 3, 1 << 20, 5000, 9)
     assert h[40:64] == bytes(24)
     assert h[64:64 + 11] == b"/var/rec/x." and h[64 + 11:] == bytes(256 - 11)
+    assert stats.unpack_header(h).threads_per_instance == 0
+    threaded = stats.pack_header(8, 60, threads_per_instance=4)
+    off, size = HEADER_FIELDS["threadsPerInstance"]
+    assert threaded[off:off + size] == (4).to_bytes(4, "little") and threaded[off + size:64] == bytes(64 - off - size)
+    assert stats.unpack_header(threaded).threads_per_instance == 4
     hd = stats.unpack_header(h)
     assert (hd.version, hd.slot_count, hd.affinity_timeout, hd.recorder_cycle, hd.maximum_request_size,
             hd.request_read_timeout_ms, hd.maximum_pending, hd.recorder_prefix) == \

@@ -170,8 +170,16 @@ sub encode_response {
 
 # response_packet($id, $client_name, $service_name, $fault_code, $fault_text,
 # $data): encode_response with the fields in that order, all defined.
-sub response_packet {
-    my ($id, $client_name, $service_name, $fault_code, $fault_text, $data) = @_;
+sub response_packet {    ## no critic (RequireArgUnpacking)
+    my $out = response_head(@_[0 .. 4]);
+    $out .= length($_[5]) . 'q' . $_[5] . ',' if length $_[5];
+    return $out . END_PACKET;
+}
+
+# response_head($id, $client_name, $service_name, $fault_code, $fault_text):
+# the response packet up to its data netstring (q), all arguments defined.
+sub response_head {
+    my ($id, $client_name, $service_name, $fault_code, $fault_text) = @_;
     $id = 0 unless length $id;
     my $out = '0A,' . length($id) . 'b' . $id . ',';
     $out .= length($client_name) . 'a' . $client_name . ',' if length $client_name;
@@ -181,8 +189,7 @@ sub response_packet {
         $out .= length($fault_code) . 'p' . $fault_code . ',';
         $out .= length($fault_text) . 'r' . $fault_text . ',' if length $fault_text;
     }
-    $out .= length($data) . 'q' . $data . ',' if length $data;
-    return $out . END_PACKET;
+    return $out;
 }
 
 # Turns a decoded field map into a friendlier request hash.
@@ -276,6 +283,14 @@ A response packet.
     response_packet($id, $client_name, $service_name, $fault_code, $fault_text, $data)
 
 C<encode_response> with positional arguments, all defined.
+
+=head2 response_head
+
+    response_head($id, $client_name, $service_name, $fault_code, $fault_text)
+
+The start of that packet, up to its data netstring: a large response is
+written as this, C<< <length>q >>, the data and C<,0z\n>, without a copy
+of the data.
 
 =head2 decode
 

@@ -88,14 +88,16 @@ sub answered {
     return $self->{answered} ? 1 : 0;
 }
 
-sub respond {
-    my ($self, $data) = @_;
+sub respond {    ## no critic (RequireArgUnpacking)
+    my $self = shift;
     Carp::croak('this request was answered already') if $self->{answered};
-    $data = q{} unless defined $data;
-    if (utf8::is_utf8($data)) {
+    return $self->{s}->_answer($self, 0, q{}, q{}) unless defined $_[0];
+    if (utf8::is_utf8($_[0])) {
+        my $data = $_[0];
         utf8::encode($data);
+        return $self->{s}->_answer($self, 0, q{}, $data);
     }
-    return $self->{s}->_answer($self, 0, q{}, $data);
+    return $self->{s}->_answer($self, 0, q{}, $_[0]);    # the caller's bytes, not a copy
 }
 
 sub fault {

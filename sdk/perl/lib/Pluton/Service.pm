@@ -25,7 +25,13 @@ use constant {    ## no critic (ProhibitConstantPragma)
     MODE_MANAGER    => 'manager',
     MODE_ACCEPT     => 'accept',
     MODE_STANDALONE => 'standalone',
-    READ_SIZE       => 65_536,
+    # the first read of a connection: a request of 64 KiB of data with 4 KiB
+    # of other fields arrives whole in it (when it is there) and is served
+    # at once; the rest of a larger one is read into place
+    READ_SIZE       => 69_632,
+    # a response with more data is written in three parts (head, the data
+    # where it is, end) instead of one copy
+    WRITE_WHOLE     => 65_536,
 
     # defaults of docs/protocol.md section 8 (the fd 4 header may change them)
     DEFAULT_AFFINITY_TIMEOUT     => 60,
@@ -33,6 +39,11 @@ use constant {    ## no critic (ProhibitConstantPragma)
     DEFAULT_MAXIMUM_REQUEST_SIZE => 64 * 1024 * 1024,
     DEFAULT_MAXIMUM_PENDING      => 64,
     ACCEPT_TIMEOUT               => 1,    # SO_RCVTIMEO on fd 3, the same in every SDK
+    # buffers of large request data kept for the next requests of the same
+    # length (Pluton::Packet::Decoder), at most this many and bytes in all;
+    # dropped after ACCEPT_TIMEOUT without a connection
+    POOL_BUFFERS                 => 4,
+    POOL_BYTES                   => 16 * 1024 * 1024,
     NOT_ANSWERED                 => 'request not answered by the service',
 };
 
@@ -56,6 +67,7 @@ sub new {
         exit_reason => Pluton::Stats::EXIT_NONE,
         keys        => {},   # key string => Pluton::ServiceKey
         pending     => [],   # connections whose packet is incomplete
+        pool        => { count => 0, bytes => 0 },    # see _recycle
         state       => -1,
     }, $class;
 }
@@ -162,6 +174,14 @@ sub initialize {
         my $slot = $ENV{plutonSlot};
         my ($stats, $why) = Pluton::Stats->open_segment(4, $slot);
         if ($stats) {
+            my $threads = $stats->threads_per_instance;
+            if ($threads > 1) {
+                # as the original's initialize: a threaded config needs a threaded service
+                $stats->close;
+                $self->_init_fault(Pluton::Fault::SHM_THREAD_CONFIG_NOT_SERVICE,
+                    "maximum-threads $threads is not supported by the Perl SDK: an instance serves "
+                    . 'one request at a time; set maximum-threads 1 and raise maximum-processes');
+            }
             $self->{stats} = $stats;
             $self->{affinity_timeout} = $stats->affinity_timeout || DEFAULT_AFFINITY_TIMEOUT;
             $self->{read_timeout}     = $stats->request_read_timeout || DEFAULT_REQUEST_READ_TIMEOUT;
@@ -226,6 +246,8 @@ sub initialize {
 sub _new_decoder {
     my $self = shift;
     return Pluton::Packet::Decoder->new('Q',
+        pool      => $self->{pool},
+        known     => $self->{keys},
         keep_raw  => ($self->{trace} || $self->{recorder}) ? 1 : 0,
         check_key => 1,
         max_size  => $self->{max_size});
@@ -273,15 +295,40 @@ sub serve {
         last unless $request;
         my $out;
         if (eval { $out = $handler->($request); 1 }) {
-            next if $request->{answered};
-            $out = q{} unless defined $out;
-            utf8::encode($out) if utf8::is_utf8($out);
-            $self->_answer($request, 0, q{}, $out);
+            if (!$request->{answered}) {
+                $out = q{} unless defined $out;
+                utf8::encode($out) if utf8::is_utf8($out);
+                $self->_answer($request, 0, q{}, $out);
+            }
         }
         else {
             $self->_handler_died($request, $@);
         }
+        undef $out;
+        $self->_recycle($request);
     }
+    return;
+}
+
+# _recycle($request): lets go of the caller's request ($_[0], answered);
+# when nothing else holds it, the buffer of its large data goes to the pool
+# that decoders read large payloads of that length into, instead of being
+# freed (and given back to the system, and faulted in again for the next).
+sub _recycle {    ## no critic (RequireArgUnpacking)
+    my $self = shift;
+    my $f = $_[0]{f};
+    my $n = defined $f->{k} ? length $f->{k} : 0;
+    my $pool = $self->{pool};
+    if ($n < Pluton::Packet::Decoder::LARGE || !$_[0]{answered} || $pool->{count} >= POOL_BUFFERS
+        || $pool->{bytes} + $n > POOL_BYTES) {
+        undef $_[0];
+        return;
+    }
+    Scalar::Util::weaken($_[0]);
+    return if $_[0];    # the service's code keeps the request
+    push @{ $pool->{$n} }, delete $f->{k};
+    $pool->{count}++;
+    $pool->{bytes} += $n;
     return;
 }
 
@@ -356,25 +403,22 @@ sub _waiting {
 # A connection record: { fh, fd, dec (its decoder), t0 (accepted), deadline,
 # pkt or err once read }.
 
-# Reads what is there without blocking. 'done' (a packet, or a decoder error
-# in $c->{err}), 'more', or 'eof' / 'error' (the connection is dead).
+# Reads what is there; called only when poll said the connection is
+# readable, so the read returns at once with what is there (or EOF): it never
+# waits for the client. The decoder reads into place: the rest of a netstring
+# of known length in one read when it is there, a large payload into a
+# scalar of its own (Pluton::Packet::Decoder::fill). 'done' (a packet, or a
+# decoder error in $c->{err}), 'more', or 'eof' / 'error' (the connection is
+# dead).
 sub _read_conn {
     my ($self, $c) = @_;
     my $dec = $c->{dec};
-    my $size = READ_SIZE;
-    if ($dec->pending) {
-        my $need = $dec->want;
-        $size = $need if $need > $size;
-    }
-    my $r = recv $c->{fh}, my $chunk, $size, MSG_DONTWAIT;
+    my $r = $dec->fill($c->{fh}, READ_SIZE);
     if (!defined $r) {
         return 'more' if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR};
         return 'error';
     }
-    if (!length $chunk) {
-        return 'eof';
-    }
-    $dec->add($chunk);
+    return 'eof' if !$r;
     my ($pkt, $err) = $dec->next;
     if ($pkt) {
         $c->{pkt} = $pkt;
@@ -452,22 +496,26 @@ sub _accept_one {
         deadline => $now + $self->{read_timeout} };
     # the usual case: the whole request in the first read
     my $r = recv $fh, my $buf, READ_SIZE, MSG_DONTWAIT;
-    if (defined $r && length $buf) {
-        my $f = Pluton::Packet::Decoder::scan_request(\$buf, $self->{max_size});
-        if ($f && ($self->{keys}{ defined $f->{c} ? $f->{c} : q{} } || $self->_good_key($f->{c}))) {
-            $c->{dec}->reset;    # no state of an earlier connection (affinity reads on with it)
-            $c->{pkt} = { fields => $f, raw => ($self->{trace} || $self->{recorder}) ? $buf : undef };
-            return $c;
-        }
+    my $errno = 0 + $!;
+    my ($f, $i, $whole) = defined $r ? Pluton::Packet::Decoder::scan_prefix(\$buf, $self->{max_size}) : ();
+    if ($whole && ($self->{keys}{ defined $f->{c} ? $f->{c} : q{} } || $self->_good_key($f->{c}))) {
+        $c->{dec}->reset;    # no state of an earlier connection (affinity reads on with it)
+        $c->{pkt} = { fields => $f, raw => ($self->{trace} || $self->{recorder}) ? $buf : undef };
+        return $c;
     }
-    return $self->_first_read($c, $r, $buf, 0 + $!);
+    # the decoder goes on from where the scan stopped
+    return $self->_first_read($c, $r, $buf, $errno, $f && !exists $f->{z} ? ($f, $i) : ());
 }
 
 # accept failed: undef, and for anything but a timeout or an interruption
 # the loop fails with acceptFailed.
 sub _accept_failed {
     my $self = shift;
-    return undef if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR} || $!{ECONNABORTED};    ## no critic (ProhibitExplicitReturnUndef)
+    if ($!{EAGAIN} || $!{EWOULDBLOCK}) {    # a second without a connection: the pool's memory goes back
+        %{ $self->{pool} } = (count => 0, bytes => 0) if $self->{pool}{count};
+        return undef;    ## no critic (ProhibitExplicitReturnUndef)
+    }
+    return undef if $!{EINTR} || $!{ECONNABORTED};    ## no critic (ProhibitExplicitReturnUndef)
     $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::ACCEPT_FAILED,
         text => 'accept on the service socket', errno => 0 + $!);
     $self->{exit_reason} = Pluton::Stats::EXIT_ACCEPT_FAILED if $self->{mode} eq MODE_MANAGER;
@@ -475,27 +523,40 @@ sub _accept_failed {
     return undef;    ## no critic (ProhibitExplicitReturnUndef)
 }
 
-# The first read ($r, $buf, and the errno of recv) of connection $c gave
-# no whole request with a known key: the decoder decides. The connection
-# with its packet, or undef (dropped, or pending when incomplete).
-sub _first_read {
-    my ($self, $c, $r, $buf, $errno) = @_;
+# _first_read($c, $r, $buf, $errno, $fields, $pos): the first read ($r,
+# $buf, and the errno of recv) of connection $c gave no whole request with a
+# known key: the decoder decides, from $pos with the $fields scanned before
+# it when they are given. The connection with its packet, or undef
+# (dropped, or pending when incomplete).
+sub _first_read {    ## no critic (RequireArgUnpacking)
+    my ($self, $c, $r, undef, $errno, $fields, $pos) = @_;
     local $! = $errno;
     my $dec = $c->{dec};
-    $dec->reset;
-    if (defined $r && length $buf) {
-        $dec->add($buf);
-        my ($pkt, $err) = $dec->next;
+    if (defined $r && length $_[3]) {
+        my ($pkt, $err);
+        if ($fields) {
+            ($pkt, $err) = $dec->resume($fields, $_[3], $pos);
+        }
+        else {
+            $dec->reset;
+            $dec->add($_[3]);
+            ($pkt, $err) = $dec->next;
+        }
         $c->{pkt} = $pkt;
         $c->{err} = $err;
     }
+    else {
+        $dec->reset;
+    }
     my $how = $c->{pkt} || $c->{err} ? 'done'
             : !defined $r            ? ($!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR} ? 'more' : 'error')
-            : length $buf            ? 'more'
+            : length $_[3]           ? 'more'
             :                          'eof';
     return $self->_finished_read($c, $how) if $how ne 'more';
     # incomplete after the first read: pending, with a decoder of its own
-    $self->{decoder} = $self->_new_decoder;
+    # (the next one knows the keys this one has checked)
+    my $next = $self->{decoder} = delete $self->{spare_decoder} || $self->_new_decoder;
+    $next->{good_key} = $dec->{good_key};
     my $pending = $self->{pending};
     if (@{$pending} >= $self->{max_pending}) {
         $self->_drop(shift @{$pending}, 'the pending set is full');
@@ -550,12 +611,25 @@ sub _serve_fast {
             last if $t eq 'z';
         }
         my $key = $f && exists $f->{z} && $i == $len && $keys->{ defined $f->{c} ? $f->{c} : q{} };
-        if (!$key || exists $f->{e} || exists $f->{h}) {
+        my $since = $t0;    # handed over
+        if (!ref $key || exists $f->{e} || exists $f->{h}) {    # (ref: no call of the key's bool overload)
             my $c = { fh => $fh, fd => fileno $fh, dec => $self->{decoder}, t0 => $t0,
                 deadline => $t0 + $self->{read_timeout} };
-            if ($key) { $c->{dec}->reset; $c->{pkt} = { fields => $f, raw => undef } }    # no state of an earlier connection
-            else      { $c = $self->_first_read($c, $r, $buf, $errno) or return undef }    ## no critic (ProhibitExplicitReturnUndef)
-            return $self->_hand_over($c);
+            if ($key) {
+                $c->{dec}->reset;    # no state of an earlier connection
+                $c->{pkt} = { fields => $f, raw => undef };
+                return $self->_hand_over($c);
+            }
+            # incomplete (late or large): pending; when it is the only one,
+            # waited for here
+            # (the decoder goes on from where the scan stopped)
+            $c = $self->_first_read($c, $r, $buf, $errno, $f && !exists $f->{z} ? ($f, $i) : ())
+                || $self->_wait_one;
+            return undef unless $c;    ## no critic (ProhibitExplicitReturnUndef)
+            $f = $c->{pkt}{fields};
+            $key = $keys->{ defined $f->{c} ? $f->{c} : q{} };
+            return $self->_hand_over($c) if !ref $key || exists $f->{e} || exists $f->{h};
+            $since = Time::HiRes::time();
         }
 
         # handed over (_hand_over)
@@ -563,10 +637,10 @@ sub _serve_fast {
         $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/;
         my $name = defined $f->{a} ? $f->{a} : q{};
         # no connection record (c): never pending nor kept for affinity
-        my $req = bless { f => $f, s => $self, t => $t0, k => $key, fh => $fh }, 'Pluton::Request';
+        my $req = bless { f => $f, s => $self, t => $since, k => $key, fh => $fh }, 'Pluton::Request';
         $self->{served}++;
         $self->{state} = Pluton::Stats::STATE_BUSY;
-        substr $$map, $base + 4, 20, pack 'V Q< Q<', Pluton::Stats::STATE_BUSY, int($t0 * 1_000_000),
+        substr $$map, $base + 4, 20, pack 'V Q< Q<', Pluton::Stats::STATE_BUSY, int($since * 1_000_000),
             ++$self->{requests};
         my $who = length $name > Pluton::Stats::CLIENT_NAME_MAX ? substr $name, 0, Pluton::Stats::CLIENT_NAME_MAX : $name;
         $who = pack 'Q< V V a*', $id < 0 ? 0 : $id, Pluton::Stats::NOT_RECORDING, length $who, $who;
@@ -587,17 +661,25 @@ sub _serve_fast {
         $out = q{} unless defined $out;
         utf8::encode($out) if utf8::is_utf8($out);
         @{$req}{qw(answered c s)} = (1, undef, undef);
-        my $pkt = '0A,' . length($id) . 'b' . $id . ','
-            . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield
-            . (length $out ? length($out) . 'q' . $out . ',' : q{}) . "0z\n";
-        my $w = syswrite $fh, $pkt;
-        my $werr = !defined $w || $w != length $pkt ? _write_all($fh, $pkt, $w) : 0;
+        my $werr;
+        if (length $out <= WRITE_WHOLE) {
+            my $pkt = '0A,' . length($id) . 'b' . $id . ','
+                . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield
+                . (length $out ? length($out) . 'q' . $out . ',' : q{}) . "0z\n";
+            my $w = syswrite $fh, $pkt;
+            $werr = !defined $w || $w != length $pkt ? _write_all($fh, $pkt, $w) : 0;
+        }
+        else {
+            $werr = _write_response($fh, '0A,' . length($id) . 'b' . $id . ','
+                . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield, $out);
+        }
         close $fh;
         my $ok = $werr ? $self->_write_failed($werr) : 1;
         $now = Time::HiRes::time();
-        my $busy = int(($now - $t0) * 1_000_000);
+        my $busy = int(($now - $since) * 1_000_000);
         $busy = 0 if $busy < 0;
         $self->{busy_us} += $busy;
+        my $dur = $since == $t0 ? $busy : int(($now - $t0) * 1_000_000);
         $self->{responses}++ if $ok;
         # the counters, and idle at once: the next thing is the wait for a connection
         $self->{state} = Pluton::Stats::STATE_IDLE;
@@ -606,11 +688,53 @@ sub _serve_fast {
         if ($report->{ok}) {    # Pluton::Stats::Report::add
             my $e = $report->{entries};
             push @{$e}, pack 'V V V V a16', $ok ? Pluton::Stats::OUTCOME_OK : Pluton::Stats::OUTCOME_WRITE_ERROR,
-                $busy > 0xFFFF_FFFF ? 0xFFFF_FFFF : $busy, length(defined $f->{k} ? $f->{k} : q{}),
+                $dur > 0xFFFF_FFFF ? 0xFFFF_FFFF : $dur < 0 ? 0 : $dur, length(defined $f->{k} ? $f->{k} : q{}),
                 length $out, defined $key->{function} ? $key->{function} : q{};
             $report->{oldest} = $now unless defined $report->{oldest};
             $report->flush if @{$e} >= Pluton::Stats::Report::REPORT_ENTRIES;
         }
+        undef $out;
+        $self->_recycle($req);
+    }
+    return undef;    ## no critic (ProhibitExplicitReturnUndef)
+}
+
+# The one connection of the pending set, just made pending by _serve_fast,
+# waited for there as _poll_pending would: poll on it and fd 3 until its
+# deadline. The connection with its packet once it completes, or undef to
+# let the general loop go on (the connection was dropped, or it is still
+# pending and a new connection, the stop signal, a poll timeout or its
+# deadline came first).
+sub _wait_one {
+    my $self = shift;
+    my $pending = $self->{pending};
+    return undef unless @{$pending} == 1;    ## no critic (ProhibitExplicitReturnUndef)
+    my $c = $pending->[0];
+    my ($lfd, $cfd) = ($self->{listen_fd}, $c->{fd});
+    my $rin = q{};
+    vec($rin, $lfd, 1) = 1;
+    vec($rin, $cfd, 1) = 1;
+    while (!$STOP) {
+        my $left = $c->{deadline} - Time::HiRes::time();
+        last if $left <= 0;
+        my $n = select my $rout = $rin, undef, undef, $left < ACCEPT_TIMEOUT ? $left : ACCEPT_TIMEOUT;
+        last if !$n || $n < 0;
+        if (vec $rout, $cfd, 1) {
+            my $how = $self->_read_conn($c);
+            if ($how ne 'more') {
+                @{$pending} = ();
+                my $got = $self->_finished_read($c, $how) or return undef;    ## no critic (ProhibitExplicitReturnUndef)
+                # its decoder serves the next connections, with the keys it
+                # has checked, and the one made for them is kept for the next
+                # pending connection
+                if (!exists $got->{pkt}{fields}{h}) {
+                    $self->{spare_decoder} = $self->{decoder};
+                    $self->{decoder} = $c->{dec};
+                }
+                return $got;
+            }
+        }
+        last if vec $rout, $lfd, 1;
     }
     return undef;    ## no critic (ProhibitExplicitReturnUndef)
 }
@@ -847,14 +971,15 @@ sub _trace {
     return;
 }
 
-# Writes all of $bytes (after $off written already); returns 0, or the errno
+# _write_all($fh, $bytes, $off): writes all of $bytes (after $off written
+# already; the caller's string itself, not a copy); returns 0, or the errno
 # of the failed write.
-sub _write_all {
-    my ($fh, $bytes, $off) = @_;
+sub _write_all {    ## no critic (RequireArgUnpacking)
+    my ($fh, undef, $off) = @_;
     $off = 0 unless defined $off;
-    my $len = length $bytes;
+    my $len = length $_[1];
     while ($off < $len) {
-        my $n = syswrite $fh, $bytes, $len - $off, $off;
+        my $n = syswrite $fh, $_[1], $len - $off, $off;
         if (!defined $n) {
             next if $!{EINTR} || $!{EAGAIN};
             return 0 + $!;
@@ -862,6 +987,21 @@ sub _write_all {
         $off += $n;
     }
     return 0;
+}
+
+# _write_response($fh, $head, $data): writes the response packet whose
+# netstrings before the data are $head: one write of a copy when the data is
+# small, else the head, the data where it is, and the end; 0 or the errno.
+sub _write_response {    ## no critic (RequireArgUnpacking)
+    my ($fh, $head) = @_;
+    my $len = length $_[2];
+    if ($len <= WRITE_WHOLE) {
+        my $pkt = $len ? $head . $len . 'q' . $_[2] . ",0z\n" : $head . "0z\n";
+        my $n = syswrite $fh, $pkt;
+        return defined $n && $n == length $pkt ? 0 : _write_all($fh, $pkt, $n);
+    }
+    $head .= $len . 'q';
+    return _write_all($fh, $head) || _write_all($fh, $_[2]) || _write_all($fh, ",0z\n");
 }
 
 sub _out_fh {
@@ -872,26 +1012,28 @@ sub _out_fh {
     return $out;
 }
 
-# Answers a request (called by Pluton::Request::respond and ::fault).
-sub _answer {
-    my ($self, $req, $code, $text, $data) = @_;
+# _answer($req, $code, $text, $data): answers a request (called by
+# Pluton::Request::respond and ::fault); $data is written where it is, not
+# copied.
+sub _answer {    ## no critic (RequireArgUnpacking)
+    my ($self, $req, $code, $text) = @_;
+    my $data = $code ? \q{} : \$_[4];
     my ($c, $f) = @{$req}{qw(c f)};
     $c ||= $req;    # a request of _serve_fast holds its connection itself (fh)
     @{$req}{qw(answered c s)} = (1, undef, undef);
     $self->{owed} = undef;
-    $data = q{} if $code;
     my $id = $f->{b};
     $id = Pluton::Packet::number($id) unless defined $id && $id =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/;
-    my $pkt = Pluton::Packet::response_packet($id,
-        defined $f->{a} ? $f->{a} : q{}, $self->{service_id}, $code, $text, $data);
+    my $head = Pluton::Packet::response_head($id,
+        defined $f->{a} ? $f->{a} : q{}, $self->{service_id}, $code, $text);
     if ($self->{trace} || defined $req->{rec}) {
+        my $pkt = $head . (length $$data ? length($$data) . 'q' . $$data . ',' : q{}) . "0z\n";
         $self->_trace('PktOut', $pkt) if $self->{trace};
         $self->{recorder}->write('out', $req->{rec}, $pkt) if defined $req->{rec};
     }
     my $errno = 0;
     if (my $fh = $c->{fh}) {
-        my $n = syswrite $fh, $pkt;
-        $errno = _write_all($fh, $pkt, $n) if !defined $n || $n != length $pkt;
+        $errno = _write_response($fh, $head, $$data);
         if (!$errno && exists $f->{h}) { $self->{affinity} = $c }    # keepAffinity
         else                           { close $fh }
     }
@@ -905,7 +1047,7 @@ sub _answer {
             return 0;
         }
         local $SIG{PIPE} = 'IGNORE';
-        $errno = _write_all($out, $pkt);
+        $errno = _write_response($out, $head, $$data);
     }
     my $ok = $errno ? $self->_write_failed($errno) : 1;
     my $now = Time::HiRes::time();
@@ -919,7 +1061,7 @@ sub _answer {
         if $self->{stats};
     if (my $report = $self->{report}) {
         $report->add($outcome, int(($now - (defined $c->{t0} ? $c->{t0} : $req->{t})) * 1_000_000),
-            length(defined $f->{k} ? $f->{k} : q{}), length $data, $req->{k}{function}, $now);
+            length(defined $f->{k} ? $f->{k} : q{}), length $$data, $req->{k}{function}, $now);
     }
     return $ok;
 }
@@ -1056,7 +1198,17 @@ answered at once with fault 3 (C<requestTooLarge>) without reading its body
 (in stand-alone mode too, where the loop then ends with that fault, as the
 input cannot be resynchronised).
 The limits come from the stats segment (F<docs/protocol.md> sections 4 and
-8). Client errors (a connection closed early, a malformed packet) cost only
+8).
+
+Large requests are read into place: after the first read (68 KiB, so that a
+64 KiB request already in the socket is served at once), the rest of a
+netstring of known length is read straight into a scalar of that size, which
+becomes the request's data without a copy; a response with more than 64 KiB
+of data is written as its head, the data where it is, and its end, without
+a copy. The buffers of large request data are kept for later requests of
+the same length (at most 4 and 16 MiB in all, dropped after a second without
+a connection), so that the memory is not given back and faulted in again for
+every request; a copy of the data that the service's code keeps is its own. Client errors (a connection closed early, a malformed packet) cost only
 that connection: a read-error entry in the report (and a line on stderr in
 accept mode). The listening socket gets C<SO_RCVTIMEO> = 1 s, so an idle
 instance sends its report and notices a stop within a second.
@@ -1099,6 +1251,15 @@ A service named C<$name>: its responses say C<< <name>:<pid>/0 >>.
 Starts the service now (optional: the first C<next> or C<serve> does it).
 Returns the service; dies with a L<Pluton::Fault> whose text says what is
 wrong and what to do. A second call does nothing.
+
+An instance serves one request at a time. In manager mode, when the stats
+segment asks for more than one thread per instance (C<maximum-threads>
+above 1, F<docs/protocol.md> section 4.1), starting dies with fault -104
+(C<shmThreadConfigNotService>) whose text is C<maximum-threads N is not
+supported by the Perl SDK: an instance serves one request at a time; set
+maximum-threads 1 and raise maximum-processes>, as the original's
+C<initialize> refused; uncaught, the fault's line goes to stderr and the
+program exits non-zero.
 
 =head2 next
 

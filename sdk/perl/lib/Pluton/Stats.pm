@@ -68,8 +68,8 @@ sub open_segment {
     sysseek($fh, 0, SEEK_SET) or return (undef, "seek: $!");
     my $n = sysread $fh, $hdr, 320;
     return (undef, 'short header') unless defined $n && $n >= 64;
-    my ($magic, $ver, $hsize, $ssize, $count, $aff, $cycle, $max_size, $read_ms, $pending)
-        = unpack 'a4 V9', $hdr;
+    my ($magic, $ver, $hsize, $ssize, $count, $aff, $cycle, $max_size, $read_ms, $pending, $threads)
+        = unpack 'a4 V10', $hdr;
     return (undef, 'bad magic') if $magic ne MAGIC;
     my $layout = $LAYOUT{$ver} or return (undef, "version $ver is not supported");
     return (undef, 'bad header size') if $hsize != $layout->[0] || $n < $hsize;
@@ -89,6 +89,7 @@ sub open_segment {
     $self->{maximum_request_size} = $max_size;
     $self->{request_read_timeout} = $read_ms / 1000;
     $self->{maximum_pending}      = $pending;
+    $self->{threads_per_instance} = $threads || 1;    # 0 is read as 1
     (my $prefix = substr $hdr, 64, 256) =~ s/\0.*\z//s;
     $self->{recorder_prefix} = $prefix;
     my $use_map = exists $opt{map} ? $opt{map} : $HAVE_MAP;
@@ -112,6 +113,7 @@ sub recorder_prefix      { my $self = shift; return defined $self->{recorder_pre
 sub maximum_request_size { my $self = shift; return $self->{maximum_request_size} }
 sub request_read_timeout { my $self = shift; return $self->{request_read_timeout} }
 sub maximum_pending      { my $self = shift; return $self->{maximum_pending} }
+sub threads_per_instance { my $self = shift; return $self->{threads_per_instance} }
 
 # The manager writes maximumRequests before it starts the instance: read once.
 sub maximum_requests { my $self = shift; return $self->{maximum_requests} }
@@ -236,8 +238,9 @@ Pluton::Stats - the fd 4 stats segment (internal)
 =head1 DESCRIPTION
 
 Used by L<Pluton::Service> in manager mode; not a public interface. The
-segment's header gives the affinity timeout, the service loop's limits and
-the recorder settings; the instance's slot says what it is doing
+segment's header gives the affinity timeout, the service loop's limits, the
+recorder settings and the threads per instance (C<maximum-threads>, 0 read
+as 1); the instance's slot says what it is doing
 (F<docs/protocol.md> section 4). With L<File::Map> installed the slot is
 mapped and updated with plain stores; without it each update is one
 C<syswrite> through a private open file description (F</proc/self/fd/4>),

@@ -116,7 +116,8 @@ END { kill_all() }
 
 # make_segment($path, slots => 3, affinity => 60, magic => 'PLSS', version => 2,
 #              max_requests => [..], max_size => N, read_timeout_ms => N,
-#              max_pending => N, recorder_prefix => P, recorder_cycle => N):
+#              max_pending => N, recorder_prefix => P, recorder_cycle => N,
+#              threads => N (threadsPerInstance, header offset 40)):
 # creates the fd 4 file and returns a read-write handle on it.
 my %LAYOUT = (1 => [ 64, 64 ], 2 => [ 320, 192 ]);
 
@@ -125,9 +126,9 @@ sub make_segment {
     my $slots = $o{slots} || 1;
     my $v = defined $o{version} ? $o{version} : 2;
     my ($hs, $ss) = @{ $LAYOUT{$v} || $LAYOUT{2} };
-    my $hdr = pack('a4 V V V V V V V V V', $o{magic} || 'PLSS', $v, $hs, $ss, $slots,
+    my $hdr = pack('a4 V V V V V V V V V V', $o{magic} || 'PLSS', $v, $hs, $ss, $slots,
         defined $o{affinity} ? $o{affinity} : 60, $o{recorder_cycle} || 0, $o{max_size} || 0,
-        $o{read_timeout_ms} || 0, $o{max_pending} || 0);
+        $o{read_timeout_ms} || 0, $o{max_pending} || 0, $o{threads} || 0);
     $hdr .= "\0" x (64 - length $hdr);
     $hdr .= pack('a256', $o{recorder_prefix} || '') if $hs > 64;
     my $body = '';

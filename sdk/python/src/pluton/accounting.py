@@ -48,8 +48,7 @@ class Accounting:
         self.state = _BUSY
         slot = self.slot
         if slot is not None:
-            slot.busy(now // 1000, self.requests)
-            slot.identity(request_id, recorder_index, client_name)
+            slot.busy_with(now // 1000, self.requests, request_id, recorder_index, client_name)
 
     def end(self, outcome: int, request_bytes: int, response_bytes: int, function: bytes) -> None:
         """The request is answered (``outcome``, an :class:`Outcome`); the state stays busy."""

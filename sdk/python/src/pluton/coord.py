@@ -286,6 +286,8 @@ def _run(fn: Callable[..., None], *args: object) -> None:
 def poll_all() -> int:
     """poll() every open Coord of this process; the service loop calls this
     between requests. Errors of a lost connection are left to the next call."""
+    if not _open:  # the usual case: no Coord, nothing to iterate
+        return 0
     ran = 0
     for c in list(_open):
         try:

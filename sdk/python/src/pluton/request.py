@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 #: What a service may answer with: bytes-like, or text sent as UTF-8.
 Data = Union[bytes, bytearray, memoryview, str]
+#: Response data as the service writes it: bytes, or a buffer sent without a copy.
+Buffer = Union[bytes, bytearray, memoryview]
 
 
 def _text(b: bytes) -> str:
@@ -27,15 +29,27 @@ class Request:
     It is answered exactly once, with :meth:`respond` or :meth:`fault`
     (the handler form answers with the handler's return value). The request
     is kept as its decoded packet's fields and read on demand, so taking a
-    request costs little more than creating this object.
+    request costs little more than creating this object. The request data
+    stays where it was read (the instance's receive buffer) until
+    :attr:`data` or :attr:`view` asks for it.
     """
 
-    __slots__ = ("_service", "_fields", "id", "key", "_read_ns", "_context", "answered")
+    __slots__ = ("_service", "_fields", "id", "key", "_read_ns", "_context", "answered",
+                 "_payload", "_at", "size", "_data")
 
     def __init__(self, service: "Service", fields: Dict[int, bytes], request_id: int,
-                 key: ServiceKey, read_ns: int) -> None:
+                 key: ServiceKey, read_ns: int, payload: Union[bytes, bytearray, None] = None,
+                 at: int = 0, size: int = 0) -> None:
         self._service = service
         self._fields = fields
+        if payload is None:  # the data, if any, is a field of the packet
+            payload = fields.get(T_REQUEST_DATA, b"")
+            at, size = 0, len(payload)
+        self._payload = payload
+        self._at = at
+        #: The length of the request data in bytes.
+        self.size = size
+        self._data: Optional[bytes] = payload if type(payload) is bytes and at == 0 and size == len(payload) else None
         #: The client's request id (the ``b`` field).
         self.id = request_id
         #: The service key the client used (``.application``, ``.function``,
@@ -49,8 +63,28 @@ class Request:
 
     @property
     def data(self) -> bytes:
-        """The request data."""
-        return self._fields.get(T_REQUEST_DATA, b"")
+        """The request data, as bytes of its own (copied out of the receive
+        buffer on first use; :attr:`view` avoids the copy)."""
+        d = self._data
+        if d is None:
+            with memoryview(self._payload) as whole:
+                d = self._data = whole[self._at:self._at + self.size].tobytes()
+        return d
+
+    @property
+    def view(self) -> memoryview:
+        """The request data without a copy: a read-only memoryview of the
+        instance's receive buffer (data up to 8 KiB has bytes of its own,
+        and this is a view of those). It is valid until the instance reads its
+        next request (the buffer is reused then); keep :attr:`data` (or
+        ``bytes(view)``) to hold on to the bytes longer. Answering with it
+        (``respond(request.view)``, or returning it from a handler) writes
+        it to the client without copying it."""
+        payload = self._payload
+        if type(payload) is bytes:  # read-only already
+            return memoryview(payload) if self._at == 0 and self.size == len(payload) else \
+                memoryview(payload)[self._at:self._at + self.size]
+        return memoryview(payload)[self._at:self._at + self.size].toreadonly()
 
     @property
     def client_name(self) -> str:
@@ -105,6 +139,8 @@ class Request:
         Raises :class:`~pluton.Fault` ``CONTEXT_FORMAT_ERROR`` (-22) if the
         request's context is malformed.
         """
+        if self._context is None and T_CONTEXT not in self._fields:  # the usual case: no context at all
+            return None
         v = self.context_bytes(name)
         return None if v is None else _text(v)
 
@@ -137,13 +173,19 @@ class Request:
         self._service._answer(self, int(code), text.encode("utf-8", "surrogateescape"), b"")
 
     def __repr__(self) -> str:
-        return "<pluton.Request %d %s from %r, %d bytes>" % (self.id, self.key, self.client_name, len(self.data))
+        return "<pluton.Request %d %s from %r, %d bytes>" % (self.id, self.key, self.client_name, self.size)
 
 
-def _to_bytes(data: Data) -> bytes:
+def _to_bytes(data: Data) -> Buffer:
+    """Response data as written: text encoded as UTF-8, bytes-like data as it
+    is (a memoryview of anything but plain bytes is copied to bytes)."""
+    if type(data) is memoryview:  # Request.view first: the echo's answer
+        return data if data.format == "B" and data.ndim == 1 and data.c_contiguous else data.tobytes()
     if isinstance(data, str):
         return data.encode("utf-8", "surrogateescape")
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    if isinstance(data, memoryview):
+        return data if data.format == "B" and data.ndim == 1 and data.c_contiguous else data.tobytes()
     raise TypeError("response data must be bytes, bytearray, memoryview, str or None, not %s"
                     % type(data).__name__)

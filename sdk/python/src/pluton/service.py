@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import errno
 import os
+import re
 import select
 import signal
 import socket
@@ -34,20 +35,20 @@ import struct
 import sys
 import traceback
 from time import monotonic, time_ns
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .accounting import Accounting
 from .faults import Fault, FaultCode
 from .iov import Chunk, consume, views, write_all
-from .parser import NetStringError, PacketError, ProtocolError, TooLargeError, scan_packet
+from .parser import NetStringError, PacketError, ProtocolError, TooLargeError
 from .preload import preload_fd, run_template
 from .reader import PacketReader
 from .recorder import Recorder
-from .request import Data, Request, _to_bytes
+from .request import Buffer, Data, Request, _to_bytes
 from .servicekey import ServiceKey, ServiceKeyError
 from .stats import NO_SLOT, NOT_RECORDING, ExitReason, Outcome, Reporter, SlotState, StatsSlot
-from .wire import (MAX_LENGTH, T_CLIENT_NAME, T_KEEP_AFFINITY, T_NO_WAIT, T_REQUEST_DATA, T_REQUEST_ID,
-                   T_SERVICE_KEY, ResponsePacket, parse_number, response_parts)
+from .wire import (MAX_LENGTH, T_CLIENT_NAME, T_END, T_KEEP_AFFINITY, T_NO_WAIT, T_REQUEST, T_REQUEST_DATA,
+                   T_REQUEST_ID, T_SERVICE_KEY, T_TIMEOUT, ResponsePacket, parse_number, response_parts)
 
 ACCEPT_SOCKET_ENV = "plutonAcceptSocket"
 PACKET_TRACE_ENV = "plutonPacketTrace"
@@ -69,11 +70,29 @@ _LISTEN_FD, _SEGMENT_FD, _REPORT_FD = 3, 4, 5
 _FAUX_IN, _FAUX_OUT = 3, 4
 _CLIENT_GONE = (errno.EPIPE, errno.ECONNRESET, errno.ETIMEDOUT)
 
-_REQUEST_HEAD = b"0Q,"
-#: Bytes asked for by the first read of a connection.
+#: The size of a connection's first receive buffer (grown to a packet's known size).
 _CHUNK = 65536
-#: Response data up to this size is copied into the one buffer written.
-_INLINE_DATA = 65536
+#: Response data up to this size is copied into the one buffer written; larger
+#: data is written from where it is, with the head and trailer (one writev).
+_INLINE_DATA = 8192
+#: A response with more than this left after the first write is written blocking.
+_BLOCKING_WRITE = 128 << 10
+#: A spare receive buffer larger than this is dropped when the instance is idle.
+_KEEP_BUFFER = 256 << 10
+#: How many receive buffers are kept for new connections (one per outstanding request).
+_SPARES = 4
+#: A receive buffer grows at once to the size a length prefix announces up to
+#: this; beyond it, to at most 4 times the bytes received so far.
+_GROW_AT_ONCE = 4 << 20
+#: A netstring's length prefix (at most 9 digits) and its type byte (printable, not a digit).
+_NETSTRING_HEAD = re.compile(rb"([0-9]{1,9})([\x20-\x2f\x3a-\x7e])")
+#: What may still become a netstring's head once more bytes arrive.
+_HEAD_SO_FAR = re.compile(rb"[0-9]{0,9}")
+#: The usual start of a request, ``Q b [a] c l`` and the head of ``k``, matched
+#: at once; the lengths are checked against the payloads before the fields are taken.
+_USUAL_HEAD = re.compile(rb"0Q,([0-9]{1,9})b([^,]*),(?:([0-9]{1,9})a([^,]*),)?([0-9]{1,9})c([^,]*),"
+                         rb"([0-9]{1,9})l([^,]*),(?:([0-9]{1,9})k)?")
+_USUAL_END = b",0z\n"
 #: How many distinct service keys :meth:`Service._new_key` remembers.
 _KEY_CACHE_SIZE = 256
 
@@ -81,6 +100,8 @@ _OK, _FAULT, _WRITE_ERROR = Outcome.OK.value, Outcome.FAULT.value, Outcome.WRITE
 _IDLE, _AFFINITY = SlotState.IDLE.value, SlotState.AFFINITY.value
 
 _NOT_ANSWERED = b"request not answered by the service"
+_THREADS_REFUSED = ("maximum-threads %d is not supported by the Python SDK: an instance serves one request "
+                    "at a time; set maximum-threads 1 and raise maximum-processes")
 _NO_SOURCE = ("%s: fd %d %s; run the service under plutonManager, with plTest, "
               "or as ./svc 3<request 4>response")
 
@@ -91,15 +112,46 @@ class _Stop(BaseException):
 
 class _Conn:
     """A client connection: its fd, when reading started (``time_ns``), its
-    read deadline (``monotonic``, None = none) and its streaming reader."""
+    read deadline (``monotonic``, None = none), and the request packet read so
+    far (:meth:`Service._pull`).
 
-    __slots__ = ("fd", "read_ns", "deadline", "reader")
+    The packet is read into ``buf`` from its start: ``filled`` bytes are
+    there, the netstrings before ``pos`` are parsed (into ``fields``; the
+    request data is left in place, at ``data_at``, ``data_len`` bytes), and
+    parsing goes on once ``filled`` reaches ``need`` (the end of a netstring
+    known to be incomplete). A packet that is anything but plainly valid is
+    handed to the exact streaming parser (``reader``) for the rest of the
+    connection's life.
+    """
 
-    def __init__(self, fd: int, read_ns: int) -> None:
+    __slots__ = ("fd", "read_ns", "deadline", "reader", "buf", "filled", "pos", "need", "fields", "first",
+                 "data_at", "data_len", "kept")
+
+    def __init__(self, fd: int, read_ns: int, buf: bytearray) -> None:
         self.fd = fd
         self.read_ns = read_ns
         self.deadline: Optional[float] = None
         self.reader: Optional[PacketReader] = None
+        self.buf = buf
+        self.filled = 0
+        self.pos = 0
+        self.need = 1
+        self.fields: Dict[int, bytes] = {}
+        self.first = False  # the packet's first netstring (``Q``) has been parsed
+        self.data_at = 0
+        self.data_len = -1  # no request data netstring yet
+        self.kept = False  # an affinity connection: a close between packets is no error
+
+    def next_packet(self) -> None:
+        """Start the next packet of a kept connection: the bytes read after the
+        last one move to the front of the buffer."""
+        rest = self.filled - self.pos
+        if rest:
+            self.buf[:rest] = bytes(self.buf[self.pos:self.filled])
+        self.filled, self.pos, self.need = rest, 0, 1
+        self.fields = {}
+        self.first = False
+        self.data_len = -1
 
 
 class Service:
@@ -135,6 +187,7 @@ class Service:
         self._max_size = DEFAULT_MAXIMUM_REQUEST_SIZE
         self._max_pending = DEFAULT_MAXIMUM_PENDING
         self._pending: List[_Conn] = []
+        self._spares: List[bytearray] = []  # receive buffers of past requests, reused (at most _SPARES)
         self._conn: Optional[_Conn] = None  # the current request's connection
         self._affinity: Optional[_Conn] = None  # a keepAffinity connection between requests
         self._current: Optional[Request] = None
@@ -193,7 +246,12 @@ class Service:
 
         Raises :class:`Fault` saying what is wrong and what to do:
         ``NO_FAUX_STDIN`` (no request source: stand-alone mode without fd 3 or
-        fd 4), ``OPEN_ACCEPT_SOCKET_FAILED``, ``ALREADY_INITIALIZED``.
+        fd 4), ``OPEN_ACCEPT_SOCKET_FAILED``, ``ALREADY_INITIALIZED``, and
+        ``SHM_THREAD_CONFIG_NOT_SERVICE`` (-104) in manager mode when the
+        service is configured with ``maximum-threads`` above 1: an instance of
+        this SDK serves one request at a time (docs/protocol.md §4.1), so it
+        refuses to start; that fault's line is also written to stderr (the
+        manager's log), and a service that lets it propagate exits non-zero.
         """
         if self._mode is not None:
             raise Fault(FaultCode.ALREADY_INITIALIZED, "the service is already initialized (mode %s)" % self._mode)
@@ -249,6 +307,15 @@ class Service:
         slot_index = _slot_from_env()
         slot = StatsSlot.open(_SEGMENT_FD, slot_index) if slot_index is not None else None
         pid = os.getpid()
+        if slot is not None and slot.header.threads_per_instance > 1:
+            # As the original's initialize: a threaded configuration needs a threaded service.
+            slot.close()
+            fault = Fault(FaultCode.SHM_THREAD_CONFIG_NOT_SERVICE, _THREADS_REFUSED % slot.header.threads_per_instance)
+            try:
+                os.write(2, fault.text.encode("utf-8", "surrogateescape") + b"\n")
+            except OSError:
+                pass
+            raise fault
         if slot is not None:
             os.close(_SEGMENT_FD)  # the mapping holds its own reference
             slot.write_pid(pid)
@@ -474,7 +541,7 @@ class Service:
             return self._affinity_request()
         if self._stop:  # stopping: serve what was accepted (_drain_on_stop)
             return self._poll_pending(accepting=False)
-        if self._mode == self.MANAGER and acct.limit_reached():
+        if 0 < acct.maximum_requests <= acct.requests and self._mode == self.MANAGER:  # acct.limit_reached()
             if self._pending:
                 # Accept no more, but serve the connections already accepted
                 # before leaving: their clients must not lose their requests.
@@ -491,8 +558,10 @@ class Service:
         acct.flush_stale()
         fd = self._accept()
         if fd < 0:
+            if not self._pending:  # idle: give large buffers back
+                self._spares = [b for b in self._spares if len(b) <= _KEEP_BUFFER]
             return None
-        return self._arrived(_Conn(fd, time_ns()))
+        return self._pull(self._new_conn(fd))
 
     def _accept(self) -> int:
         """Accept a connection (non-blocking from then on); -1 if none came
@@ -516,7 +585,7 @@ class Service:
             if e.errno in (errno.ECONNABORTED, errno.EAGAIN, errno.EINTR):
                 return -1
             if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM) and self._pending:
-                self._drop(self._pending[0])  # make room: the oldest pending connection goes
+                self._drop(self._pending.pop(0))  # make room: the oldest pending connection goes
                 return -1
             self.fault = Fault(FaultCode.ACCEPT_FAILED, "accept on fd %d: %s" % (self._listen_fd, e.strerror),
                                e.errno or 0)
@@ -527,36 +596,208 @@ class Service:
             os.set_blocking(fd, False)
         return fd
 
-    def _arrived(self, conn: _Conn) -> Optional[Request]:
-        """A connection to read a request from (new, or an affinity connection
-        that became readable). Fast path: the first read holds the whole packet."""
-        try:
-            data = os.read(conn.fd, _CHUNK)
-        except BlockingIOError:
-            return self._feed(conn, b"")
-        except OSError:
-            self._drop(conn)
-            return None
-        if not data:  # closed before sending a byte
-            self._drop(conn)
-            return None
-        if len(data) <= self._max_size:  # no netstring in it can exceed the limit
-            scanned = scan_packet(data, _REQUEST_HEAD)
-            if scanned is not None and scanned[1] == len(data):
-                return self._start_request(conn, scanned[0], data, conn.read_ns)
-        return self._feed(conn, data)
+    def _new_conn(self, fd: int) -> _Conn:
+        """A new connection, reading into the last spare buffer if there is one."""
+        spares = self._spares
+        return _Conn(fd, time_ns(), spares.pop() if spares else bytearray(_CHUNK))
 
-    def _feed(self, conn: _Conn, data: Optional[bytes]) -> Optional[Request]:
-        """Read what is readable of ``conn`` (``data``: bytes read already, None if
-        the reader holds the connection's bytes); a request once complete, else
-        None with the connection pending or dropped."""
+    def _recycle(self, buf: bytearray) -> None:
+        """Keep ``buf`` (no longer any connection's) for a next connection:
+        up to :data:`_SPARES` buffers, the largest when there are more."""
+        spares = self._spares
+        for b in spares:
+            if b is buf:  # already kept
+                return
+        if len(spares) < _SPARES:
+            spares.append(buf)
+            return
+        i = min(range(len(spares)), key=lambda k: len(spares[k]))
+        if len(buf) > len(spares[i]):
+            del spares[i]
+            spares.append(buf)
+
+    def _pull(self, conn: _Conn) -> Optional[Request]:
+        """Read what is readable of ``conn`` and parse it (§8): the request once
+        its packet is complete, else None with the connection pending or
+        dropped. The fast path: the first read holds the whole packet."""
+        if conn.reader is not None:
+            return self._feed(conn)
+        fd = conn.fd
+        while True:
+            if conn.filled >= conn.need:
+                try:
+                    state = self._parse(conn)
+                except TooLargeError as e:
+                    self._unpend(conn)
+                    self._too_large(conn, e, conn.read_ns)
+                    return None
+                if state > 0:
+                    self._unpend(conn)
+                    return self._complete(conn)
+                if state < 0:  # unusual: the exact parser reads it from its first byte
+                    return self._slow(conn)
+            buf = conn.buf
+            filled = conn.filled
+            need = conn.need  # always above filled here
+            if need > len(buf):
+                # Grown once to the size the length prefix announced (with room
+                # for the end of the packet), doubled while the head goes on;
+                # but never more than 4 times the bytes received, beyond the
+                # first _GROW_AT_ONCE, so that an announced size alone does not
+                # allocate it.
+                size = need + (need >> 4) + 64
+                if need == filled + 1:
+                    size = max(size, 2 * len(buf))
+                size = min(size, max(4 * filled, _GROW_AT_ONCE))
+                if size > len(buf):
+                    grown = bytearray(size)
+                    grown[:filled] = buf[:filled]
+                    conn.buf = buf = grown
+            try:
+                if filled:
+                    with memoryview(buf) as whole:
+                        n = os.readv(fd, [whole[filled:]])
+                else:  # the first read of a packet: into the whole buffer
+                    n = os.readv(fd, [buf])
+            except BlockingIOError:
+                if filled and not self._pending and self._wait_more(conn):
+                    continue
+                self._pend(conn)
+                return None
+            except OSError:
+                n = 0
+            if n == 0:  # the client closed it, or the read failed
+                self._unpend(conn)
+                if conn.kept and filled == 0:  # between requests: no request, no error
+                    os.close(fd)
+                    return None
+                if filled:
+                    self._trace(b"PktIn: ", bytes(buf[:filled]))
+                self._drop(conn)
+                return None
+            conn.filled = filled + n
+
+    def _wait_more(self, conn: _Conn) -> bool:
+        """The packet of ``conn`` has begun and no other connection is pending:
+        wait (§8.2: with its deadline, and fd 3) for more of it, without the
+        pending set's bookkeeping. True when it is readable; False (the pending
+        set takes over) at a new connection, the deadline or the stop signal."""
+        now = monotonic()
+        if conn.deadline is None and self._read_timeout is not None:
+            conn.deadline = now + self._read_timeout
+        wait = ACCEPT_TIMEOUT if conn.deadline is None else min(ACCEPT_TIMEOUT, conn.deadline - now)
+        if wait <= 0:
+            return False
+        poller = select.poll()
+        poller.register(conn.fd, select.POLLIN)
+        accepting = not self._stop and self._listen_fd >= 0
+        if accepting:
+            poller.register(self._listen_fd, select.POLLIN)
+        events = self._blocking(lambda: poller.poll(int(wait * 1000) + 1))
+        return len(events) == 1 and events[0][0] == conn.fd
+
+    def _parse(self, conn: _Conn) -> int:
+        """Parse the complete netstrings of ``conn``'s packet: 1 when the packet is
+        complete, 0 when it needs more bytes, -1 when anything about it is unusual
+        (a bad netstring, a duplicate type, a length prefix of ten digits or
+        more...): the exact parser then reads it and raises its error. Raise
+        :class:`TooLargeError` as soon as a length prefix exceeds the limit."""
+        buf, pos, filled, fields = conn.buf, conn.pos, conn.filled, conn.fields
+        if pos == 0:
+            m = _USUAL_HEAD.match(buf, 0, filled)
+            if m is not None:
+                nb, b, na, a, nc, c, nl, tl, nk = m.groups()
+                limit = self._max_size
+                if (len(b) == int(nb) and len(c) == int(nc) and len(tl) == int(nl)
+                        and (na is None or len(a) == int(na)) and m.end() <= limit):
+                    # No netstring of it can exceed the limit (each is shorter than the match).
+                    conn.first = True
+                    fields[T_REQUEST_ID] = b
+                    if na is not None:
+                        fields[T_CLIENT_NAME] = a
+                    fields[T_SERVICE_KEY] = c
+                    fields[T_TIMEOUT] = tl
+                    if nk is None:
+                        pos = m.end()
+                    else:
+                        pos = m.start(9)  # the general loop below takes ``k`` unless it ends the packet here
+                        n = int(nk)
+                        start = m.end()
+                        end = start + n
+                        if n <= limit and end + 4 <= filled and buf[end:end + 4] == _USUAL_END:
+                            fields[T_REQUEST_DATA] = b""  # left in place
+                            fields[T_END] = b""
+                            conn.data_at, conn.data_len = start, n
+                            conn.pos = end + 4
+                            return 1
+        head = _NETSTRING_HEAD.match
+        while True:
+            m = head(buf, pos, filled)
+            if m is None:
+                if _HEAD_SO_FAR.fullmatch(buf, pos, filled) is None:
+                    return -1
+                conn.pos, conn.need = pos, filled + 1
+                return 0
+            n = int(m.group(1))
+            if n > self._max_size:
+                raise TooLargeError(n, self._max_size, dict(fields) if conn.first else {})
+            start = m.end()
+            end = start + n
+            if end >= filled:
+                conn.pos, conn.need = pos, end + 1
+                return 0
+            c = buf[end]
+            if c != 0x2C and c != 0x0A:
+                return -1
+            t = buf[start - 1]
+            pos = end + 1
+            if not conn.first:
+                if t != T_REQUEST:
+                    return -1
+                conn.first = True
+            elif t > T_END or t in fields:
+                return -1
+            elif t == T_REQUEST_DATA:
+                fields[t] = b""  # left in place: data_at, data_len
+                conn.data_at, conn.data_len = start, n
+            else:
+                fields[t] = bytes(buf[start:end])
+                if t == T_END:
+                    conn.pos = pos
+                    return 1
+
+    def _complete(self, conn: _Conn) -> Optional[Request]:
+        """Hand over the complete packet of ``conn``, its data where it was read."""
+        buf = conn.buf
+        raw = bytes(buf[:conn.pos]) if self._keep_raw else b""
+        if T_KEEP_AFFINITY not in conn.fields:
+            # The connection ends with this request: its buffer serves the next
+            # connection, once this request is over (Request.view says so).
+            self._recycle(buf)
+        n = conn.data_len
+        if n < 0:
+            return self._start_request(conn, conn.fields, raw, conn.read_ns)
+        if n <= _INLINE_DATA:  # small data: its own bytes cost less than a view of the buffer
+            at = conn.data_at
+            with memoryview(buf) as whole:
+                data = whole[at:at + n].tobytes()
+            return self._start_request(conn, conn.fields, raw, conn.read_ns, data, 0, n)
+        return self._start_request(conn, conn.fields, raw, conn.read_ns, buf, conn.data_at, n)
+
+    def _slow(self, conn: _Conn) -> Optional[Request]:
+        """Hand the bytes read so far to the exact streaming parser."""
+        data = bytes(conn.buf[:conn.filled])
+        reader = PacketReader(b"Q", _fd_reader(conn.fd), chunk_size=max(_CHUNK, len(data)),
+                              trace=self._keep_raw, max_length=self._max_size)
+        reader.reset(_fd_reader(conn.fd), data)
+        conn.reader = reader
+        return self._feed(conn)
+
+    def _feed(self, conn: _Conn) -> Optional[Request]:
+        """Read what is readable of ``conn`` through its streaming parser; a
+        request once complete, else None with the connection pending or dropped."""
         reader = conn.reader
-        if reader is None:
-            reader = conn.reader = PacketReader(b"Q", _fd_reader(conn.fd), trace=self._keep_raw,
-                                                max_length=self._max_size)
-            reader.reset(_fd_reader(conn.fd), data or b"")
-        elif data:
-            reader.reset(_fd_reader(conn.fd), data)
+        assert reader is not None
         try:
             while True:
                 fields = reader.step()
@@ -637,13 +878,13 @@ class Service:
                 continue
             ready = by_fd.get(fd)
             if ready is not None:
-                request = self._feed(ready, None)
+                request = self._pull(ready)
                 if request is not None:
                     return request
         if accepting and listener_ready and not self._stop:
             fd = self._accept()
             if fd >= 0:
-                return self._arrived(_Conn(fd, time_ns()))
+                return self._pull(self._new_conn(fd))
         return None
 
     def _affinity_request(self) -> Optional[Request]:
@@ -651,10 +892,17 @@ class Service:
         conn = self._affinity
         assert conn is not None
         reader = conn.reader
-        if reader is not None and reader.started:  # the client already sent more
-            self._affinity = None
-            conn.read_ns = time_ns()
-            return self._feed(conn, None)
+        if reader is not None:
+            if reader.started:  # the client already sent more
+                self._affinity = None
+                conn.read_ns = time_ns()
+                return self._feed(conn)
+        else:
+            conn.next_packet()
+            if conn.filled:  # the client already sent more
+                self._affinity = None
+                conn.read_ns = time_ns()
+                return self._pull(conn)
         self._acct.wait(_AFFINITY)
         poller = select.poll()
         poller.register(conn.fd, select.POLLIN)
@@ -666,22 +914,12 @@ class Service:
         conn.read_ns = time_ns()
         conn.deadline = None
         if reader is not None:
-            return self._feed(conn, None)
-        try:
-            data = os.read(conn.fd, _CHUNK)
-        except OSError:
-            data = b""
-        if not data:  # the client closed it
-            os.close(conn.fd)
-            return None
-        if len(data) <= self._max_size:
-            scanned = scan_packet(data, _REQUEST_HEAD)
-            if scanned is not None and scanned[1] == len(data):
-                return self._start_request(conn, scanned[0], data, conn.read_ns)
-        return self._feed(conn, data)
+            return self._feed(conn)
+        return self._pull(conn)
 
-    def _start_request(self, conn: Optional[_Conn], fields: Dict[int, bytes], raw: bytes,
-                       read_ns: int) -> Optional[Request]:
+    def _start_request(self, conn: Optional[_Conn], fields: Dict[int, bytes], raw: bytes, read_ns: int,
+                       payload: Union[bytes, bytearray, None] = None, at: int = 0,
+                       size: int = 0) -> Optional[Request]:
         """Hand a complete request packet to the service's code."""
         raw_key = fields.get(T_SERVICE_KEY, b"")
         entry = self._keys.get(raw_key)
@@ -712,7 +950,7 @@ class Service:
             os.close(conn.fd)  # noWait: the client has what it needs
             conn = None
         self._conn = conn
-        return Request(self, fields, request_id, key, read_ns)
+        return Request(self, fields, request_id, key, read_ns, payload, at, size)
 
     def _new_key(self, raw: bytes) -> Tuple[ServiceKey, bytes]:
         """Parse a key not seen before, and remember it (up to :data:`_KEY_CACHE_SIZE`)."""
@@ -725,6 +963,7 @@ class Service:
     def _drop(self, conn: _Conn) -> None:
         """Close a connection that gave no complete request: a read error."""
         os.close(conn.fd)
+        self._recycle(conn.buf)
         self._acct.read_error(conn.read_ns)
 
     def _too_large(self, conn: Optional[_Conn], e: TooLargeError, read_ns: int) -> None:
@@ -746,6 +985,7 @@ class Service:
             pass
         if conn is not None:
             os.close(conn.fd)
+            self._recycle(conn.buf)
         self._acct.end(_FAULT, 0, 0, b"")
 
     def _blocking(self, call: Callable[[], List[Tuple[int, int]]]) -> List[Tuple[int, int]]:
@@ -765,20 +1005,23 @@ class Service:
 
     # -- answering -----------------------------------------------------------------
 
-    def _answer(self, request: Request, code: int, text: bytes, data: bytes) -> None:
+    def _answer(self, request: Request, code: int, text: bytes, data: Buffer) -> None:
         """Send the response (code 0) or the fault of ``request``."""
         if request.answered:
             raise Fault(FaultCode.SEND_RESPONSE_NOT_NEXT, "the request was already answered")
         request.answered = True
         fields = request._fields
-        request_bytes = len(fields.get(T_REQUEST_DATA, b""))
+        request_bytes = request.size
         outcome = _FAULT if code else _OK
         conn = self._conn
         self._conn = None
         parts: Sequence[Chunk]
-        if code or len(data) > _INLINE_DATA:
+        if code:
             parts = response_parts(ResponsePacket(request.id, fields.get(T_CLIENT_NAME, b""),
-                                                  self._service_name, code, text, data))
+                                                  self._service_name, code, text, b""))
+        elif len(data) > _INLINE_DATA:  # written from where it is, not copied
+            parts = (self._response_head(request.id, fields.get(T_CLIENT_NAME, b"")) + b"%dq" % len(data),
+                     data, b",0z\n")
         else:  # the common case: the packet as response_parts() makes it, in one buffer
             parts = (self._response_packet(request.id, fields.get(T_CLIENT_NAME, b""), data),)
         if self._recorder is not None and self._recorder.enabled:
@@ -808,12 +1051,20 @@ class Service:
                 return
         if conn is not None:
             if keep:
+                conn.kept = True
                 self._affinity = conn
             else:
                 os.close(conn.fd)
         self._acct.end(outcome, request_bytes, len(data), self._function)
 
-    def _response_packet(self, request_id: int, client_name: bytes, data: bytes) -> bytes:
+    def _response_head(self, request_id: int, client_name: bytes) -> bytes:
+        """The response packet's netstrings before the data (``A b [a] s``)."""
+        rid = b"%d" % request_id
+        if client_name:
+            return b"0A,%db%s,%da%s,%s" % (len(rid), rid, len(client_name), client_name, self._service_field)
+        return b"0A,%db%s,%s" % (len(rid), rid, self._service_field)
+
+    def _response_packet(self, request_id: int, client_name: bytes, data: Buffer) -> bytes:
         """The response packet without a fault, as one buffer (``A b [a] s [q] z``)."""
         rid = b"%d" % request_id
         if client_name:
@@ -825,18 +1076,28 @@ class Service:
     def _send(self, fd: int, parts: Sequence[Chunk]) -> None:
         """Write ``parts`` to a non-blocking connection. A client that reads
         nothing for the request-read-timeout (or 5 s) is taken as gone (ETIMEDOUT)."""
-        if len(parts) == 1 and self._plain_writes:
-            packet = parts[0]
+        pending: List[memoryview]
+        stall = int((self._read_timeout or DEFAULT_REQUEST_READ_TIMEOUT) * 1000)
+        if self._plain_writes:
             try:
-                n = os.write(fd, packet)
+                if len(parts) == 1:
+                    total = len(parts[0])
+                    n = os.write(fd, parts[0])
+                else:
+                    total = sum(map(len, parts))
+                    n = os.writev(fd, parts)
             except BlockingIOError:
                 n = 0
-            if n == len(packet):
+            if n == total:
                 return
-            parts = (memoryview(packet)[n:],)
-        pending = views(parts)
+            pending = views(parts)
+            consume(pending, n)
+            if total - n >= _BLOCKING_WRITE:
+                self._send_blocking(fd, pending, stall)
+                return
+        else:
+            pending = views(parts)
         poller: Optional[Any] = None
-        stall = int((self._read_timeout or DEFAULT_REQUEST_READ_TIMEOUT) * 1000)
         while pending:
             try:
                 if self._plain_writes:
@@ -855,6 +1116,30 @@ class Service:
                     raise OSError(errno.ETIMEDOUT, "the client reads nothing") from None
                 continue
             consume(pending, n)
+
+    @staticmethod
+    def _send_blocking(fd: int, pending: List[memoryview], stall_ms: int) -> None:
+        """Write the rest of a large response with the connection blocking (one
+        writev sleeps until the client has taken it all, where a non-blocking
+        one would need a poll and a writev per socket buffer's worth). Each
+        writev is bounded by SO_SNDTIMEO = the stall time, so a client that
+        reads nothing is still taken as gone (ETIMEDOUT)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fd)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                            struct.pack("ll", stall_ms // 1000, stall_ms % 1000 * 1000))
+            os.set_blocking(fd, True)
+            try:
+                while pending:
+                    try:
+                        n = os.writev(fd, pending)
+                    except BlockingIOError:  # SO_SNDTIMEO: nothing taken for the stall time
+                        raise OSError(errno.ETIMEDOUT, "the client reads nothing") from None
+                    consume(pending, n)
+            finally:
+                os.set_blocking(fd, False)  # an affinity connection reads its next request non-blocking
+        finally:
+            sock.detach()
 
     # -- helpers ---------------------------------------------------------------
 

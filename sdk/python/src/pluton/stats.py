@@ -39,8 +39,8 @@ NO_SLOT = 0xFFFFFFFF
 NOT_RECORDING = 0xFFFFFFFF
 
 # magic, version, headerSize, slotSize, slotCount, affinityTimeout, recorderCycle,
-# maximumRequestSize, requestReadTimeout (ms), maximumPending
-_HEADER = struct.Struct("<4sIIIIIIIII")
+# maximumRequestSize, requestReadTimeout (ms), maximumPending, threadsPerInstance
+_HEADER = struct.Struct("<4sIIIIIIIIII")
 _HEADER_V1 = struct.Struct("<4sIIIII")
 _OFF_RECORDER_PREFIX = 64
 _SLOT_HEAD = struct.Struct("<IIQQQQQIIII")  # offsets 0-59
@@ -119,6 +119,8 @@ class Header:
     request_read_timeout_ms: int = 0
     maximum_pending: int = 0
     recorder_prefix: bytes = b""
+    #: ``maximum-threads`` (offset 40): 0 or 1 means one request at a time.
+    threads_per_instance: int = 0
 
 
 @dataclass
@@ -142,10 +144,11 @@ class Slot:
 
 def pack_header(slot_count: int, affinity_timeout: int, *, recorder_cycle: int = 0,
                 maximum_request_size: int = 0, request_read_timeout_ms: int = 0,
-                maximum_pending: int = 0, recorder_prefix: bytes = b"") -> bytes:
+                maximum_pending: int = 0, recorder_prefix: bytes = b"", threads_per_instance: int = 0) -> bytes:
     """A 320-byte version 2 segment header as the manager writes it."""
     head = _HEADER.pack(MAGIC, SEGMENT_VERSION, HEADER_SIZE, SLOT_SIZE, slot_count, affinity_timeout,
-                        recorder_cycle, maximum_request_size, request_read_timeout_ms, maximum_pending)
+                        recorder_cycle, maximum_request_size, request_read_timeout_ms, maximum_pending,
+                        threads_per_instance)
     prefix = recorder_prefix[:RECORDER_PREFIX_SIZE - 1]
     return (head.ljust(_OFF_RECORDER_PREFIX, b"\0") + prefix).ljust(HEADER_SIZE, b"\0")
 
@@ -172,7 +175,7 @@ def unpack_header(segment: bytes) -> Header:
         raise ValueError("stats segment: %d bytes is shorter than the %d-byte header" % (len(segment), HEADER_SIZE))
     v = _HEADER.unpack_from(segment)
     prefix = bytes(segment[_OFF_RECORDER_PREFIX:HEADER_SIZE]).split(b"\0", 1)[0]
-    return Header(version, count, affinity, v[6], v[7], v[8], v[9], prefix)
+    return Header(version, count, affinity, v[6], v[7], v[8], v[9], prefix, v[10])
 
 
 def _layout(version: int) -> Tuple[int, int]:
@@ -212,6 +215,9 @@ def unpack_report(record: bytes) -> Tuple[int, int, int, List[ReportEntry]]:
         o, d, q, r, f = _ENTRY.unpack_from(record, _RECORD_HEAD.size + i * _ENTRY.size)
         entries.append(ReportEntry(o, d, q, r, f.rstrip(b"\0")))
     return version, pid, slot, entries
+
+
+_STATE_BUSY = SlotState.BUSY.value
 
 
 class StatsSlot:
@@ -276,6 +282,20 @@ class StatsSlot:
         """A request is handed to the service's code: state busy, since, requests (bytes 4-23)."""
         _BUSY.pack_into(self._mm, self._base + 4, SlotState.BUSY.value, since, requests)
 
+    def busy_with(self, since: int, requests: int, request_id: int, recorder_index: int,
+                  client_name: bytes) -> None:
+        """:meth:`busy` then :meth:`identity`, in one call (the per-request path)."""
+        mm, base = self._mm, self._base
+        _BUSY.pack_into(mm, base + 4, _STATE_BUSY, since, requests)
+        if not self.has_identity:
+            return
+        name = client_name[:CLIENT_NAME_SIZE]
+        if request_id < 0 or request_id > 0xFFFFFFFFFFFFFFFF:
+            request_id &= 0xFFFFFFFFFFFFFFFF
+        at = base + _OFF_IDENTITY
+        _IDENTITY.pack_into(mm, at, request_id, recorder_index, len(name))
+        mm[at + 16:at + 16 + len(name)] = name
+
     def identity(self, request_id: int, recorder_index: int, client_name: bytes) -> None:
         """The current request's id, recorder index and client name (bytes 64 to 80 + length)."""
         if not self.has_identity:
@@ -293,7 +313,7 @@ class StatsSlot:
 
     def set_state(self, state: int) -> None:
         """Change only the state and since (bytes 4-15)."""
-        _STATE_SINCE.pack_into(self._mm, self._base + 4, state, now_micros())
+        _STATE_SINCE.pack_into(self._mm, self._base + 4, state, time.time_ns() // 1000)
 
     def stopping(self, exit_reason: int) -> None:
         """At exit: state stopping (bytes 4-15) and exitReason (offset 56)."""
