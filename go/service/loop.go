@@ -845,7 +845,11 @@ func (s *Service) refuseTooLarge(c *conn, le *protocol.LengthError) {
 		s.tracePacket("PktOut: ", b)
 	}
 	if fd >= 0 {
-		if err := writevFD(fd, [][]byte{b}, s.iov[:], s.mode != StandAlone && !c.blocking); err != nil && s.mode == StandAlone {
+		stall := time.Duration(0)
+		if s.mode != StandAlone {
+			stall = s.readTimeout
+		}
+		if err := writevFD(fd, [][]byte{b}, s.iov[:], s.mode != StandAlone && !c.blocking, stall); err != nil && s.mode == StandAlone {
 			fmt.Fprintf(os.Stderr, "service: writing the requestTooLarge fault: %v\n", err)
 		}
 	}

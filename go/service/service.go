@@ -644,22 +644,37 @@ func (s *Service) respond(r *Request, code fault.Code, text string, data []byte)
 		return err
 	}
 	nonblocking := s.mode != StandAlone
+	// A client may take none of the response for request-read-timeout at
+	// most (docs/protocol.md §8.2): then it is dropped and the instance
+	// goes on.
+	stall := time.Duration(0)
+	if nonblocking {
+		stall = s.readTimeout
+	}
 	if nonblocking && s.cur.blocking {
 		nonblocking = false // made blocking to read a large payload (waitAll)
 	} else if nonblocking && !s.keep && len(data) >= blockingWriteAt {
 		// A large response to a connection closed after it: written by a
 		// blocking writev, which waits in the kernel for the client to
-		// read, instead of a writev and a poll per socket buffer's worth
-		// (the non-blocking writes wait forever for a client too).
+		// read, instead of a writev and a poll per socket buffer's worth.
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, 0); err == nil {
 			nonblocking = false
 		}
 	}
+	if !nonblocking && stall > 0 && len(data) >= blockingWriteAt && setWriteTimeout(fd, stall) != nil {
+		stall = 0
+	}
 	s.bufs = [3][]byte{head, data, s.trailer}
-	err := writevFD(fd, s.bufs[:], s.iov[:], nonblocking)
+	err := writevFD(fd, s.bufs[:], s.iov[:], nonblocking, stall)
 	s.bufs = [3][]byte{}
 	switch {
 	case err == nil:
+	case errors.Is(err, unix.ETIMEDOUT) && s.mode != StandAlone:
+		// The client took nothing for the stall time: it is dropped, as a
+		// write error in the report, and the instance serves the next.
+		s.dropCur()
+		s.finishRequest(stats.WriteError, len(r.pr.Data), 0, r.key.Function)
+		return nil
 	case errors.Is(err, unix.EPIPE), errors.Is(err, unix.ECONNRESET) && s.mode != StandAlone:
 		// The client has gone: as the original, the response counts as sent.
 		s.keep = false

@@ -42,8 +42,11 @@ func accept(fd int) (int, error) {
 // writevFD writes every byte of bufs with writev(2), going on after partial
 // writes. iov is scratch space of at least len(bufs) entries; it holds no
 // pointer to bufs on return. nonblocking says that fd is a non-blocking
-// socket (see sysCall).
-func writevFD(fd int, bufs [][]byte, iov []unix.Iovec, nonblocking bool) error {
+// socket (see sysCall). stall bounds how long the peer may take none of
+// the bytes (0: no bound): on a non-blocking socket it bounds each wait
+// for room, on a blocking one it must have been set as SO_SNDTIMEO
+// (setWriteTimeout). A stall returns unix.ETIMEDOUT.
+func writevFD(fd int, bufs [][]byte, iov []unix.Iovec, nonblocking bool, stall time.Duration) error {
 	defer clear(iov)
 	for {
 		n := 0
@@ -64,7 +67,10 @@ func writevFD(fd int, bufs [][]byte, iov []unix.Iovec, nonblocking bool) error {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			if err := waitFD(fd, unix.POLLOUT, -1); err != nil {
+			if !nonblocking && stall > 0 {
+				return unix.ETIMEDOUT // SO_SNDTIMEO ran out with nothing taken
+			}
+			if err := waitWritable(fd, stall); err != nil {
 				return err
 			}
 			continue
@@ -90,6 +96,37 @@ func waitFD(fd int, events int16, ms int) error {
 			return err
 		}
 	}
+}
+
+// waitWritable waits with poll(2) until fd has room to write, at most
+// stall (0: forever); a wait that runs out returns unix.ETIMEDOUT.
+func waitWritable(fd int, stall time.Duration) error {
+	ms := -1
+	if stall > 0 {
+		ms = int(max(stall.Milliseconds(), 1))
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(fds, ms)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return err
+		case n == 0:
+			return unix.ETIMEDOUT
+		}
+		return nil
+	}
+}
+
+// setWriteTimeout sets SO_SNDTIMEO on a connection; d <= 0 clears it.
+func setWriteTimeout(fd int, d time.Duration) error {
+	var tv unix.Timeval
+	if d > 0 {
+		tv = unix.NsecToTimeval(max(d.Nanoseconds(), int64(time.Millisecond)))
+	}
+	return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
 }
 
 // setReadTimeout sets SO_RCVTIMEO on a connection; d <= 0 clears it.

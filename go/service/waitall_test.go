@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/pluton-go/pluton/go/protocol"
 	"github.com/pluton-go/pluton/go/stats"
@@ -125,4 +126,64 @@ func TestAffinityAfterLargePayload(t *testing.T) {
 	res := stopLoop(t, f, done)
 	assert.Equal(t, 4, res.n)
 	require.NoError(t, svc.Close())
+}
+
+// TestClientReadingNothingIsDropped: a client that sends a request whose
+// response is larger than the socket buffers and then reads nothing holds
+// the instance request-read-timeout at most: the response's write gives
+// up (a writeError in the report) and the next client is served, whether
+// the write was blocking (a large request, read by waitAll, or a large
+// response) or not.
+func TestClientReadingNothingIsDropped(t *testing.T) {
+	tests := []struct {
+		name    string
+		reqSize int
+	}{
+		{"small request, large response", 10},
+		{"large request read by waitAll", 4 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const stall = 500 * time.Millisecond
+			f := newManagerFixtureHeader(t, stats.HeaderConfig{Slots: 1, RequestReadTimeout: stall}, 0, 0)
+			svc := f.service(t, nil)
+			done := make(chan error, 1)
+			go func() {
+				done <- svc.Serve(func(r *Request) ([]byte, error) {
+					if string(r.Data()) == "next" {
+						return []byte("served"), nil
+					}
+					return bytes.Repeat([]byte{'r'}, 8<<20), nil // more than any socket buffer
+				})
+			}()
+
+			mute := dial(t, f.sock)
+			defer mute.conn.Close()
+			sent := make(chan struct{})
+			go func() {
+				defer close(sent)
+				mute.send(t, largeReq(tt.reqSize, 'm'))
+			}()
+			<-sent
+			start := time.Now()
+			assert.Equal(t, "served", string(call(t, f.sock, echoReq("echo", "next")).Data))
+			took := time.Since(start)
+			assert.GreaterOrEqual(t, took, stall/2, "the instance was held by the mute client for a while")
+			assert.Less(t, took, 10*stall, "but not for longer than its stall bound")
+
+			require.NoError(t, unix.Shutdown(int(f.listen.Fd()), unix.SHUT_RDWR))
+			select {
+			case err := <-done:
+				require.Error(t, err, "the loop ends with the listening socket shut down")
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return")
+			}
+			require.NoError(t, svc.Close())
+			var outcomes []stats.Outcome
+			for _, e := range entries(f.records(t)) {
+				outcomes = append(outcomes, e.Outcome)
+			}
+			assert.Equal(t, []stats.Outcome{stats.WriteError, stats.OK}, outcomes)
+		})
+	}
 }
