@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/pluton-go/pluton/go/manager/pool"
 	"github.com/pluton-go/pluton/go/protocol"
 	"github.com/pluton-go/pluton/go/stats"
+	"github.com/pluton-go/pluton/go/testbin"
 )
 
 // callNamed sends one request to key and returns the response, the
@@ -196,4 +198,46 @@ func TestThreadsReload(t *testing.T) {
 		}
 	}
 	m.stop()
+}
+
+// TestThreadsRefusedByScriptingSDKs: the Python, PHP and Perl SDKs serve
+// one request at a time, so a reload to maximum-threads 2 is refused by
+// the new instances at start (fault -104 with a line that says what to
+// change, in the manager's log), the rollout fails, and the running
+// version goes on serving.
+func TestThreadsRefusedByScriptingSDKs(t *testing.T) {
+	t.Parallel()
+	root := testbin.RepoRoot(t)
+	for _, sdk := range []struct{ name, language, interpreter, program string }{
+		{"python", "Python", "python3", filepath.Join(root, "sdk/python/examples/echo.py")},
+		{"php", "PHP", "php", filepath.Join(root, "sdk/php/examples/echo.php")},
+		{"perl", "Perl", "perl", filepath.Join(root, "sdk/perl/examples/echo.pl")},
+	} {
+		t.Run(sdk.name, func(t *testing.T) {
+			t.Parallel()
+			interpreter, err := exec.LookPath(sdk.interpreter)
+			if err != nil {
+				t.Skipf("%s is not installed", sdk.interpreter)
+			}
+			key := "thr." + sdk.name + ".0.raw"
+			config := func(threads int) string {
+				return fmt.Sprintf("exec %s\nmaximum-threads %d\nmaximum-processes 2\nprestart-processes true\n",
+					join([]string{interpreter, sdk.program}), threads)
+			}
+			m := startManager(t, map[string]string{key: config(1)})
+			defer m.stop()
+			got, err := m.call(key, "before", 20*time.Second)
+			require.NoError(t, err)
+			require.Equal(t, "before", got)
+
+			m.writeConfig(key, config(2))
+			m.signal(syscall.SIGHUP)
+			m.waitFor("Service Error: rollout of "+key+" failed", 30*time.Second)
+			m.waitFor("maximum-threads 2 is not supported by the "+sdk.language+
+				" SDK: an instance serves one request at a time; set maximum-threads 1 and raise maximum-processes", 5*time.Second)
+			got, err = m.call(key, "after", 20*time.Second)
+			require.NoError(t, err, "the running version still serves")
+			assert.Equal(t, "after", got)
+		})
+	}
 }
