@@ -14,6 +14,8 @@ final class Connection
     public readonly PacketDecoder $decoder;
     /** A blocking read of a large payload was tried (SO_RCVTIMEO is set). */
     public bool $waited = false;
+    /** SO_SNDTIMEO holds the request read timeout: a blocking write of a response is bounded. */
+    public bool $sendBounded = false;
 
     public function __construct(
         public readonly \Socket $socket,

@@ -12,6 +12,16 @@ namespace Pluton;
  */
 interface RequestSource
 {
+    /** reply(): the response was written (or the client had gone: EPIPE). */
+    public const SENT = 0;
+    /**
+     * reply(): the client took none of its response for the request read
+     * timeout; it was dropped (a writeError) and the instance goes on.
+     */
+    public const STALLED = 1;
+    /** reply(): the response could not be written; the instance must stop (lostIO). */
+    public const FAILED = 2;
+
     /**
      * Waits for the next complete request.
      *
@@ -25,9 +35,9 @@ interface RequestSource
      * Sends a response packet for $in (nothing for noWait): $packet, then
      * $data and $tail, so that large data is written without a copy.
      *
-     * @return bool false on a write error: the instance must stop (lostIO)
+     * @return int SENT, STALLED or FAILED
      */
-    public function reply(Incoming $in, string $packet, string $data = '', string $tail = ''): bool;
+    public function reply(Incoming $in, string $packet, string $data = '', string $tail = ''): int;
 
     /** True while a kept (affinity) connection waits for its next request. */
     public function holdsAffinity(): bool;

@@ -306,19 +306,24 @@ final class Service implements \IteratorAggregate
         if (strlen($data) >= self::WRITE_APART && !$this->trace && !$this->books->recording()) {
             // Large data is written as it is, after the head of the packet: no copy.
             $packet = Packet::responseHead($id, $client, $this->serviceName, $code, $text, strlen($data));
-            $ok = $this->source !== null && !$this->terminated
-                && $this->source->reply($in, $packet, $data, Packet::DATA_END);
+            $sent = $this->source !== null && !$this->terminated
+                ? $this->source->reply($in, $packet, $data, Packet::DATA_END)
+                : RequestSource::FAILED;
         } else {
             $packet = Packet::encodeResponse($id, $client, $this->serviceName, $code, $text, $data);
             $this->books->responding($packet);
-            $ok = $this->source !== null && !$this->terminated && $this->source->reply($in, $packet);
+            $sent = $this->source !== null && !$this->terminated
+                ? $this->source->reply($in, $packet)
+                : RequestSource::FAILED;
         }
         if ($this->trace && !isset($in->fields[Packet::NO_WAIT])) {
             self::tracePacket('PktOut: ', $packet);
         }
-        $outcome = $ok ? ($code !== 0 ? Reporter::FAULT : Reporter::OK) : Reporter::WRITE_ERROR;
-        $this->books->answered($in, $outcome, strlen($data));
-        if (!$ok) {
+        $outcome = $sent === RequestSource::SENT
+            ? ($code !== 0 ? Reporter::FAULT : Reporter::OK)
+            : Reporter::WRITE_ERROR;
+        $this->books->answered($in, $outcome, $sent === RequestSource::SENT ? strlen($data) : 0);
+        if ($sent === RequestSource::FAILED) {
             $this->writeFault = new Fault(
                 Fault::SOCKET_WRITE_FAILED,
                 'cannot write the response: ' . (error_get_last()['message'] ?? 'write failed')

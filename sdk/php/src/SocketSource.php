@@ -27,6 +27,7 @@ final class SocketSource implements RequestSource
     private const EINTR = 4;
     private const EAGAIN = 11;
     private const EPIPE = 32;
+    private const ECONNRESET = 104;
     private const ECONNABORTED = 103;
     private const MSG_DONTWAIT = 0x40;
     private const MSG_PEEK = 0x2;
@@ -36,6 +37,10 @@ final class SocketSource implements RequestSource
     private const EXPECT_LARGE = 131072;
     /** The longest blocking read of a large payload, seconds. */
     private const BLOCKING_WAIT = 0.01;
+    /** A response part this large is sent blocking and whole: no copy of its rest. */
+    private const BLOCKING_WRITE = 131072;
+    /** How much earlier than SO_SNDTIMEO a short blocking send may return, seconds. */
+    private const TIMER_SLACK = 0.002;
     /** ENOMEM, ENFILE, EMFILE, ENOBUFS: accept failed for lack of resources, not for good. */
     private const OUT_OF_RESOURCES = [12, 23, 24, 105];
 
@@ -107,36 +112,140 @@ final class SocketSource implements RequestSource
         return null;
     }
 
-    public function reply(Incoming $in, string $packet, string $data = '', string $tail = ''): bool
+    public function reply(Incoming $in, string $packet, string $data = '', string $tail = ''): int
     {
         $conn = $in->conn;
         if ($conn === null) {
-            return true; // noWait: closed when read
+            return self::SENT; // noWait: closed when read
         }
         $in->conn = null;
+        $sent = $this->send($conn, [$packet, $data, $tail]);
+        if ($sent !== self::SENT || !isset($in->fields[Packet::KEEP_AFFINITY])) {
+            $conn->close();
+        } else {
+            $this->affinity = $conn;
+        }
+        return $sent;
+    }
+
+    /**
+     * Writes $parts to $conn, each stall bounded by the request read timeout
+     * (docs/protocol.md section 8.2): a client that takes none of its
+     * response for that long is dropped, STALLED.
+     *
+     * A part under BLOCKING_WRITE bytes is first sent without waiting
+     * (MSG_DONTWAIT): a response that fits in the socket buffer costs one
+     * send per part and nothing more. A larger part, or the rest of one the
+     * buffer did not take, is written blocking with SO_SNDTIMEO = the
+     * timeout (set once per connection), a large part whole, as PHP cannot
+     * send from an offset without copying the rest. A blocking send that
+     * returns early ran out of time (nothing taken for the timeout: EAGAIN,
+     * or a short count after the timeout) or was interrupted by a signal;
+     * after a stop signal the rest of the wait is bounded by what was left
+     * of the timeout, so a stop is not delayed by a stalled client.
+     *
+     * @param list<string> $parts
+     * @return int SENT (also when the client has gone: EPIPE, ECONNRESET), STALLED or FAILED
+     */
+    private function send(Connection $conn, array $parts): int
+    {
         $sock = $conn->socket;
-        foreach ([$packet, $data, $tail] as $part) {
+        $timeout = $this->limits->requestReadTimeout;
+        $flags = self::MSG_DONTWAIT;
+        $since = 0.0; // blocking: when the client last took bytes (as far as is known)
+        $shortened = false; // SO_SNDTIMEO holds less than $timeout after a stop signal
+        foreach ($parts as $part) {
             $len = strlen($part);
             $off = 0;
             while ($off < $len) {
-                $n = @socket_write($sock, $off === 0 ? $part : substr($part, $off));
+                if ($flags !== 0 && $len >= self::BLOCKING_WRITE) {
+                    $flags = $this->blocking($conn, $timeout);
+                    $since = microtime(true);
+                }
+                $call = $flags === 0 && $timeout > 0 ? microtime(true) : 0.0;
+                $n = @socket_send($sock, $off === 0 ? $part : substr($part, $off), $len - $off, $flags);
                 if ($n === false) {
                     $errno = socket_last_error($sock);
-                    if ($errno === self::EINTR) {
+                    if ($errno === self::EAGAIN && $flags !== 0) {
+                        $flags = $this->blocking($conn, $timeout); // the buffer is full: wait for room
+                        $since = microtime(true);
                         continue;
                     }
-                    $conn->close();
-                    return $errno === self::EPIPE; // a client that has gone is not the service's failure
+                    if ($errno === self::EINTR && ($flags !== 0 || $timeout <= 0)) {
+                        continue;
+                    }
+                    if ($errno === self::EINTR) {
+                        // A signal, and nothing taken since $since.
+                        $left = $since + $timeout - microtime(true);
+                        if ($left <= 0.0) {
+                            return self::STALLED;
+                        }
+                        $shortened = self::sendTimeout($sock, $left);
+                        continue;
+                    }
+                    if ($errno === self::EAGAIN) {
+                        return self::STALLED; // SO_SNDTIMEO ran out with nothing taken
+                    }
+                    // A client that has gone is not the service's failure: the response counts as sent.
+                    return $errno === self::EPIPE || $errno === self::ECONNRESET ? self::SENT : self::FAILED;
                 }
                 $off += $n;
+                if ($off >= $len) {
+                    if ($shortened) {
+                        $shortened = !self::sendTimeout($sock, $timeout);
+                    }
+                    continue;
+                }
+                if ($flags !== 0) {
+                    $flags = $this->blocking($conn, $timeout); // the buffer took part of it: it is full
+                    $since = microtime(true);
+                    continue;
+                }
+                if ($call > 0.0) {
+                    // A short blocking send: the timeout ran out after the client stopped
+                    // taking bytes, or a signal came.
+                    $now = microtime(true);
+                    if ($now - $call >= $timeout - self::TIMER_SLACK) {
+                        return self::STALLED;
+                    }
+                    if ($this->signals->stopRequested()) {
+                        // Stopping: wait no longer than the timeout from this send's start.
+                        $shortened = self::sendTimeout($sock, $call + $timeout - $now);
+                        $since = $call;
+                        continue;
+                    }
+                    if ($shortened) {
+                        $shortened = !self::sendTimeout($sock, $timeout);
+                    }
+                    $since = $now;
+                }
             }
         }
-        if (isset($in->fields[Packet::KEEP_AFFINITY])) {
-            $this->affinity = $conn;
-        } else {
-            $conn->close();
+        return self::SENT;
+    }
+
+    /**
+     * The send flags of a blocking write to $conn, bounded by $timeout
+     * (SO_SNDTIMEO, set once per connection; 0 = no bound).
+     */
+    private function blocking(Connection $conn, float $timeout): int
+    {
+        if (!$conn->sendBounded && $timeout > 0) {
+            $conn->sendBounded = self::sendTimeout($conn->socket, $timeout);
         }
-        return true;
+        return 0;
+    }
+
+    /** Sets SO_SNDTIMEO on $sock to $seconds (at least 1 µs). */
+    private static function sendTimeout(\Socket $sock, float $seconds): bool
+    {
+        $usec = max(1, (int) ($seconds * 1000000));
+        return @socket_set_option(
+            $sock,
+            SOL_SOCKET,
+            SO_SNDTIMEO,
+            ['sec' => intdiv($usec, 1000000), 'usec' => $usec % 1000000]
+        );
     }
 
     public function holdsAffinity(): bool
@@ -447,7 +556,7 @@ final class SocketSource implements RequestSource
             $e->getMessage(),
             ''
         );
-        @socket_write($conn->socket, $packet);
+        $this->send($conn, [$packet]);
         $conn->close();
         $this->books->refused($conn->startTime);
     }

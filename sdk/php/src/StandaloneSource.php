@@ -86,10 +86,10 @@ final class StandaloneSource implements RequestSource
         }
     }
 
-    public function reply(Incoming $in, string $packet, string $data = '', string $tail = ''): bool
+    public function reply(Incoming $in, string $packet, string $data = '', string $tail = ''): int
     {
         if (isset($in->fields[Packet::NO_WAIT])) {
-            return true;
+            return self::SENT;
         }
         if ($this->out === null) {
             throw new Fault(Fault::SOCKET_WRITE_FAILED, 'fd 4 is not open for stand-alone responses');
@@ -99,11 +99,11 @@ final class StandaloneSource implements RequestSource
             for ($off = 0; $off < $len; $off += $n) {
                 $n = @fwrite($this->out, $off === 0 ? $part : substr($part, $off));
                 if ($n === false || $n === 0) {
-                    return false;
+                    return self::FAILED;
                 }
             }
         }
-        return true;
+        return self::SENT;
     }
 
     /** Answers fault 3 requestTooLarge for the request being read. */

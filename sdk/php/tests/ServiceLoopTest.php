@@ -121,6 +121,78 @@ final class ServiceLoopTest extends Harness
         fclose($stalled);
     }
 
+    /** @return array<string,array{0:bool,1:int}> recording (one packet), bytes the client takes first */
+    public static function muteClientProvider(): array
+    {
+        return [
+            'three writes: head, data, trailer' => [false, 0],
+            'one packet (recording)' => [true, 0],
+            'the client takes a part, then stops' => [false, 65536],
+        ];
+    }
+
+    /**
+     * A client that takes none of its (large) response for request-read-timeout is dropped: a writeError.
+     *
+     * @dataProvider muteClientProvider
+     */
+    public function testAClientThatStopsReadingItsResponseIsDropped(bool $recording, int $takeFirst): void
+    {
+        $limits = ['requestReadTimeout' => 500];
+        if ($recording) {
+            $limits += ['recorderPrefix' => $this->tempDir() . '/r.', 'recorderCycle' => 2];
+        }
+        $m = $this->start($limits);
+        $size = 4 << 20;
+        $mute = self::connect($m);
+        fwrite($mute, "0Q,3b902,17csystem.echo.0.raw,4l4000,{$size}k" . str_repeat('m', $size) . ",0z\n");
+        if ($takeFirst > 0) {
+            $this->assertSame($takeFirst, strlen((string) stream_get_contents($mute, $takeFirst)));
+        }
+        $t = microtime(true);
+        $c = new Client('loop', 10.0, $m['dir']);
+        $this->assertSame('next', $c->call(self::KEY, 'next'));
+        $took = microtime(true) - $t;
+        $this->assertLessThan(2.0, $took, 'a client that reads nothing held the instance');
+        $this->assertTrue(proc_get_status($m['proc'])['running']);
+        // The dropped client finds its connection closed before the whole response.
+        stream_set_timeout($mute, 2);
+        $this->assertLessThan($size, strlen((string) stream_get_contents($mute)));
+        fclose($mute);
+        $this->assertSame('again', $c->call(self::KEY, 'again'));
+        // The counters follow the response by a moment.
+        $this->waitFor(fn () => self::readSlot($m['segment'], 1)['responses'] === 2, 1.0);
+        $slot = self::readSlot($m['segment'], 1);
+        $this->assertSame([3, 2, 0], [$slot['requests'], $slot['responses'], $slot['faults']]);
+        proc_terminate($m['proc'], 15);
+        $this->assertSame(0, $this->waitExit($m['proc']));
+        $entries = $this->entries($m);
+        $this->assertSame(
+            [Reporter::WRITE_ERROR, Reporter::OK, Reporter::OK],
+            array_column($entries, 'outcome')
+        );
+        $this->assertSame([0, 4, 5], array_column($entries, 'responseBytes'));
+    }
+
+    /** The stop signal during a stalled response waits no longer than request-read-timeout. */
+    public function testAStopDuringAStalledResponseIsNotDelayed(): void
+    {
+        $m = $this->start(['requestReadTimeout' => 3000]);
+        $size = 4 << 20;
+        $mute = self::connect($m);
+        fwrite($mute, "0Q,3b903,17csystem.echo.0.raw,4l4000,{$size}k" . str_repeat('m', $size) . ",0z\n");
+        $t = microtime(true);
+        usleep(1500000);
+        proc_terminate($m['proc'], 15);
+        $this->assertSame(0, $this->waitExit($m['proc'], 10.0));
+        $took = microtime(true) - $t;
+        // The response stalls from about $t: the stop ends with the 3 s bound, not 1.5 s later.
+        $this->assertGreaterThan(1.4, $took);
+        $this->assertLessThan(4.0, $took);
+        fclose($mute);
+        $this->assertSame([Reporter::WRITE_ERROR], array_column($this->entries($m), 'outcome'));
+    }
+
     public function testAnIdleInstanceWakesEverySecondAndKeepsServing(): void
     {
         $m = $this->start();
