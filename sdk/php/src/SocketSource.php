@@ -18,7 +18,9 @@ namespace Pluton;
  * closed without an answer; when the set is full the oldest is closed. A
  * length prefix above the request size limit is answered at once with
  * fault 3 requestTooLarge. Client errors never end the loop: the
- * connection is closed and counted as a read error in the report.
+ * connection is closed and counted as a read error in the report. Writing
+ * a response is bounded the same way (send): a client that takes none of
+ * it for the request read timeout is dropped, a write error in the report.
  *
  * @internal
  */
