@@ -590,13 +590,16 @@ func (s *Service) waitConn(accepting bool) (*conn, error) {
 	if len(s.pendingConns) == 0 {
 		// The fast path: block in accept (the exclusive wake-up keeps idle
 		// instances asleep), then read what the client sent.
-		if s.worker {
-			s.inst.inAccept.Add(1)
+		// Counted in inAccept before the stop flag is read: a stop signal
+		// then either is seen here or finds the wait counted and
+		// interrupts it (kickWaits).
+		s.inst.inAccept.Add(1)
+		if s.inst.stopping.Load() {
+			s.inst.inAccept.Add(-1)
+			return nil, nil
 		}
 		fd, err := accept(s.listen)
-		if s.worker {
-			s.inst.inAccept.Add(-1)
-		}
+		s.inst.inAccept.Add(-1)
 		if err != nil {
 			return nil, s.acceptError(err)
 		}

@@ -182,7 +182,7 @@ type instanceState struct {
 	threads  int           // threadsPerInstance: workers Serve runs
 	stopping atomic.Bool   // SIGTERM arrived, or a worker made every worker leave
 	served   atomic.Uint64 // requests handed to the service's code, for maximum-requests
-	inAccept atomic.Int32  // workers blocked in accept (the fast path)
+	inAccept atomic.Int32  // workers blocked in accept (the fast path), or about to be
 	orphaned atomic.Int32  // len(orphans), read without the lock
 	reportMu sync.Mutex    // guards the shared reporter
 	slots    []stats.Slot  // the thread slots, slots[0] first; nil without stats
@@ -419,6 +419,30 @@ func (s *Service) applyHeader(h stats.HeaderConfig) {
 func (s *Service) signalLoop(c <-chan os.Signal) {
 	for range c {
 		s.inst.stopping.Store(true)
+		s.kickWaits()
+	}
+}
+
+// kickWaits makes the workers blocked in accept notice the stop at once
+// instead of at the end of the listening socket's 1 s receive timeout: a
+// socket with SO_RCVTIMEO is never restarted after a signal handler
+// (signal(7)), so accept returns EINTR. It sends SIGURG, the signal the Go
+// runtime itself sends to preempt goroutines (so every part of a Go
+// program already takes it), to every thread of the process, every 2 ms
+// while a worker is counted in accept, for at most the receive timeout.
+func (s *Service) kickWaits() {
+	deadline, pid := time.Now().Add(acceptTimeout), unix.Getpid()
+	for s.inst.inAccept.Load() > 0 && time.Now().Before(deadline) {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return // the accept timeout ends the waits
+		}
+		for _, t := range tasks {
+			if tid, err := strconv.Atoi(t.Name()); err == nil {
+				_ = unix.Tgkill(pid, tid, unix.SIGURG)
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
