@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
@@ -40,11 +41,17 @@ func fakeManager(t *testing.T, dir string, pid int) {
 func victim(t *testing.T) (*exec.Cmd, chan syscall.Signal) {
 	t.Helper()
 	// Not sleep(1): a job started in the background by a non-interactive
-	// shell inherits SIGINT ignored, and exec keeps it ignored; the victim
-	// puts both signals back to their default action first.
-	cmd := exec.Command("perl", "-e", `$SIG{INT} = $SIG{HUP} = "DEFAULT"; sleep 30`)
+	// shell inherits SIGINT ignored (and SIGHUP under nohup), and exec
+	// keeps them ignored; the victim puts both back to their default action
+	// and says so before it is signalled.
+	cmd := exec.Command("perl", "-e", `$| = 1; $SIG{INT} = $SIG{HUP} = "DEFAULT"; print "ready\n"; sleep 30`)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
 	got := make(chan syscall.Signal, 1)
 	go func() {
 		_ = cmd.Wait()
