@@ -198,7 +198,9 @@ The other attributes the client set, as flags.
 
 Sends the response. Text with the UTF-8 flag is sent encoded as UTF-8;
 undef is an empty response. Returns true, or false when the response could
-not be written (the service then stops: the next C<next> returns undef).
+not be written: either its client took none of it for
+C<request-read-timeout> and was dropped (the service goes on), or writing
+failed otherwise (the service then stops: the next C<next> returns undef).
 Dies if the request was answered already.
 
 =head2 fault

@@ -3,7 +3,7 @@ package Pluton::Service;
 use strict;
 use warnings;
 
-use Socket qw(SOL_SOCKET SO_ACCEPTCONN SO_RCVTIMEO SOCK_STREAM PF_UNIX MSG_DONTWAIT pack_sockaddr_un);
+use Socket qw(SOL_SOCKET SO_ACCEPTCONN SO_RCVTIMEO SO_SNDTIMEO SOCK_STREAM PF_UNIX MSG_DONTWAIT pack_sockaddr_un);
 use Carp ();
 use POSIX ();
 use Fcntl qw(F_GETFD F_GETFL F_SETFL FD_CLOEXEC O_NONBLOCK S_ISSOCK S_ISREG S_ISFIFO);
@@ -666,15 +666,15 @@ sub _serve_fast {
             my $pkt = '0A,' . length($id) . 'b' . $id . ','
                 . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield
                 . (length $out ? length($out) . 'q' . $out . ',' : q{}) . "0z\n";
-            my $w = syswrite $fh, $pkt;
-            $werr = !defined $w || $w != length $pkt ? _write_all($fh, $pkt, $w) : 0;
+            my $w = send $fh, $pkt, MSG_DONTWAIT;    # never waits: the rest, if any, bounded
+            $werr = !defined $w || $w != length $pkt ? _write_rest($fh, $pkt, $w, $self->{read_timeout}) : 0;
         }
         else {
             $werr = _write_response($fh, '0A,' . length($id) . 'b' . $id . ','
-                . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield, $out);
+                . (length $name ? length($name) . 'a' . $name . ',' : q{}) . $sfield, $out, $self->{read_timeout});
         }
         close $fh;
-        my $ok = $werr ? $self->_write_failed($werr) : 1;
+        my $ok = $werr ? $self->_write_failed($werr, 1) : 1;
         $now = Time::HiRes::time();
         my $busy = int(($now - $since) * 1_000_000);
         $busy = 0 if $busy < 0;
@@ -971,37 +971,75 @@ sub _trace {
     return;
 }
 
-# _write_all($fh, $bytes, $off): writes all of $bytes (after $off written
-# already; the caller's string itself, not a copy); returns 0, or the errno
-# of the failed write.
+# _write_all($fh, $bytes, $off, $bound): writes all of $bytes (after $off
+# written already; the caller's string itself, not a copy); returns 0, or the
+# errno of the failed write. $bound: $fh is a blocking connection whose
+# writes _bound_writes has bounded by $bound seconds: a write that fails with
+# EAGAIN found no room for that long, and one that returns part of what it
+# was given without a signal (the stop signal, or any after that long) took
+# part and then found no room for that long; either gives ETIMEDOUT (the
+# client takes nothing). A write interrupted by the stop signal is resumed:
+# the stop waits at most that bound.
 sub _write_all {    ## no critic (RequireArgUnpacking)
-    my ($fh, undef, $off) = @_;
-    $off = 0 unless defined $off;
+    my ($fh, undef, $off, $bound) = @_;
+    $off = 0 unless $off;    # undef: a first write that failed
     my $len = length $_[1];
     while ($off < $len) {
+        my ($stop, $t0) = $bound ? ($STOP, Time::HiRes::time()) : ();
         my $n = syswrite $fh, $_[1], $len - $off, $off;
         if (!defined $n) {
+            return POSIX::ETIMEDOUT() if $bound && ($!{EAGAIN} || $!{EWOULDBLOCK});
             next if $!{EINTR} || $!{EAGAIN};
             return 0 + $!;
         }
         $off += $n;
+        return POSIX::ETIMEDOUT()
+            if $bound && $off < $len && $STOP == $stop && Time::HiRes::time() - $t0 >= $bound * 0.9;
     }
     return 0;
 }
 
-# _write_response($fh, $head, $data): writes the response packet whose
-# netstrings before the data are $head: one write of a copy when the data is
-# small, else the head, the data where it is, and the end; 0 or the errno.
+# _bound_writes($fh, $seconds): a blocking write on connection $fh that can
+# put nothing in the socket for $seconds fails with EAGAIN (SO_SNDTIMEO).
+sub _bound_writes {
+    my ($fh, $seconds) = @_;
+    my $sec = int $seconds;
+    setsockopt $fh, SOL_SOCKET, SO_SNDTIMEO, pack 'l! l!', $sec, int(($seconds - $sec) * 1_000_000);
+    return;
+}
+
+# _write_rest($fh, $bytes, $off, $seconds): the rest of $bytes after a first
+# write that did not take it all ($off written, undef when it failed), on
+# connection $fh, each write bounded by $seconds; 0 or the errno (ETIMEDOUT:
+# the client took nothing for $seconds).
+sub _write_rest {    ## no critic (RequireArgUnpacking)
+    my ($fh, undef, $off, $seconds) = @_;
+    return 0 + $! if !defined $off && !$!{EAGAIN} && !$!{EWOULDBLOCK} && !$!{EINTR};
+    _bound_writes($fh, $seconds);
+    return _write_all($fh, $_[1], $off, $seconds);
+}
+
+# _write_response($fh, $head, $data, $seconds): writes the response packet
+# whose netstrings before the data are $head: one write of a copy when the
+# data is small, else the head, the data where it is, and the end; 0 or the
+# errno. $seconds: $fh is a connection, and a client that takes nothing of
+# the response for that long is given up (ETIMEDOUT): the one write of a
+# small packet does not wait (a packet that fits in the socket's buffer costs
+# no more), the writes of a large one are bounded first. Without $seconds
+# (fd 4 in stand-alone mode) the writes are not bounded.
 sub _write_response {    ## no critic (RequireArgUnpacking)
-    my ($fh, $head) = @_;
+    my ($fh, $head, undef, $seconds) = @_;
     my $len = length $_[2];
     if ($len <= WRITE_WHOLE) {
         my $pkt = $len ? $head . $len . 'q' . $_[2] . ",0z\n" : $head . "0z\n";
-        my $n = syswrite $fh, $pkt;
-        return defined $n && $n == length $pkt ? 0 : _write_all($fh, $pkt, $n);
+        my $n = $seconds ? send($fh, $pkt, MSG_DONTWAIT) : syswrite($fh, $pkt);
+        return 0 if defined $n && $n == length $pkt;
+        return $seconds ? _write_rest($fh, $pkt, $n, $seconds) : _write_all($fh, $pkt, $n);
     }
+    _bound_writes($fh, $seconds) if $seconds;
     $head .= $len . 'q';
-    return _write_all($fh, $head) || _write_all($fh, $_[2]) || _write_all($fh, ",0z\n");
+    return _write_all($fh, $head, 0, $seconds) || _write_all($fh, $_[2], 0, $seconds)
+        || _write_all($fh, ",0z\n", 0, $seconds);
 }
 
 sub _out_fh {
@@ -1031,9 +1069,10 @@ sub _answer {    ## no critic (RequireArgUnpacking)
         $self->_trace('PktOut', $pkt) if $self->{trace};
         $self->{recorder}->write('out', $req->{rec}, $pkt) if defined $req->{rec};
     }
-    my $errno = 0;
+    my ($errno, $conn) = (0, 0);
     if (my $fh = $c->{fh}) {
-        $errno = _write_response($fh, $head, $$data);
+        $conn = 1;
+        $errno = _write_response($fh, $head, $$data, $self->{read_timeout});
         if (!$errno && exists $f->{h}) { $self->{affinity} = $c }    # keepAffinity
         else                           { close $fh }
     }
@@ -1049,7 +1088,7 @@ sub _answer {    ## no critic (RequireArgUnpacking)
         local $SIG{PIPE} = 'IGNORE';
         $errno = _write_response($out, $head, $$data);
     }
-    my $ok = $errno ? $self->_write_failed($errno) : 1;
+    my $ok = $errno ? $self->_write_failed($errno, $conn) : 1;
     my $now = Time::HiRes::time();
     my $busy = int(($now - $req->{t}) * 1_000_000);
     $self->{busy_us} += $busy if $busy > 0;
@@ -1066,12 +1105,21 @@ sub _answer {    ## no critic (RequireArgUnpacking)
     return $ok;
 }
 
-# A response write failed with $errno: a gone client (EPIPE) counts as
-# answered, as in the original (1); anything else stops the service, lost IO (0).
+# A response write failed with $errno ($conn: on a connection): a gone
+# client (EPIPE, or ECONNRESET on a connection: it closed with part of the
+# response unread) counts as answered, as in the original (1); a client that
+# took none of its response for request-read-timeout (ETIMEDOUT) is dropped,
+# a writeError, and the service goes on (0); anything else stops the
+# service, lost IO (0).
 sub _write_failed {
-    my ($self, $errno) = @_;
+    my ($self, $errno, $conn) = @_;
     local $! = $errno;
-    return 1 if $!{EPIPE};
+    return 1 if $!{EPIPE} || ($conn && $!{ECONNRESET});
+    if ($!{ETIMEDOUT}) {
+        print {*STDERR} "Pluton::Service: dropped a connection: the client took none of its response for "
+            . "$self->{read_timeout} s (request-read-timeout)\n" if $self->{mode} eq MODE_ACCEPT;
+        return 0;
+    }
     $self->{fault} = Pluton::Fault->new(code => Pluton::Fault::SOCKET_WRITE_FAILED,
         text => 'writing the response', errno => $errno);
     $self->{lost_io} = 1;
@@ -1213,6 +1261,18 @@ that connection: a read-error entry in the report (and a line on stderr in
 accept mode). The listening socket gets C<SO_RCVTIMEO> = 1 s, so an idle
 instance sends its report and notices a stop within a second.
 
+Writing a response never waits on a client without bound either: a client
+that takes none of its response for C<request-read-timeout> is dropped (its
+connection closed, a write-error entry in the report and a line on stderr in
+accept mode, no response counted in the slot) and the instance serves the
+next connection. A response of up to 64 KiB of data is written with one
+C<send> that does not wait (C<MSG_DONTWAIT>), which takes it whole when it
+fits in the socket's buffer; the rest of one that does not, and a larger
+response, are written on the blocking connection with C<SO_SNDTIMEO> set to
+that time. A client that closes its connection with its response unread
+(C<EPIPE>, C<ECONNRESET>) has gone: the response counts as answered, as in the
+original.
+
 In manager mode the instance's slot in the stats segment says what it does:
 busy from the moment a request is handed to its code (naming the request's
 id and client name) until it next waits for a connection, so an instance that
@@ -1225,8 +1285,9 @@ L<Pluton::Recorder>).
 =head2 Stopping
 
 The manager stops an instance with SIGTERM. The SDK installs a handler in
-every mode (without C<SA_RESTART>); the loop ends after the current request:
-C<next> returns undef and C<serve> returns, so the code after the loop,
+every mode (without C<SA_RESTART>); the loop ends after the current request
+(whose response, if its client takes none of it, waits at most
+C<request-read-timeout>): C<next> returns undef and C<serve> returns, so the code after the loop,
 destructors and END blocks run. The C<on_stop> hooks run once, just before
 that. A service that set its own C<$SIG{TERM}> before the loop starts keeps
 it: the SDK calls it after recording the stop. The loop also ends when the
