@@ -18,15 +18,8 @@ plan skip_all => 'File::Map is not installed (the fast path needs the mapped slo
     unless eval { require File::Map; 1 };
 
 my $KEY = 'perl.echo.0.raw';
-my $dir = temp_dir();
-my $listen = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => "$dir/$KEY.socket", Listen => 20)
-    or die "listen: $!";
-my $seg = "$dir/$KEY.mmap";
-my $segfh = make_segment($seg, slots => 1, read_timeout_ms => 2000);
-pipe(my $rd, my $wr) or die "pipe: $!";
-my $pid = spawn_echo(fds => { 3 => $listen, 4 => $segfh, 5 => $wr }, env => { plutonSlot => 0 },
-    stderr => "$dir/echo.err");
-close $wr;
+my $echo = managed_echo(key => $KEY, read_timeout_ms => 2000);
+my ($dir, $seg, $pid, $rd) = @$echo{qw(dir seg pid reports)};
 ok(wait_until(10, sub { read_slot($seg, 0)->{state} == 1 }), 'the instance is idle');
 
 sub conn { return IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => "$dir/$KEY.socket") || die "connect: $!" }

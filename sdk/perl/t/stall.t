@@ -23,15 +23,8 @@ local $SIG{PIPE} = 'IGNORE';    # the writes of a dropped client fail with EPIPE
 
 my $KEY = 'perl.echo.0.raw';
 my $BIG = 4 * 1024 * 1024;    # far more than the socket buffers hold
-my $dir = temp_dir();
-my $listen = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => "$dir/$KEY.socket", Listen => 20)
-    or die "listen: $!";
-my $seg = "$dir/$KEY.mmap";
-my $segfh = make_segment($seg, slots => 1, read_timeout_ms => 500);
-pipe(my $rd, my $wr) or die "pipe: $!";
-my $pid = spawn_echo(fds => { 3 => $listen, 4 => $segfh, 5 => $wr }, env => { plutonSlot => 0 },
-    stderr => "$dir/echo.err");
-close $wr;
+my $echo = managed_echo(key => $KEY, read_timeout_ms => 500);
+my ($dir, $seg, $pid, $rd) = @$echo{qw(dir seg pid reports)};
 ok(wait_until(10, sub { read_slot($seg, 0)->{state} == 1 }), 'the instance is idle');
 
 sub conn { return IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => "$dir/$KEY.socket") || die "connect: $!" }

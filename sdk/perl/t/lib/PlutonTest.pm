@@ -12,13 +12,15 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Spec;
 use File::Temp qw(tempdir);
+use IO::Socket::UNIX;
+use Socket qw(SOCK_STREAM);
 use Fcntl qw(F_DUPFD SEEK_SET);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(
     dist_root lib_dir echo_script temp_dir spawn_echo wait_exit wait_until
-    make_segment read_slot write_slot32 slurp kill_all read_records
+    make_segment read_slot write_slot32 slurp kill_all read_records managed_echo
 );
 
 my @CHILDREN;
@@ -141,6 +143,27 @@ sub make_segment {
     binmode $fh;
     syswrite($fh, $hdr . $body) == $hs + $ss * $slots or die "short write";
     return $fh;
+}
+
+# managed_echo(key => SK, <make_segment options>): the echo example started
+# as the manager starts an instance: a listening socket on fd 3, a one-slot
+# stats segment on fd 4, a report pipe on fd 5, plutonSlot 0. Returns a hash
+# with dir, socket (its path), seg (the segment's path), pid and reports (the
+# read end of the pipe).
+sub managed_echo {
+    my %o = @_;
+    my $key = delete $o{key} || 'perl.echo.0.raw';
+    my $dir = temp_dir();
+    my $listen = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => "$dir/$key.socket", Listen => 20)
+        or die "listen: $!";
+    my $seg = "$dir/$key.mmap";
+    my $segfh = make_segment($seg, slots => 1, %o);
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my $pid = spawn_echo(fds => { 3 => $listen, 4 => $segfh, 5 => $wr }, env => { plutonSlot => 0 },
+        stderr => "$dir/echo.err");
+    close $wr;
+    return { dir => $dir, socket => "$dir/$key.socket", seg => $seg, pid => $pid, reports => $rd,
+        listen => $listen, segment => $segfh };
 }
 
 sub _layout { my $path = shift; my $v = unpack 'x4 V', slurp($path); return @{ $LAYOUT{$v} || $LAYOUT{2} } }
