@@ -403,16 +403,24 @@ func TestThreadsMaximumRequests(t *testing.T) {
 	require.NoError(t, rest.Close())
 }
 
-// TestThreadsStopSignal: SIGTERM with a request in flight on every thread:
-// each is finished and answered, Serve returns nil once every worker has
-// left, and the OnStop hooks run once, after the last handler returned.
-func TestThreadsStopSignal(t *testing.T) {
+// newSignalledThreadsService returns a threaded instance in slot 0 that
+// honours SIGTERM, as under the manager.
+func newSignalledThreadsService(t *testing.T) (*managerFixture, *Service) {
+	t.Helper()
 	f := newThreadsFixture(t, 1, 0, stats.HeaderConfig{})
 	e := testEnv(inheritable(t, f.listen), inheritable(t, f.seg), inheritable(t, f.reportW),
 		map[string]string{"plutonSlot": "0"})
 	e.signals = true
 	svc, err := newService("echo", e)
 	require.NoError(t, err)
+	return f, svc
+}
+
+// TestThreadsStopSignal: SIGTERM with a request in flight on every thread:
+// each is finished and answered, Serve returns nil once every worker has
+// left, and the OnStop hooks run once, after the last handler returned.
+func TestThreadsStopSignal(t *testing.T) {
+	f, svc := newSignalledThreadsService(t)
 	g := newGate()
 	var hookRuns []int // handlers finished when each hook run began
 	svc.OnStop(func() {
@@ -734,12 +742,7 @@ func TestThreadsAffinity(t *testing.T) {
 // TestThreadsStopWhileIdle: SIGTERM while every worker waits in accept
 // ends Serve within the accept timeout.
 func TestThreadsStopWhileIdle(t *testing.T) {
-	f := newThreadsFixture(t, 1, 0, stats.HeaderConfig{})
-	e := testEnv(inheritable(t, f.listen), inheritable(t, f.seg), inheritable(t, f.reportW),
-		map[string]string{"plutonSlot": "0"})
-	e.signals = true
-	svc, err := newService("echo", e)
-	require.NoError(t, err)
+	f, svc := newSignalledThreadsService(t)
 	done := serveAsync(t, svc, func(req *Request) ([]byte, error) { return req.Data(), nil })
 	sent := time.Now()
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
