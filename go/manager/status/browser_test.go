@@ -19,13 +19,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pluton-go/pluton/go/manager/pool"
+	"github.com/pluton-go/pluton/go/manager/status"
 	"github.com/pluton-go/pluton/go/manager/status/statustest"
 	"github.com/pluton-go/pluton/go/testbin"
 )
 
 const (
-	echoKey  = "system.echo.0.raw"
-	crashKey = "demo.crash.0.raw"
+	echoKey    = "system.echo.0.raw"
+	crashKey   = "demo.crash.0.raw"
+	threadsKey = "threads.echo.0.raw"
 )
 
 // demoServices returns the services of tools/demo.sh (the echo service in
@@ -130,7 +132,7 @@ func mismatch(rows map[string]map[string]string, services map[string]pool.Servic
 		}
 		for field, v := range map[string]string{
 			"phase": s.Phase, "busy": strconv.Itoa(s.Busy), "idle": strconv.Itoa(s.Idle),
-			"starting": strconv.Itoa(s.Starting), "instances": fmt.Sprintf("%d/%d", s.Instances, s.MaximumProcesses),
+			"starting": strconv.Itoa(s.Starting), "instances": status.InstancesText(s),
 			"backlog": strconv.Itoa(s.Backlog), "requests": strconv.FormatUint(s.Requests, 10),
 			"faults": strconv.FormatUint(s.Faults, 10),
 		} {
@@ -151,6 +153,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 	// The demo's services, and one that crashes at start-up.
 	services, demoKeys := demoServices(t)
 	services[crashKey] = statustest.Exec(t, "testExit", []string{"3"}, "prestart-processes true", "exec-failure-backoff 60")
+	// A Go echo serving 4 requests at once in each instance: the page
+	// shows its instances as "1/2×4", rendered by its script as by Go.
+	services[threadsKey] = "exec " + testbin.Path(t, "echoService") +
+		"\nmaximum-threads 4\nminimum-processes 1\nmaximum-processes 2\nprestart-processes true\n"
 	m := statustest.Start(t, services)
 	// The Go echo must answer; a service of another SDK that fails is shown
 	// as it is (the page's job), not this test's failure.
@@ -186,6 +192,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	require.Empty(t, why)
+	inst, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr.svc[data-key="`+threadsKey+`"] td[data-field=instances]`)))
+	require.NoError(t, err)
+	assert.Equal(t, "1/2×4", inst, "the threads of each instance")
 
 	// The instances table lists the live instances of GET /processes.
 	var procs struct {
