@@ -63,10 +63,18 @@ func newHome(t *testing.T, configs map[string]string) string {
 // bare.
 func startIn(t *testing.T, home string, args ...string) *running {
 	t.Helper()
+	return startManagerBinary(t, home, testbin.Path(t, "plutonManager"), nil, nil, args...)
+}
+
+// startManagerBinary starts the manager program exe with its status API
+// on a socket beside home, everything else from the home, and the
+// environment of the test without the variables named in drop, plus env.
+func startManagerBinary(t *testing.T, home, exe string, drop, env []string, args ...string) *running {
+	t.Helper()
 	r := &running{t: t, home: home, status: filepath.Join(filepath.Dir(home), "st.sock"), done: make(chan struct{})}
-	r.cmd = exec.Command(testbin.Path(t, "plutonManager"), append([]string{"-c", r.status}, args...)...)
-	r.cmd.Env = append(envWithout("plutonHome", "plutonLookupMap", "PATH"),
-		"plutonHome="+home, "PATH="+testbin.Dir(t)+":/usr/local/bin:/usr/bin:/bin")
+	r.cmd = exec.Command(exe, append([]string{"-c", r.status}, args...)...)
+	r.cmd.Env = append(envWithout(append([]string{"plutonHome", "plutonLookupMap", "PATH"}, drop...)...), env...)
+	r.cmd.Env = append(r.cmd.Env, "plutonHome="+home, "PATH="+testbin.Dir(t)+":/usr/local/bin:/usr/bin:/bin")
 	r.cmd.Stderr = &lockedWriter{mu: &r.mu, b: &r.errText}
 	stdout, err := r.cmd.StdoutPipe()
 	require.NoError(t, err)

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -31,32 +29,7 @@ import (
 func startCopy(t *testing.T, home, exe string, env ...string) *running {
 	t.Helper()
 	copyFile(t, testbin.Path(t, "plutonManager"), exe)
-	r := &running{t: t, home: home, status: filepath.Join(filepath.Dir(home), "st.sock"), done: make(chan struct{})}
-	r.cmd = exec.Command(exe, "-c", r.status)
-	r.cmd.Env = append(envWithout("plutonHome", "plutonLookupMap", "PATH", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"), env...)
-	r.cmd.Env = append(r.cmd.Env, "plutonHome="+home, "PATH="+testbin.Dir(t)+":/usr/local/bin:/usr/bin:/bin")
-	r.cmd.Stderr = &lockedWriter{mu: &r.mu, b: &r.errText}
-	stdout, err := r.cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, r.cmd.Start())
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			r.mu.Lock()
-			r.out = append(r.out, sc.Text())
-			r.mu.Unlock()
-		}
-		_ = r.cmd.Wait()
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		r.stop()
-		if t.Failed() {
-			t.Logf("manager log:\n%s\nstderr:\n%s", strings.Join(r.lines(), "\n"), r.stderr())
-		}
-	})
-	return r
+	return startManagerBinary(t, home, exe, []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}, env)
 }
 
 // upgradeNotifySocket listens like systemd on a datagram socket in dir and
